@@ -1,0 +1,88 @@
+# The operator's interface. Every target installs what it needs on first use
+# (a venv in .venv, stamped by pyproject.toml), so one command works on a fresh machine.
+# With DATABASE_URL unset, targets that need a database use the embedded server.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CLI := $(VENV)/bin/persistence
+UV := $(shell command -v uv 2>/dev/null)
+
+# Install with uv when the machine has it, with pip otherwise.
+define install
+	@test -x $(PY) || { if [ -n "$(UV)" ]; then $(UV) venv -q $(VENV); else python3 -m venv $(VENV); fi; }
+	@if [ -n "$(UV)" ]; then $(UV) pip install -q --python $(PY) -e '.[$(1)]'; \
+	else $(PY) -m pip install -q --disable-pip-version-check -e '.[$(1)]'; fi
+endef
+
+$(VENV)/.installed: pyproject.toml
+	$(call install,dev)
+	@touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(call install,dev$(comma)bench)
+	@touch $@
+
+comma := ,
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: $(VENV)/.installed ## create .venv and install the package with its dev tools
+
+.PHONY: demo
+demo: $(VENV)/.installed ## start the database (embedded unless DATABASE_URL) and print a health report
+	$(CLI) health
+
+.PHONY: test
+test: $(VENV)/.installed ## run the test suite (embedded server unless DATABASE_URL is set)
+	$(PY) -m pytest
+
+.PHONY: lint
+lint: $(VENV)/.installed check-generated ## ruff, formatting, mypy --strict, generated code up to date
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+.PHONY: typecheck
+typecheck: $(VENV)/.installed ## mypy --strict on the package, tests and tools
+	$(VENV)/bin/mypy
+
+.PHONY: format
+format: $(VENV)/.installed ## fix imports and formatting
+	$(VENV)/bin/ruff check --fix-only -q .
+	$(VENV)/bin/ruff format -q .
+
+.PHONY: generate
+generate: $(VENV)/.installed ## regenerate the sync twins from the *_async.py sources
+	$(PY) tools/async_to_sync.py
+
+.PHONY: check-generated
+check-generated: $(VENV)/.installed ## fail if a generated sync twin is stale
+	$(PY) tools/async_to_sync.py --check
+
+.PHONY: db-start
+db-start: $(VENV)/.installed ## start the embedded PostgreSQL (data in .persistence/)
+	$(CLI) db start
+
+.PHONY: db-stop
+db-stop: $(VENV)/.installed ## stop the embedded PostgreSQL, also one left by a killed process
+	$(CLI) db stop
+
+.PHONY: db-url
+db-url: $(VENV)/.installed ## print the database URL in use (password masked)
+	@$(CLI) db url
+
+.PHONY: health
+health: $(VENV)/.installed ## print the database health report
+	$(CLI) health
+
+.PHONY: clean
+clean: ## stop the embedded server, delete .venv, its data and caches
+	-@test -x $(CLI) && $(CLI) db stop
+	rm -rf $(VENV) .persistence .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

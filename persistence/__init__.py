@@ -1,0 +1,48 @@
+"""persistence: a small, fast, typed toolkit for PostgreSQL with hand-written SQL."""
+
+from ._base import Health
+from .config import Settings
+from .database import Database
+from .database_async import AsyncDatabase
+from .errors import (
+    CheckViolation,
+    ConfigurationError,
+    ConnectionFailed,
+    ConstraintViolation,
+    DatabaseError,
+    DeadlockDetected,
+    ForeignKeyViolation,
+    NotNullViolation,
+    PersistenceError,
+    PoolExhausted,
+    QueryTimeout,
+    SerializationFailure,
+    TransientError,
+    UniqueViolation,
+)
+
+__version__ = "0.1.0"
+
+Health.__module__ = "persistence"
+
+__all__ = [
+    "AsyncDatabase",
+    "CheckViolation",
+    "ConfigurationError",
+    "ConnectionFailed",
+    "ConstraintViolation",
+    "Database",
+    "DatabaseError",
+    "DeadlockDetected",
+    "ForeignKeyViolation",
+    "Health",
+    "NotNullViolation",
+    "PersistenceError",
+    "PoolExhausted",
+    "QueryTimeout",
+    "SerializationFailure",
+    "Settings",
+    "TransientError",
+    "UniqueViolation",
+    "__version__",
+]

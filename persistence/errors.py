@@ -1,0 +1,217 @@
+"""The toolkit's exceptions, and the one place where driver errors become them.
+
+Every error the toolkit raises derives from `PersistenceError`. psycopg errors are
+translated by SQLSTATE class in `translate()`, the single boundary, so callers catch
+our names and never need to import psycopg's.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import errors as pg
+from psycopg_pool import PoolTimeout as _PoolTimeout
+
+__all__ = [
+    "CheckViolation",
+    "ConfigurationError",
+    "ConnectionFailed",
+    "ConstraintViolation",
+    "DatabaseError",
+    "DeadlockDetected",
+    "ForeignKeyViolation",
+    "NotNullViolation",
+    "PersistenceError",
+    "PoolExhausted",
+    "QueryTimeout",
+    "SerializationFailure",
+    "TransientError",
+    "UniqueViolation",
+    "translate",
+]
+
+
+class PersistenceError(Exception):
+    """Base class of every error raised by persistence."""
+
+    __module__ = "persistence"
+
+
+class ConfigurationError(PersistenceError):
+    """A setting is missing, malformed or out of range."""
+
+    __module__ = "persistence"
+
+
+class ConnectionFailed(PersistenceError):
+    """The server could not be reached, or refused the connection."""
+
+    __module__ = "persistence"
+
+
+class PoolExhausted(PersistenceError):
+    """No pooled connection became free within the pool timeout."""
+
+    __module__ = "persistence"
+
+
+class DatabaseError(PersistenceError):
+    """The server rejected a statement; `sqlstate` and `query` say which and why."""
+
+    __module__ = "persistence"
+
+    def __init__(self, message: str, *, sqlstate: str | None = None, query: str | None = None):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.query = query
+
+
+class QueryTimeout(DatabaseError):
+    """A statement ran longer than the statement timeout and was cancelled."""
+
+    __module__ = "persistence"
+
+
+class TransientError(DatabaseError):
+    """A failure that may succeed if the whole transaction is run again."""
+
+    __module__ = "persistence"
+
+
+class SerializationFailure(TransientError):
+    """A serializable transaction conflicted with a concurrent one (40001)."""
+
+    __module__ = "persistence"
+
+
+class DeadlockDetected(TransientError):
+    """The server broke a deadlock by aborting this transaction (40P01)."""
+
+    __module__ = "persistence"
+
+
+class ConstraintViolation(DatabaseError):
+    """A write broke an integrity constraint; `constraint` and `table` name it."""
+
+    __module__ = "persistence"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        query: str | None = None,
+        constraint: str | None = None,
+        table: str | None = None,
+        column: str | None = None,
+    ):
+        super().__init__(message, sqlstate=sqlstate, query=query)
+        self.constraint = constraint
+        self.table = table
+        self.column = column
+
+
+class UniqueViolation(ConstraintViolation):
+    """A row with the same unique key already exists."""
+
+    __module__ = "persistence"
+
+
+class ForeignKeyViolation(ConstraintViolation):
+    """A referenced row is missing, or a referencing row still exists."""
+
+    __module__ = "persistence"
+
+
+class CheckViolation(ConstraintViolation):
+    """A value failed a CHECK constraint."""
+
+    __module__ = "persistence"
+
+
+class NotNullViolation(ConstraintViolation):
+    """A required column was given NULL."""
+
+    __module__ = "persistence"
+
+
+_CONSTRAINT_ERRORS: dict[type[psycopg.Error], type[ConstraintViolation]] = {
+    pg.UniqueViolation: UniqueViolation,
+    pg.ForeignKeyViolation: ForeignKeyViolation,
+    pg.CheckViolation: CheckViolation,
+    pg.NotNullViolation: NotNullViolation,
+}
+
+_STATE_ERRORS: dict[type[psycopg.Error], type[DatabaseError]] = {
+    pg.QueryCanceled: QueryTimeout,
+    pg.SerializationFailure: SerializationFailure,
+    pg.DeadlockDetected: DeadlockDetected,
+}
+
+
+# SQLSTATEs that mean "this connection is gone", not "this statement is wrong" (with
+# class 08): admin_shutdown, crash_shutdown, cannot_connect_now.
+DISCONNECT_STATES = ("57P01", "57P02", "57P03")
+
+
+def translate(
+    ex: BaseException, *, query: str | None = None, secrets: tuple[str, ...] = ()
+) -> PersistenceError:
+    """Return the toolkit's error for a driver error; the caller raises it `from ex`.
+
+    `query` names the statement that failed (a named query or a repository operation);
+    every string in `secrets` (the password) is scrubbed from the message.
+    """
+    if isinstance(ex, PersistenceError):
+        return ex
+    where = f" in {query!r}" if query else ""
+    if isinstance(ex, _PoolTimeout):
+        return PoolExhausted(f"no connection free in the pool{where}: {scrub(str(ex), secrets)}")
+    if not isinstance(ex, psycopg.Error):
+        return PersistenceError(scrub(str(ex), secrets))
+
+    diag = ex.diag
+    primary = scrub(diag.message_primary or str(ex).strip(), secrets)
+    sqlstate = ex.sqlstate
+    for pg_class, ours in _CONSTRAINT_ERRORS.items():
+        if isinstance(ex, pg_class):
+            constraint = diag.constraint_name
+            detail = f" ({scrub(diag.message_detail, secrets)})" if diag.message_detail else ""
+            named = f" {constraint!r}" if constraint else ""
+            return ours(
+                f"{_words(ours)}{named}{where}: {primary}{detail}",
+                sqlstate=sqlstate,
+                query=query,
+                constraint=constraint,
+                table=diag.table_name,
+                column=diag.column_name,
+            )
+    for pg_class, state_error in _STATE_ERRORS.items():
+        if isinstance(ex, pg_class):
+            return state_error(f"{primary}{where}", sqlstate=sqlstate, query=query)
+    if isinstance(ex, psycopg.OperationalError) and (
+        sqlstate is None or sqlstate.startswith("08") or sqlstate in DISCONNECT_STATES
+    ):
+        # The client lost, or never had, a connection: the server went away or
+        # terminated this session.
+        reason = _first_line(primary).removeprefix("connection failed: ")
+        return ConnectionFailed(f"connection failed{where}: {reason}")
+    return DatabaseError(f"{primary}{where}", sqlstate=sqlstate, query=query)
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace every occurrence of each secret in `text` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _words(cls: type) -> str:
+    # "UniqueViolation" -> "unique violation": messages start lowercase.
+    name = cls.__name__
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " ".join(lines) if lines else text

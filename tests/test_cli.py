@@ -1,0 +1,91 @@
+"""The `persistence` command, with its full output checked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+
+from persistence import Settings, __version__
+from persistence.cli import _parser, main
+
+from .conftest import with_password
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, fresh_settings: Settings) -> Settings:
+    settings = with_password(fresh_settings, "Cl1-secret")
+    monkeypatch.setenv("DATABASE_URL", settings.database_url or "")
+    return settings
+
+
+def test_health_prints_the_report(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["health"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "status          ok"
+    assert lines[1] == f"database        {env.masked_url}"
+    assert lines[2].startswith("server version  ")
+    assert lines[3].startswith("round trip      ")
+    assert lines[4].startswith("pool            ")
+    assert "Cl1-secret" not in out
+
+
+def test_health_json(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["health", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True
+    assert report["url"] == env.masked_url
+    assert report["error"] is None
+
+
+def test_db_url_never_prints_the_password(
+    env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db", "url"]) == 0
+    assert capsys.readouterr().out == env.masked_url + "\n"
+
+
+def test_malformed_url_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:Cl1-secret@host:port/db")
+    assert main(["health"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "error: malformed DATABASE_URL: port must be a number, not 'port'\n"
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["no-such-command"])
+    assert exit_info.value.code == 2
+
+
+def test_every_command_has_help() -> None:
+    def walk(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {a.dest: a.help for a in action._choices_actions}
+                for name, sub in action.choices.items():
+                    if not helps.get(name):
+                        missing.append(f"{path} {name}".strip())
+                    missing += walk(sub, f"{path} {name}")
+        return missing
+
+    assert walk(_parser(), "") == []
+
+
+def test_python_m_persistence() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "persistence", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout == f"persistence {__version__}\n"

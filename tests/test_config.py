@@ -1,0 +1,146 @@
+"""Settings: parsing, validation and masking. No database needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from persistence import ConfigurationError, Settings
+from persistence.config import mask_url
+
+URL = "postgresql://app:hunter2@db.example.com:6543/shop"
+
+
+def test_defaults_match_what_the_seeds_asked_for() -> None:
+    settings = Settings.from_env({"DATABASE_URL": URL}, project=Path("."))
+    assert (settings.pool_min, settings.pool_max) == (5, 20)
+    assert settings.statement_timeout == 30.0
+    assert settings.connect_timeout == 5.0
+    assert settings.env == "development"
+
+
+def test_conninfo_carries_the_session_defaults() -> None:
+    settings = Settings.from_env(
+        {"DATABASE_URL": URL, "DB_STATEMENT_TIMEOUT": "2.5", "DB_APPLICATION_NAME": "billing"}
+    )
+    params = psycopg.conninfo.conninfo_to_dict(settings.conninfo())
+    assert "-c statement_timeout=2500" in str(params["options"])
+    assert "idle_in_transaction_session_timeout=60000" in str(params["options"])
+    assert params["connect_timeout"] == "5"
+    assert params["application_name"] == "billing"
+    assert params["keepalives"] == "1"
+    assert "sslmode" not in params
+
+
+def test_url_options_win_over_the_defaults() -> None:
+    url = URL + "?options=-c%20statement_timeout%3D1000&application_name=mine"
+    params = psycopg.conninfo.conninfo_to_dict(Settings(database_url=url).conninfo())
+    options = str(params["options"])
+    assert options.index("statement_timeout=30000") < options.index("statement_timeout=1000")
+    assert params["application_name"] == "mine"
+
+
+def test_production_requires_ssl_unless_told_otherwise() -> None:
+    prod = Settings.from_env({"DATABASE_URL": URL, "PERSISTENCE_ENV": "production"})
+    assert psycopg.conninfo.conninfo_to_dict(prod.conninfo())["sslmode"] == "require"
+    explicit = Settings.from_env(
+        {"DATABASE_URL": URL, "PERSISTENCE_ENV": "production", "DB_SSLMODE": "verify-full"}
+    )
+    assert psycopg.conninfo.conninfo_to_dict(explicit.conninfo())["sslmode"] == "verify-full"
+
+
+def test_db_variables_build_the_url() -> None:
+    settings = Settings.from_env(
+        {
+            "DB_HOST": "db.internal",
+            "DB_PORT": "6000",
+            "DB_NAME": "crm",
+            "DB_USER": "svc",
+            "DB_PASSWORD": "p@ss word",
+        }
+    )
+    params = psycopg.conninfo.conninfo_to_dict(settings.database_url or "")
+    assert params == {
+        "host": "db.internal",
+        "port": "6000",
+        "dbname": "crm",
+        "user": "svc",
+        "password": "p@ss word",
+    }
+    assert settings.masked_url == "postgresql://svc:***@db.internal:6000/crm"
+
+
+def test_no_url_means_the_embedded_server() -> None:
+    assert Settings.from_env({}).database_url is None
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DB_POOL_MIN": "five"}, "DB_POOL_MIN"),
+        ({"DB_STATEMENT_TIMEOUT": "30s"}, "DB_STATEMENT_TIMEOUT"),
+        ({"DB_POOL_MIN": "9", "DB_POOL_MAX": "3"}, "min=9 max=3"),
+        ({"DB_SSLMODE": "required"}, "DB_SSLMODE"),
+        ({"PERSISTENCE_ENV": "prod"}, "PERSISTENCE_ENV"),
+        ({"DB_HOST": "h", "DB_PORT": "54x"}, "DB_PORT"),
+        ({"DB_CONNECT_TIMEOUT": "0"}, "connect_timeout"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    # DATABASE_URL wins over DB_*, so the DB_* cases are given without it.
+    base = {} if "DB_HOST" in env else {"DATABASE_URL": URL}
+    with pytest.raises(ConfigurationError, match=named):
+        Settings.from_env({**base, **env})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:hunter2@db.example.com:port/shop",
+        "postgresql://app:hunter 2@db.example.com/shop",
+        "host=db password=hunter2 stray",
+        "password='hunter2",
+        "postgresql://app:hunter2@[::1/shop",
+    ],
+)
+def test_malformed_url_is_one_clear_line_without_the_password(url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        Settings(database_url=url)
+    message = str(info.value)
+    assert message.startswith("malformed DATABASE_URL")
+    assert "\n" not in message
+    assert "hunter2" not in message
+    assert "hunter 2" not in message
+    assert info.value.__cause__ is None  # the driver's text (with the URL) is not chained
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (URL, "postgresql://app:***@db.example.com:6543/shop"),
+        ("postgresql://app@localhost/shop", "postgresql://app@localhost/shop"),
+        (
+            "host=db user=u password=pw dbname=x sslmode=require",
+            "postgresql://u:***@db/x?sslmode=require",
+        ),
+        ("postgresql://u:pw@[::1]:5432/x", "postgresql://u:***@[::1]:5432/x"),
+        ("not a url at all", "(malformed database URL)"),
+    ],
+)
+def test_mask_url(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_project_folders_come_from_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.persistence]\nqueries = "sql/named"\n')
+    settings = Settings.from_env({}, project=tmp_path)
+    assert settings.queries_dir == tmp_path / "sql" / "named"
+    assert settings.migrations_dir == tmp_path / "migrations"
+
+
+def test_broken_pyproject_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.persistence\n")
+    with pytest.raises(ConfigurationError, match=r"pyproject\.toml"):
+        Settings.from_env({}, project=tmp_path)

@@ -1,0 +1,229 @@
+# Generated from tests/test_database_async.py by tools/async_to_sync.py: DO NOT EDIT.
+"""Database on a real server. tests/test_database.py is generated from this file."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg.rows import class_row
+
+from persistence import (
+    CheckViolation,
+    ConnectionFailed,
+    Database,
+    ForeignKeyViolation,
+    NotNullViolation,
+    PersistenceError,
+    PoolExhausted,
+    QueryTimeout,
+    Settings,
+    UniqueViolation,
+)
+from persistence._acompat import sleep
+
+from ._acompat import gather
+from .conftest import with_password
+
+SCHEMA = """
+create table parent (id int primary key, name text not null check (name <> ''));
+create table child (id int primary key, parent_id int references parent (id))
+"""
+
+
+@dataclass
+class Parent:
+    id: int
+    name: str
+
+
+def count(admin: psycopg.Connection[tuple[object, ...]]) -> int:
+    row = admin.execute("select count(*) from parent").fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+@pytest.fixture
+def fresh(fresh_settings: Settings, admin):
+    admin.execute(SCHEMA)
+    with Database(fresh_settings) as database:
+        yield database
+
+
+def test_fetch_and_execute(db: Database) -> None:
+    db.execute(SCHEMA)
+    inserted = db.execute("insert into parent values (%s, %s), (%s, %s)", [1, "ada", 2, "bob"])
+    assert inserted == 2
+    assert db.fetch_all("select id, name from parent order by id") == [
+        (1, "ada"),
+        (2, "bob"),
+    ]
+    assert db.fetch_one("select name from parent where id = %s", [2]) == ("bob",)
+    assert db.fetch_one("select name from parent where id = %s", [3]) is None
+    assert db.fetch_value("select count(*) from parent") == 2
+    rows = db.fetch_all("select * from parent order by id", row_factory=class_row(Parent))
+    assert rows == [Parent(1, "ada"), Parent(2, "bob")]
+
+
+def test_transaction_commits_at_the_end(fresh: Database, admin) -> None:
+    with fresh.transaction():
+        fresh.execute("insert into parent values (1, 'ada')")
+        assert count(admin) == 0, "visible to others before the commit"
+    assert count(admin) == 1
+
+
+def test_transaction_rolls_back_on_exception(fresh: Database, admin) -> None:
+    with pytest.raises(RuntimeError), fresh.transaction():
+        fresh.execute("insert into parent values (1, 'ada')")
+        raise RuntimeError("boom")
+    assert count(admin) == 0
+
+
+def test_nested_transaction_is_a_savepoint(fresh: Database, admin) -> None:
+    with fresh.transaction():
+        fresh.execute("insert into parent values (1, 'outer')")
+        with pytest.raises(UniqueViolation), fresh.transaction():
+            fresh.execute("insert into parent values (2, 'inner')")
+            fresh.execute("insert into parent values (1, 'duplicate')")
+        fresh.execute("insert into parent values (3, 'after')")
+    names = admin.execute("select name from parent order by id").fetchall()
+    assert names == [("outer",), ("after",)]
+
+
+def test_calls_inside_a_transaction_use_its_connection(fresh: Database) -> None:
+    with fresh.transaction() as conn:
+        cur = conn.execute("select pg_backend_pid(), txid_current()")
+        expected = cur.fetchone()
+        assert fresh.fetch_one("select pg_backend_pid(), txid_current()") == expected
+
+
+def test_concurrent_transactions_get_their_own_connections(fresh: Database) -> None:
+    def backend() -> int:
+        with fresh.transaction():
+            pid = fresh.fetch_value("select pg_backend_pid()")
+            sleep(0.05)  # overlap with the other one
+            assert fresh.fetch_value("select pg_backend_pid()") == pid
+            return int(pid)
+
+    first, second = gather(backend, backend)
+    assert first != second
+
+
+def test_reads_survive_terminated_backends(fresh_settings: Settings, admin) -> None:
+    settings = dataclasses.replace(fresh_settings, pool_min=4, pool_max=4)
+    with Database(settings) as database:
+        gather(*[lambda: database.fetch_value("select pg_sleep(0.05)")] * 4)
+        killed = admin.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+        ).fetchone()
+        assert killed is not None
+        assert killed[0] >= 4
+        for _ in range(10):
+            assert database.fetch_value("select 1") == 1
+        assert gather(*[lambda: database.fetch_value("select 2")] * 4) == [2] * 4
+
+
+def test_writes_are_not_retried_after_a_disconnect(fresh: Database, admin) -> None:
+    fresh.fetch_value("select 1")  # one pooled connection, now idle
+    admin.execute(
+        "select pg_terminate_backend(pid) from pg_stat_activity"
+        " where datname = current_database() and pid <> pg_backend_pid()"
+    )
+    # The pool has one dead connection; a write on it fails rather than risk running twice.
+    with pytest.raises(ConnectionFailed):
+        fresh.execute("insert into parent values (1, 'ada')")
+    # Marked idempotent, the same kind of write is retried on a fresh connection.
+    admin.execute(
+        "select pg_terminate_backend(pid) from pg_stat_activity"
+        " where datname = current_database() and pid <> pg_backend_pid()"
+    )
+    sql = "insert into parent values (1, 'ada') on conflict do nothing"
+    assert fresh.execute(sql, idempotent=True) == 1
+    assert count(admin) == 1
+
+
+def test_statement_timeout_raises_query_timeout(fresh_settings: Settings) -> None:
+    settings = dataclasses.replace(fresh_settings, statement_timeout=0.2)
+    with Database(settings) as database:
+        with pytest.raises(QueryTimeout, match="statement timeout"):
+            database.fetch_value("select pg_sleep(5)")
+        assert database.fetch_value("select 1") == 1
+
+
+def test_pool_exhaustion_raises_within_the_pool_timeout(fresh_settings: Settings) -> None:
+    settings = dataclasses.replace(fresh_settings, pool_min=1, pool_max=1, pool_timeout=0.3)
+    with Database(settings) as database:
+        with database.connection():
+            started = time.monotonic()
+            with pytest.raises(PoolExhausted):
+                database.fetch_value("select 1")
+            waited = time.monotonic() - started
+        assert 0.3 <= waited < 10, "gave up before, or far after, the pool timeout"
+        assert database.fetch_value("select 1") == 1
+
+
+def test_constraint_violations_name_the_constraint(db: Database) -> None:
+    db.execute(SCHEMA)
+    db.execute("insert into parent values (1, 'ada')")
+    with pytest.raises(UniqueViolation) as unique:
+        db.execute("insert into parent values (1, 'again')")
+    assert unique.value.constraint == "parent_pkey"
+    assert "parent_pkey" in str(unique.value)
+    with pytest.raises(ForeignKeyViolation) as fk:
+        db.execute("insert into child values (1, 99)")
+    assert fk.value.constraint == "child_parent_id_fkey"
+    with pytest.raises(CheckViolation) as check:
+        db.execute("insert into parent values (2, '')")
+    assert check.value.constraint == "parent_name_check"
+    with pytest.raises(NotNullViolation) as not_null:
+        db.execute("insert into parent values (3, null)")
+    assert not_null.value.column == "name"
+    # Each failure was undone alone: the statements after it still work.
+    assert db.fetch_value("select count(*) from parent") == 1
+
+
+def test_health_reports_the_pool_and_never_the_password(fresh_settings: Settings) -> None:
+    secret = "Sup3r-s3cret-pw"
+    with Database(with_password(fresh_settings, secret)) as database:
+        report = database.health()
+        assert report.ok
+        assert report.server_version
+        assert report.latency_ms is not None
+        assert report.pool_size >= 1
+        assert (report.pool_min, report.pool_max) == (1, 5)
+        assert "***" in report.url
+        for text in (str(report), repr(report), str(report.as_dict()), repr(database)):
+            assert secret not in text
+    failing = database.health()  # closed now
+    assert not failing.ok
+    assert failing.error
+    assert secret not in str(failing)
+
+
+def test_close_waits_for_work_in_flight(fresh_settings: Settings) -> None:
+    database = Database(fresh_settings).open()
+
+    def slow() -> object:
+        return database.fetch_value("select 'done' from pg_sleep(0.3)")
+
+    def close_soon() -> None:
+        sleep(0.1)
+        database.close()
+
+    result, _ = gather(slow, close_soon)
+    assert result == "done"
+    with pytest.raises(PersistenceError, match="closed"):
+        database.fetch_value("select 1")
+
+
+def test_force_rollback_undoes_everything(fresh: Database, admin) -> None:
+    with fresh.force_rollback():
+        fresh.execute("insert into parent values (1, 'ada')")
+        with fresh.transaction():
+            fresh.execute("insert into parent values (2, 'bob')")
+        assert fresh.fetch_value("select count(*) from parent") == 2
+    assert count(admin) == 0

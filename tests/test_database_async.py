@@ -1,0 +1,232 @@
+"""AsyncDatabase on a real server. tests/test_database.py is generated from this file."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg.rows import class_row
+
+from persistence import (
+    AsyncDatabase,
+    CheckViolation,
+    ConnectionFailed,
+    ForeignKeyViolation,
+    NotNullViolation,
+    PersistenceError,
+    PoolExhausted,
+    QueryTimeout,
+    Settings,
+    UniqueViolation,
+)
+from persistence._acompat import asleep
+
+from ._acompat import agather
+from .conftest import with_password
+
+SCHEMA = """
+create table parent (id int primary key, name text not null check (name <> ''));
+create table child (id int primary key, parent_id int references parent (id))
+"""
+
+
+@dataclass
+class Parent:
+    id: int
+    name: str
+
+
+def count(admin: psycopg.Connection[tuple[object, ...]]) -> int:
+    row = admin.execute("select count(*) from parent").fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+@pytest.fixture
+async def fresh(fresh_settings: Settings, admin):
+    admin.execute(SCHEMA)
+    async with AsyncDatabase(fresh_settings) as database:
+        yield database
+
+
+async def test_fetch_and_execute(adb: AsyncDatabase) -> None:
+    await adb.execute(SCHEMA)
+    inserted = await adb.execute(
+        "insert into parent values (%s, %s), (%s, %s)", [1, "ada", 2, "bob"]
+    )
+    assert inserted == 2
+    assert await adb.fetch_all("select id, name from parent order by id") == [
+        (1, "ada"),
+        (2, "bob"),
+    ]
+    assert await adb.fetch_one("select name from parent where id = %s", [2]) == ("bob",)
+    assert await adb.fetch_one("select name from parent where id = %s", [3]) is None
+    assert await adb.fetch_value("select count(*) from parent") == 2
+    rows = await adb.fetch_all("select * from parent order by id", row_factory=class_row(Parent))
+    assert rows == [Parent(1, "ada"), Parent(2, "bob")]
+
+
+async def test_transaction_commits_at_the_end(fresh: AsyncDatabase, admin) -> None:
+    async with fresh.transaction():
+        await fresh.execute("insert into parent values (1, 'ada')")
+        assert count(admin) == 0, "visible to others before the commit"
+    assert count(admin) == 1
+
+
+async def test_transaction_rolls_back_on_exception(fresh: AsyncDatabase, admin) -> None:
+    with pytest.raises(RuntimeError):
+        async with fresh.transaction():
+            await fresh.execute("insert into parent values (1, 'ada')")
+            raise RuntimeError("boom")
+    assert count(admin) == 0
+
+
+async def test_nested_transaction_is_a_savepoint(fresh: AsyncDatabase, admin) -> None:
+    async with fresh.transaction():
+        await fresh.execute("insert into parent values (1, 'outer')")
+        with pytest.raises(UniqueViolation):
+            async with fresh.transaction():
+                await fresh.execute("insert into parent values (2, 'inner')")
+                await fresh.execute("insert into parent values (1, 'duplicate')")
+        await fresh.execute("insert into parent values (3, 'after')")
+    names = admin.execute("select name from parent order by id").fetchall()
+    assert names == [("outer",), ("after",)]
+
+
+async def test_calls_inside_a_transaction_use_its_connection(fresh: AsyncDatabase) -> None:
+    async with fresh.transaction() as conn:
+        cur = await conn.execute("select pg_backend_pid(), txid_current()")
+        expected = await cur.fetchone()
+        assert await fresh.fetch_one("select pg_backend_pid(), txid_current()") == expected
+
+
+async def test_concurrent_transactions_get_their_own_connections(fresh: AsyncDatabase) -> None:
+    async def backend() -> int:
+        async with fresh.transaction():
+            pid = await fresh.fetch_value("select pg_backend_pid()")
+            await asleep(0.05)  # overlap with the other one
+            assert await fresh.fetch_value("select pg_backend_pid()") == pid
+            return int(pid)
+
+    first, second = await agather(backend, backend)
+    assert first != second
+
+
+async def test_reads_survive_terminated_backends(fresh_settings: Settings, admin) -> None:
+    settings = dataclasses.replace(fresh_settings, pool_min=4, pool_max=4)
+    async with AsyncDatabase(settings) as database:
+        await agather(*[lambda: database.fetch_value("select pg_sleep(0.05)")] * 4)
+        killed = admin.execute(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+            " where datname = current_database() and pid <> pg_backend_pid()"
+        ).fetchone()
+        assert killed is not None
+        assert killed[0] >= 4
+        for _ in range(10):
+            assert await database.fetch_value("select 1") == 1
+        assert await agather(*[lambda: database.fetch_value("select 2")] * 4) == [2] * 4
+
+
+async def test_writes_are_not_retried_after_a_disconnect(fresh: AsyncDatabase, admin) -> None:
+    await fresh.fetch_value("select 1")  # one pooled connection, now idle
+    admin.execute(
+        "select pg_terminate_backend(pid) from pg_stat_activity"
+        " where datname = current_database() and pid <> pg_backend_pid()"
+    )
+    # The pool has one dead connection; a write on it fails rather than risk running twice.
+    with pytest.raises(ConnectionFailed):
+        await fresh.execute("insert into parent values (1, 'ada')")
+    # Marked idempotent, the same kind of write is retried on a fresh connection.
+    admin.execute(
+        "select pg_terminate_backend(pid) from pg_stat_activity"
+        " where datname = current_database() and pid <> pg_backend_pid()"
+    )
+    sql = "insert into parent values (1, 'ada') on conflict do nothing"
+    assert await fresh.execute(sql, idempotent=True) == 1
+    assert count(admin) == 1
+
+
+async def test_statement_timeout_raises_query_timeout(fresh_settings: Settings) -> None:
+    settings = dataclasses.replace(fresh_settings, statement_timeout=0.2)
+    async with AsyncDatabase(settings) as database:
+        with pytest.raises(QueryTimeout, match="statement timeout"):
+            await database.fetch_value("select pg_sleep(5)")
+        assert await database.fetch_value("select 1") == 1
+
+
+async def test_pool_exhaustion_raises_within_the_pool_timeout(fresh_settings: Settings) -> None:
+    settings = dataclasses.replace(fresh_settings, pool_min=1, pool_max=1, pool_timeout=0.3)
+    async with AsyncDatabase(settings) as database:
+        async with database.connection():
+            started = time.monotonic()
+            with pytest.raises(PoolExhausted):
+                await database.fetch_value("select 1")
+            waited = time.monotonic() - started
+        assert 0.3 <= waited < 10, "gave up before, or far after, the pool timeout"
+        assert await database.fetch_value("select 1") == 1
+
+
+async def test_constraint_violations_name_the_constraint(adb: AsyncDatabase) -> None:
+    await adb.execute(SCHEMA)
+    await adb.execute("insert into parent values (1, 'ada')")
+    with pytest.raises(UniqueViolation) as unique:
+        await adb.execute("insert into parent values (1, 'again')")
+    assert unique.value.constraint == "parent_pkey"
+    assert "parent_pkey" in str(unique.value)
+    with pytest.raises(ForeignKeyViolation) as fk:
+        await adb.execute("insert into child values (1, 99)")
+    assert fk.value.constraint == "child_parent_id_fkey"
+    with pytest.raises(CheckViolation) as check:
+        await adb.execute("insert into parent values (2, '')")
+    assert check.value.constraint == "parent_name_check"
+    with pytest.raises(NotNullViolation) as not_null:
+        await adb.execute("insert into parent values (3, null)")
+    assert not_null.value.column == "name"
+    # Each failure was undone alone: the statements after it still work.
+    assert await adb.fetch_value("select count(*) from parent") == 1
+
+
+async def test_health_reports_the_pool_and_never_the_password(fresh_settings: Settings) -> None:
+    secret = "Sup3r-s3cret-pw"
+    async with AsyncDatabase(with_password(fresh_settings, secret)) as database:
+        report = await database.health()
+        assert report.ok
+        assert report.server_version
+        assert report.latency_ms is not None
+        assert report.pool_size >= 1
+        assert (report.pool_min, report.pool_max) == (1, 5)
+        assert "***" in report.url
+        for text in (str(report), repr(report), str(report.as_dict()), repr(database)):
+            assert secret not in text
+    failing = await database.health()  # closed now
+    assert not failing.ok
+    assert failing.error
+    assert secret not in str(failing)
+
+
+async def test_close_waits_for_work_in_flight(fresh_settings: Settings) -> None:
+    database = await AsyncDatabase(fresh_settings).open()
+
+    async def slow() -> object:
+        return await database.fetch_value("select 'done' from pg_sleep(0.3)")
+
+    async def close_soon() -> None:
+        await asleep(0.1)
+        await database.close()
+
+    result, _ = await agather(slow, close_soon)
+    assert result == "done"
+    with pytest.raises(PersistenceError, match="closed"):
+        await database.fetch_value("select 1")
+
+
+async def test_force_rollback_undoes_everything(fresh: AsyncDatabase, admin) -> None:
+    async with fresh.force_rollback():
+        await fresh.execute("insert into parent values (1, 'ada')")
+        async with fresh.transaction():
+            await fresh.execute("insert into parent values (2, 'bob')")
+        assert await fresh.fetch_value("select count(*) from parent") == 2
+    assert count(admin) == 0

@@ -1,0 +1,121 @@
+"""Generate the sync twins from the async sources: `*_async.py` -> `*.py`.
+
+Only the async modules are written by hand. This script removes `async`/`await`,
+renames async names to their sync counterparts (AsyncDatabase -> Database,
+asynccontextmanager -> contextmanager, ...) token by token, so strings and comments
+follow, and writes the result with a DO NOT EDIT header, formatted by ruff.
+
+    python tools/async_to_sync.py            # regenerate
+    python tools/async_to_sync.py --check    # exit 1 if a generated file is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Source -> generated. Tests are generated the same way.
+FILES = {
+    "persistence/database_async.py": "persistence/database.py",
+    "tests/test_database_async.py": "tests/test_database.py",
+}
+
+RENAMES = {
+    "AsyncDatabase": "Database",
+    "AsyncConnectionPool": "ConnectionPool",
+    "AsyncConnection": "Connection",
+    "AsyncCursor": "Cursor",
+    "AsyncIterator": "Iterator",
+    "AsyncGenerator": "Generator",
+    "AsyncOperation": "Operation",
+    "AsyncQueries": "Queries",
+    "AsyncBaseRepository": "BaseRepository",
+    "AsyncTransactionAttempt": "TransactionAttempt",
+    "asynccontextmanager": "contextmanager",
+    "__aenter__": "__enter__",
+    "__aexit__": "__exit__",
+    "aclose": "close",
+    "asleep": "sleep",
+    "database_async": "database",
+    "repository_async": "repository",
+    "apsycopg": "psycopg",
+    "async_database": "database",
+    "agather": "gather",
+    "adb": "db",
+}
+_WORD = re.compile(r"\b(" + "|".join(map(re.escape, RENAMES)) + r")\b")
+HEADER = "# Generated from {src} by tools/async_to_sync.py: DO NOT EDIT.\n"
+
+
+def convert(source: str, src_name: str) -> str:
+    lines = source.splitlines(keepends=True)
+    edits: list[tuple[tuple[int, int], tuple[int, int], str]] = []  # (start, end, new text)
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.NAME and tok.string in ("async", "await"):
+            # Drop the keyword and the single space after it.
+            row, col = tok.end
+            after = col + 1 if lines[row - 1][col : col + 1] == " " else col
+            edits.append((tok.start, (row, after), ""))
+        elif tok.type in (tokenize.NAME, tokenize.STRING, tokenize.COMMENT):
+            new = _WORD.sub(lambda m: RENAMES[m.group(1)], tok.string)
+            if tok.type != tokenize.NAME:  # prose in docstrings and comments
+                new = re.sub(r"\b(async|await) (?=\w)", "", new)
+            if new != tok.string:
+                edits.append((tok.start, tok.end, new))
+    # Splice from the end so earlier positions stay valid.
+    for (srow, scol), (erow, ecol), new in sorted(edits, reverse=True):
+        head, tail = lines[srow - 1][:scol], lines[erow - 1][ecol:]
+        lines[srow - 1 : erow] = [head + new + tail]
+    return HEADER.format(src=src_name) + "".join(lines)
+
+
+def _ruff_format(text: str, path: Path) -> str:
+    ruff = Path(sys.executable).parent / "ruff"
+    args = [str(ruff) if ruff.exists() else "ruff", "format", "--stdin-filename", str(path), "-"]
+    fixed = subprocess.run(
+        # The project's own lint config, so `make format` leaves generated files alone.
+        [args[0], "check", "--fix-only", "--exit-zero", "--stdin-filename", str(path), "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
+    out = subprocess.run(args, input=fixed or text, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(f"ruff format failed on {path}:\n{out.stderr}")
+    return out.stdout
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for src, dst in FILES.items():
+        wanted = _ruff_format(convert((ROOT / src).read_text(), src), ROOT / dst)
+        target = ROOT / dst
+        current = target.read_text() if target.exists() else ""
+        if wanted == current:
+            continue
+        if args.check:
+            stale.append(dst)
+        else:
+            target.write_text(wanted)
+            print(f"generated {dst} from {src}")
+    if stale:
+        print(
+            "stale generated files: " + ", ".join(stale) + "; run `make generate`", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
