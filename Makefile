@@ -65,6 +65,35 @@ generate: $(VENV)/.installed ## regenerate the sync twins from the *_async.py so
 check-generated: $(VENV)/.installed ## fail if a generated sync twin is stale
 	$(PY) tools/async_to_sync.py --check
 
+.PHONY: migrate
+migrate: $(VENV)/.installed ## apply pending migrations (TARGET=id: only up to it; DRY_RUN=1: print SQL)
+	$(CLI) migrate $(if $(TARGET),--target $(TARGET)) $(if $(DRY_RUN),--dry-run)
+
+.PHONY: rollback
+rollback: $(VENV)/.installed ## roll back the last migration (STEP=n, or TARGET=id; DRY_RUN=1)
+	$(CLI) rollback $(if $(TARGET),--target $(TARGET),--steps $(or $(STEP),1)) $(if $(DRY_RUN),--dry-run)
+
+.PHONY: status
+status: $(VENV)/.installed ## list migrations: applied or pending, when, checksum ok or changed
+	$(CLI) status
+
+.PHONY: new-migration
+new-migration: $(VENV)/.installed ## create migrations/NNNN_$(NAME).sql and its rollback (NAME=...)
+	@test -n "$(NAME)" || { echo "usage: make new-migration NAME=add_something" >&2; exit 2; }
+	$(CLI) new $(NAME)
+
+.PHONY: seed
+seed: $(VENV)/.installed ## load development data from seeds/ (refused in production)
+	$(CLI) seed
+
+.PHONY: reset
+reset: $(VENV)/.installed ## roll back every migration and apply again (asks; YES=1 skips)
+	$(CLI) reset $(if $(YES),--yes)
+
+.PHONY: check
+check: $(VENV)/.installed check-generated ## prove every rollback in a scratch database; generated code fresh
+	$(CLI) check
+
 .PHONY: db-start
 db-start: $(VENV)/.installed ## start the embedded PostgreSQL (data in .persistence/)
 	$(CLI) db start

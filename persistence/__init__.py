@@ -12,6 +12,7 @@ from .errors import (
     DatabaseError,
     DeadlockDetected,
     ForeignKeyViolation,
+    MigrationError,
     NotNullViolation,
     PersistenceError,
     PoolExhausted,
@@ -20,6 +21,7 @@ from .errors import (
     TransientError,
     UniqueViolation,
 )
+from .migrations import Migrator
 
 __version__ = "0.1.0"
 
@@ -36,6 +38,8 @@ __all__ = [
     "DeadlockDetected",
     "ForeignKeyViolation",
     "Health",
+    "MigrationError",
+    "Migrator",
     "NotNullViolation",
     "PersistenceError",
     "PoolExhausted",

@@ -1,7 +1,11 @@
 """The `persistence` command: the operator's interface, wrapped by the Makefile.
 
     persistence [--project DIR] db start|stop|status|url
-    persistence [--project DIR] health
+    persistence [--project DIR] health [--json]
+    persistence [--project DIR] migrate [--target ID] [--dry-run]
+    persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run]
+    persistence [--project DIR] status | new NAME | accept ID... | seed | reset [--yes]
+    persistence [--project DIR] check
 
 Every command reads the same settings as the library (see README, Configuration).
 With DATABASE_URL unset, commands that need a database start the embedded server.
@@ -17,10 +21,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from .check import check_migrations
 from .config import Settings
 from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError
+from .migrations import Migrator
 
 __all__ = ["main"]
 
@@ -88,6 +94,73 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _migrator(args: argparse.Namespace) -> Migrator:
+    return Migrator(resolve(_settings(args)))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _migrator(args).migrate(target=args.target, dry_run=args.dry_run)
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    _migrator(args).rollback(args.steps, target=args.target, dry_run=args.dry_run)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    states = _migrator(args).status()
+    if not states:
+        print("no migrations")
+    for st in states:
+        when = st.applied_at.strftime("%Y-%m-%d %H:%M:%S") if st.applied_at else "-"
+        print(f"{'applied' if st.applied else 'pending':<8} {when:<19}  {st.state:<12} {st.id}")
+    # Exit 1 when an applied file changed or went missing: `make status` in CI catches it.
+    return 1 if any(st.state in ("changed", "file missing") for st in states) else 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    Migrator(_settings(args)).new(args.name)
+    return 0
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    _migrator(args).accept(args.ids)
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    _migrator(args).seed()
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    migrator = _migrator(args)
+    if migrator.settings.production:
+        raise PersistenceError(
+            "refusing to reset a production database (PERSISTENCE_ENV=production)"
+        )
+    if not args.yes:
+        question = f"roll back every migration on {migrator.settings.masked_url} and apply again?"
+        try:
+            answer = input(f"{question} [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("reset cancelled (pass --yes to skip this question)", file=sys.stderr)
+            return 1
+    migrator.reset()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    problems = check_migrations(resolve(_settings(args)))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print("check failed" if problems else "check passed")
+    return 1 if problems else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="persistence", description="Typed PostgreSQL toolkit: server, migrations, checks."
@@ -117,4 +190,50 @@ def _parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--json", action="store_true", help="print the report as JSON")
     health.set_defaults(func=cmd_health)
+
+    dry_run = argparse.ArgumentParser(add_help=False)
+    dry_run.add_argument(
+        "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
+    )
+    migrate = commands.add_parser(
+        "migrate", parents=[dry_run], help="apply pending migrations (all, or up to --target)"
+    )
+    migrate.add_argument("--target", metavar="ID", help="apply only ID and what it depends on")
+    migrate.set_defaults(func=cmd_migrate)
+
+    rollback = commands.add_parser(
+        "rollback", parents=[dry_run], help="roll back the last migration (or --steps/--target)"
+    )
+    how_far = rollback.add_mutually_exclusive_group()
+    how_far.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
+    how_far.add_argument("--target", metavar="ID", help="roll back everything applied after ID")
+    rollback.set_defaults(func=cmd_rollback)
+
+    commands.add_parser(
+        "status", help="list migrations: applied or pending, when, checksum ok or changed"
+    ).set_defaults(func=cmd_status)
+
+    new = commands.add_parser("new", help="create NNNN_NAME.sql and its rollback file")
+    new.add_argument("name", help="lowercase words joined by underscores, e.g. add_users")
+    new.set_defaults(func=cmd_new)
+
+    accept = commands.add_parser(
+        "accept", help="accept the edited content of applied migrations as applied"
+    )
+    accept.add_argument("ids", nargs="+", metavar="ID", help="migration ids")
+    accept.set_defaults(func=cmd_accept)
+
+    commands.add_parser(
+        "seed", help="load development data from seeds/ (refused in production)"
+    ).set_defaults(func=cmd_seed)
+
+    reset = commands.add_parser(
+        "reset", help="roll back every migration and apply again (refused in production)"
+    )
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.set_defaults(func=cmd_reset)
+
+    commands.add_parser(
+        "check", help="prove every migration's rollback in a scratch database"
+    ).set_defaults(func=cmd_check)
     return parser

@@ -19,6 +19,7 @@ __all__ = [
     "DatabaseError",
     "DeadlockDetected",
     "ForeignKeyViolation",
+    "MigrationError",
     "NotNullViolation",
     "PersistenceError",
     "PoolExhausted",
@@ -52,6 +53,16 @@ class PoolExhausted(PersistenceError):
     """No pooled connection became free within the pool timeout."""
 
     __module__ = "persistence"
+
+
+class MigrationError(PersistenceError):
+    """A migration is malformed, failed, or its applied file was edited; `migration` names it."""
+
+    __module__ = "persistence"
+
+    def __init__(self, message: str, *, migration: str | None = None):
+        super().__init__(message)
+        self.migration = migration
 
 
 class DatabaseError(PersistenceError):

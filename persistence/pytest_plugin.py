@@ -14,7 +14,6 @@ database and migrates it (when the project has migrations). Then:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,12 +21,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
+from ._scratch import create_database, database_name, drop_database
 from .config import Settings
 from .database import Database
 from .database_async import AsyncDatabase
 from .embedded import resolve
+from .migrations import Migrator
 
 _HEADER_KEY = pytest.StashKey[str]()
 
@@ -70,33 +70,6 @@ def _base_settings(config: pytest.Config) -> Settings:
     return resolve(Settings.from_env(env, project=Path(project)))
 
 
-def _on_database(settings: Settings, dbname: str) -> Settings:
-    params = psycopg.conninfo.conninfo_to_dict(settings.database_url or "")
-    params["dbname"] = dbname
-    return dataclasses.replace(settings, database_url=psycopg.conninfo.make_conninfo("", **params))
-
-
-def _admin(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(settings.conninfo(), autocommit=True)
-
-
-def _create(settings: Settings, name: str, template: str | None = None) -> Settings:
-    with _admin(settings) as conn:
-        conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
-        stmt = sql.SQL("create database {}").format(sql.Identifier(name))
-        if template:
-            stmt += sql.SQL(" template {}").format(sql.Identifier(template))
-        conn.execute(stmt)
-    return _on_database(settings, name)
-
-
-def _drop(settings: Settings, name: str) -> None:
-    with _admin(settings) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
-
-
 @pytest.fixture(scope="session")
 def persistence_settings(pytestconfig: pytest.Config) -> Settings:
     """Settings for the server under test, on its default database."""
@@ -108,9 +81,10 @@ def persistence_template(persistence_settings: Settings) -> Iterator[Settings]:
     """Settings for the session's template database: migrated once, never connected to
     by tests (PostgreSQL can only clone a template nobody is connected to)."""
     name = f"persistence_tpl_{os.getpid()}"
-    settings = _create(persistence_settings, name)
+    settings = create_database(persistence_settings, name)
+    Migrator(settings, out=lambda _: None).migrate()
     yield settings
-    _drop(persistence_settings, name)
+    drop_database(persistence_settings, name)
 
 
 @pytest.fixture(scope="session")
@@ -119,9 +93,8 @@ def persistence_session_db(
 ) -> Iterator[Settings]:
     """Settings for the session database that `db` and `adb` roll back in."""
     name = f"persistence_test_{os.getpid()}"
-    template = psycopg.conninfo.conninfo_to_dict(persistence_template.database_url or "")
-    yield _create(persistence_settings, name, template=str(template["dbname"]))
-    _drop(persistence_settings, name)
+    yield create_database(persistence_settings, name, template=database_name(persistence_template))
+    drop_database(persistence_settings, name)
 
 
 @pytest.fixture(scope="session")
@@ -161,9 +134,8 @@ def fresh_settings(
 ) -> Iterator[Settings]:
     """Settings for a database of this test's own, cloned from the template, dropped after."""
     name = f"persistence_t{os.getpid()}_{uuid.uuid4().hex[:12]}"
-    template = psycopg.conninfo.conninfo_to_dict(persistence_template.database_url or "")
-    yield _create(persistence_settings, name, template=str(template["dbname"]))
-    _drop(persistence_settings, name)
+    yield create_database(persistence_settings, name, template=database_name(persistence_template))
+    drop_database(persistence_settings, name)
 
 
 @pytest.fixture

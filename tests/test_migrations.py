@@ -1,0 +1,384 @@
+"""Migrations on a real server: order, rollback, status, failures, locking, checksums."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from persistence import MigrationError, PersistenceError, Settings
+from persistence.check import check_migrations
+from persistence.cli import main
+from persistence.migrations import Migrator
+
+
+def write(folder: Path, mid: str, up: str, down: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{mid}.sql").write_text(up)
+    if down is not None:
+        (folder / f"{mid}.rollback.sql").write_text(down)
+    return folder / f"{mid}.sql"
+
+
+@pytest.fixture
+def project(tmp_path: Path, fresh_settings: Settings) -> Settings:
+    """The test's own database with an empty project folder."""
+    return dataclasses.replace(
+        fresh_settings,
+        project=tmp_path,
+        migrations_dir=tmp_path / "migrations",
+        seeds_dir=tmp_path / "seeds",
+    )
+
+
+@pytest.fixture
+def three(project: Settings) -> Settings:
+    """Three migrations whose dependency order is not their name order."""
+    folder = project.migrations_dir
+    assert folder is not None
+    write(
+        folder,
+        "0001_orders",
+        "-- depends: 0002_users\ncreate table orders (id int primary key,"
+        " user_id int references users (id));\n",
+        "drop table orders;\n",
+    )
+    write(
+        folder,
+        "0002_users",
+        "create table users (id int primary key, email text);\n",
+        "drop table users;\n",
+    )
+    write(
+        folder,
+        "0003_index",
+        "-- depends: 0001_orders\ncreate index orders_user_idx on orders (user_id);\n",
+        "drop index orders_user_idx;\n",
+    )
+    return project
+
+
+def tables(settings: Settings) -> list[str]:
+    with psycopg.connect(settings.conninfo()) as conn:
+        rows = conn.execute(
+            "select relname::text from pg_class where relnamespace = 'public'::regnamespace"
+            " and relkind in ('r', 'i') and relname !~ '^_?yoyo|^_persistence' order by 1"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def quiet(settings: Settings, **kwargs: float) -> Migrator:
+    return Migrator(settings, out=lambda _: None, **kwargs)
+
+
+def test_migrate_applies_in_dependency_order(three: Settings) -> None:
+    lines: list[str] = []
+    applied = Migrator(three, out=lines.append).migrate()
+    assert applied == ["0002_users", "0001_orders", "0003_index"]
+    assert lines[0] == f"database  {three.masked_url}"
+    assert [line.split()[:2] for line in lines[1:]] == [
+        ["applied", "0002_users"],
+        ["applied", "0001_orders"],
+        ["applied", "0003_index"],
+    ]
+    assert tables(three) == ["orders", "orders_pkey", "orders_user_idx", "users", "users_pkey"]
+    # yoyo's own table stays the record of what is applied.
+    with psycopg.connect(three.conninfo()) as conn:
+        ids = conn.execute("select migration_id from _yoyo_migration order by 1").fetchall()
+    assert [i[0] for i in ids] == ["0001_orders", "0002_users", "0003_index"]
+    assert quiet(three).migrate() == []
+
+
+def test_migrate_to_a_target_applies_only_what_it_needs(three: Settings) -> None:
+    assert quiet(three).migrate(target="0001_orders") == ["0002_users", "0001_orders"]
+    assert "orders_user_idx" not in tables(three)
+    with pytest.raises(MigrationError, match="unknown migration 'nope'"):
+        quiet(three).migrate(target="nope")
+
+
+def test_rollback_by_steps_and_by_target(three: Settings) -> None:
+    quiet(three).migrate()
+    assert quiet(three).rollback() == ["0003_index"]
+    assert "orders_user_idx" not in tables(three)
+    quiet(three).migrate()
+    assert quiet(three).rollback(target="0002_users") == ["0003_index", "0001_orders"]
+    assert tables(three) == ["users", "users_pkey"]
+    assert quiet(three).rollback(5) == ["0002_users"]
+    assert tables(three) == []
+
+
+def test_status_lists_every_migration(three: Settings, monkeypatch, capsys) -> None:
+    quiet(three).migrate(target="0002_users")
+    monkeypatch.setenv("DATABASE_URL", three.database_url)
+    assert main(["--project", str(three.project), "status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["applied", "pending", "pending"]
+    assert lines[0].endswith("ok           0002_users")
+    assert lines[1] == f"pending  {'-':<19}  pending      0001_orders"
+    assert lines[2] == f"pending  {'-':<19}  pending      0003_index"
+
+
+def test_failing_migration_names_file_and_line_and_leaves_nothing(
+    project: Settings, monkeypatch, capsys
+) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_ok", "create table ok (id int);\n", "drop table ok;\n")
+    bad = write(
+        folder,
+        "0002_bad",
+        "-- depends: 0001_ok\ncreate table half (id int);\n\ninsert into half values (1);\n"
+        "select nme from half;\n",
+        "drop table half;\n",
+    )
+    monkeypatch.setenv("DATABASE_URL", project.database_url)
+    assert main(["--project", str(project.project), "migrate"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f'error: {bad}:5: column "nme" does not exist\n'
+    assert "applied   0001_ok" in captured.out
+    assert tables(project) == ["ok"], "the failed migration left something behind"
+    assert [s.state for s in quiet(project).status()] == ["ok", "pending"]
+
+
+def test_concurrent_migrate_processes_apply_each_migration_once(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_log", "create table log (n int);\n", "drop table log;\n")
+    write(
+        folder,
+        "0002_data",
+        "-- depends: 0001_log\nselect pg_sleep(0.3);\ninsert into log values (1);\n",
+        "delete from log;\n",
+    )
+    env = {**os.environ, "DATABASE_URL": project.database_url or ""}
+    cmd = [sys.executable, "-m", "persistence", "--project", str(project.project), "migrate"]
+    runs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0]
+    assert sum(out.count("applied   0002_data") for out in outputs) == 1
+    assert sum(out.count("nothing to apply") for out in outputs) == 3
+    with psycopg.connect(project.conninfo()) as conn:
+        assert conn.execute("select count(*) from log").fetchone() == (1,)
+        assert conn.execute("select count(*) from _yoyo_migration").fetchone() == (2,)
+
+
+def test_killed_migrate_leaves_no_lock_and_no_partial_state(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(
+        folder,
+        "0001_slow",
+        "create table slow (id int);\n"
+        "select pg_sleep(case when current_setting('application_name') = 'doomed'"
+        " then 60 else 0 end);\n",
+        "drop table slow;\n",
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": project.database_url or "",
+        "DB_APPLICATION_NAME": "doomed",
+    }
+    cmd = [sys.executable, "-m", "persistence", "--project", str(project.project), "migrate"]
+    doomed = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    with psycopg.connect(project.conninfo(), autocommit=True) as conn:
+        for _ in range(300):  # wait until it is inside the migration
+            row = conn.execute(
+                "select count(*) from pg_stat_activity where application_name = 'doomed'"
+                " and query like '%%pg_sleep%%' and state = 'active'"
+            ).fetchone()
+            if row and row[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the migration never started")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait()
+    # No break-lock: the server released the session lock with the dead session.
+    assert quiet(project, lock_wait=30).migrate() == ["0001_slow"]
+    assert tables(project) == ["slow"]
+    assert [s.state for s in quiet(project).status()] == ["ok"]
+
+
+def test_an_edited_applied_migration_is_detected(three: Settings, monkeypatch, capsys) -> None:
+    quiet(three).migrate()
+    folder = three.migrations_dir
+    assert folder is not None
+    path = folder / "0002_users.sql"
+    path.write_text(path.read_text() + "-- an innocent edit\n")
+    with pytest.raises(MigrationError, match=r"'0002_users' was edited.*persistence accept"):
+        quiet(three).migrate()
+    monkeypatch.setenv("DATABASE_URL", three.database_url)
+    assert main(["--project", str(three.project), "status"]) == 1
+    assert "changed      0002_users" in capsys.readouterr().out
+    quiet(three).accept(["0002_users"])
+    assert [s.state for s in quiet(three).status()] == ["ok", "ok", "ok"]
+
+
+def test_rollback_uses_the_sql_stored_at_apply_time(three: Settings) -> None:
+    quiet(three).migrate()
+    folder = three.migrations_dir
+    assert folder is not None
+    (folder / "0003_index.sql").unlink()
+    (folder / "0003_index.rollback.sql").unlink()
+    assert quiet(three).status()[-1].state == "file missing"
+    assert quiet(three).rollback() == ["0003_index"]
+    assert "orders_user_idx" not in tables(three)
+
+
+def test_dry_run_prints_sql_and_changes_nothing(three: Settings) -> None:
+    lines: list[str] = []
+    assert Migrator(three, out=lines.append).migrate(dry_run=True) == [
+        "0002_users",
+        "0001_orders",
+        "0003_index",
+    ]
+    assert "dry run" in lines[0]
+    assert "create table users (id int primary key, email text);" in "\n".join(lines)
+    assert tables(three) == []
+    quiet(three).migrate()
+    lines.clear()
+    Migrator(three, out=lines.append).rollback(dry_run=True)
+    assert "drop index orders_user_idx;" in "\n".join(lines)
+    assert "orders_user_idx" in tables(three)
+
+
+def test_new_depends_on_the_current_heads(three: Settings) -> None:
+    up, down = quiet(three).new("add_email_index")
+    assert up.name == "0004_add_email_index.sql"
+    assert down.name == "0004_add_email_index.rollback.sql"
+    assert "-- depends: 0003_index\n" in up.read_text()
+    with pytest.raises(MigrationError, match="lowercase"):
+        quiet(three).new("Drop Table;")
+
+
+def test_unknown_dependencies_and_cycles_are_clear(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    a = write(folder, "0001_a", "-- depends: 0009_ghost\nselect 1;\n", "select 1;\n")
+    with pytest.raises(MigrationError, match=rf"{a}: -- depends: names '0009_ghost'"):
+        quiet(project).load()
+    write(folder, "0001_a", "-- depends: 0002_b\nselect 1;\n", "select 1;\n")
+    write(folder, "0002_b", "-- depends: 0001_a\nselect 1;\n", "select 1;\n")
+    with pytest.raises(
+        MigrationError, match="circular dependencies among these migrations: 0001_a, 0002_b"
+    ):
+        quiet(project).load()
+
+
+def test_non_transactional_migration(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_t", "create table t (id int);\n", "drop table t;\n")
+    write(
+        folder,
+        "0002_concurrently",
+        "-- depends: 0001_t\n-- transactional: false\ncreate index concurrently t_id on t (id);\n",
+        "-- transactional: false\ndrop index concurrently t_id;\n",
+    )
+    assert quiet(project).migrate() == ["0001_t", "0002_concurrently"]
+    assert "t_id" in tables(project)
+
+
+def test_lock_timeout_header_keeps_ddl_from_queueing(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_t", "create table t (id int);\n", "drop table t;\n")
+    quiet(project).migrate()
+    path = write(
+        folder,
+        "0002_alter",
+        "-- depends: 0001_t\n-- lock_timeout: 200ms\nalter table t add column name text;\n",
+        "alter table t drop column name;\n",
+    )
+    with psycopg.connect(project.conninfo()) as reader:
+        reader.execute("select * from t")  # holds a lock until this transaction ends
+        with pytest.raises(MigrationError, match=rf"{path}:3: canceling statement due to lock"):
+            quiet(project).migrate()
+    assert quiet(project).migrate() == ["0002_alter"]
+
+
+def test_check_proves_rollbacks_and_reports_the_difference(three: Settings) -> None:
+    lines: list[str] = []
+    assert check_migrations(three, out=lines.append) == []
+    assert lines == ["ok      0002_users", "ok      0001_orders", "ok      0003_index"]
+    assert tables(three) == [], "check must not touch the configured database"
+
+    folder = three.migrations_dir
+    assert folder is not None
+    (folder / "0001_orders.rollback.sql").write_text("alter table orders drop column user_id;\n")
+    problems = check_migrations(three, out=lambda _: None)
+    assert len(problems) == 1
+    assert problems[0].startswith("0001_orders: rollback does not restore the schema")
+    assert "  + relations: r public.orders" in problems[0]
+    assert "  + constraints: public.orders orders_pkey: PRIMARY KEY (id)" in problems[0]
+
+    (folder / "0001_orders.rollback.sql").unlink()
+    assert check_migrations(three, out=lambda _: None) == [
+        f"0001_orders: {folder / '0001_orders.rollback.sql'} is missing;"
+        " every migration needs a rollback"
+    ]
+
+
+def test_check_sees_a_forgotten_trigger(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(
+        folder,
+        "0001_touch",
+        "create table t (id int, updated_at timestamptz);\n"
+        "create function touch() returns trigger language plpgsql as $$\n"
+        "begin new.updated_at := now(); return new; end $$;\n"
+        "create trigger t_touch before update on t for each row execute function touch();\n",
+        "drop table t;\n",  # forgets the function
+    )
+    problems = check_migrations(project, out=lambda _: None)
+    assert len(problems) == 1
+    assert "  + functions: CREATE OR REPLACE FUNCTION public.touch()" in problems[0]
+
+
+def test_seed_loads_data_and_names_a_failing_line(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_t", "create table t (id int primary key);\n", "drop table t;\n")
+    quiet(project).migrate()
+    seeds = project.seeds_dir
+    assert seeds is not None
+    seeds.mkdir()
+    (seeds / "01_rows.sql").write_text("insert into t values (1), (2) on conflict do nothing;\n")
+    assert [p.name for p in quiet(project).seed()] == ["01_rows.sql"]
+    (seeds / "02_bad.sql").write_text("\n\ninsert into t values ('x');\n")
+    with pytest.raises(MigrationError, match=r"02_bad.sql:3: invalid input syntax"):
+        quiet(project).seed()
+    with psycopg.connect(project.conninfo()) as conn:
+        assert conn.execute("select count(*) from t").fetchone() == (2,)
+
+
+def test_seed_and_reset_refuse_production(three: Settings, monkeypatch, capsys) -> None:
+    production = dataclasses.replace(three, env="production", sslmode="disable")
+    with pytest.raises(PersistenceError, match="refusing to seed a production database"):
+        quiet(production).seed()
+    with pytest.raises(PersistenceError, match="refusing to reset a production database"):
+        quiet(production).reset()
+    monkeypatch.setenv("DATABASE_URL", three.database_url)
+    monkeypatch.setenv("PERSISTENCE_ENV", "production")
+    monkeypatch.setenv("DB_SSLMODE", "disable")
+    assert main(["--project", str(three.project), "reset", "--yes"]) == 1
+    assert "refusing to reset" in capsys.readouterr().err
+
+
+def test_reset_asks_first(three: Settings, monkeypatch, capsys) -> None:
+    quiet(three).migrate()
+    monkeypatch.setenv("DATABASE_URL", three.database_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal: no answer
+    assert main(["--project", str(three.project), "reset"]) == 1
+    assert "reset cancelled" in capsys.readouterr().err
+    assert main(["--project", str(three.project), "reset", "--yes"]) == 0
+    assert "orders_user_idx" in tables(three)
