@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import logging
+import threading
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import psycopg
@@ -19,6 +21,68 @@ def is_disconnect(ex: BaseException, conn: psycopg.BaseConnection[Any] | None) -
         return True
     state = ex.sqlstate or ""
     return state.startswith("08") or state in DISCONNECT_STATES
+
+
+logger = logging.getLogger("persistence")
+
+
+@dataclass(slots=True)
+class QueryStats:
+    """Figures for one query name since the database was opened (or metrics reset)."""
+
+    calls: int = 0
+    errors: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+
+class Metrics:
+    """Per-query call counts, errors and latency, and the slow-query log.
+
+    Recorded for every named query and repository operation. The slow-query log line
+    names the query and its duration, never parameter values (they may be personal).
+    """
+
+    def __init__(self, slow_ms: float):
+        self.slow_ms = slow_ms
+        self._stats: dict[str, QueryStats] = {}
+        self._lock = threading.Lock()  # the sync twin records from many threads
+
+    def record(self, name: str, seconds: float, ok: bool) -> None:
+        ms = seconds * 1000
+        with self._lock:
+            stats = self._stats.get(name)
+            if stats is None:
+                stats = self._stats[name] = QueryStats()
+            stats.calls += 1
+            stats.errors += not ok
+            stats.total_ms += ms
+            stats.max_ms = max(stats.max_ms, ms)
+        if ms >= self.slow_ms:
+            logger.warning("slow query %r took %.1f ms (threshold %.0f ms)", name, ms, self.slow_ms)
+
+    def snapshot(self) -> dict[str, QueryStats]:
+        """A copy of the figures, by query name."""
+        with self._lock:
+            return {name: replace(stats) for name, stats in self._stats.items()}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._stats.clear()
+
+    def table(self) -> str:
+        """The figures as an aligned table, slowest total first."""
+        rows = sorted(self.snapshot().items(), key=lambda kv: -kv[1].total_ms)
+        lines = [f"{'query':<44} {'calls':>7} {'errors':>6} {'mean ms':>9} {'max ms':>9}"]
+        lines += [
+            f"{name:<44} {st.calls:>7} {st.errors:>6} {st.mean_ms:>9.2f} {st.max_ms:>9.2f}"
+            for name, st in rows
+        ]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +132,7 @@ class DatabaseBase:
                 " persistence.embedded to start the embedded server"
             )
         self.settings = settings
+        self.metrics = Metrics(settings.slow_query_ms)
         self._secrets = tuple(s for s in (settings.password,) if s)
         self._closing = False
 

@@ -46,12 +46,16 @@ class Settings:
     connect_timeout: float = 5.0
     idle_in_transaction_timeout: float = 60.0
     application_name: str = "persistence"
+    #: Statements slower than this are logged (name and duration, never parameters).
+    slow_query_ms: float = 500.0
     #: None means: `require` in production, libpq's default (`prefer`) elsewhere.
     sslmode: str | None = None
     project: Path = field(default_factory=Path.cwd)
     queries_dir: Path | None = None
     migrations_dir: Path | None = None
     seeds_dir: Path | None = None
+    #: Where `make types` writes the typed query module (None: no typed module).
+    types_path: Path | None = None
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -157,11 +161,13 @@ class Settings:
             connect_timeout=_number(env, "DB_CONNECT_TIMEOUT", float, 5.0),
             idle_in_transaction_timeout=_number(env, "DB_IDLE_IN_TRANSACTION_TIMEOUT", float, 60.0),
             application_name=env.get("DB_APPLICATION_NAME", "persistence"),
+            slow_query_ms=_number(env, "DB_SLOW_QUERY_MS", float, 500.0),
             sslmode=env.get("DB_SSLMODE") or None,
             project=root,
             queries_dir=dirs["queries"],
             migrations_dir=dirs["migrations"],
             seeds_dir=dirs["seeds"],
+            types_path=dirs.get("types"),
         )
 
 
@@ -257,4 +263,7 @@ def _project_dirs(root: Path) -> dict[str, Path]:
             table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("persistence", {})
         except tomllib.TOMLDecodeError as ex:
             raise ConfigurationError(f"{pyproject}: {ex}") from None
-    return {name: root / str(table.get(name, name)) for name in ("queries", "migrations", "seeds")}
+    dirs = {name: root / str(table.get(name, name)) for name in ("queries", "migrations", "seeds")}
+    if "types" in table:
+        dirs["types"] = root / str(table["types"])
+    return dirs

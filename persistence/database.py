@@ -23,6 +23,8 @@ from ._acompat import sleep
 from ._base import DatabaseBase, Health, is_disconnect
 from ._types import Operation, Params, Query, R
 from .config import Settings
+from .queries import Catalog
+from .query_runner import QueryRunner
 
 __all__ = ["Database"]
 
@@ -61,6 +63,7 @@ class Database(DatabaseBase):
         )
         # Set by force_rollback(): every operation shares this connection.
         self._pinned: Connection[Any] | None = None
+        self._queries: QueryRunner | None = None
 
     def open(self, *, timeout: float | None = None) -> Self:
         """Connect, fill the pool to its minimum size, and return self.
@@ -102,6 +105,18 @@ class Database(DatabaseBase):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def queries(self) -> QueryRunner:
+        """The named queries of the project's queries folder, loaded at first use.
+
+        Raises:
+            QueryLoadError: a `.sql` file is malformed (the message names file and line).
+        """
+        if self._queries is None:
+            folder = self.settings.queries_dir or self.settings.project / "queries"
+            self._queries = QueryRunner(self, Catalog(folder))
+        return self._queries
 
     @property
     def pool(self) -> ConnectionPool[Connection[Any]]:
@@ -171,7 +186,8 @@ class Database(DatabaseBase):
 
         Args:
             operation: the work; it receives the connection.
-            name: what to call the work in error messages (a query name).
+            name: what to call the work in error messages and in `metrics` (a query
+                name); work without a name is not counted.
             retry: run once more on a fresh connection if the first one turned out to be
                 dead. Only for work that is safe to repeat: reads, idempotent writes.
                 Never inside a transaction: a dead connection lost the transaction.
@@ -180,6 +196,17 @@ class Database(DatabaseBase):
             PersistenceError: the translated driver error, naming `name`.
         """
         self._check_open()
+        started = time.perf_counter()
+        ok = False
+        try:
+            result = self._run(operation, name, retry)
+            ok = True
+            return result
+        finally:
+            if name is not None:
+                self.metrics.record(name, time.perf_counter() - started, ok)
+
+    def _run(self, operation: Operation[R], name: str | None, retry: bool) -> R:
         current = self._tx.get()
         if current is not None:
             try:

@@ -22,6 +22,8 @@ from ._acompat import asleep
 from ._base import DatabaseBase, Health, is_disconnect
 from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
+from .queries import Catalog
+from .query_runner_async import AsyncQueryRunner
 
 __all__ = ["AsyncDatabase"]
 
@@ -60,6 +62,7 @@ class AsyncDatabase(DatabaseBase):
         )
         # Set by force_rollback(): every operation shares this connection.
         self._pinned: AsyncConnection[Any] | None = None
+        self._queries: AsyncQueryRunner | None = None
 
     async def open(self, *, timeout: float | None = None) -> Self:
         """Connect, fill the pool to its minimum size, and return self.
@@ -101,6 +104,18 @@ class AsyncDatabase(DatabaseBase):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    @property
+    def queries(self) -> AsyncQueryRunner:
+        """The named queries of the project's queries folder, loaded at first use.
+
+        Raises:
+            QueryLoadError: a `.sql` file is malformed (the message names file and line).
+        """
+        if self._queries is None:
+            folder = self.settings.queries_dir or self.settings.project / "queries"
+            self._queries = AsyncQueryRunner(self, Catalog(folder))
+        return self._queries
 
     @property
     def pool(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
@@ -172,7 +187,8 @@ class AsyncDatabase(DatabaseBase):
 
         Args:
             operation: the work; it receives the connection.
-            name: what to call the work in error messages (a query name).
+            name: what to call the work in error messages and in `metrics` (a query
+                name); work without a name is not counted.
             retry: run once more on a fresh connection if the first one turned out to be
                 dead. Only for work that is safe to repeat: reads, idempotent writes.
                 Never inside a transaction: a dead connection lost the transaction.
@@ -181,6 +197,17 @@ class AsyncDatabase(DatabaseBase):
             PersistenceError: the translated driver error, naming `name`.
         """
         self._check_open()
+        started = time.perf_counter()
+        ok = False
+        try:
+            result = await self._run(operation, name, retry)
+            ok = True
+            return result
+        finally:
+            if name is not None:
+                self.metrics.record(name, time.perf_counter() - started, ok)
+
+    async def _run(self, operation: AsyncOperation[R], name: str | None, retry: bool) -> R:
         current = self._tx.get()
         if current is not None:
             try:

@@ -20,9 +20,12 @@ __all__ = [
     "DeadlockDetected",
     "ForeignKeyViolation",
     "MigrationError",
+    "NotFound",
     "NotNullViolation",
     "PersistenceError",
     "PoolExhausted",
+    "QueryError",
+    "QueryLoadError",
     "QueryTimeout",
     "SerializationFailure",
     "TransientError",
@@ -63,6 +66,24 @@ class MigrationError(PersistenceError):
     def __init__(self, message: str, *, migration: str | None = None):
         super().__init__(message)
         self.migration = migration
+
+
+class QueryLoadError(PersistenceError):
+    """A `.sql` file of named queries is malformed; the message names file and line."""
+
+    __module__ = "persistence"
+
+
+class QueryError(PersistenceError):
+    """A named query was called wrongly (a missing or unexpected parameter); nothing was sent."""
+
+    __module__ = "persistence"
+
+
+class NotFound(PersistenceError):
+    """A statement that must return a row returned none."""
+
+    __module__ = "persistence"
 
 
 class DatabaseError(PersistenceError):

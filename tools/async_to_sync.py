@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Source -> generated. Tests are generated the same way.
 FILES = {
     "persistence/database_async.py": "persistence/database.py",
+    "persistence/query_runner_async.py": "persistence/query_runner.py",
     "tests/test_database_async.py": "tests/test_database.py",
 }
 
@@ -36,6 +37,7 @@ RENAMES = {
     "AsyncGenerator": "Generator",
     "AsyncOperation": "Operation",
     "AsyncQueries": "Queries",
+    "AsyncQueryRunner": "QueryRunner",
     "AsyncBaseRepository": "BaseRepository",
     "AsyncTransactionAttempt": "TransactionAttempt",
     "asynccontextmanager": "contextmanager",
@@ -45,6 +47,7 @@ RENAMES = {
     "asleep": "sleep",
     "database_async": "database",
     "repository_async": "repository",
+    "query_runner_async": "query_runner",
     "apsycopg": "psycopg",
     "async_database": "database",
     "agather": "gather",

@@ -1,0 +1,242 @@
+"""Named queries: `.sql` files loaded by aiosql into a catalog of `Query` objects.
+
+Each file under the queries folder is one namespace (`users.sql` -> `users`, subfolders
+nest: `admin/audit.sql` -> `admin.audit`). A query is declared aiosql's way:
+
+    -- name: get_user_by_email(email)^
+    -- Documentation lines follow the name line.
+    select * from users where email = :email;
+
+Operators: none (all rows), `^` (one row or None), `$` (one value), `!` (row count),
+`<!` (insert/update returning), `*!` (executemany), `#` (script).
+
+aiosql parses the name lines; on top of it this module gives errors that name the file
+and line (aiosql's line numbers shift after block comments), refuses duplicate names
+(aiosql keeps the last one silently), and reads placeholders with PostgreSQL's lexer
+(see _sqltext). The same catalog serves `Database` and `AsyncDatabase`; running a query
+is the job of `QueryRunner` / `AsyncQueryRunner` (queries_runner_async.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiosql.query_loader import QueryLoader
+from aiosql.types import QueryDatum, SQLOperationType
+from aiosql.utils import SQLParseException
+
+from ._sqltext import SqlTextError, convert
+from .errors import QueryError, QueryLoadError
+
+__all__ = ["Catalog", "Query"]
+
+_NAME_LINE = re.compile(r"^\s*--\s*name\s*:\s*(?P<spec>.*?)\s*$")
+
+#: aiosql's operation types, by the names the generated code and the runner use.
+OPERATIONS = {
+    SQLOperationType.SELECT: "select",
+    SQLOperationType.SELECT_ONE: "select_one",
+    SQLOperationType.SELECT_VALUE: "select_value",
+    SQLOperationType.INSERT_RETURNING: "insert_returning",
+    SQLOperationType.INSERT_UPDATE_DELETE: "execute",
+    SQLOperationType.INSERT_UPDATE_DELETE_MANY: "execute_many",
+    SQLOperationType.SCRIPT: "script",
+}
+READS = frozenset({"select", "select_one", "select_value"})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Query:
+    """One named statement, ready to run."""
+
+    #: Fully qualified: "users.get_user_by_email".
+    name: str
+    #: select | select_one | select_value | insert_returning | execute | execute_many | script
+    operation: str
+    #: The SQL for psycopg (%(name)s placeholders, literal % doubled).
+    sql: str
+    #: The SQL with $1, $2... placeholders, for the server to describe.
+    numbered: str
+    params: tuple[str, ...]
+    optional: frozenset[str]
+    nullability: dict[str, bool]
+    path: Path
+    #: Line of the `-- name:` comment, and of the SQL's first line.
+    line: int
+    sql_line: int
+    doc: str
+    #: `sql` encoded once: psycopg takes bytes as they are, with no per-call encoding.
+    sql_bytes: bytes
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.operation in READS
+
+    def bind(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Check the parameters before anything is sent.
+
+        Raises:
+            QueryError: naming the query and the missing or unexpected parameter.
+        """
+        if len(params) == len(self.params) and all(p in params for p in self.params):
+            return params  # the common case, checked in one pass
+        missing = [p for p in self.params if p not in params]
+        if missing:
+            raise QueryError(
+                f"query {self.name!r} ({self.where}) is missing parameter"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+            )
+        unexpected = sorted(set(params) - set(self.params))
+        expected = ", ".join(self.params) or "none"
+        raise QueryError(
+            f"query {self.name!r} ({self.where}) got unexpected parameter"
+            f"{'s' if len(unexpected) > 1 else ''} {', '.join(map(repr, unexpected))};"
+            f" it takes: {expected}"
+        )
+
+
+class _Adapter:
+    """The part of an aiosql driver adapter its loader calls: SQL passes through
+    unchanged, since _sqltext converts placeholders with a real lexer."""
+
+    def process_sql(self, query_name: str, op_type: SQLOperationType, sql: str) -> str:
+        return sql
+
+
+class _Loader(QueryLoader):
+    """aiosql's loader, finding parameters with PostgreSQL's lexer, not a regex."""
+
+    def _build_signature(self, sql: str, qname: str, sig: list[str] | None) -> Any:
+        try:
+            used = convert(sql).params
+        except SqlTextError as ex:
+            raise SQLParseException(f"query {qname}: {ex}") from None
+        if sig is not None:
+            undeclared = [p for p in used if p not in sig]
+            unused = [p for p in sig if p not in used]
+            if undeclared:
+                raise SQLParseException(
+                    f"query {qname} uses :{undeclared[0]}, which is not in its parameter list"
+                )
+            if unused:
+                raise SQLParseException(
+                    f"query {qname} declares {unused[0]!r}, which its SQL does not use"
+                )
+        return None
+
+
+class Catalog:
+    """Every named query under a folder, by fully qualified name.
+
+    Raises:
+        QueryLoadError: on the first malformed file, naming it and the line.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.queries: dict[str, Query] = {}
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*.sql")):
+                namespace = path.relative_to(folder).with_suffix("").parts
+                for query in _load_file(path, list(namespace)):
+                    self.queries[query.name] = query
+
+    def __getitem__(self, name: str) -> Query:
+        try:
+            return self.queries[name]
+        except KeyError:
+            raise QueryError(
+                f"no query named {name!r} in {self.folder}"
+                " (if the generated types name it, run `make types`)"
+            ) from None
+
+    def __iter__(self) -> Iterator[Query]:
+        return iter(self.queries.values())
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def namespaces(self) -> dict[tuple[str, ...], list[Query]]:
+        """Queries grouped by the file they come from (its namespace path)."""
+        grouped: dict[tuple[str, ...], list[Query]] = {}
+        for q in self.queries.values():
+            grouped.setdefault(tuple(q.name.split(".")[:-1]), []).append(q)
+        return grouped
+
+
+def _load_file(path: Path, namespace: list[str]) -> list[Query]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as ex:
+        raise QueryLoadError(f"{path}: cannot read: {ex}") from None
+    lines = _name_lines(path, text)
+    loader = _Loader(_Adapter(), None, attribute=None, mandatory_parameters=True)  # type: ignore[arg-type]
+    queries = []
+    # One definition at a time, so that an error is placed at its own name line.
+    for (line, sql_line), chunk in zip(lines, _chunks(text, lines), strict=True):
+        try:
+            (datum,) = loader.load_query_data_from_sql(chunk, namespace, path)
+            queries.append(_query(datum, path, line, sql_line))
+        except SQLParseException as ex:
+            message = re.sub(r" at \S+:\d+", "", str(ex))  # aiosql's own (shifted) place
+            raise QueryLoadError(f"{path}:{line}: {message}") from None
+        except SqlTextError as ex:
+            raise QueryLoadError(f"{path}:{line}: {ex}") from None
+    return queries
+
+
+def _name_lines(path: Path, text: str) -> list[tuple[int, int]]:
+    """(line of each `-- name:`, line where its SQL starts); duplicates refused."""
+    found: list[tuple[int, int]] = []
+    seen: dict[str, int] = {}
+    all_lines = text.splitlines()
+    for number, line in enumerate(all_lines, start=1):
+        match = _NAME_LINE.match(line)
+        if not match:
+            continue
+        name = re.split(r"[(\s^$!<*#]", match["spec"].replace("-", "_"), maxsplit=1)[0]
+        if name in seen:
+            raise QueryLoadError(
+                f"{path}:{number}: query {name!r} is defined twice; first at {path}:{seen[name]}"
+            )
+        seen[name] = number
+        sql_line = number + 1
+        while sql_line <= len(all_lines) and (
+            not all_lines[sql_line - 1].strip() or all_lines[sql_line - 1].lstrip().startswith("--")
+        ):
+            sql_line += 1
+        found.append((number, sql_line))
+    return found
+
+
+def _chunks(text: str, lines: list[tuple[int, int]]) -> list[str]:
+    all_lines = text.splitlines(keepends=True)
+    starts = [line for line, _ in lines] + [len(all_lines) + 1]
+    return ["".join(all_lines[a - 1 : b - 1]) for a, b in itertools.pairwise(starts)]
+
+
+def _query(datum: QueryDatum, path: Path, line: int, sql_line: int) -> Query:
+    converted = convert(datum.sql)
+    return Query(
+        name=datum.query_name,
+        operation=OPERATIONS[datum.operation_type],
+        sql=converted.pyformat,
+        numbered=converted.numbered,
+        params=converted.params,
+        optional=converted.optional,
+        nullability=converted.nullability,
+        path=path,
+        line=line,
+        sql_line=sql_line,
+        doc=datum.doc_comments,
+        sql_bytes=converted.pyformat.encode(),
+    )

@@ -1,0 +1,188 @@
+# Generated from persistence/query_runner_async.py by tools/async_to_sync.py: DO NOT EDIT.
+"""QueryRunner: run named queries on an Database.
+
+This is the source of the sync `QueryRunner` too (generated: query_runner.py).
+
+Two ways in. Untyped, by attribute: `db.queries.users.get_user(id=1)` (rows come
+back as dicts). Typed, through the module `make types` generates, whose methods call
+`all`/`one`/`value`/... here with the row dataclass: rows come back as that class,
+mapped by psycopg's `class_row`.
+
+Every call checks its parameters before anything is sent, runs through
+`Database.run` (the current transaction's connection if there is one, else a
+pooled one; reads retried once after a dead connection), and is counted in
+`db.metrics` under the query's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from psycopg import Connection
+from psycopg.rows import BaseRowFactory, class_row, dict_row
+
+from .errors import NotFound, QueryError
+from .queries import Catalog, Query
+
+if TYPE_CHECKING:
+    from .database import Database
+
+__all__ = ["QueryRunner"]
+
+Row = TypeVar("Row")
+
+
+class QueryRunner:
+    """Named queries bound to one Database; namespaces are attributes."""
+
+    def __init__(self, db: Database, catalog: Catalog):
+        self.db = db
+        self.catalog = catalog
+        self._factories: dict[type[Any], BaseRowFactory[Any]] = {}
+
+    def __getattr__(self, name: str) -> _Namespace:
+        return _Namespace(self, (name,))
+
+    def query(self, name: str) -> Query:
+        """The query called `name` ("users.get_user"), or QueryError."""
+        return self.catalog[name]
+
+    def _factory(self, row: type[Any] | None) -> BaseRowFactory[Any]:
+        if row is None:
+            return dict_row
+        factory = self._factories.get(row)
+        if factory is None:
+            factory = self._factories[row] = class_row(row)
+        return factory
+
+    def all(
+        self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
+    ) -> list[Row]:
+        """Every row of a select (no operator)."""
+        bound = query.bind(params)
+        factory = self._factory(row)
+
+        def op(conn: Connection[Any]) -> list[Row]:
+            with conn.cursor(row_factory=factory) as cur:
+                cur.execute(query.sql_bytes, bound)
+                return cur.fetchall()
+
+        return self.db.run(op, name=query.name, retry=True)
+
+    def one(
+        self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
+    ) -> Row | None:
+        """The first row (`^`, or `<!` with several columns), or None if there is none."""
+        bound = query.bind(params)
+        factory = self._factory(row)
+
+        def op(conn: Connection[Any]) -> Row | None:
+            with conn.cursor(row_factory=factory) as cur:
+                cur.execute(query.sql_bytes, bound)
+                return cur.fetchone()
+
+        return self.db.run(op, name=query.name, retry=query.is_read)
+
+    def value(self, query: Query, params: Mapping[str, Any]) -> Any:
+        """The first column of the first row (`$`, or `<!` with one column).
+
+        Raises:
+            NotFound: for `$` when the statement returned no row (a NULL value is
+                returned as None: the two are never confused).
+        """
+        bound = query.bind(params)
+
+        def op(conn: Connection[Any]) -> Any:
+            with conn.cursor() as cur:
+                cur.execute(query.sql_bytes, bound)
+                return cur.fetchone()
+
+        found = self.db.run(op, name=query.name, retry=query.is_read)
+        if found is None:
+            if query.operation == "select_value":
+                raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
+            return None
+        return found[0]
+
+    def execute(self, query: Query, params: Mapping[str, Any]) -> int:
+        """Run a write (`!`) and return the number of rows it affected."""
+        bound = query.bind(params)
+
+        def op(conn: Connection[Any]) -> int:
+            with conn.cursor() as cur:
+                cur.execute(query.sql_bytes, bound)
+                return cur.rowcount
+
+        return self.db.run(op, name=query.name)
+
+    def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Run a write (`*!`) once per parameter set, pipelined; return rows affected."""
+        batch = [query.bind(r) for r in rows]
+
+        def op(conn: Connection[Any]) -> int:
+            with conn.cursor() as cur:
+                cur.executemany(query.sql_bytes, batch)
+                return cur.rowcount
+
+        return self.db.run(op, name=query.name)
+
+    def script(self, query: Query) -> str:
+        """Run a script (`#`, no parameters) and return the server's status message."""
+
+        def op(conn: Connection[Any]) -> str:
+            with conn.cursor() as cur:
+                # No parameters: sent as written, so the text with single % signs.
+                cur.execute(query.numbered.encode())
+                return cur.statusmessage or ""
+
+        return self.db.run(op, name=query.name)
+
+    def call(self, query: Query, params: Mapping[str, Any]) -> Any:
+        """Run `query` the way its operator says; rows as dicts."""
+        match query.operation:
+            case "select":
+                return self.all(query, params)
+            case "select_one":
+                return self.one(query, params)
+            case "select_value":
+                return self.value(query, params)
+            case "insert_returning":
+                return self.one(query, params)
+            case "execute":
+                return self.execute(query, params)
+            case "execute_many":
+                return self.execute_many(query, params.get("rows", ()))
+            case _:
+                return self.script(query)
+
+
+class _Namespace:
+    """`db.queries.users` (a file) or `db.queries.admin` (a folder): attributes lead to
+    deeper namespaces or to callables taking the query's parameters as keywords."""
+
+    def __init__(self, runner: QueryRunner, path: tuple[str, ...]):
+        self._runner = runner
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        full = ".".join((*self._path, name))
+        queries = self._runner.catalog.queries
+        query = queries.get(full)
+        if query is not None:
+            return _Bound(self._runner, query)
+        if any(q.startswith(full + ".") for q in queries):
+            return _Namespace(self._runner, (*self._path, name))
+        raise QueryError(f"no query or namespace {full!r} in {self._runner.catalog.folder}")
+
+
+class _Bound:
+    def __init__(self, runner: QueryRunner, query: Query):
+        self.query = query
+        self._runner = runner
+
+    def __call__(self, **params: Any) -> Any:
+        return self._runner.call(self.query, params)
+
+    def __repr__(self) -> str:
+        return f"<query {self.query.name} at {self.query.where}>"

@@ -1,0 +1,187 @@
+"""AsyncQueryRunner: run named queries on an AsyncDatabase.
+
+This is the source of the sync `QueryRunner` too (generated: query_runner.py).
+
+Two ways in. Untyped, by attribute: `await db.queries.users.get_user(id=1)` (rows come
+back as dicts). Typed, through the module `make types` generates, whose methods call
+`all`/`one`/`value`/... here with the row dataclass: rows come back as that class,
+mapped by psycopg's `class_row`.
+
+Every call checks its parameters before anything is sent, runs through
+`AsyncDatabase.run` (the current transaction's connection if there is one, else a
+pooled one; reads retried once after a dead connection), and is counted in
+`db.metrics` under the query's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from psycopg import AsyncConnection
+from psycopg.rows import BaseRowFactory, class_row, dict_row
+
+from .errors import NotFound, QueryError
+from .queries import Catalog, Query
+
+if TYPE_CHECKING:
+    from .database_async import AsyncDatabase
+
+__all__ = ["AsyncQueryRunner"]
+
+Row = TypeVar("Row")
+
+
+class AsyncQueryRunner:
+    """Named queries bound to one AsyncDatabase; namespaces are attributes."""
+
+    def __init__(self, db: AsyncDatabase, catalog: Catalog):
+        self.db = db
+        self.catalog = catalog
+        self._factories: dict[type[Any], BaseRowFactory[Any]] = {}
+
+    def __getattr__(self, name: str) -> _Namespace:
+        return _Namespace(self, (name,))
+
+    def query(self, name: str) -> Query:
+        """The query called `name` ("users.get_user"), or QueryError."""
+        return self.catalog[name]
+
+    def _factory(self, row: type[Any] | None) -> BaseRowFactory[Any]:
+        if row is None:
+            return dict_row
+        factory = self._factories.get(row)
+        if factory is None:
+            factory = self._factories[row] = class_row(row)
+        return factory
+
+    async def all(
+        self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
+    ) -> list[Row]:
+        """Every row of a select (no operator)."""
+        bound = query.bind(params)
+        factory = self._factory(row)
+
+        async def op(conn: AsyncConnection[Any]) -> list[Row]:
+            async with conn.cursor(row_factory=factory) as cur:
+                await cur.execute(query.sql_bytes, bound)
+                return await cur.fetchall()
+
+        return await self.db.run(op, name=query.name, retry=True)
+
+    async def one(
+        self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
+    ) -> Row | None:
+        """The first row (`^`, or `<!` with several columns), or None if there is none."""
+        bound = query.bind(params)
+        factory = self._factory(row)
+
+        async def op(conn: AsyncConnection[Any]) -> Row | None:
+            async with conn.cursor(row_factory=factory) as cur:
+                await cur.execute(query.sql_bytes, bound)
+                return await cur.fetchone()
+
+        return await self.db.run(op, name=query.name, retry=query.is_read)
+
+    async def value(self, query: Query, params: Mapping[str, Any]) -> Any:
+        """The first column of the first row (`$`, or `<!` with one column).
+
+        Raises:
+            NotFound: for `$` when the statement returned no row (a NULL value is
+                returned as None: the two are never confused).
+        """
+        bound = query.bind(params)
+
+        async def op(conn: AsyncConnection[Any]) -> Any:
+            async with conn.cursor() as cur:
+                await cur.execute(query.sql_bytes, bound)
+                return await cur.fetchone()
+
+        found = await self.db.run(op, name=query.name, retry=query.is_read)
+        if found is None:
+            if query.operation == "select_value":
+                raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
+            return None
+        return found[0]
+
+    async def execute(self, query: Query, params: Mapping[str, Any]) -> int:
+        """Run a write (`!`) and return the number of rows it affected."""
+        bound = query.bind(params)
+
+        async def op(conn: AsyncConnection[Any]) -> int:
+            async with conn.cursor() as cur:
+                await cur.execute(query.sql_bytes, bound)
+                return cur.rowcount
+
+        return await self.db.run(op, name=query.name)
+
+    async def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Run a write (`*!`) once per parameter set, pipelined; return rows affected."""
+        batch = [query.bind(r) for r in rows]
+
+        async def op(conn: AsyncConnection[Any]) -> int:
+            async with conn.cursor() as cur:
+                await cur.executemany(query.sql_bytes, batch)
+                return cur.rowcount
+
+        return await self.db.run(op, name=query.name)
+
+    async def script(self, query: Query) -> str:
+        """Run a script (`#`, no parameters) and return the server's status message."""
+
+        async def op(conn: AsyncConnection[Any]) -> str:
+            async with conn.cursor() as cur:
+                # No parameters: sent as written, so the text with single % signs.
+                await cur.execute(query.numbered.encode())
+                return cur.statusmessage or ""
+
+        return await self.db.run(op, name=query.name)
+
+    async def call(self, query: Query, params: Mapping[str, Any]) -> Any:
+        """Run `query` the way its operator says; rows as dicts."""
+        match query.operation:
+            case "select":
+                return await self.all(query, params)
+            case "select_one":
+                return await self.one(query, params)
+            case "select_value":
+                return await self.value(query, params)
+            case "insert_returning":
+                return await self.one(query, params)
+            case "execute":
+                return await self.execute(query, params)
+            case "execute_many":
+                return await self.execute_many(query, params.get("rows", ()))
+            case _:
+                return await self.script(query)
+
+
+class _Namespace:
+    """`db.queries.users` (a file) or `db.queries.admin` (a folder): attributes lead to
+    deeper namespaces or to callables taking the query's parameters as keywords."""
+
+    def __init__(self, runner: AsyncQueryRunner, path: tuple[str, ...]):
+        self._runner = runner
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        full = ".".join((*self._path, name))
+        queries = self._runner.catalog.queries
+        query = queries.get(full)
+        if query is not None:
+            return _Bound(self._runner, query)
+        if any(q.startswith(full + ".") for q in queries):
+            return _Namespace(self._runner, (*self._path, name))
+        raise QueryError(f"no query or namespace {full!r} in {self._runner.catalog.folder}")
+
+
+class _Bound:
+    def __init__(self, runner: AsyncQueryRunner, query: Query):
+        self.query = query
+        self._runner = runner
+
+    def __call__(self, **params: Any) -> Any:
+        return self._runner.call(self.query, params)
+
+    def __repr__(self) -> str:
+        return f"<query {self.query.name} at {self.query.where}>"
