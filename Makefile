@@ -9,6 +9,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/persistence
 UV := $(shell command -v uv 2>/dev/null)
+# Every project the CLI drives: this one, the tests' sample, and each example.
+PROJECTS := . tests/sample $(patsubst %/,%,$(wildcard examples/*/))
 
 # Install with uv when the machine has it, with pip otherwise.
 define install
@@ -90,9 +92,13 @@ seed: $(VENV)/.installed ## load development data from seeds/ (refused in produc
 reset: $(VENV)/.installed ## roll back every migration and apply again (asks; YES=1 skips)
 	$(CLI) reset $(if $(YES),--yes)
 
+.PHONY: types
+types: $(VENV)/.installed ## regenerate the typed query modules from the live schema (scratch database)
+	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p types || exit 1; done
+
 .PHONY: check
-check: $(VENV)/.installed check-generated ## prove every rollback in a scratch database; generated code fresh
-	$(CLI) check
+check: $(VENV)/.installed check-generated ## per project: prove rollbacks, prepare queries, types fresh
+	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p check || exit 1; done
 
 .PHONY: db-start
 db-start: $(VENV)/.installed ## start the embedded PostgreSQL (data in .persistence/)

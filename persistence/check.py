@@ -1,33 +1,53 @@
-"""`persistence check`: prove the project's migrations in a scratch database.
+"""`persistence check` and `persistence types`: everything proven in a scratch database.
 
-For every migration, in dependency order: snapshot the schema, apply, roll back, check
-that the schema is back to the snapshot, apply again and check that it matches the first
-application. A rollback that forgets an index, a trigger or a default is reported with
-the difference, naming the migration.
+`check` creates a scratch database beside the configured one and, in it:
+
+1. proves every migration: for each, in dependency order, snapshot the schema, apply,
+   roll back, check the schema is back to the snapshot, apply again and check it matches
+   the first application (a rollback that forgets an index, a trigger or a default is
+   reported with the difference, naming the migration);
+2. prepares every named query against the migrated schema: a typo in a column fails with
+   the file, the line and the server's message, and the operator must fit the result
+   (`$` one column, `!` no RETURNING, ...);
+3. regenerates the typed query module and compares it with the checked-in one.
+
+Nothing is changed in the configured database; the scratch database is dropped.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from ._scratch import create_database, database_name, drop_database
 from .config import Settings
-from .errors import MigrationError
+from .errors import MigrationError, QueryLoadError
 from .migrations import Migrator, Output
+from .queries import Catalog
 from .schema import diff, snapshot
+from .typegen import describe, format_source, render
 
-__all__ = ["check_migrations"]
+__all__ = ["check", "check_migrations", "generate_types"]
 
 
-def check_migrations(settings: Settings, out: Output = print) -> list[str]:
-    """Prove every migration's rollback; return the problems found (empty: all proven).
+def check(settings: Settings, out: Output = print) -> list[str]:
+    """Run every check; return the problems found (empty: all passed)."""
+    with _scratch(settings) as scratch:
+        problems = check_migrations(settings, out, scratch=scratch)
+        if problems:
+            return problems  # the queries need the schema the migrations should build
+        return _check_queries(settings, scratch, out)
 
-    `settings` names the server; the scratch database is created beside its database
-    and dropped afterwards. Nothing is changed in the configured database itself.
-    """
+
+def check_migrations(
+    settings: Settings, out: Output = print, *, scratch: Settings | None = None
+) -> list[str]:
+    """Prove every migration's rollback; return the problems (empty: all proven)."""
     migrator = Migrator(settings, out=lambda _: None)
     files = migrator.load()
     problems = [
@@ -39,21 +59,80 @@ def check_migrations(settings: Settings, out: Output = print) -> list[str]:
         if not files:
             out(f"no migrations in {migrator.directory}")
         return problems
+    if scratch is None:
+        with _scratch(settings) as own:
+            return check_migrations(settings, out, scratch=own)
+    proof = Migrator(scratch, out=lambda _: None)
+    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+        for f in files:
+            problem = _prove(proof, conn, f.id, str(f.rollback_path))
+            out(f"{'FAILED' if problem else 'ok':<8}migration {f.id}")
+            if problem:
+                return [problem]  # later migrations build on a schema we know is wrong
+    return []
 
+
+def generate_types(settings: Settings, out: Output = print) -> Path:
+    """Write the typed query module to `settings.types_path`; return its path.
+
+    Raises:
+        QueryLoadError: listing every query that does not prepare or whose operator
+            does not fit its result.
+    """
+    if settings.types_path is None:
+        raise QueryLoadError(
+            'no place for the typed module: set `types = "pkg/queries.py"`'
+            " under [tool.persistence] in pyproject.toml"
+        )
+    with _scratch(settings) as scratch:
+        Migrator(scratch, out=lambda _: None).migrate()
+        source, problems = _render(settings, scratch)
+    if problems:
+        raise QueryLoadError("\n".join(problems))
+    settings.types_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.types_path.write_text(source)
+    out(f"wrote {settings.types_path}")
+    return settings.types_path
+
+
+def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[str]:
+    source, problems = _render(settings, scratch)
+    catalog_size = len(_catalog(settings))
+    out(f"{'FAILED' if problems else 'ok':<8}{catalog_size} named queries prepare and fit")
+    path = settings.types_path
+    if path is not None and not problems:
+        current = path.read_text() if path.exists() else ""
+        fresh = current == source
+        out(f"{'ok' if fresh else 'FAILED':<8}{path.name} is up to date")
+        if not fresh:
+            problems.append(f"{path} is stale: the queries or the schema changed; run `make types`")
+    return problems
+
+
+def _render(settings: Settings, scratch: Settings) -> tuple[str, list[str]]:
+    catalog = _catalog(settings)
+    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+        described, problems = describe(conn, catalog)
+    path = settings.types_path or settings.project / "queries.py"
+    try:
+        origin = catalog.folder.relative_to(settings.project)
+    except ValueError:
+        origin = catalog.folder
+    return format_source(render(described, f"{origin}/"), path), problems
+
+
+def _catalog(settings: Settings) -> Catalog:
+    return Catalog(settings.queries_dir or settings.project / "queries")
+
+
+@contextmanager
+def _scratch(settings: Settings) -> Iterator[Settings]:
     name = f"{database_name(settings)[:40]}_check_{os.getpid()}"
     scratch = create_database(settings, name)
     try:
-        proof = Migrator(scratch, out=lambda _: None)
-        with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
-            for f in files:
-                problem = _prove(proof, conn, f.id, str(f.rollback_path))
-                out(f"{'FAILED' if problem else 'ok':<8}{f.id}")
-                if problem:
-                    problems.append(problem)
-                    break  # later migrations build on a schema we know is wrong
+        yield scratch
     finally:
         drop_database(settings, name)
-    return problems
 
 
 def _prove(migrator: Migrator, conn: psycopg.Connection[Any], mid: str, where: str) -> str | None:

@@ -5,7 +5,7 @@
     persistence [--project DIR] migrate [--target ID] [--dry-run]
     persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run]
     persistence [--project DIR] status | new NAME | accept ID... | seed | reset [--yes]
-    persistence [--project DIR] check
+    persistence [--project DIR] types | check
 
 Every command reads the same settings as the library (see README, Configuration).
 With DATABASE_URL unset, commands that need a database start the embedded server.
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .check import check_migrations
+from .check import check, generate_types
 from .config import Settings
 from .database import Database
 from .embedded import EmbeddedServer, resolve
@@ -153,8 +153,17 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_types(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.types_path is None:
+        print(f"no typed module configured for {settings.project} ([tool.persistence] types)")
+        return 0
+    generate_types(resolve(settings))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    problems = check_migrations(resolve(_settings(args)))
+    problems = check(resolve(_settings(args)))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     print("check failed" if problems else "check passed")
@@ -234,6 +243,11 @@ def _parser() -> argparse.ArgumentParser:
     reset.set_defaults(func=cmd_reset)
 
     commands.add_parser(
-        "check", help="prove every migration's rollback in a scratch database"
+        "types", help="write the typed query module from the live schema (scratch database)"
+    ).set_defaults(func=cmd_types)
+
+    commands.add_parser(
+        "check",
+        help="prove rollbacks, prepare every query, check the typed module is fresh",
     ).set_defaults(func=cmd_check)
     return parser

@@ -66,9 +66,10 @@ class Query:
     optional: frozenset[str]
     nullability: dict[str, bool]
     path: Path
-    #: Line of the `-- name:` comment, and of the SQL's first line.
+    #: Line of the `-- name:` comment.
     line: int
-    sql_line: int
+    #: The file line of each line of `sql` (aiosql drops comment lines from the body).
+    line_map: tuple[int, ...]
     doc: str
     #: `sql` encoded once: psycopg takes bytes as they are, with no per-call encoding.
     sql_bytes: bytes
@@ -76,6 +77,13 @@ class Query:
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}"
+
+    def where_in_sql(self, position: int) -> str:
+        """`file:line` of a 1-based character position in `numbered`, as the server
+        reports it in an error."""
+        index = self.numbered[: max(position - 1, 0)].count("\n")
+        line = self.line_map[min(index, len(self.line_map) - 1)] if self.line_map else self.line
+        return f"{self.path}:{line}"
 
     @property
     def is_read(self) -> bool:
@@ -182,10 +190,10 @@ def _load_file(path: Path, namespace: list[str]) -> list[Query]:
     loader = _Loader(_Adapter(), None, attribute=None, mandatory_parameters=True)  # type: ignore[arg-type]
     queries = []
     # One definition at a time, so that an error is placed at its own name line.
-    for (line, sql_line), chunk in zip(lines, _chunks(text, lines), strict=True):
+    for line, chunk in zip(lines, _chunks(text, lines), strict=True):
         try:
             (datum,) = loader.load_query_data_from_sql(chunk, namespace, path)
-            queries.append(_query(datum, path, line, sql_line))
+            queries.append(_query(datum, path, line, _line_map(chunk, line)))
         except SQLParseException as ex:
             message = re.sub(r" at \S+:\d+", "", str(ex))  # aiosql's own (shifted) place
             raise QueryLoadError(f"{path}:{line}: {message}") from None
@@ -194,9 +202,9 @@ def _load_file(path: Path, namespace: list[str]) -> list[Query]:
     return queries
 
 
-def _name_lines(path: Path, text: str) -> list[tuple[int, int]]:
-    """(line of each `-- name:`, line where its SQL starts); duplicates refused."""
-    found: list[tuple[int, int]] = []
+def _name_lines(path: Path, text: str) -> list[int]:
+    """The line of each `-- name:`; a name defined twice is refused."""
+    found: list[int] = []
     seen: dict[str, int] = {}
     all_lines = text.splitlines()
     for number, line in enumerate(all_lines, start=1):
@@ -209,22 +217,30 @@ def _name_lines(path: Path, text: str) -> list[tuple[int, int]]:
                 f"{path}:{number}: query {name!r} is defined twice; first at {path}:{seen[name]}"
             )
         seen[name] = number
-        sql_line = number + 1
-        while sql_line <= len(all_lines) and (
-            not all_lines[sql_line - 1].strip() or all_lines[sql_line - 1].lstrip().startswith("--")
-        ):
-            sql_line += 1
-        found.append((number, sql_line))
+        found.append(number)
     return found
 
 
-def _chunks(text: str, lines: list[tuple[int, int]]) -> list[str]:
+def _chunks(text: str, lines: list[int]) -> list[str]:
     all_lines = text.splitlines(keepends=True)
-    starts = [line for line, _ in lines] + [len(all_lines) + 1]
+    starts = [*lines, len(all_lines) + 1]
     return ["".join(all_lines[a - 1 : b - 1]) for a, b in itertools.pairwise(starts)]
 
 
-def _query(datum: QueryDatum, path: Path, line: int, sql_line: int) -> Query:
+def _line_map(chunk: str, line: int) -> tuple[int, ...]:
+    """The file line of each line aiosql keeps as SQL: it drops the name line and every
+    comment-only line, then strips blank lines at both ends."""
+    kept = [
+        (line + i, text)
+        for i, text in enumerate(chunk.splitlines())
+        if i > 0 and not text.lstrip().startswith("--")
+    ]
+    while kept and not kept[0][1].strip():
+        kept.pop(0)
+    return tuple(number for number, _ in kept)
+
+
+def _query(datum: QueryDatum, path: Path, line: int, line_map: tuple[int, ...]) -> Query:
     converted = convert(datum.sql)
     return Query(
         name=datum.query_name,
@@ -236,7 +252,7 @@ def _query(datum: QueryDatum, path: Path, line: int, sql_line: int) -> Query:
         nullability=converted.nullability,
         path=path,
         line=line,
-        sql_line=sql_line,
+        line_map=line_map,
         doc=datum.doc_comments,
         sql_bytes=converted.pyformat.encode(),
     )

@@ -128,13 +128,17 @@ class QueryRunner:
         return self.db.run(op, name=query.name)
 
     def script(self, query: Query) -> str:
-        """Run a script (`#`, no parameters) and return the server's status message."""
+        """Run a script (`#`, no parameters); return the last statement's status, as psql
+        prints it ("DELETE 3")."""
 
         def op(conn: Connection[Any]) -> str:
             with conn.cursor() as cur:
                 # No parameters: sent as written, so the text with single % signs.
                 cur.execute(query.numbered.encode())
-                return cur.statusmessage or ""
+                status = cur.statusmessage
+                while cur.nextset():  # one result per statement; the cursor starts at the first
+                    status = cur.statusmessage
+                return status or ""
 
         return self.db.run(op, name=query.name)
 

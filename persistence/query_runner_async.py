@@ -127,13 +127,17 @@ class AsyncQueryRunner:
         return await self.db.run(op, name=query.name)
 
     async def script(self, query: Query) -> str:
-        """Run a script (`#`, no parameters) and return the server's status message."""
+        """Run a script (`#`, no parameters); return the last statement's status, as psql
+        prints it ("DELETE 3")."""
 
         async def op(conn: AsyncConnection[Any]) -> str:
             async with conn.cursor() as cur:
                 # No parameters: sent as written, so the text with single % signs.
                 await cur.execute(query.numbered.encode())
-                return cur.statusmessage or ""
+                status = cur.statusmessage
+                while cur.nextset():  # one result per statement; the cursor starts at the first
+                    status = cur.statusmessage
+                return status or ""
 
         return await self.db.run(op, name=query.name)
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from persistence import Settings
+from persistence import Migrator, Settings
+from persistence._scratch import create_database, database_name, drop_database
+
+SAMPLE = Path(__file__).parent / "sample"
 
 
 @pytest.fixture
@@ -24,3 +30,28 @@ def with_password(settings: Settings, password: str) -> Settings:
     params["password"] = password
     url = psycopg.conninfo.make_conninfo("", **params)
     return dataclasses.replace(settings, database_url=url)
+
+
+@pytest.fixture(scope="session")
+def sample_template(persistence_settings: Settings):
+    """A database migrated with tests/sample's migrations, to clone for each test."""
+    name = f"persistence_sample_{os.getpid()}"
+    settings = dataclasses.replace(
+        create_database(persistence_settings, name),
+        project=SAMPLE,
+        queries_dir=SAMPLE / "queries",
+        migrations_dir=SAMPLE / "migrations",
+        types_path=SAMPLE / "typed.py",
+    )
+    Migrator(settings, out=lambda _: None).migrate()
+    yield settings
+    drop_database(persistence_settings, name)
+
+
+@pytest.fixture
+def sample_settings(persistence_settings: Settings, sample_template: Settings):
+    """Settings for the test's own copy of the migrated sample database."""
+    name = f"persistence_s{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    clone = create_database(persistence_settings, name, template=database_name(sample_template))
+    yield dataclasses.replace(sample_template, database_url=clone.database_url)
+    drop_database(persistence_settings, name)

@@ -308,7 +308,11 @@ def test_lock_timeout_header_keeps_ddl_from_queueing(project: Settings) -> None:
 def test_check_proves_rollbacks_and_reports_the_difference(three: Settings) -> None:
     lines: list[str] = []
     assert check_migrations(three, out=lines.append) == []
-    assert lines == ["ok      0002_users", "ok      0001_orders", "ok      0003_index"]
+    assert lines == [
+        "ok      migration 0002_users",
+        "ok      migration 0001_orders",
+        "ok      migration 0003_index",
+    ]
     assert tables(three) == [], "check must not touch the configured database"
 
     folder = three.migrations_dir

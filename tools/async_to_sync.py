@@ -26,6 +26,7 @@ FILES = {
     "persistence/database_async.py": "persistence/database.py",
     "persistence/query_runner_async.py": "persistence/query_runner.py",
     "tests/test_database_async.py": "tests/test_database.py",
+    "tests/test_query_runner_async.py": "tests/test_query_runner.py",
 }
 
 RENAMES = {

@@ -1,0 +1,2 @@
+drop table users;
+drop type plan;

@@ -1,0 +1,3 @@
+-- name: wipe#
+-- Remove every post and user (tests only).
+delete from posts; delete from users;

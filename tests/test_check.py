@@ -1,0 +1,98 @@
+"""`persistence check` on a copy of the sample project: queries prepare, types are fresh."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from persistence import QueryLoadError, Settings
+from persistence.check import check, generate_types
+from persistence.cli import main
+
+from .conftest import SAMPLE
+
+
+@pytest.fixture
+def project(tmp_path: Path, persistence_settings: Settings) -> Settings:
+    root = tmp_path / "sample"
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return dataclasses.replace(
+        persistence_settings,
+        project=root,
+        queries_dir=root / "queries",
+        migrations_dir=root / "migrations",
+        types_path=root / "typed.py",
+    )
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_check_passes_on_the_sample(project: Settings) -> None:
+    lines: list[str] = []
+    assert check(project, out=lines.append) == []
+    assert lines == [
+        "ok      migration 0001_users",
+        "ok      migration 0002_posts",
+        "ok      13 named queries prepare and fit",
+        "ok      typed.py is up to date",
+    ]
+
+
+def test_a_missing_column_is_named_with_file_and_line(project: Settings) -> None:
+    users = project.project / "queries" / "users.sql"
+    edit(
+        users,
+        "select * from users where email = :email;",
+        "select *\n  from users\n where emial = :email;",
+    )
+    line = line_of(users, "where emial")
+    problems = check(project, out=lambda _: None)
+    assert problems == [
+        f"{users}:{line}: query 'users.get_user_by_email': column \"emial\" does not exist"
+    ]
+
+
+def test_the_operator_must_fit_the_result(project: Settings) -> None:
+    users = project.project / "queries" / "users.sql"
+    edit(users, 'select count(*) as "n!" from users;', "select count(*), max(email) from users;")
+    edit(
+        users,
+        "update users set name = :name where id = :id;",
+        "update users set name = :name where id = :id returning id;",
+    )
+    problems = check(project, out=lambda _: None)
+    assert problems == [
+        f"{users}:{line_of(users, 'name: count_users')}: query 'users.count_users': `$` returns"
+        " one value, but the statement returns 2 columns",
+        f"{users}:{line_of(users, 'name: rename_user')}: query 'users.rename_user': the"
+        " statement returns columns (RETURNING?): use `<!` or `^`",
+    ]
+    with pytest.raises(QueryLoadError, match="count_users"):
+        generate_types(project, out=lambda _: None)
+
+
+def test_stale_types_fail_until_regenerated(project: Settings, monkeypatch, capsys) -> None:
+    users = project.project / "queries" / "users.sql"
+    edit(users, "select id, email, name, plan\n", "select id, email, name, plan, created_at\n")
+    assert check(project, out=lambda _: None) == [
+        f"{project.types_path} is stale: the queries or the schema changed; run `make types`"
+    ]
+    monkeypatch.setenv("DATABASE_URL", project.database_url)
+    assert main(["--project", str(project.project), "check"]) == 1
+    captured = capsys.readouterr()
+    assert "typed.py is stale" in captured.err
+    assert captured.out.endswith("check failed\n")
+    assert main(["--project", str(project.project), "types"]) == 0
+    assert main(["--project", str(project.project), "check"]) == 0
+    assert capsys.readouterr().out.endswith("check passed\n")

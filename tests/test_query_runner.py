@@ -1,0 +1,142 @@
+# Generated from tests/test_query_runner_async.py by tools/async_to_sync.py: DO NOT EDIT.
+"""Named queries through the typed module and by attribute, on a real server.
+
+tests/test_query_runner.py is generated from this file.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from persistence import Database, NotFound, QueryError, Settings, UniqueViolation
+
+from .sample.typed import CreateUserRow, GetUserRow, PostsWithAuthorsRow, Queries
+
+
+@pytest.fixture
+def db(sample_settings: Settings):
+    with Database(sample_settings) as database:
+        yield database
+
+
+def test_rows_come_back_as_the_generated_dataclasses(db: Database) -> None:
+    q = Queries(db)
+    ada = q.users.create_user(email="ada@example.com", name="Ada", plan="pro")
+    assert isinstance(ada, CreateUserRow)
+    assert isinstance(ada.id, UUID)
+    assert isinstance(ada.created_at, datetime)
+    assert (ada.email, ada.name, ada.plan, ada.tags, ada.score, ada.meta) == (
+        "ada@example.com",
+        "Ada",
+        "pro",
+        [],
+        None,
+        {},
+    )
+    fetched = q.users.get_user(id=ada.id)
+    assert isinstance(fetched, GetUserRow)
+    assert fetched.email == "ada@example.com"
+    assert q.users.get_user(id=UUID(int=0)) is None
+    assert q.users.email_of(id=ada.id) == "ada@example.com"
+    with pytest.raises(NotFound, match=r"'users.email_of' \(.*users.sql:\d+\) returned no row"):
+        q.users.email_of(id=UUID(int=0))
+
+
+def test_every_operator(db: Database) -> None:
+    q = Queries(db)
+    inserted = q.users.insert_users(
+        [
+            {"email": "bob@example.com", "name": "Bob", "plan": "free"},
+            {"email": "cy@other.org", "name": None, "plan": "pro"},
+            {"email": "al@example.com", "name": "Al%", "plan": "free"},
+        ]
+    )
+    assert inserted == 3
+    assert q.users.count_users() == 3
+    assert [u.email for u in q.users.list_users(plan=None)] == [
+        "al@example.com",
+        "bob@example.com",
+        "cy@other.org",
+    ]
+    assert [u.email for u in q.users.list_users(plan="pro")] == ["cy@other.org"]
+    # A literal % in the SQL, and ':not_a_param' inside a string, are left alone.
+    names = q.users.search_names(prefix="A")
+    assert [(r.name, r.label) for r in names] == [("Al%", ":not_a_param")]
+    domains = q.users.emails_by_domain()
+    assert [(d.domain, d.users) for d in domains] == [("example.com", 2), ("other.org", 1)]
+
+    bob = q.users.get_user_by_email(email="bob@example.com")
+    assert bob is not None
+    assert q.users.rename_user(id=bob.id, name="Robert") == 1
+    assert q.users.rename_user(id=UUID(int=0), name="Nobody") == 0
+
+    post_id = q.posts.add_post(user_id=bob.id, title="Hello")
+    assert isinstance(post_id, int)
+    q.posts.add_post(user_id=None, title="Anonymous")
+    assert q.posts.posts_with_authors() == [
+        PostsWithAuthorsRow(post_id, "Hello", "bob@example.com"),
+        PostsWithAuthorsRow(post_id + 1, "Anonymous", None),
+    ]
+    assert q.admin.maintenance.wipe() == "DELETE 3"
+    assert q.users.count_users() == 0
+
+
+def test_untyped_access_by_attribute(db: Database) -> None:
+    created = db.queries.users.create_user(email="d@example.com", name=None, plan="free")
+    assert created["email"] == "d@example.com"
+    assert db.queries.users.get_user(id=created["id"]) == created
+    assert db.queries.users.count_users() == 1
+    assert db.queries.admin.maintenance.wipe() == "DELETE 1"
+    with pytest.raises(QueryError, match=r"no query or namespace 'users\.nope'"):
+        db.queries.users.nope  # noqa: B018
+
+
+def test_parameters_are_checked_before_anything_is_sent(db: Database) -> None:
+    with pytest.raises(
+        QueryError, match=r"'users.get_user' \(.*users.sql:1\) is missing parameter 'id'"
+    ):
+        db.queries.users.get_user()
+    with pytest.raises(QueryError, match="got unexpected parameter 'idd'; it takes: id"):
+        db.queries.users.get_user(id=UUID(int=0), idd=1)
+    assert db.metrics.snapshot() == {}, "a call with bad parameters reached the database"
+
+
+def test_calls_inside_a_transaction_use_it(db: Database, sample_settings) -> None:
+    q = Queries(db)
+    with pytest.raises(RuntimeError), db.transaction():
+        q.users.create_user(email="gone@example.com", name=None, plan="free")
+        assert q.users.count_users() == 1
+        raise RuntimeError("roll it back")
+    assert q.users.count_users() == 0
+    with db.transaction():
+        q.users.create_user(email="kept@example.com", name=None, plan="free")
+    with psycopg.connect(sample_settings.conninfo()) as other:
+        assert other.execute("select email from users").fetchall() == [("kept@example.com",)]
+
+
+def test_metrics_and_the_slow_query_log(
+    sample_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Database(sample_settings) as database:
+        q = Queries(database)
+        q.users.create_user(email="m@example.com", name="Secret Name", plan="free")
+        with pytest.raises(UniqueViolation):
+            q.users.create_user(email="m@example.com", name="Secret Name", plan="free")
+        for _ in range(3):
+            q.users.count_users()
+        stats = database.metrics.snapshot()
+        assert (stats["users.create_user"].calls, stats["users.create_user"].errors) == (2, 1)
+        assert stats["users.count_users"].calls == 3
+        assert 0 < stats["users.count_users"].mean_ms <= stats["users.count_users"].max_ms
+        assert "users.count_users" in database.metrics.table()
+
+        database.metrics.slow_ms = 0  # every call is slow now
+        caplog.set_level(logging.WARNING, logger="persistence")
+        q.users.get_user_by_email(email="m@example.com")
+        assert "slow query 'users.get_user_by_email' took" in caplog.text
+        assert "m@example.com" not in caplog.text, "parameter values must never be logged"

@@ -1,0 +1,142 @@
+"""Named queries through the typed module and by attribute, on a real server.
+
+tests/test_query_runner.py is generated from this file.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from persistence import AsyncDatabase, NotFound, QueryError, Settings, UniqueViolation
+
+from .sample.typed import AsyncQueries, CreateUserRow, GetUserRow, PostsWithAuthorsRow
+
+
+@pytest.fixture
+async def db(sample_settings: Settings):
+    async with AsyncDatabase(sample_settings) as database:
+        yield database
+
+
+async def test_rows_come_back_as_the_generated_dataclasses(db: AsyncDatabase) -> None:
+    q = AsyncQueries(db)
+    ada = await q.users.create_user(email="ada@example.com", name="Ada", plan="pro")
+    assert isinstance(ada, CreateUserRow)
+    assert isinstance(ada.id, UUID)
+    assert isinstance(ada.created_at, datetime)
+    assert (ada.email, ada.name, ada.plan, ada.tags, ada.score, ada.meta) == (
+        "ada@example.com",
+        "Ada",
+        "pro",
+        [],
+        None,
+        {},
+    )
+    fetched = await q.users.get_user(id=ada.id)
+    assert isinstance(fetched, GetUserRow)
+    assert fetched.email == "ada@example.com"
+    assert await q.users.get_user(id=UUID(int=0)) is None
+    assert await q.users.email_of(id=ada.id) == "ada@example.com"
+    with pytest.raises(NotFound, match=r"'users.email_of' \(.*users.sql:\d+\) returned no row"):
+        await q.users.email_of(id=UUID(int=0))
+
+
+async def test_every_operator(db: AsyncDatabase) -> None:
+    q = AsyncQueries(db)
+    inserted = await q.users.insert_users(
+        [
+            {"email": "bob@example.com", "name": "Bob", "plan": "free"},
+            {"email": "cy@other.org", "name": None, "plan": "pro"},
+            {"email": "al@example.com", "name": "Al%", "plan": "free"},
+        ]
+    )
+    assert inserted == 3
+    assert await q.users.count_users() == 3
+    assert [u.email for u in await q.users.list_users(plan=None)] == [
+        "al@example.com",
+        "bob@example.com",
+        "cy@other.org",
+    ]
+    assert [u.email for u in await q.users.list_users(plan="pro")] == ["cy@other.org"]
+    # A literal % in the SQL, and ':not_a_param' inside a string, are left alone.
+    names = await q.users.search_names(prefix="A")
+    assert [(r.name, r.label) for r in names] == [("Al%", ":not_a_param")]
+    domains = await q.users.emails_by_domain()
+    assert [(d.domain, d.users) for d in domains] == [("example.com", 2), ("other.org", 1)]
+
+    bob = await q.users.get_user_by_email(email="bob@example.com")
+    assert bob is not None
+    assert await q.users.rename_user(id=bob.id, name="Robert") == 1
+    assert await q.users.rename_user(id=UUID(int=0), name="Nobody") == 0
+
+    post_id = await q.posts.add_post(user_id=bob.id, title="Hello")
+    assert isinstance(post_id, int)
+    await q.posts.add_post(user_id=None, title="Anonymous")
+    assert await q.posts.posts_with_authors() == [
+        PostsWithAuthorsRow(post_id, "Hello", "bob@example.com"),
+        PostsWithAuthorsRow(post_id + 1, "Anonymous", None),
+    ]
+    assert await q.admin.maintenance.wipe() == "DELETE 3"
+    assert await q.users.count_users() == 0
+
+
+async def test_untyped_access_by_attribute(db: AsyncDatabase) -> None:
+    created = await db.queries.users.create_user(email="d@example.com", name=None, plan="free")
+    assert created["email"] == "d@example.com"
+    assert await db.queries.users.get_user(id=created["id"]) == created
+    assert await db.queries.users.count_users() == 1
+    assert await db.queries.admin.maintenance.wipe() == "DELETE 1"
+    with pytest.raises(QueryError, match=r"no query or namespace 'users\.nope'"):
+        db.queries.users.nope  # noqa: B018
+
+
+async def test_parameters_are_checked_before_anything_is_sent(db: AsyncDatabase) -> None:
+    with pytest.raises(
+        QueryError, match=r"'users.get_user' \(.*users.sql:1\) is missing parameter 'id'"
+    ):
+        await db.queries.users.get_user()
+    with pytest.raises(QueryError, match="got unexpected parameter 'idd'; it takes: id"):
+        await db.queries.users.get_user(id=UUID(int=0), idd=1)
+    assert db.metrics.snapshot() == {}, "a call with bad parameters reached the database"
+
+
+async def test_calls_inside_a_transaction_use_it(db: AsyncDatabase, sample_settings) -> None:
+    q = AsyncQueries(db)
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await q.users.create_user(email="gone@example.com", name=None, plan="free")
+            assert await q.users.count_users() == 1
+            raise RuntimeError("roll it back")
+    assert await q.users.count_users() == 0
+    async with db.transaction():
+        await q.users.create_user(email="kept@example.com", name=None, plan="free")
+    with psycopg.connect(sample_settings.conninfo()) as other:
+        assert other.execute("select email from users").fetchall() == [("kept@example.com",)]
+
+
+async def test_metrics_and_the_slow_query_log(
+    sample_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with AsyncDatabase(sample_settings) as database:
+        q = AsyncQueries(database)
+        await q.users.create_user(email="m@example.com", name="Secret Name", plan="free")
+        with pytest.raises(UniqueViolation):
+            await q.users.create_user(email="m@example.com", name="Secret Name", plan="free")
+        for _ in range(3):
+            await q.users.count_users()
+        stats = database.metrics.snapshot()
+        assert (stats["users.create_user"].calls, stats["users.create_user"].errors) == (2, 1)
+        assert stats["users.count_users"].calls == 3
+        assert 0 < stats["users.count_users"].mean_ms <= stats["users.count_users"].max_ms
+        assert "users.count_users" in database.metrics.table()
+
+        database.metrics.slow_ms = 0  # every call is slow now
+        caplog.set_level(logging.WARNING, logger="persistence")
+        await q.users.get_user_by_email(email="m@example.com")
+        assert "slow query 'users.get_user_by_email' took" in caplog.text
+        assert "m@example.com" not in caplog.text, "parameter values must never be logged"
