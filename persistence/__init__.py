@@ -1,6 +1,8 @@
 """persistence: a small, fast, typed toolkit for PostgreSQL with hand-written SQL."""
 
 from ._base import Health
+from ._sqlbuild import DEFAULT
+from ._types import Page
 from .config import Settings
 from .database import Database
 from .database_async import AsyncDatabase
@@ -25,13 +27,18 @@ from .errors import (
     UniqueViolation,
 )
 from .migrations import Migrator
+from .repository import BaseRepository
+from .repository_async import AsyncBaseRepository
 
 __version__ = "0.1.0"
 
 Health.__module__ = "persistence"
 
 __all__ = [
+    "DEFAULT",
+    "AsyncBaseRepository",
     "AsyncDatabase",
+    "BaseRepository",
     "CheckViolation",
     "ConfigurationError",
     "ConnectionFailed",
@@ -45,6 +52,7 @@ __all__ = [
     "Migrator",
     "NotFound",
     "NotNullViolation",
+    "Page",
     "PersistenceError",
     "PoolExhausted",
     "QueryError",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, LiteralString, TypeAlias, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, LiteralString, TypeAlias, TypeVar
 
 from psycopg import AsyncConnection, Connection, sql
 
@@ -19,3 +20,15 @@ Params: TypeAlias = Sequence[Any] | Mapping[str, Any] | None
 #: A unit of work on one connection, run by `Database.run` / `AsyncDatabase.run`.
 Operation: TypeAlias = Callable[[Connection[Any]], R]
 AsyncOperation: TypeAlias = Callable[[AsyncConnection[Any]], Awaitable[R]]
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a keyset pagination; pass `next` as `after` to get the following one.
+
+    `next` is None on the last page. It holds the sort values and key of the last item,
+    so pages neither skip nor repeat rows when rows are inserted between two requests.
+    """
+
+    items: list[T]
+    next: tuple[Any, ...] | None

@@ -7,6 +7,8 @@ our names and never need to import psycopg's.
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from psycopg import errors as pg
 from psycopg_pool import PoolTimeout as _PoolTimeout
@@ -135,11 +137,14 @@ class ConstraintViolation(DatabaseError):
         constraint: str | None = None,
         table: str | None = None,
         column: str | None = None,
+        columns: tuple[str, ...] = (),
     ):
         super().__init__(message, sqlstate=sqlstate, query=query)
         self.constraint = constraint
         self.table = table
         self.column = column
+        #: The key columns the server named ("Key (email)=..."), without their values.
+        self.columns = columns or ((column,) if column else ())
 
 
 class UniqueViolation(ConstraintViolation):
@@ -185,6 +190,9 @@ _STATE_ERRORS: dict[type[psycopg.Error], type[DatabaseError]] = {
 DISCONNECT_STATES = ("57P01", "57P02", "57P03")
 
 
+_KEY_COLUMNS = re.compile(r"Key \((.*?)\)=")
+
+
 def translate(
     ex: BaseException, *, query: str | None = None, secrets: tuple[str, ...] = ()
 ) -> PersistenceError:
@@ -207,15 +215,20 @@ def translate(
     for pg_class, ours in _CONSTRAINT_ERRORS.items():
         if isinstance(ex, pg_class):
             constraint = diag.constraint_name
-            detail = f" ({scrub(diag.message_detail, secrets)})" if diag.message_detail else ""
+            # The detail quotes the offending values ("Key (email)=(ada@...)"): keep the
+            # column names, drop the values, which may be personal data bound for logs.
+            key = _KEY_COLUMNS.match(diag.message_detail or "")
+            columns = tuple(c.strip() for c in key.group(1).split(",")) if key else ()
+            on = f" on ({', '.join(columns)})" if columns else ""
             named = f" {constraint!r}" if constraint else ""
             return ours(
-                f"{_words(ours)}{named}{where}: {primary}{detail}",
+                f"{_words(ours)}{named}{on}{where}: {primary}",
                 sqlstate=sqlstate,
                 query=query,
                 constraint=constraint,
                 table=diag.table_name,
                 column=diag.column_name,
+                columns=columns,
             )
     for pg_class, state_error in _STATE_ERRORS.items():
         if isinstance(ex, pg_class):

@@ -44,6 +44,7 @@ def test_check_passes_on_the_sample(project: Settings) -> None:
     assert lines == [
         "ok      migration 0001_users",
         "ok      migration 0002_posts",
+        "ok      migration 0003_repository_tables",
         "ok      13 named queries prepare and fit",
         "ok      typed.py is up to date",
     ]

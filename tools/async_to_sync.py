@@ -25,8 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FILES = {
     "persistence/database_async.py": "persistence/database.py",
     "persistence/query_runner_async.py": "persistence/query_runner.py",
+    "persistence/repository_async.py": "persistence/repository.py",
     "tests/test_database_async.py": "tests/test_database.py",
     "tests/test_query_runner_async.py": "tests/test_query_runner.py",
+    "tests/test_repository_async.py": "tests/test_repository.py",
 }
 
 RENAMES = {

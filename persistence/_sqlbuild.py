@@ -1,0 +1,256 @@
+"""SQL for the repositories, composed with psycopg.sql and cached per statement shape.
+
+No I/O here. Every identifier goes through `sql.Identifier`; every value is a `%s`
+parameter. A name that is not a field of the dataclass is refused before any SQL is
+composed, so a hostile filter key never reaches the server. Statements depend only on
+the *shape* of a call (which columns, which operators), never on the values, so each
+shape is composed once and kept as bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .errors import ConfigurationError, QueryError
+from .filters import Filter
+
+__all__ = ["DEFAULT", "TableSpec"]
+
+
+class _Default:
+    """The value of a field the database should fill in (a serial id, `now()`, ...)."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+    def __reduce__(self) -> str:
+        return "DEFAULT"
+
+
+#: Give a dataclass field this default to let the database fill it on insert:
+#: ``id: UUID = DEFAULT``. Typed as Any so that it fits any annotation.
+DEFAULT: Any = _Default()
+
+
+EMPTY = sql.SQL("")
+
+#: Postgres truncates identifiers longer than this many bytes, silently.
+MAX_IDENTIFIER = 63
+
+
+def check_identifier(name: str, what: str) -> str:
+    if not name or "\x00" in name or len(name.encode()) > MAX_IDENTIFIER:
+        raise ConfigurationError(
+            f"{what} {name[:80]!r} is not a usable PostgreSQL name (empty, NUL byte, or over"
+            f" {MAX_IDENTIFIER} bytes, which PostgreSQL would silently truncate)"
+        )
+    return name
+
+
+class TableSpec:
+    """A dataclass mapped to a table: its columns, key, and the statements for them.
+
+    Args:
+        model: the dataclass; its fields are the columns.
+        table, schema: where the rows live.
+        primary_key: the key columns (several for a composite key).
+    """
+
+    def __init__(
+        self, model: type[Any], table: str, schema: str | None, primary_key: Sequence[str]
+    ):
+        if not dataclasses.is_dataclass(model):
+            raise ConfigurationError(f"{model!r} is not a dataclass")
+        self.model = model
+        self.name = f"{schema}.{table}" if schema else table
+        check_identifier(table, "table name")
+        if schema is not None:
+            check_identifier(schema, "schema name")
+        self.table = sql.Identifier(schema, table) if schema else sql.Identifier(table)
+        self.fields = tuple(f.name for f in dataclasses.fields(model))
+        for field in self.fields:
+            check_identifier(field, f"field of {model.__name__}")
+        self.primary_key = tuple(primary_key)
+        if not self.primary_key:
+            raise ConfigurationError(f"{model.__name__}: a repository needs a primary key")
+        for key in self.primary_key:
+            self.column(key, "primary key column")
+        #: Soft delete: the table has `deleted_at`; delete() sets it.
+        self.soft = "deleted_at" in self.fields
+        self._columns = sql.SQL(", ").join(map(sql.Identifier, self.fields))
+        self._cache: dict[Hashable, bytes] = {}
+        #: Per column, the type name COPY binds, learnt from the table at first use.
+        self.copy_types: dict[str, str] = {}
+        self._binary: set[str] = set()
+
+    def learn_columns(self, columns: Mapping[str, tuple[str, bool]]) -> None:
+        """Check the fields against the table's columns {name: (copy type, binary ok)}.
+
+        Raises:
+            ConfigurationError: naming the fields the table lacks.
+        """
+        missing = [f for f in self.fields if f not in columns]
+        if missing:
+            raise ConfigurationError(
+                f"{self.model.__name__} has field(s) {', '.join(missing)} that table"
+                f" {self.name!r} lacks; its columns: {', '.join(columns)}"
+            )
+        self.copy_types = {name: copy_type for name, (copy_type, _) in columns.items()}
+        self._binary = {
+            name
+            for name, (copy_type, ok) in columns.items()
+            if ok and psycopg.adapters.types.get(copy_type) is not None
+        }
+
+    def copy_binary(self, columns: Iterable[str]) -> bool:
+        """Whether binary COPY can send these columns (psycopg knows every type)."""
+        return all(c in self._binary for c in columns)
+
+    def column(self, name: Any, what: str = "filter") -> str:
+        """`name` if it is a field of the model, else QueryError listing the valid names."""
+        if isinstance(name, str) and name in self.fields:
+            return name
+        shown = repr(name[:80] + "..." if isinstance(name, str) and len(name) > 80 else name)
+        raise QueryError(
+            f"{what} {shown} is not a column of {self.model.__name__} ({self.name});"
+            f" valid names: {', '.join(self.fields)}"
+        )
+
+    def statement(self, key: Hashable, build: Callable[[], sql.Composable]) -> bytes:
+        """The statement for a call shape, composed on first use and then reused."""
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = build().as_bytes(None)
+        return found
+
+    # -- where clauses ------------------------------------------------------------------
+
+    def where(
+        self, filters: Mapping[str, Any], include_deleted: bool = False
+    ) -> tuple[tuple[Hashable, ...], sql.Composable, list[Any]]:
+        """(shape, WHERE clause, parameters) for keyword filters.
+
+        A value means equality, None means IS NULL, a list or tuple means = ANY, and a
+        `Filter` (gt, between, like, ...) its own comparison.
+        """
+        shape: list[Hashable] = []
+        parts: list[sql.Composable] = []
+        params: list[Any] = []
+        for name, value in filters.items():
+            col = sql.Identifier(self.column(name))
+            if isinstance(value, Filter):
+                if value.op == "between":
+                    parts.append(sql.SQL("{} between %s and %s").format(col))
+                    params.extend(value.value)
+                elif value.op == "<>" and value.value is None:
+                    parts.append(sql.SQL("{} is not null").format(col))
+                else:
+                    parts.append(sql.SQL("{} {} %s").format(col, sql.SQL(value.op)))
+                    params.append(value.value)
+                shape.append((name, value.op, value.value is None))
+            elif value is None:
+                parts.append(sql.SQL("{} is null").format(col))
+                shape.append((name, "null"))
+            elif isinstance(value, list | tuple | set | frozenset):
+                parts.append(sql.SQL("{} = any(%s)").format(col))
+                params.append(list(value))
+                shape.append((name, "any"))
+            else:
+                parts.append(sql.SQL("{} = %s").format(col))
+                params.append(value)
+                shape.append((name, "="))
+        if self.soft and not include_deleted:
+            parts.append(sql.SQL("{} is null").format(sql.Identifier("deleted_at")))
+            shape.append("live")
+        clause = sql.SQL(" where ") + sql.SQL(" and ").join(parts) if parts else sql.SQL("")
+        return tuple(shape), clause, params
+
+    def key_filters(self, pk: Any) -> dict[str, Any]:
+        """The primary key value(s) as column filters: a scalar, a tuple, or a mapping."""
+        if isinstance(pk, Mapping):
+            missing = [k for k in self.primary_key if k not in pk]
+            if missing or len(pk) != len(self.primary_key):
+                raise QueryError(
+                    f"{self.name}: a key needs exactly {', '.join(self.primary_key)}, got"
+                    f" {', '.join(map(str, pk))}"
+                )
+            return {k: pk[k] for k in self.primary_key}
+        values = pk if isinstance(pk, tuple) else (pk,)
+        if len(values) != len(self.primary_key):
+            raise QueryError(
+                f"{self.name}: the key is ({', '.join(self.primary_key)}); got {len(values)}"
+                " value(s)"
+            )
+        if any(v is None for v in values):
+            raise QueryError(f"{self.name}: a primary key value cannot be None")
+        return dict(zip(self.primary_key, values, strict=True))
+
+    def order(self, order_by: str | Sequence[str] | None) -> tuple[tuple[str, ...], sql.Composable]:
+        """Validated ORDER BY from "name" / "-name" (descending), one or several."""
+        if order_by is None:
+            return (), sql.SQL("")
+        names = (order_by,) if isinstance(order_by, str) else tuple(order_by)
+        parts = []
+        for item in names:
+            desc = isinstance(item, str) and item.startswith("-")
+            col = self.column(item[1:] if desc else item, "order_by")
+            parts.append(sql.SQL("{} desc" if desc else "{}").format(sql.Identifier(col)))
+        return names, sql.SQL(" order by ") + sql.SQL(", ").join(parts)
+
+    # -- statements ---------------------------------------------------------------------
+
+    def select(self, where: sql.Composable, tail: sql.Composable = EMPTY) -> sql.Composed:
+        return sql.SQL("select {} from {}{}{}").format(self._columns, self.table, where, tail)
+
+    def insert(
+        self, columns: Sequence[str], conflict: sql.Composable | None = None
+    ) -> sql.Composed:
+        body: sql.Composable
+        if columns:
+            body = sql.SQL("({}) values ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            )
+        else:
+            body = sql.SQL("default values")
+        return sql.SQL("insert into {} {}{} returning {}").format(
+            self.table, body, conflict or sql.SQL(""), self._columns
+        )
+
+    def upsert_clause(self, conflict: Sequence[str], update: Sequence[str]) -> sql.Composable:
+        target = sql.SQL(", ").join(sql.Identifier(self.column(c, "conflict")) for c in conflict)
+        if not update:
+            return sql.SQL(" on conflict ({}) do nothing").format(target)
+        sets = sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(self.column(c, "update")))
+            for c in update
+        )
+        return sql.SQL(" on conflict ({}) do update set {}").format(target, sets)
+
+    def update(self, columns: Sequence[str], where: sql.Composable) -> sql.Composed:
+        sets = sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(self.column(c, "update"))) for c in columns
+        )
+        return sql.SQL("update {} set {}{} returning {}").format(
+            self.table, sets, where, self._columns
+        )
+
+    def copy(self, columns: Sequence[str], binary: bool) -> sql.Composed:
+        fmt = sql.SQL(" (format binary)" if binary else "")
+        return sql.SQL("copy {} ({}) from stdin{}").format(
+            self.table, sql.SQL(", ").join(map(sql.Identifier, columns)), fmt
+        )
+
+    def values(self, obj: Any) -> dict[str, Any]:
+        """The fields of `obj` that have a value (DEFAULT ones are left to the database)."""
+        if not isinstance(obj, self.model):
+            raise QueryError(f"{self.name} stores {self.model.__name__}, not {type(obj).__name__}")
+        return {f: v for f in self.fields if (v := getattr(obj, f)) is not DEFAULT}
+
+    def columns_of(self, names: Iterable[str], what: str) -> tuple[str, ...]:
+        return tuple(self.column(n, what) for n in names)

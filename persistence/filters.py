@@ -1,0 +1,62 @@
+"""Comparisons for repository filters beyond equality.
+
+    await users.find(created_at=gt(since), email=like("%@example.com"))
+    await orders.count(total=between(10, 100), status=["paid", "shipped"])
+
+A plain value means equality, None means IS NULL, a list or tuple means = ANY.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, LiteralString
+
+__all__ = ["Filter", "between", "ge", "gt", "ilike", "le", "like", "lt", "ne"]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A comparison other than equality, for `find`, `count`, `exists`, `delete_where`."""
+
+    op: LiteralString
+    value: Any
+
+
+def gt(value: Any) -> Filter:
+    """``column > value``."""
+    return Filter(">", value)
+
+
+def ge(value: Any) -> Filter:
+    """``column >= value``."""
+    return Filter(">=", value)
+
+
+def lt(value: Any) -> Filter:
+    """``column < value``."""
+    return Filter("<", value)
+
+
+def le(value: Any) -> Filter:
+    """``column <= value``."""
+    return Filter("<=", value)
+
+
+def ne(value: Any) -> Filter:
+    """``column <> value`` (``IS NOT NULL`` for None)."""
+    return Filter("<>", value)
+
+
+def like(pattern: str) -> Filter:
+    """``column LIKE pattern``."""
+    return Filter("like", pattern)
+
+
+def ilike(pattern: str) -> Filter:
+    """``column ILIKE pattern``."""
+    return Filter("ilike", pattern)
+
+
+def between(low: Any, high: Any) -> Filter:
+    """``column BETWEEN low AND high`` (both ends included)."""
+    return Filter("between", (low, high))

@@ -1,0 +1,421 @@
+"""AsyncBaseRepository[T]: everyday CRUD for a dataclass mapped to a table.
+
+This is the source of the sync `BaseRepository` too (generated: repository.py).
+
+    @dataclass
+    class User:
+        id: UUID = DEFAULT          # filled in by the database
+        email: str = ""
+        created_at: datetime = DEFAULT
+
+    class Users(AsyncBaseRepository[User]):
+        table = "users"
+
+    users = Users(db)
+    ada = await users.insert(User(email="ada@example.com"))
+    await users.find(email=["ada@example.com", "bob@example.com"], order_by="-created_at")
+
+Statements are composed with psycopg.sql once per call shape; rows map through
+psycopg's `class_row`. The dataclass fields are checked against the table on first
+use. Every operation runs through the database (the current transaction's connection
+inside `db.transaction()`, else a pooled one) and is counted in `db.metrics` as
+"<table>.<operation>".
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterable, Sequence
+from operator import attrgetter
+from typing import Any, ClassVar, Generic, LiteralString, TypeVar
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import class_row
+
+from ._sqlbuild import TableSpec
+from ._types import Page
+from .database_async import AsyncDatabase
+from .errors import ConfigurationError, PersistenceError, QueryError
+
+__all__ = ["AsyncBaseRepository"]
+
+T = TypeVar("T")
+
+
+class AsyncBaseRepository(Generic[T]):
+    """CRUD for the dataclass `T` stored in `table`.
+
+    Class attributes: `table` (required), `schema` (default: the search path),
+    `primary_key` (default ``("id",)``; several columns for a composite key) and
+    `model` (default: taken from the generic argument).
+    """
+
+    table: ClassVar[str]
+    schema: ClassVar[str | None] = None
+    primary_key: ClassVar[tuple[str, ...]] = ("id",)
+    model: ClassVar[type[Any]]
+    _spec: ClassVar[TableSpec]
+    _checked: ClassVar[set[str]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "table" not in cls.__dict__:
+            return  # an intermediate base class
+        model = cls.__dict__.get("model") or _generic_argument(cls)
+        cls.model = model
+        cls._spec = TableSpec(model, cls.table, cls.schema, cls.primary_key)
+        cls._checked = set()
+
+    def __init__(self, db: AsyncDatabase):
+        if not hasattr(type(self), "_spec"):
+            raise ConfigurationError(f"{type(self).__name__} needs a `table` class attribute")
+        self.db = db
+        self._rows = class_row(self.model)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def get(self, pk: Any, *, include_deleted: bool = False) -> T | None:
+        """The row with primary key `pk` (a value, a tuple for a composite key, or a
+        mapping), or None. Soft-deleted rows count as absent unless `include_deleted`."""
+        spec = self._spec
+        shape, where, params = spec.where(spec.key_filters(pk), include_deleted)
+        stmt = spec.statement(("get", shape), lambda: spec.select(where))
+        return await self._one(stmt, params, "get", retry=True)
+
+    async def get_many(self, pks: Iterable[Any], *, include_deleted: bool = False) -> list[T]:
+        """The rows with these primary keys (in no particular order; missing ones skipped)."""
+        spec = self._spec
+        keys = [spec.key_filters(pk) for pk in pks]
+        if not keys:
+            return []
+        if len(spec.primary_key) == 1:
+            filters = {spec.primary_key[0]: [k[spec.primary_key[0]] for k in keys]}
+            shape, where, params = spec.where(filters, include_deleted)
+            stmt = spec.statement(("get_many", shape), lambda: spec.select(where))
+            return await self._all(stmt, params, "get_many")
+        # Composite key: match (a, b) against the arrays of each key column.
+        columns = sql.SQL(", ").join(map(sql.Identifier, spec.primary_key))
+        arrays = sql.SQL(", ").join(sql.Placeholder() * len(spec.primary_key))
+        shape, where, params = spec.where({}, include_deleted)
+        match = sql.SQL("({}) in (select * from unnest({}))").format(columns, arrays)
+        clause = sql.SQL(" and ") + match if shape else sql.SQL(" where ") + match
+        stmt = spec.statement(("get_many_composite", shape), lambda: spec.select(where + clause))
+        arrays_params = [[k[c] for k in keys] for c in spec.primary_key]
+        return await self._all(stmt, [*params, *arrays_params], "get_many")
+
+    async def find(
+        self,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        include_deleted: bool = False,
+        **filters: Any,
+    ) -> list[T]:
+        """Rows matching every filter: `col=value`, `col=None` (IS NULL), `col=[a, b]`
+        (= ANY), `col=gt(x)` / `between(a, b)` / `like(p)`...; `order_by="-created_at"`.
+
+        Raises:
+            QueryError: a filter or order_by name is not a field (nothing is sent).
+        """
+        spec = self._spec
+        shape, where, params = spec.where(filters, include_deleted)
+        names, order = spec.order(order_by)
+        tail = order + sql.SQL(" limit %s offset %s")
+        stmt = spec.statement(("find", shape, names), lambda: spec.select(where, tail))
+        return await self._all(
+            stmt, [*params, _count(limit, "limit"), _count(offset, "offset") or 0], "find"
+        )
+
+    async def count(self, *, include_deleted: bool = False, **filters: Any) -> int:
+        """How many rows match the filters (the same filters as `find`)."""
+        spec = self._spec
+        shape, where, params = spec.where(filters, include_deleted)
+        stmt = spec.statement(
+            ("count", shape), lambda: sql.SQL("select count(*) from {}{}").format(spec.table, where)
+        )
+        return int(await self._value(stmt, params, "count"))
+
+    async def exists(self, *, include_deleted: bool = False, **filters: Any) -> bool:
+        """Whether any row matches the filters."""
+        spec = self._spec
+        shape, where, params = spec.where(filters, include_deleted)
+        stmt = spec.statement(
+            ("exists", shape),
+            lambda: sql.SQL("select exists (select 1 from {}{})").format(spec.table, where),
+        )
+        return bool(await self._value(stmt, params, "exists"))
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        after: tuple[Any, ...] | None = None,
+        order_by: str | Sequence[str] | None = None,
+        include_deleted: bool = False,
+        **filters: Any,
+    ) -> Page[T]:
+        """A page of at most `limit` rows, in `order_by` order then by primary key.
+
+        Keyset pagination: the next page starts after the last row's sort values, so
+        it neither skips nor repeats rows when rows are inserted between requests. All
+        sort columns go the same direction (all ascending, or all "-descending").
+        """
+        spec = self._spec
+        names = (
+            ()
+            if order_by is None
+            else ((order_by,) if isinstance(order_by, str) else tuple(order_by))
+        )
+        desc = {n.startswith("-") for n in names} == {True}
+        if names and {n.startswith("-") for n in names} == {True, False}:
+            raise QueryError(f"{spec.name}.page: sort columns must all go the same direction")
+        keys = [spec.column(n.lstrip("-"), "order_by") for n in names]
+        keys += [k for k in spec.primary_key if k not in keys]
+        shape, where, params = spec.where(filters, include_deleted)
+        direction = sql.SQL(" desc" if desc else "")
+        cols = sql.SQL(", ").join(map(sql.Identifier, keys))
+
+        def build() -> sql.Composable:
+            clause = where
+            if after is not None:
+                cmp = sql.SQL("({}) {} ({})").format(
+                    cols,
+                    sql.SQL("<" if desc else ">"),
+                    sql.SQL(", ").join(sql.Placeholder() * len(keys)),
+                )
+                clause = where + (sql.SQL(" and ") if shape else sql.SQL(" where ")) + cmp
+            order = sql.SQL(" order by ") + sql.SQL(", ").join(
+                sql.SQL("{}{}").format(sql.Identifier(k), direction) for k in keys
+            )
+            return spec.select(clause, order + sql.SQL(" limit %s"))
+
+        if after is not None and len(after) != len(keys):
+            raise QueryError(
+                f"{spec.name}.page: `after` must hold {len(keys)} values ({', '.join(keys)})"
+            )
+        stmt = spec.statement(("page", shape, tuple(keys), desc, after is not None), build)
+        items = await self._all(stmt, [*params, *(after or ()), _count(limit, "limit")], "page")
+        last = attrgetter(*keys)
+        nxt = None
+        if len(items) == limit and items:
+            value = last(items[-1])
+            nxt = value if len(keys) > 1 else (value,)
+        return Page(items, nxt)
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def insert(self, obj: T) -> T:
+        """Insert `obj` and return the stored row: fields left as DEFAULT take the
+        database's defaults (serial ids, now(), triggers)."""
+        spec = self._spec
+        values = spec.values(obj)
+        cols = tuple(values)
+        stmt = spec.statement(("insert", cols), lambda: spec.insert(cols))
+        row = await self._one(stmt, list(values.values()), "insert")
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        return row
+
+    async def insert_many(self, objs: Iterable[T]) -> int:
+        """Insert many rows with COPY (binary where the column types allow); return how
+        many. Every object must leave the same fields as DEFAULT."""
+        spec = self._spec
+        items = list(objs)
+        if not items:
+            return 0
+        cols = tuple(spec.values(items[0]))
+        await self._check()
+        binary = spec.copy_binary(cols)
+        stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
+        types = [spec.copy_types[c] for c in cols]
+        getter = attrgetter(*cols)
+        single = len(cols) == 1
+
+        async def op(conn: AsyncConnection[Any]) -> int:
+            async with conn.cursor() as cur, cur.copy(stmt) as copy:
+                if binary:
+                    copy.set_types(types)
+                for obj in items:
+                    row = getter(obj)
+                    await copy.write_row((row,) if single else row)
+            return len(items)
+
+        return await self.db.run(op, name=f"{spec.name}.insert_many")
+
+    async def update(self, pk: Any, **changes: Any) -> T | None:
+        """Set the given columns of the row `pk`; return the updated row, or None if no
+        (live) row has that key."""
+        spec = self._spec
+        if not changes:
+            raise QueryError(f"{spec.name}.update: nothing to change")
+        cols = spec.columns_of(changes, "update")
+        shape, where, params = spec.where(spec.key_filters(pk))
+        stmt = spec.statement(("update", cols, shape), lambda: spec.update(cols, where))
+        return await self._one(stmt, [*changes.values(), *params], "update")
+
+    async def upsert(
+        self, obj: T, *, conflict: Sequence[str], update: Sequence[str] | None = None
+    ) -> T | None:
+        """Insert `obj`, or on a conflict over the `conflict` columns update the `update`
+        columns (default: every column given that is not in `conflict`). With
+        ``update=()`` a conflicting row is left alone and None is returned."""
+        spec = self._spec
+        values = spec.values(obj)
+        cols = tuple(values)
+        conflict = spec.columns_of(conflict, "conflict")
+        if update is None:
+            update = tuple(c for c in cols if c not in conflict)
+        update = spec.columns_of(update, "update")
+        stmt = spec.statement(
+            ("upsert", cols, conflict, update),
+            lambda: spec.insert(cols, spec.upsert_clause(conflict, update)),
+        )
+        return await self._one(stmt, list(values.values()), "upsert")
+
+    async def delete(self, pk: Any) -> bool:
+        """Delete the row `pk` (soft: set `deleted_at` when the table has it); return
+        whether a row was deleted."""
+        spec = self._spec
+        if spec.soft:
+            return await self._soft(pk, "delete", "now()", "is null")
+        return await self.purge(pk)
+
+    async def restore(self, pk: Any) -> bool:
+        """Undo a soft delete; return whether a deleted row was restored."""
+        return await self._soft(pk, "restore", "null", "is not null")
+
+    async def purge(self, pk: Any) -> bool:
+        """Delete the row `pk` for good, soft delete or not."""
+        spec = self._spec
+        shape, where, params = spec.where(spec.key_filters(pk), include_deleted=True)
+        stmt = spec.statement(
+            ("purge", shape), lambda: sql.SQL("delete from {}{}").format(spec.table, where)
+        )
+        return await self._execute(stmt, params, "purge") > 0
+
+    async def delete_where(self, **filters: Any) -> int:
+        """Delete every row matching the filters (soft where the table has `deleted_at`).
+
+        Raises:
+            QueryError: with no filter at all: deleting a whole table takes SQL, on purpose.
+        """
+        spec = self._spec
+        if not filters:
+            raise QueryError(f"{spec.name}.delete_where needs at least one filter")
+        shape, where, params = spec.where(filters)
+
+        def build() -> sql.Composable:
+            if spec.soft:
+                return sql.SQL("update {} set deleted_at = now(){}").format(spec.table, where)
+            return sql.SQL("delete from {}{}").format(spec.table, where)
+
+        stmt = spec.statement(("delete_where", shape), build)
+        return await self._execute(stmt, params, "delete_where")
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _soft(self, pk: Any, what: str, value: LiteralString, state: LiteralString) -> bool:
+        spec = self._spec
+        if not spec.soft:
+            raise QueryError(f"{spec.name} has no deleted_at column: {what} needs soft delete")
+        shape, where, params = spec.where(spec.key_filters(pk), include_deleted=True)
+        deleted = sql.Identifier("deleted_at")
+        stmt = spec.statement(
+            (what, shape),
+            lambda: sql.SQL("update {} set {} = {}{} and {} {}").format(
+                spec.table, deleted, sql.SQL(value), where, deleted, sql.SQL(state)
+            ),
+        )
+        return await self._execute(stmt, params, what) > 0
+
+    async def _check(self) -> None:
+        """Compare the dataclass with the table once per database (and learn the column
+        types COPY needs)."""
+        spec = self._spec
+        url = self.db.settings.database_url or ""
+        if url in self._checked:
+            return
+        rows = await self.db.fetch_all(_COLUMNS, [spec.name])
+        if not rows:
+            raise ConfigurationError(f"table {spec.name!r} does not exist (not migrated yet?)")
+        spec.learn_columns(
+            {str(name): (str(copy_type), bool(plain)) for name, copy_type, plain in rows}
+        )
+        self._checked.add(url)
+
+    async def _one(self, stmt: bytes, params: list[Any], op: str, retry: bool = False) -> T | None:
+        await self._check()
+        rows = self._rows
+
+        async def run(conn: AsyncConnection[Any]) -> T | None:
+            async with conn.cursor(row_factory=rows) as cur:
+                await cur.execute(stmt, params)
+                return await cur.fetchone()
+
+        return await self.db.run(run, name=f"{self._spec.name}.{op}", retry=retry)
+
+    async def _all(self, stmt: bytes, params: list[Any], op: str) -> list[T]:
+        await self._check()
+        rows = self._rows
+
+        async def run(conn: AsyncConnection[Any]) -> list[T]:
+            async with conn.cursor(row_factory=rows) as cur:
+                await cur.execute(stmt, params)
+                return await cur.fetchall()
+
+        return await self.db.run(run, name=f"{self._spec.name}.{op}", retry=True)
+
+    async def _value(self, stmt: bytes, params: list[Any], op: str) -> Any:
+        await self._check()
+
+        async def run(conn: AsyncConnection[Any]) -> Any:
+            async with conn.cursor() as cur:
+                await cur.execute(stmt, params)
+                row = await cur.fetchone()
+                return row[0] if row else None
+
+        return await self.db.run(run, name=f"{self._spec.name}.{op}", retry=True)
+
+    async def _execute(self, stmt: bytes, params: list[Any], op: str) -> int:
+        await self._check()
+
+        async def run(conn: AsyncConnection[Any]) -> int:
+            async with conn.cursor() as cur:
+                await cur.execute(stmt, params)
+                return cur.rowcount
+
+        return await self.db.run(run, name=f"{self._spec.name}.{op}")
+
+
+# The table's columns: name, the type name COPY can bind, and whether binary COPY can
+# send it (enums go as their text; arrays of enums or domains only in text format).
+_COLUMNS = sql.SQL(
+    """
+    select a.attname,
+           case when t.typtype = 'e' then 'text'
+                when t.typtype = 'd' then format_type(t.typbasetype, null)
+                else format_type(a.atttypid, null) end,
+           not (t.typcategory = 'A' and coalesce(e.typtype in ('e', 'd'), false))
+      from pg_attribute a
+      join pg_type t on t.oid = a.atttypid
+      left join pg_type e on e.oid = t.typelem
+     where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped
+    """
+)
+
+
+def _count(value: int | None, what: str) -> int | None:
+    if value is not None and (not isinstance(value, int) or value < 0):
+        raise QueryError(f"{what} must be a non-negative int, not {value!r}")
+    return value
+
+
+def _generic_argument(cls: type) -> type[Any]:
+    for base in getattr(cls, "__orig_bases__", ()):
+        args = typing.get_args(base)
+        if args and isinstance(args[0], type):
+            return args[0]
+    raise PersistenceError(
+        f"{cls.__name__}: say which dataclass it stores, e.g. class {cls.__name__}"
+        "(BaseRepository[User]), or set `model = User`"
+    )

@@ -1,0 +1,287 @@
+"""AsyncBaseRepository on a real server. tests/test_repository.py is generated from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from persistence import (
+    DEFAULT,
+    AsyncBaseRepository,
+    AsyncDatabase,
+    CheckViolation,
+    ConfigurationError,
+    ForeignKeyViolation,
+    NotNullViolation,
+    QueryError,
+    Settings,
+    UniqueViolation,
+)
+from persistence.filters import between, ge, gt, like, ne
+
+from ._acompat import agather
+
+
+@dataclass
+class Item:
+    sku: str
+    name: str
+    price: Decimal = DEFAULT
+    tags: list[str] = DEFAULT
+    owner_id: UUID | None = None
+    id: int = DEFAULT
+    created_at: datetime = DEFAULT
+    updated_at: datetime = DEFAULT
+
+
+@dataclass
+class Membership:
+    org_id: int
+    user_id: int
+    role: str
+
+
+@dataclass
+class Note:
+    body: str
+    id: UUID = DEFAULT
+    deleted_at: datetime | None = None
+
+
+class Items(AsyncBaseRepository[Item]):
+    table = "items"
+
+
+class Memberships(AsyncBaseRepository[Membership]):
+    table = "memberships"
+    primary_key = ("org_id", "user_id")
+
+
+class Notes(AsyncBaseRepository[Note]):
+    table = "notes"
+
+
+@pytest.fixture
+async def db(sample_settings: Settings):
+    async with AsyncDatabase(sample_settings) as database:
+        yield database
+
+
+def item(n: int, **fields: Any) -> Item:
+    return replace(Item(sku=f"sku-{n:06d}", name=f"item {n}"), **fields)
+
+
+async def test_insert_takes_database_defaults_and_triggers(db: AsyncDatabase) -> None:
+    items = Items(db)
+    stored = await items.insert(item(1))
+    assert isinstance(stored.id, int)
+    assert stored.price == Decimal("0.00")
+    assert stored.tags == []
+    assert isinstance(stored.created_at, datetime)
+    assert await items.get(stored.id) == stored
+    async with db.transaction():  # now() is the transaction's start: a new one moves it
+        updated = await items.update(stored.id, name="renamed", price=Decimal("9.50"))
+    assert updated is not None
+    assert (updated.name, updated.price) == ("renamed", Decimal("9.50"))
+    assert updated.updated_at > stored.updated_at, "the trigger did not run"
+    assert updated.created_at == stored.created_at
+    assert await items.update(-1, name="nobody") is None
+
+
+async def test_get_and_get_many_with_simple_and_composite_keys(db: AsyncDatabase) -> None:
+    items, members = Items(db), Memberships(db)
+    a, b = await items.insert(item(1)), await items.insert(item(2))
+    assert await items.get(a.id) == a
+    assert await items.get(10**9) is None
+    assert sorted(i.id for i in await items.get_many([a.id, b.id, 10**9])) == [a.id, b.id]
+    assert await items.get_many([]) == []
+
+    await members.insert(Membership(1, 10, "admin"))
+    await members.insert(Membership(1, 11, "member"))
+    await members.insert(Membership(2, 10, "member"))
+    assert await members.get((1, 11)) == Membership(1, 11, "member")
+    assert await members.get({"org_id": 2, "user_id": 10}) == Membership(2, 10, "member")
+    assert await members.get((2, 11)) is None
+    found = await members.get_many([(1, 10), (2, 10), (9, 9)])
+    assert sorted((m.org_id, m.user_id) for m in found) == [(1, 10), (2, 10)]
+    with pytest.raises(QueryError, match=r"the key is \(org_id, user_id\); got 1 value"):
+        await members.get(1)
+    assert await members.delete((1, 10)) is True
+    assert await members.count() == 2
+
+
+async def test_find_count_exists_with_filters_and_order(db: AsyncDatabase) -> None:
+    items = Items(db)
+    for n in range(1, 11):
+        await items.insert(item(n, price=Decimal(n), tags=["even"] if n % 2 == 0 else []))
+    await items.insert(item(11, name="special", price=Decimal(100)))
+
+    def skus(rows: list[Item]) -> list[int]:
+        return [int(r.sku[4:]) for r in rows]
+
+    assert skus(await items.find(price=Decimal(3))) == [3]
+    assert skus(await items.find(sku=["sku-000002", "sku-000005"], order_by="sku")) == [2, 5]
+    assert skus(await items.find(price=gt(8), order_by="-price")) == [11, 10, 9]
+    assert skus(await items.find(price=between(2, 4), order_by="price")) == [2, 3, 4]
+    assert skus(await items.find(name=like("spec%"))) == [11]
+    assert skus(await items.find(owner_id=None, order_by="sku", limit=2, offset=3)) == [4, 5]
+    assert await items.count(price=ge(5)) == 7
+    assert await items.count(name=ne("special")) == 10
+    assert await items.count(owner_id=ne(None)) == 0
+    assert await items.exists(name="special") is True
+    assert await items.exists(name="nothing") is False
+    with pytest.raises(QueryError, match="order_by 'nope' is not a column of Item"):
+        await items.find(order_by="nope")
+
+
+async def test_keyset_pages_neither_skip_nor_repeat_while_rows_arrive(db: AsyncDatabase) -> None:
+    items = Items(db)
+    originals = {(await items.insert(item(n * 10))).sku for n in range(1, 26)}
+    seen: list[str] = []
+    after = None
+    extra = 0
+    while True:
+        page = await items.page(limit=7, after=after, order_by="sku")
+        seen += [i.sku for i in page.items]
+        # Between pages, rows arrive on both sides of the cursor.
+        extra += 1
+        await items.insert(item(extra * 10 + 5))
+        await items.insert(item(extra, sku=f"aaa-{extra}"))
+        if page.next is None:
+            break
+        after = page.next
+    assert len(seen) == len(set(seen)), "a row was repeated"
+    assert originals <= set(seen), "a row was skipped"
+    backwards = await items.page(limit=3, order_by="-sku")
+    assert [i.sku for i in backwards.items] == sorted(seen, reverse=True)[:3]
+    with pytest.raises(QueryError, match="same direction"):
+        await items.page(limit=3, order_by=["sku", "-name"])
+
+
+async def test_upsert(db: AsyncDatabase) -> None:
+    items = Items(db)
+    first = await items.upsert(item(1, price=Decimal(5)), conflict=["sku"])
+    assert first is not None
+    again = await items.upsert(item(1, name="new name", price=Decimal(6)), conflict=["sku"])
+    assert again is not None
+    assert (again.id, again.name, again.price) == (first.id, "new name", Decimal(6))
+    kept = await items.upsert(item(1, name="ignored"), conflict=["sku"], update=["price"])
+    assert kept is not None
+    assert kept.name == "new name"
+    assert await items.upsert(item(1), conflict=["sku"], update=()) is None
+    assert await items.count() == 1
+
+
+async def test_delete_and_delete_where(db: AsyncDatabase) -> None:
+    items = Items(db)
+    a = await items.insert(item(1))
+    await items.insert(item(2, price=Decimal(50)))
+    await items.insert(item(3, price=Decimal(60)))
+    assert await items.delete(a.id) is True
+    assert await items.delete(a.id) is False
+    with pytest.raises(QueryError, match="needs at least one filter"):
+        await items.delete_where()
+    assert await items.delete_where(price=ge(55)) == 1
+    assert await items.count() == 1
+
+
+async def test_soft_delete(db: AsyncDatabase) -> None:
+    notes = Notes(db)
+    note = await notes.insert(Note("remember"))
+    other = await notes.insert(Note("other"))
+    assert await notes.delete(note.id) is True
+    assert await notes.get(note.id) is None
+    hidden = await notes.get(note.id, include_deleted=True)
+    assert hidden is not None
+    assert hidden.deleted_at is not None
+    assert [n.id for n in await notes.find()] == [other.id]
+    assert await notes.count(include_deleted=True) == 2
+    assert await notes.delete(note.id) is False, "already deleted"
+    assert await notes.restore(note.id) is True
+    assert await notes.get(note.id) == replace(note, deleted_at=None)
+    assert await notes.purge(note.id) is True
+    assert await notes.get(note.id, include_deleted=True) is None
+    assert await notes.delete_where(body="other") == 1
+    assert await notes.count() == 0
+    with pytest.raises(QueryError, match="no deleted_at column"):
+        await Items(db).restore(1)
+
+
+async def test_insert_many_copies_100_000_rows(db: AsyncDatabase) -> None:
+    items = Items(db)
+    rows = [item(n, price=Decimal(n % 100), tags=[str(n % 3)]) for n in range(100_000)]
+    assert await items.insert_many(rows) == 100_000
+    assert await items.count() == 100_000
+    total = await db.fetch_value("select sum(price) from items")
+    assert total == sum(Decimal(n % 100) for n in range(100_000))
+    sample = await items.find(sku="sku-012345")
+    assert (sample[0].price, sample[0].tags) == (Decimal(45), ["0"])
+    assert await items.insert_many([]) == 0
+
+
+async def test_violations_come_back_as_the_toolkits_errors(db: AsyncDatabase) -> None:
+    items = Items(db)
+    await items.insert(item(1))
+    with pytest.raises(UniqueViolation) as dup:
+        await items.insert(item(1))
+    assert (dup.value.constraint, dup.value.columns) == ("items_sku_key", ("sku",))
+    assert "sku-000001" not in str(dup.value), "values must not leak into messages"
+    with pytest.raises(ForeignKeyViolation) as fk:
+        await items.insert(item(2, owner_id=UUID(int=1)))
+    assert fk.value.constraint == "items_owner_id_fkey"
+    with pytest.raises(CheckViolation) as check:
+        await items.insert(item(3, price=Decimal(-1)))
+    assert check.value.constraint == "items_price_check"
+    with pytest.raises(NotNullViolation) as not_null:
+        await Memberships(db).insert(Membership(1, 1, None))  # type: ignore[arg-type]
+    assert not_null.value.column == "role"
+
+
+async def test_repository_calls_join_the_transaction(db: AsyncDatabase, sample_settings) -> None:
+    items = Items(db)
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await items.insert(item(1))
+            assert await items.count() == 1
+            raise RuntimeError("undo")
+    assert await items.count() == 0
+    async with db.transaction():
+        await items.insert(item(2))
+    with psycopg.connect(sample_settings.conninfo()) as other:
+        assert other.execute("select count(*) from items").fetchone() == (1,)
+
+
+async def test_concurrent_inserts_keep_every_row(db: AsyncDatabase) -> None:
+    items = Items(db)
+
+    async def insert_range(start: int) -> None:
+        for n in range(start, start + 50):
+            await items.insert(item(n))
+
+    await agather(*[lambda s=s: insert_range(s) for s in (0, 1000, 2000, 3000)])
+    assert await items.count() == 200
+
+
+async def test_a_field_the_table_lacks_is_named(db: AsyncDatabase) -> None:
+    @dataclass
+    class Wrong:
+        id: int
+        colour: str
+
+    class Wrongs(AsyncBaseRepository[Wrong]):
+        table = "items"
+
+    with pytest.raises(ConfigurationError, match=r"Wrong has field\(s\) colour that table .items."):
+        await Wrongs(db).get(1)
+    with pytest.raises(ConfigurationError, match="table 'missing' does not exist"):
+
+        class Missing(AsyncBaseRepository[Wrong]):
+            table = "missing"
+
+        await Missing(db).get(1)
