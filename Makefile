@@ -37,8 +37,8 @@ help: ## list the targets
 install: $(VENV)/.installed ## create .venv and install the package with its dev tools
 
 .PHONY: demo
-demo: $(VENV)/.installed ## start the database (embedded unless DATABASE_URL) and print a health report
-	$(CLI) health
+demo: $(VENV)/.installed ## migrate, seed and run the Catalyst Radar service end to end (embedded db unless DATABASE_URL)
+	$(PY) -m persistence.radar.demo
 
 .PHONY: test
 test: $(VENV)/.installed ## run the test suite (embedded server unless DATABASE_URL is set)

@@ -7,8 +7,9 @@ lexer: strings, dollar quotes, comments and `::` casts come out as single tokens
 placeholder is exactly a `:` token followed, with no space, by a word.
 
 Two conventions are read here too:
-- a placeholder tested with `IS NULL` (`:phase is null`, `:phase::text is null`) is an
-  optional parameter: its type accepts None;
+- a placeholder tested with `IS NULL` (`:phase is null`, `:phase::text is null`), or
+  given as the first argument of COALESCE (`coalesce(:name, name)`: None keeps the current
+  value) is an optional parameter: its type accepts None;
 - a quoted alias ending in `!` or `?` (`count(*) as "total!"`, `u.email as "email?"`)
   forces the column's nullability for the generated types (not null / nullable); the
   suffix is removed from the SQL that runs.
@@ -90,7 +91,7 @@ def convert(sql: str) -> Converted:
                 continue  # a[lo:hi]
             if word not in params:
                 params.append(word)
-            if _tested_for_null(sql, tokens, i + 2):
+            if _tested_for_null(sql, tokens, i + 2) or _coalesced(tokens, i):
                 optional.add(word)
             number = params.index(word) + 1
             edits.append((tok.start, nxt.end + 1, f"%({word})s", f"${number}"))
@@ -130,6 +131,11 @@ def _tested_for_null(sql: str, tokens: list[_pg.Token], i: int) -> bool:
             i += 1  # ::text[]
     names = [t.name for t in tokens[i : i + 3]]
     return names[:2] == ["IS", "NULL_P"] or names == ["IS", "NOT", "NULL_P"]
+
+
+def _coalesced(tokens: list[_pg.Token], i: int) -> bool:
+    """Whether the placeholder at `i` is the first argument of COALESCE(...)."""
+    return i >= 2 and tokens[i - 1].name == "ASCII_40" and tokens[i - 2].name == "COALESCE"
 
 
 def _index_of(message: str) -> int:

@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar, overload
 import psycopg
 from psycopg import Connection
 from psycopg.rows import BaseRowFactory
+from psycopg.types.json import JsonbDumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ._acompat import sleep
@@ -54,6 +55,7 @@ class Database(DatabaseBase):
             max_size=s.pool_max,
             timeout=s.pool_timeout,
             kwargs={"autocommit": True},
+            configure=_configure,
             name=s.application_name,
             open=False,
         )
@@ -313,3 +315,9 @@ class Database(DatabaseBase):
             return self._health(self._pool.get_stats(), None, None, str(self._translate(ex)))
         latency = time.perf_counter() - started
         return self._health(self._pool.get_stats(), str(version), latency, None)
+
+
+def _configure(conn: Connection[Any]) -> None:
+    # A dict parameter is a JSON document: send it as jsonb, on this pool's connections
+    # only (registering on psycopg's global adapters would change every other user).
+    conn.adapters.register_dumper(dict, JsonbDumper)

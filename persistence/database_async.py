@@ -16,6 +16,7 @@ from typing import Any, Self, TypeVar, overload
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import BaseRowFactory
+from psycopg.types.json import JsonbDumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ._acompat import asleep
@@ -53,6 +54,7 @@ class AsyncDatabase(DatabaseBase):
             max_size=s.pool_max,
             timeout=s.pool_timeout,
             kwargs={"autocommit": True},
+            configure=_configure,
             name=s.application_name,
             open=False,
         )
@@ -316,3 +318,9 @@ class AsyncDatabase(DatabaseBase):
             return self._health(self._pool.get_stats(), None, None, str(self._translate(ex)))
         latency = time.perf_counter() - started
         return self._health(self._pool.get_stats(), str(version), latency, None)
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    # A dict parameter is a JSON document: send it as jsonb, on this pool's connections
+    # only (registering on psycopg's global adapters would change every other user).
+    conn.adapters.register_dumper(dict, JsonbDumper)

@@ -95,6 +95,11 @@ class Described:
     params: list[tuple[str, str]] = field(default_factory=list)  # (name, annotation)
     columns: list[Column] = field(default_factory=list)
     imports: set[str] = field(default_factory=set)
+    #: The table whose whole row this is (`select *`, `returning *`), else None: such
+    #: queries share one row class named after the table.
+    table: str | None = None
+    #: The row class's name, given by render().
+    row_name: str = ""
 
 
 def describe(conn: psycopg.Connection[Any], catalog: Catalog) -> tuple[list[Described], list[str]]:
@@ -165,7 +170,25 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
         annotation = types.annotation(desc.ftype(i), out.imports)
         out.columns.append(Column(name, annotation, nullable))
     _check_shape(query, len(out.columns))
+    out.table = _whole_row_of(conn, sources)
     return out
+
+
+def _whole_row_of(conn: psycopg.Connection[Any], sources: list[tuple[int, int]]) -> str | None:
+    """The table's name if the columns are exactly its columns, in order."""
+    tables = {t for t, _ in sources}
+    if len(tables) != 1 or 0 in tables:
+        return None
+    (table,) = tables
+    row = conn.execute(
+        "select c.relname, array_agg(a.attnum::int order by a.attnum)"
+        " from pg_class c join pg_attribute a on a.attrelid = c.oid"
+        " where c.oid = %s and a.attnum > 0 and not a.attisdropped group by c.relname",
+        (table,),
+    ).fetchone()
+    if row is None or list(row[1]) != [c for _, c in sources]:
+        return None
+    return str(row[0])
 
 
 def _check_shape(query: Query, ncols: int) -> None:
@@ -372,8 +395,10 @@ def render(described: list[Described], source: str) -> str:
         "from persistence.query_runner_async import AsyncQueryRunner",
         "",
     ]
+    _name_rows(described)
+    written: set[str] = set()
     for d in described:
-        out += _row_class(d)
+        out += _row_class(d, written)
     groups: dict[tuple[str, ...], list[Described]] = {}
     for d in described:
         groups.setdefault(tuple(d.query.name.split(".")[:-1]), []).append(d)
@@ -407,8 +432,21 @@ def _camel(parts: Iterable[str]) -> str:
     return "".join(p[:1].upper() + p[1:] for part in parts for p in re.split(r"_+", part))
 
 
+def _name_rows(described: list[Described]) -> None:
+    """Name the row classes: `<Table>Row` for a whole table row (shared by every query
+    returning one), else `<Query>Row`, or `<Query>QueryRow` if a table took that name."""
+    whole = {d.table for d in described if d.table is not None}
+    taken = {_camel([t]) + "Row" for t in whole}
+    for d in described:
+        if d.table is not None:
+            d.row_name = _camel([d.table]) + "Row"
+        else:
+            name = _camel(d.query.name.split(".")[-1:]) + "Row"
+            d.row_name = name if name not in taken else name[: -len("Row")] + "QueryRow"
+
+
 def _row_name(d: Described) -> str:
-    return _camel(d.query.name.split(".")[-1:]) + "Row"
+    return d.row_name
 
 
 def _returns_row(d: Described) -> bool:
@@ -416,10 +454,19 @@ def _returns_row(d: Described) -> bool:
     return op in ("select", "select_one") or (op == "insert_returning" and len(d.columns) > 1)
 
 
-def _row_class(d: Described) -> list[str]:
+def _row_class(d: Described, written: set[str]) -> list[str]:
     if _returns_row(d):
-        lines = ["", "", "@dataclass(frozen=True, slots=True)", f"class {_row_name(d)}:"]
-        lines.append(f'    """Row of {d.query.name} ({d.query.path.name}:{d.query.line})."""')
+        name = _row_name(d)
+        if name in written:
+            return []  # another query returns the same whole table row
+        written.add(name)
+        lines = ["", "", "@dataclass(frozen=True, slots=True)", f"class {name}:"]
+        what = (
+            f"A row of table {d.table}"
+            if name.endswith(f"{_camel([d.table or ''])}Row") and d.table
+            else f"Row of {d.query.name} ({d.query.path.name}:{d.query.line})"
+        )
+        lines.append(f'    """{what}."""')
         lines.append("")
         lines += [
             f"    {c.name}: {c.annotation}{' | None' if c.nullable else ''}" for c in d.columns

@@ -55,3 +55,11 @@ def sample_settings(persistence_settings: Settings, sample_template: Settings):
     clone = create_database(persistence_settings, name, template=database_name(sample_template))
     yield dataclasses.replace(sample_template, database_url=clone.database_url)
     drop_database(persistence_settings, name)
+
+
+@pytest.fixture
+def empty_settings(persistence_settings: Settings):
+    """Settings for an empty database of the test's own (no migrations applied)."""
+    name = f"persistence_e{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    yield create_database(persistence_settings, name)
+    drop_database(persistence_settings, name)

@@ -29,10 +29,10 @@ def write(folder: Path, mid: str, up: str, down: str | None = None) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, fresh_settings: Settings) -> Settings:
+def project(tmp_path: Path, empty_settings: Settings) -> Settings:
     """The test's own database with an empty project folder."""
     return dataclasses.replace(
-        fresh_settings,
+        empty_settings,
         project=tmp_path,
         migrations_dir=tmp_path / "migrations",
         seeds_dir=tmp_path / "seeds",

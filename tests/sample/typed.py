@@ -26,23 +26,8 @@ class PostsWithAuthorsRow:
 
 
 @dataclass(frozen=True, slots=True)
-class GetUserRow:
-    """Row of users.get_user (users.sql:1)."""
-
-    id: UUID
-    email: str
-    name: str | None
-    plan: Literal["free", "pro"]
-    tags: list[str]
-    score: Decimal | None
-    last_ip: IPv4Address | IPv6Address | IPv4Interface | IPv6Interface | None
-    meta: Any
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class GetUserByEmailRow:
-    """Row of users.get_user_by_email (users.sql:5)."""
+class UsersRow:
+    """A row of table users."""
 
     id: UUID
     email: str
@@ -63,21 +48,6 @@ class ListUsersRow:
     email: str
     name: str | None
     plan: Literal["free", "pro"]
-
-
-@dataclass(frozen=True, slots=True)
-class CreateUserRow:
-    """Row of users.create_user (users.sql:18)."""
-
-    id: UUID
-    email: str
-    name: str | None
-    plan: Literal["free", "pro"]
-    tags: list[str]
-    score: Decimal | None
-    last_ip: IPv4Address | IPv6Address | IPv4Interface | IPv6Interface | None
-    meta: Any
-    created_at: datetime
 
 
 class InsertUsersParams(TypedDict):
@@ -155,13 +125,13 @@ class UsersQueries:
         self._emails_by_domain = runner.query("users.emails_by_domain")
         self._email_of = runner.query("users.email_of")
 
-    def get_user(self, *, id: UUID) -> GetUserRow | None:
+    def get_user(self, *, id: UUID) -> UsersRow | None:
         """One user by id, or None. (users.sql:1)"""
-        return self._runner.one(self._get_user, {"id": id}, GetUserRow)
+        return self._runner.one(self._get_user, {"id": id}, UsersRow)
 
-    def get_user_by_email(self, *, email: str) -> GetUserByEmailRow | None:
+    def get_user_by_email(self, *, email: str) -> UsersRow | None:
         """users.get_user_by_email (users.sql:5)"""
-        return self._runner.one(self._get_user_by_email, {"email": email}, GetUserByEmailRow)
+        return self._runner.one(self._get_user_by_email, {"email": email}, UsersRow)
 
     def list_users(self, *, plan: Literal["free", "pro"] | None) -> list[ListUsersRow]:
         """Every user, or those on one plan when `plan` is given. (users.sql:8)"""
@@ -173,10 +143,10 @@ class UsersQueries:
 
     def create_user(
         self, *, email: str, name: str | None, plan: Literal["free", "pro"]
-    ) -> CreateUserRow | None:
+    ) -> UsersRow | None:
         """users.create_user (users.sql:18)"""
         return self._runner.one(
-            self._create_user, {"email": email, "name": name, "plan": plan}, CreateUserRow
+            self._create_user, {"email": email, "name": name, "plan": plan}, UsersRow
         )
 
     def rename_user(self, *, name: str | None, id: UUID) -> int:
@@ -270,13 +240,13 @@ class AsyncUsersQueries:
         self._emails_by_domain = runner.query("users.emails_by_domain")
         self._email_of = runner.query("users.email_of")
 
-    async def get_user(self, *, id: UUID) -> GetUserRow | None:
+    async def get_user(self, *, id: UUID) -> UsersRow | None:
         """One user by id, or None. (users.sql:1)"""
-        return await self._runner.one(self._get_user, {"id": id}, GetUserRow)
+        return await self._runner.one(self._get_user, {"id": id}, UsersRow)
 
-    async def get_user_by_email(self, *, email: str) -> GetUserByEmailRow | None:
+    async def get_user_by_email(self, *, email: str) -> UsersRow | None:
         """users.get_user_by_email (users.sql:5)"""
-        return await self._runner.one(self._get_user_by_email, {"email": email}, GetUserByEmailRow)
+        return await self._runner.one(self._get_user_by_email, {"email": email}, UsersRow)
 
     async def list_users(self, *, plan: Literal["free", "pro"] | None) -> list[ListUsersRow]:
         """Every user, or those on one plan when `plan` is given. (users.sql:8)"""
@@ -288,10 +258,10 @@ class AsyncUsersQueries:
 
     async def create_user(
         self, *, email: str, name: str | None, plan: Literal["free", "pro"]
-    ) -> CreateUserRow | None:
+    ) -> UsersRow | None:
         """users.create_user (users.sql:18)"""
         return await self._runner.one(
-            self._create_user, {"email": email, "name": name, "plan": plan}, CreateUserRow
+            self._create_user, {"email": email, "name": name, "plan": plan}, UsersRow
         )
 
     async def rename_user(self, *, name: str | None, id: UUID) -> int:

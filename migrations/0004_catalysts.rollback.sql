@@ -1,0 +1,2 @@
+drop table catalyst_history;
+drop table catalysts;

@@ -1,0 +1,3 @@
+drop table workflow_runs;
+drop table email_log;
+drop table analytics_events;

@@ -1,0 +1,23 @@
+"""Repositories of the domain: a dataclass and a table name each."""
+
+from __future__ import annotations
+
+from persistence import BaseRepository
+
+from .models import Catalyst, User
+
+
+class Users(BaseRepository[User]):
+    table = "users"
+
+
+class Catalysts(BaseRepository[Catalyst]):
+    table = "catalysts"
+    primary_key = ("nct_id",)
+
+
+class CatalystStaging(BaseRepository[Catalyst]):
+    """The temporary table a scrape is COPYed into (see Radar.load_catalysts)."""
+
+    table = "catalyst_staging"
+    primary_key = ("nct_id",)
