@@ -100,6 +100,14 @@ types: $(VENV)/.installed ## regenerate the typed query modules from the live sc
 check: $(VENV)/.installed check-generated ## per project: prove rollbacks, prepare queries, types fresh
 	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p check || exit 1; done
 
+.PHONY: bench
+bench: $(VENV)/.installed-bench ## benchmarks against psycopg, SQLAlchemy, asyncpg, pgbench; writes benchmarks/results.json
+	$(PY) benchmarks/run.py
+
+.PHONY: bench-quick
+bench-quick: $(VENV)/.installed-bench ## the same, smaller (under a minute)
+	$(PY) benchmarks/run.py --quick --out benchmarks/results-quick.json
+
 .PHONY: db-start
 db-start: $(VENV)/.installed ## start the embedded PostgreSQL (data in .persistence/)
 	$(CLI) db start

@@ -39,6 +39,9 @@ DEFAULT: Any = _Default()
 
 EMPTY = sql.SQL("")
 
+#: What decides a WHERE clause: (column, comparison) pairs, never the values.
+Shape = tuple[tuple[str, str], ...]
+
 #: Postgres truncates identifiers longer than this many bytes, silently.
 MAX_IDENTIFIER = 63
 
@@ -72,7 +75,11 @@ class TableSpec:
         if schema is not None:
             check_identifier(schema, "schema name")
         self.table = sql.Identifier(schema, table) if schema else sql.Identifier(table)
+        #: The quoted name, for to_regclass(): unquoted, "Items" or "a.b" would resolve
+        #: to another table (and PostgreSQL < 16 raises on names it cannot parse).
+        self.regclass = self.table.as_string(None)
         self.fields = tuple(f.name for f in dataclasses.fields(model))
+        self._field_set = frozenset(self.fields)
         for field in self.fields:
             check_identifier(field, f"field of {model.__name__}")
         self.primary_key = tuple(primary_key)
@@ -82,8 +89,15 @@ class TableSpec:
             self.column(key, "primary key column")
         #: Soft delete: the table has `deleted_at`; delete() sets it.
         self.soft = "deleted_at" in self.fields
+        # For a one-column key: the shape without, and with, soft-deleted rows.
+        self._key_shapes: tuple[Shape, Shape] | None = None
+        if len(self.primary_key) == 1:
+            by_key = ((self.primary_key[0], "="),)
+            live = (*by_key, ("deleted_at", "null")) if self.soft else by_key
+            self._key_shapes = (live, by_key)
         self._columns = sql.SQL(", ").join(map(sql.Identifier, self.fields))
         self._cache: dict[Hashable, bytes] = {}
+        self._metrics: dict[str, str] = {}
         #: Per column, the type name COPY binds, learnt from the table at first use.
         self.copy_types: dict[str, str] = {}
         self._binary: set[str] = set()
@@ -121,6 +135,13 @@ class TableSpec:
             f" valid names: {', '.join(self.fields)}"
         )
 
+    def metric(self, operation: str) -> str:
+        """The name an operation is counted under in db.metrics: "users.get"."""
+        name = self._metrics.get(operation)
+        if name is None:
+            name = self._metrics[operation] = f"{self.name}.{operation}"
+        return name
+
     def statement(self, key: Hashable, build: Callable[[], sql.Composable]) -> bytes:
         """The statement for a call shape, composed on first use and then reused."""
         found = self._cache.get(key)
@@ -132,43 +153,70 @@ class TableSpec:
 
     def where(
         self, filters: Mapping[str, Any], include_deleted: bool = False
-    ) -> tuple[tuple[Hashable, ...], sql.Composable, list[Any]]:
-        """(shape, WHERE clause, parameters) for keyword filters.
+    ) -> tuple[Shape, list[Any]]:
+        """(shape, parameters) for keyword filters; `where_sql(shape)` is the clause.
 
         A value means equality, None means IS NULL, a list or tuple means = ANY, and a
-        `Filter` (gt, between, like, ...) its own comparison.
+        `Filter` (gt, between, like, ...) its own comparison. Only the shape decides the
+        SQL, so this does no composing: that happens once per shape, in where_sql.
         """
-        shape: list[Hashable] = []
-        parts: list[sql.Composable] = []
+        shape: list[tuple[str, str]] = []
         params: list[Any] = []
+        fields = self._field_set
         for name, value in filters.items():
-            col = sql.Identifier(self.column(name))
+            if name not in fields:
+                self.column(name)  # raises, listing the valid names
             if isinstance(value, Filter):
                 if value.op == "between":
-                    parts.append(sql.SQL("{} between %s and %s").format(col))
                     params.extend(value.value)
+                    shape.append((name, "between"))
                 elif value.op == "<>" and value.value is None:
-                    parts.append(sql.SQL("{} is not null").format(col))
+                    shape.append((name, "notnull"))
                 else:
-                    parts.append(sql.SQL("{} {} %s").format(col, sql.SQL(value.op)))
                     params.append(value.value)
-                shape.append((name, value.op, value.value is None))
+                    shape.append((name, value.op))
             elif value is None:
-                parts.append(sql.SQL("{} is null").format(col))
                 shape.append((name, "null"))
             elif isinstance(value, list | tuple | set | frozenset):
-                parts.append(sql.SQL("{} = any(%s)").format(col))
                 params.append(list(value))
                 shape.append((name, "any"))
             else:
-                parts.append(sql.SQL("{} = %s").format(col))
                 params.append(value)
                 shape.append((name, "="))
         if self.soft and not include_deleted:
-            parts.append(sql.SQL("{} is null").format(sql.Identifier("deleted_at")))
-            shape.append("live")
-        clause = sql.SQL(" where ") + sql.SQL(" and ").join(parts) if parts else sql.SQL("")
-        return tuple(shape), clause, params
+            shape.append(("deleted_at", "null"))
+        return tuple(shape), params
+
+    def where_sql(self, shape: Shape) -> sql.Composable:
+        """The WHERE clause for a shape returned by `where`."""
+        parts: list[sql.Composable] = []
+        for name, kind in shape:
+            col = sql.Identifier(name)
+            if kind == "between":
+                parts.append(sql.SQL("{} between %s and %s").format(col))
+            elif kind == "notnull":
+                parts.append(sql.SQL("{} is not null").format(col))
+            elif kind == "null":
+                parts.append(sql.SQL("{} is null").format(col))
+            elif kind == "any":
+                parts.append(sql.SQL("{} = any(%s)").format(col))
+            elif kind == "=":
+                parts.append(sql.SQL("{} = %s").format(col))
+            else:
+                parts.append(sql.SQL("{} {} %s").format(col, sql.SQL(kind)))
+        return sql.SQL(" where ") + sql.SQL(" and ").join(parts) if parts else EMPTY
+
+    def key(self, pk: Any, include_deleted: bool = False) -> tuple[Shape, list[Any]]:
+        """(shape, parameters) selecting the row with primary key `pk`.
+
+        The common case, one key column and a plain value, skips the general path: this
+        runs on every get/update/delete, and the general path costs microseconds.
+        """
+        if self._key_shapes and not isinstance(pk, tuple | Mapping):
+            if pk is None:
+                raise QueryError(f"{self.name}: a primary key value cannot be None")
+            return self._key_shapes[include_deleted], [pk]
+        return self.where(self.key_filters(pk), include_deleted)
 
     def key_filters(self, pk: Any) -> dict[str, Any]:
         """The primary key value(s) as column filters: a scalar, a tuple, or a mapping."""
@@ -190,17 +238,27 @@ class TableSpec:
             raise QueryError(f"{self.name}: a primary key value cannot be None")
         return dict(zip(self.primary_key, values, strict=True))
 
-    def order(self, order_by: str | Sequence[str] | None) -> tuple[tuple[str, ...], sql.Composable]:
-        """Validated ORDER BY from "name" / "-name" (descending), one or several."""
+    def order(self, order_by: str | Sequence[str] | None) -> tuple[str, ...]:
+        """Validated sort keys: "name", or "-name" for descending."""
         if order_by is None:
-            return (), sql.SQL("")
+            return ()
         names = (order_by,) if isinstance(order_by, str) else tuple(order_by)
-        parts = []
         for item in names:
             desc = isinstance(item, str) and item.startswith("-")
-            col = self.column(item[1:] if desc else item, "order_by")
-            parts.append(sql.SQL("{} desc" if desc else "{}").format(sql.Identifier(col)))
-        return names, sql.SQL(" order by ") + sql.SQL(", ").join(parts)
+            self.column(item[1:] if desc else item, "order_by")
+        return names
+
+    def order_sql(self, names: tuple[str, ...]) -> sql.Composable:
+        """ORDER BY for validated sort keys."""
+        if not names:
+            return EMPTY
+        parts = [
+            sql.SQL("{} desc").format(sql.Identifier(n[1:]))
+            if n.startswith("-")
+            else sql.Identifier(n)
+            for n in names
+        ]
+        return sql.SQL(" order by ") + sql.SQL(", ").join(parts)
 
     # -- statements ---------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ database.py from this file. Edit this one.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from ._acompat import sleep
 from ._base import DatabaseBase, Health, is_disconnect
 from ._types import Operation, Params, Query, R
 from .config import Settings
+from .errors import PersistenceError, TransientError
 from .queries import Catalog
 from .query_runner import QueryRunner
 
@@ -167,6 +169,29 @@ class Database(DatabaseBase):
                 raise self._translate(ex) from ex
             finally:
                 self._tx.reset(token)
+
+    def retrying(
+        self, retries: int = 3, *, backoff: float = 0.05, max_backoff: float = 2.0
+    ) -> TransactionAttempts:
+        """Run a transaction block again when it fails with a serialization failure
+        (40001) or a deadlock (40P01), up to `retries` more times::
+
+            for attempt in db.retrying(retries=3):
+                with attempt:
+                    ...  # the whole block runs again on a transient failure
+
+        Between attempts it sleeps `backoff` seconds, doubling up to `max_backoff`, with
+        full jitter so that the transactions that collided do not collide again. The
+        block must be safe to re-run: everything it wrote was rolled back. After the last
+        attempt the error is raised.
+
+        Raises:
+            PersistenceError: when called inside a transaction (a retry there would only
+                re-run a savepoint of a transaction that is already doomed).
+        """
+        if self._tx.get() is not None:
+            raise PersistenceError("retrying() starts its own transaction; call it outside one")
+        return TransactionAttempts(self, retries, backoff, max_backoff)
 
     @contextmanager
     def force_rollback(self) -> Iterator[Connection[Any]]:
@@ -315,6 +340,65 @@ class Database(DatabaseBase):
             return self._health(self._pool.get_stats(), None, None, str(self._translate(ex)))
         latency = time.perf_counter() - started
         return self._health(self._pool.get_stats(), str(version), latency, None)
+
+
+class TransactionAttempts:
+    """The attempts of `Database.retrying()`: iterate, and enter each one."""
+
+    def __init__(self, db: Database, retries: int, backoff: float, max_backoff: float):
+        self.db = db
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        #: 1 for the first attempt; how many ran once the loop is over.
+        self.attempt = 0
+        #: The transient errors that caused a retry, oldest first.
+        self.errors: list[TransientError] = []
+        self._done = False
+
+    def __iter__(self) -> TransactionAttempts:
+        return self
+
+    def __next__(self) -> TransactionAttempt:
+        if self._done:
+            raise StopIteration
+        if self.attempt:
+            ceiling = min(self.max_backoff, self.backoff * 2 ** (self.attempt - 1))
+            sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not secrets)
+        self.attempt += 1
+        return TransactionAttempt(self)
+
+
+class TransactionAttempt:
+    """One attempt: a transaction that swallows a transient failure if retries remain."""
+
+    def __init__(self, attempts: TransactionAttempts):
+        self._attempts = attempts
+        self._tx = attempts.db.transaction()
+
+    def __enter__(self) -> Connection[Any]:
+        return self._tx.__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        attempts = self._attempts
+        try:
+            self._tx.__exit__(exc_type, exc, tb)
+        except TransientError as err:
+            if attempts.attempt <= attempts.retries:
+                attempts.errors.append(err)
+                return True  # rolled back: the loop runs the block again
+            attempts._done = True
+            raise
+        except BaseException:
+            attempts._done = True
+            raise
+        attempts._done = True
+        return False
 
 
 def _configure(conn: Connection[Any]) -> None:

@@ -6,6 +6,7 @@ database.py from this file. Edit this one.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from ._acompat import asleep
 from ._base import DatabaseBase, Health, is_disconnect
 from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
+from .errors import PersistenceError, TransientError
 from .queries import Catalog
 from .query_runner_async import AsyncQueryRunner
 
@@ -166,6 +168,29 @@ class AsyncDatabase(DatabaseBase):
                 raise self._translate(ex) from ex
             finally:
                 self._tx.reset(token)
+
+    def retrying(
+        self, retries: int = 3, *, backoff: float = 0.05, max_backoff: float = 2.0
+    ) -> AsyncTransactionAttempts:
+        """Run a transaction block again when it fails with a serialization failure
+        (40001) or a deadlock (40P01), up to `retries` more times::
+
+            async for attempt in db.retrying(retries=3):
+                async with attempt:
+                    ...  # the whole block runs again on a transient failure
+
+        Between attempts it sleeps `backoff` seconds, doubling up to `max_backoff`, with
+        full jitter so that the transactions that collided do not collide again. The
+        block must be safe to re-run: everything it wrote was rolled back. After the last
+        attempt the error is raised.
+
+        Raises:
+            PersistenceError: when called inside a transaction (a retry there would only
+                re-run a savepoint of a transaction that is already doomed).
+        """
+        if self._tx.get() is not None:
+            raise PersistenceError("retrying() starts its own transaction; call it outside one")
+        return AsyncTransactionAttempts(self, retries, backoff, max_backoff)
 
     @asynccontextmanager
     async def force_rollback(self) -> AsyncIterator[AsyncConnection[Any]]:
@@ -318,6 +343,65 @@ class AsyncDatabase(DatabaseBase):
             return self._health(self._pool.get_stats(), None, None, str(self._translate(ex)))
         latency = time.perf_counter() - started
         return self._health(self._pool.get_stats(), str(version), latency, None)
+
+
+class AsyncTransactionAttempts:
+    """The attempts of `AsyncDatabase.retrying()`: iterate, and enter each one."""
+
+    def __init__(self, db: AsyncDatabase, retries: int, backoff: float, max_backoff: float):
+        self.db = db
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        #: 1 for the first attempt; how many ran once the loop is over.
+        self.attempt = 0
+        #: The transient errors that caused a retry, oldest first.
+        self.errors: list[TransientError] = []
+        self._done = False
+
+    def __aiter__(self) -> AsyncTransactionAttempts:
+        return self
+
+    async def __anext__(self) -> AsyncTransactionAttempt:
+        if self._done:
+            raise StopAsyncIteration
+        if self.attempt:
+            ceiling = min(self.max_backoff, self.backoff * 2 ** (self.attempt - 1))
+            await asleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not secrets)
+        self.attempt += 1
+        return AsyncTransactionAttempt(self)
+
+
+class AsyncTransactionAttempt:
+    """One attempt: a transaction that swallows a transient failure if retries remain."""
+
+    def __init__(self, attempts: AsyncTransactionAttempts):
+        self._attempts = attempts
+        self._tx = attempts.db.transaction()
+
+    async def __aenter__(self) -> AsyncConnection[Any]:
+        return await self._tx.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        attempts = self._attempts
+        try:
+            await self._tx.__aexit__(exc_type, exc, tb)
+        except TransientError as err:
+            if attempts.attempt <= attempts.retries:
+                attempts.errors.append(err)
+                return True  # rolled back: the loop runs the block again
+            attempts._done = True
+            raise
+        except BaseException:
+            attempts._done = True
+            raise
+        attempts._done = True
+        return False
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:

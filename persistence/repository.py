@@ -79,8 +79,8 @@ class BaseRepository(Generic[T]):
         """The row with primary key `pk` (a value, a tuple for a composite key, or a
         mapping), or None. Soft-deleted rows count as absent unless `include_deleted`."""
         spec = self._spec
-        shape, where, params = spec.where(spec.key_filters(pk), include_deleted)
-        stmt = spec.statement(("get", shape), lambda: spec.select(where))
+        shape, params = spec.key(pk, include_deleted)
+        stmt = spec.statement(("get", shape), lambda: spec.select(spec.where_sql(shape)))
         return self._one(stmt, params, "get", retry=True)
 
     def get_many(self, pks: Iterable[Any], *, include_deleted: bool = False) -> list[T]:
@@ -91,16 +91,18 @@ class BaseRepository(Generic[T]):
             return []
         if len(spec.primary_key) == 1:
             filters = {spec.primary_key[0]: [k[spec.primary_key[0]] for k in keys]}
-            shape, where, params = spec.where(filters, include_deleted)
-            stmt = spec.statement(("get_many", shape), lambda: spec.select(where))
+            shape, params = spec.where(filters, include_deleted)
+            stmt = spec.statement(("get_many", shape), lambda: spec.select(spec.where_sql(shape)))
             return self._all(stmt, params, "get_many")
         # Composite key: match (a, b) against the arrays of each key column.
         columns = sql.SQL(", ").join(map(sql.Identifier, spec.primary_key))
         arrays = sql.SQL(", ").join(sql.Placeholder() * len(spec.primary_key))
-        shape, where, params = spec.where({}, include_deleted)
+        shape, params = spec.where({}, include_deleted)
         match = sql.SQL("({}) in (select * from unnest({}))").format(columns, arrays)
         clause = sql.SQL(" and ") + match if shape else sql.SQL(" where ") + match
-        stmt = spec.statement(("get_many_composite", shape), lambda: spec.select(where + clause))
+        stmt = spec.statement(
+            ("get_many_composite", shape), lambda: spec.select(spec.where_sql(shape) + clause)
+        )
         arrays_params = [[k[c] for k in keys] for c in spec.primary_key]
         return self._all(stmt, [*params, *arrays_params], "get_many")
 
@@ -120,10 +122,14 @@ class BaseRepository(Generic[T]):
             QueryError: a filter or order_by name is not a field (nothing is sent).
         """
         spec = self._spec
-        shape, where, params = spec.where(filters, include_deleted)
-        names, order = spec.order(order_by)
-        tail = order + sql.SQL(" limit %s offset %s")
-        stmt = spec.statement(("find", shape, names), lambda: spec.select(where, tail))
+        shape, params = spec.where(filters, include_deleted)
+        names = spec.order(order_by)
+        stmt = spec.statement(
+            ("find", shape, names),
+            lambda: spec.select(
+                spec.where_sql(shape), spec.order_sql(names) + sql.SQL(" limit %s offset %s")
+            ),
+        )
         return self._all(
             stmt, [*params, _count(limit, "limit"), _count(offset, "offset") or 0], "find"
         )
@@ -131,19 +137,22 @@ class BaseRepository(Generic[T]):
     def count(self, *, include_deleted: bool = False, **filters: Any) -> int:
         """How many rows match the filters (the same filters as `find`)."""
         spec = self._spec
-        shape, where, params = spec.where(filters, include_deleted)
+        shape, params = spec.where(filters, include_deleted)
         stmt = spec.statement(
-            ("count", shape), lambda: sql.SQL("select count(*) from {}{}").format(spec.table, where)
+            ("count", shape),
+            lambda: sql.SQL("select count(*) from {}{}").format(spec.table, spec.where_sql(shape)),
         )
         return int(self._value(stmt, params, "count"))
 
     def exists(self, *, include_deleted: bool = False, **filters: Any) -> bool:
         """Whether any row matches the filters."""
         spec = self._spec
-        shape, where, params = spec.where(filters, include_deleted)
+        shape, params = spec.where(filters, include_deleted)
         stmt = spec.statement(
             ("exists", shape),
-            lambda: sql.SQL("select exists (select 1 from {}{})").format(spec.table, where),
+            lambda: sql.SQL("select exists (select 1 from {}{})").format(
+                spec.table, spec.where_sql(shape)
+            ),
         )
         return bool(self._value(stmt, params, "exists"))
 
@@ -173,19 +182,19 @@ class BaseRepository(Generic[T]):
             raise QueryError(f"{spec.name}.page: sort columns must all go the same direction")
         keys = [spec.column(n.lstrip("-"), "order_by") for n in names]
         keys += [k for k in spec.primary_key if k not in keys]
-        shape, where, params = spec.where(filters, include_deleted)
+        shape, params = spec.where(filters, include_deleted)
         direction = sql.SQL(" desc" if desc else "")
         cols = sql.SQL(", ").join(map(sql.Identifier, keys))
 
         def build() -> sql.Composable:
-            clause = where
+            clause = spec.where_sql(shape)
             if after is not None:
                 cmp = sql.SQL("({}) {} ({})").format(
                     cols,
                     sql.SQL("<" if desc else ">"),
                     sql.SQL(", ").join(sql.Placeholder() * len(keys)),
                 )
-                clause = where + (sql.SQL(" and ") if shape else sql.SQL(" where ")) + cmp
+                clause = clause + (sql.SQL(" and ") if shape else sql.SQL(" where ")) + cmp
             order = sql.SQL(" order by ") + sql.SQL(", ").join(
                 sql.SQL("{}{}").format(sql.Identifier(k), direction) for k in keys
             )
@@ -241,7 +250,7 @@ class BaseRepository(Generic[T]):
                     copy.write_row((row,) if single else row)
             return len(items)
 
-        return self.db.run(op, name=f"{spec.name}.insert_many")
+        return self.db.run(op, name=spec.metric("insert_many"))
 
     def update(self, pk: Any, **changes: Any) -> T | None:
         """Set the given columns of the row `pk`; return the updated row, or None if no
@@ -250,8 +259,10 @@ class BaseRepository(Generic[T]):
         if not changes:
             raise QueryError(f"{spec.name}.update: nothing to change")
         cols = spec.columns_of(changes, "update")
-        shape, where, params = spec.where(spec.key_filters(pk))
-        stmt = spec.statement(("update", cols, shape), lambda: spec.update(cols, where))
+        shape, params = spec.key(pk)
+        stmt = spec.statement(
+            ("update", cols, shape), lambda: spec.update(cols, spec.where_sql(shape))
+        )
         return self._one(stmt, [*changes.values(), *params], "update")
 
     def upsert(
@@ -288,9 +299,10 @@ class BaseRepository(Generic[T]):
     def purge(self, pk: Any) -> bool:
         """Delete the row `pk` for good, soft delete or not."""
         spec = self._spec
-        shape, where, params = spec.where(spec.key_filters(pk), include_deleted=True)
+        shape, params = spec.key(pk, include_deleted=True)
         stmt = spec.statement(
-            ("purge", shape), lambda: sql.SQL("delete from {}{}").format(spec.table, where)
+            ("purge", shape),
+            lambda: sql.SQL("delete from {}{}").format(spec.table, spec.where_sql(shape)),
         )
         return self._execute(stmt, params, "purge") > 0
 
@@ -303,9 +315,10 @@ class BaseRepository(Generic[T]):
         spec = self._spec
         if not filters:
             raise QueryError(f"{spec.name}.delete_where needs at least one filter")
-        shape, where, params = spec.where(filters)
+        shape, params = spec.where(filters)
 
         def build() -> sql.Composable:
+            where = spec.where_sql(shape)
             if spec.soft:
                 return sql.SQL("update {} set deleted_at = now(){}").format(spec.table, where)
             return sql.SQL("delete from {}{}").format(spec.table, where)
@@ -319,12 +332,12 @@ class BaseRepository(Generic[T]):
         spec = self._spec
         if not spec.soft:
             raise QueryError(f"{spec.name} has no deleted_at column: {what} needs soft delete")
-        shape, where, params = spec.where(spec.key_filters(pk), include_deleted=True)
+        shape, params = spec.key(pk, include_deleted=True)
         deleted = sql.Identifier("deleted_at")
         stmt = spec.statement(
             (what, shape),
             lambda: sql.SQL("update {} set {} = {}{} and {} {}").format(
-                spec.table, deleted, sql.SQL(value), where, deleted, sql.SQL(state)
+                spec.table, deleted, sql.SQL(value), spec.where_sql(shape), deleted, sql.SQL(state)
             ),
         )
         return self._execute(stmt, params, what) > 0
@@ -336,7 +349,7 @@ class BaseRepository(Generic[T]):
         url = self.db.settings.database_url or ""
         if url in self._checked:
             return
-        rows = self.db.fetch_all(_COLUMNS, [spec.name])
+        rows = self.db.fetch_all(_COLUMNS, [spec.regclass])
         if not rows:
             raise ConfigurationError(f"table {spec.name!r} does not exist (not migrated yet?)")
         spec.learn_columns(
@@ -353,7 +366,7 @@ class BaseRepository(Generic[T]):
                 cur.execute(stmt, params)
                 return cur.fetchone()
 
-        return self.db.run(run, name=f"{self._spec.name}.{op}", retry=retry)
+        return self.db.run(run, name=self._spec.metric(op), retry=retry)
 
     def _all(self, stmt: bytes, params: list[Any], op: str) -> list[T]:
         self._check()
@@ -364,7 +377,7 @@ class BaseRepository(Generic[T]):
                 cur.execute(stmt, params)
                 return cur.fetchall()
 
-        return self.db.run(run, name=f"{self._spec.name}.{op}", retry=True)
+        return self.db.run(run, name=self._spec.metric(op), retry=True)
 
     def _value(self, stmt: bytes, params: list[Any], op: str) -> Any:
         self._check()
@@ -375,7 +388,7 @@ class BaseRepository(Generic[T]):
                 row = cur.fetchone()
                 return row[0] if row else None
 
-        return self.db.run(run, name=f"{self._spec.name}.{op}", retry=True)
+        return self.db.run(run, name=self._spec.metric(op), retry=True)
 
     def _execute(self, stmt: bytes, params: list[Any], op: str) -> int:
         self._check()
@@ -385,7 +398,7 @@ class BaseRepository(Generic[T]):
                 cur.execute(stmt, params)
                 return cur.rowcount
 
-        return self.db.run(run, name=f"{self._spec.name}.{op}")
+        return self.db.run(run, name=self._spec.metric(op))
 
 
 # The table's columns: name, the type name COPY can bind, and whether binary COPY can

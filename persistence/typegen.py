@@ -33,6 +33,7 @@ import pglast
 import psycopg
 from pglast import ast
 from pglast.enums import JoinType
+from psycopg import sql
 from psycopg.pq import ExecStatus
 
 from .queries import Catalog, Query
@@ -277,7 +278,9 @@ def _tables(node: Any) -> set[str]:
 
 
 def _name(rv: ast.RangeVar) -> str:
-    return f"{rv.schemaname}.{rv.relname}" if rv.schemaname else str(rv.relname)
+    """The relation as a quoted name for to_regclass (the parser already folded case)."""
+    parts = [p for p in (rv.schemaname, rv.relname) if p]
+    return sql.Identifier(*parts).as_string(None)
 
 
 def _oids(conn: psycopg.Connection[Any], tables: Iterable[str]) -> dict[str, int]:

