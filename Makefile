@@ -100,6 +100,10 @@ types: $(VENV)/.installed ## regenerate the typed query modules from the live sc
 check: $(VENV)/.installed check-generated ## per project: prove rollbacks, prepare queries, types fresh
 	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p check || exit 1; done
 
+.PHONY: reliability
+reliability: $(VENV)/.installed ## fault injection on servers of its own; prints the reliability table
+	$(PY) -m pytest tests/reliability -m reliability -q
+
 .PHONY: bench
 bench: $(VENV)/.installed-bench ## benchmarks against psycopg, SQLAlchemy, asyncpg, pgbench; writes benchmarks/results.json
 	$(PY) benchmarks/run.py

@@ -15,7 +15,7 @@ from .errors import DISCONNECT_STATES, ConfigurationError, PersistenceError, tra
 
 def is_disconnect(ex: BaseException, conn: psycopg.BaseConnection[Any] | None) -> bool:
     """Whether `ex` says the connection died (so a read may safely run again)."""
-    if not isinstance(ex, psycopg.OperationalError):
+    if not isinstance(ex, psycopg.Error):
         return False
     if conn is not None and conn.broken:
         return True

@@ -30,6 +30,9 @@ from .query_runner_async import AsyncQueryRunner
 
 __all__ = ["AsyncDatabase"]
 
+#: Attempts of a retryable operation that keeps landing on dead connections.
+_RETRIES = 3
+
 Row = TypeVar("Row")
 
 
@@ -216,9 +219,9 @@ class AsyncDatabase(DatabaseBase):
             operation: the work; it receives the connection.
             name: what to call the work in error messages and in `metrics` (a query
                 name); work without a name is not counted.
-            retry: run once more on a fresh connection if the first one turned out to be
-                dead. Only for work that is safe to repeat: reads, idempotent writes.
-                Never inside a transaction: a dead connection lost the transaction.
+            retry: run again on a fresh connection (up to twice) if the connection
+                turned out to be dead. Only for work that is safe to repeat: reads,
+                idempotent writes. Never inside a transaction: a dead connection lost it.
 
         Raises:
             PersistenceError: the translated driver error, naming `name`.
@@ -249,7 +252,9 @@ class AsyncDatabase(DatabaseBase):
                     return await operation(self._pinned)
             except psycopg.Error as ex:
                 raise self._translate(ex, name) from ex
-        attempts = 2 if retry else 1
+        # After a mass disconnect (a restart, pg_terminate_backend of every session) a
+        # retry can draw another dead connection before check() has replaced them all.
+        attempts = _RETRIES if retry else 1
         for attempt in range(1, attempts + 1):
             conn: AsyncConnection[Any] | None = None
             try:
@@ -389,17 +394,19 @@ class AsyncTransactionAttempt:
         tb: TracebackType | None,
     ) -> bool:
         attempts = self._attempts
+        error: BaseException | None = exc
         try:
+            # Re-raises what the block raised (translated), or the commit's failure; when
+            # the block's own error passes through unchanged, it returns instead.
             await self._tx.__aexit__(exc_type, exc, tb)
-        except TransientError as err:
-            if attempts.attempt <= attempts.retries:
-                attempts.errors.append(err)
-                return True  # rolled back: the loop runs the block again
-            attempts._done = True
-            raise
-        except BaseException:
-            attempts._done = True
-            raise
+        except BaseException as raised:
+            error = raised
+            if not (isinstance(raised, TransientError) and attempts.attempt <= attempts.retries):
+                attempts._done = True
+                raise
+        if isinstance(error, TransientError) and attempts.attempt <= attempts.retries:
+            attempts.errors.append(error)
+            return True  # rolled back: the loop runs the block again
         attempts._done = True
         return False
 

@@ -100,7 +100,8 @@ class DatabaseError(PersistenceError):
 
 
 class QueryTimeout(DatabaseError):
-    """A statement ran longer than the statement timeout and was cancelled."""
+    """A statement was cancelled: it ran past statement_timeout, or waited past
+    lock_timeout for a lock."""
 
     __module__ = "persistence"
 
@@ -180,14 +181,16 @@ _CONSTRAINT_ERRORS: dict[type[psycopg.Error], type[ConstraintViolation]] = {
 
 _STATE_ERRORS: dict[type[psycopg.Error], type[DatabaseError]] = {
     pg.QueryCanceled: QueryTimeout,
+    pg.LockNotAvailable: QueryTimeout,  # lock_timeout: waited too long for a lock
     pg.SerializationFailure: SerializationFailure,
     pg.DeadlockDetected: DeadlockDetected,
 }
 
 
 # SQLSTATEs that mean "this connection is gone", not "this statement is wrong" (with
-# class 08): admin_shutdown, crash_shutdown, cannot_connect_now.
-DISCONNECT_STATES = ("57P01", "57P02", "57P03")
+# class 08): admin_shutdown, crash_shutdown, cannot_connect_now, and the FATAL
+# idle_in_transaction_session_timeout, which ends the session.
+DISCONNECT_STATES = ("57P01", "57P02", "57P03", "25P03")
 
 
 _KEY_COLUMNS = re.compile(r"Key \((.*?)\)=")
@@ -233,9 +236,8 @@ def translate(
     for pg_class, state_error in _STATE_ERRORS.items():
         if isinstance(ex, pg_class):
             return state_error(f"{primary}{where}", sqlstate=sqlstate, query=query)
-    if isinstance(ex, psycopg.OperationalError) and (
-        sqlstate is None or sqlstate.startswith("08") or sqlstate in DISCONNECT_STATES
-    ):
+    gone = sqlstate is not None and (sqlstate.startswith("08") or sqlstate in DISCONNECT_STATES)
+    if gone or (isinstance(ex, psycopg.OperationalError) and sqlstate is None):
         # The client lost, or never had, a connection: the server went away or
         # terminated this session.
         reason = _first_line(primary).removeprefix("connection failed: ")

@@ -19,6 +19,7 @@ from persistence import (
     PersistenceError,
     PoolExhausted,
     QueryTimeout,
+    SerializationFailure,
     Settings,
     UniqueViolation,
 )
@@ -230,3 +231,53 @@ async def test_force_rollback_undoes_everything(fresh: AsyncDatabase, admin) -> 
             await fresh.execute("insert into parent values (2, 'bob')")
         assert await fresh.fetch_value("select count(*) from parent") == 2
     assert count(admin) == 0
+
+
+FLAKY = """
+create sequence calls;
+create function flaky(failures int, code text) returns void language plpgsql as $$
+begin
+    if nextval('calls') <= failures then
+        raise exception 'injected' using errcode = code;
+    end if;
+end $$
+"""
+
+
+@pytest.mark.parametrize("code", ["40001", "40P01"])
+async def test_retrying_reruns_the_block_on_transient_failures(
+    fresh: AsyncDatabase, admin, code: str
+) -> None:
+    admin.execute(FLAKY)
+    attempts = fresh.retrying(retries=3, backoff=0.001)
+    async for attempt in attempts:
+        async with attempt:
+            await fresh.execute("insert into parent values (%s, 'ada')", [attempts.attempt])
+            await fresh.execute("select flaky(2, %s)", [code])
+    assert attempts.attempt == 3
+    assert [e.sqlstate for e in attempts.errors] == [code, code]
+    # The two failed attempts were rolled back: only the third one's row is there.
+    assert admin.execute("select id from parent").fetchall() == [(3,)]
+
+
+async def test_retrying_gives_up_after_the_last_attempt(fresh: AsyncDatabase, admin) -> None:
+    admin.execute(FLAKY)
+    attempts = fresh.retrying(retries=2, backoff=0.001)
+    with pytest.raises(SerializationFailure):
+        async for attempt in attempts:
+            async with attempt:
+                await fresh.execute("select flaky(10, '40001')")
+    assert attempts.attempt == 3
+    assert count(admin) == 0
+
+
+async def test_retrying_does_not_retry_other_errors(fresh: AsyncDatabase, admin) -> None:
+    attempts = fresh.retrying(retries=5, backoff=0.001)
+    with pytest.raises(UniqueViolation):
+        async for attempt in attempts:
+            async with attempt:
+                await fresh.execute("insert into parent values (1, 'a'), (1, 'b')")
+    assert attempts.attempt == 1
+    with pytest.raises(PersistenceError, match="outside one"):
+        async with fresh.transaction():
+            fresh.retrying()
