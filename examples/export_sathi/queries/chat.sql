@@ -1,0 +1,11 @@
+-- name: add_message(session_id, role, content, sources)<!
+-- A chat message with the sources it cites (a JSON array).
+insert into chat_messages (session_id, role, content, sources)
+values (:session_id, :role, :content, coalesce(:sources::jsonb, '[]'))
+returning *;
+
+-- name: touch_session(session_id)!
+update chat_sessions set last_message_at = now() where id = :session_id;
+
+-- name: session_messages(session_id)
+select * from chat_messages where session_id = :session_id order by created_at, id;
