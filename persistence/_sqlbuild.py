@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from .errors import ConfigurationError, QueryError
 from .filters import Filter
@@ -101,6 +102,7 @@ class TableSpec:
         #: Per column, the type name COPY binds, learnt from the table at first use.
         self.copy_types: dict[str, str] = {}
         self._binary: set[str] = set()
+        self._json: frozenset[str] = frozenset()
 
     def learn_columns(self, columns: Mapping[str, tuple[str, bool]]) -> None:
         """Check the fields against the table's columns {name: (copy type, binary ok)}.
@@ -115,6 +117,9 @@ class TableSpec:
                 f" {self.name!r} lacks; its columns: {', '.join(columns)}"
             )
         self.copy_types = {name: copy_type for name, (copy_type, _) in columns.items()}
+        self._json = frozenset(
+            name for name, (copy_type, _) in columns.items() if copy_type in ("json", "jsonb")
+        )
         self._binary = {
             name
             for name, (copy_type, ok) in columns.items()
@@ -308,7 +313,17 @@ class TableSpec:
         """The fields of `obj` that have a value (DEFAULT ones are left to the database)."""
         if not isinstance(obj, self.model):
             raise QueryError(f"{self.name} stores {self.model.__name__}, not {type(obj).__name__}")
-        return {f: v for f in self.fields if (v := getattr(obj, f)) is not DEFAULT}
+        found = {f: v for f in self.fields if (v := getattr(obj, f)) is not DEFAULT}
+        return self.adapt(found) if self._json else found
+
+    def adapt(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Values bound for JSON columns wrapped as Jsonb: psycopg would send a list as
+        a PostgreSQL array, and a str as text, where the column wants a JSON document."""
+        for name in self._json.intersection(values):
+            value = values[name]
+            if value is not None and not isinstance(value, Jsonb):
+                values[name] = Jsonb(value)
+        return values
 
     def columns_of(self, names: Iterable[str], what: str) -> tuple[str, ...]:
         return tuple(self.column(n, what) for n in names)

@@ -219,6 +219,7 @@ class BaseRepository(Generic[T]):
         """Insert `obj` and return the stored row: fields left as DEFAULT take the
         database's defaults (serial ids, now(), triggers)."""
         spec = self._spec
+        self._check()  # learns which columns are JSON before values are adapted
         values = spec.values(obj)
         cols = tuple(values)
         stmt = spec.statement(("insert", cols), lambda: spec.insert(cols))
@@ -259,6 +260,8 @@ class BaseRepository(Generic[T]):
         if not changes:
             raise QueryError(f"{spec.name}.update: nothing to change")
         cols = spec.columns_of(changes, "update")
+        self._check()
+        changes = spec.adapt(dict(changes))
         shape, params = spec.key(pk)
         stmt = spec.statement(
             ("update", cols, shape), lambda: spec.update(cols, spec.where_sql(shape))
@@ -272,6 +275,7 @@ class BaseRepository(Generic[T]):
         columns (default: every column given that is not in `conflict`). With
         ``update=()`` a conflicting row is left alone and None is returned."""
         spec = self._spec
+        self._check()
         values = spec.values(obj)
         cols = tuple(values)
         conflict = spec.columns_of(conflict, "conflict")

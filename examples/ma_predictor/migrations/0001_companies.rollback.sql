@@ -1,0 +1,2 @@
+drop table drug_candidates;
+drop table companies;

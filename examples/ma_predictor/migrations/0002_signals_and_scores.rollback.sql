@@ -1,0 +1,3 @@
+drop table acquirer_matches;
+drop table ma_scores;
+drop table signals;

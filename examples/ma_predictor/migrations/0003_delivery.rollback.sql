@@ -1,0 +1,4 @@
+drop table clients;
+drop table webhooks;
+drop table alerts;
+drop table reports;
