@@ -1,0 +1,2 @@
+drop table vector_stores;
+drop extension if exists vector;
