@@ -10,13 +10,16 @@ database and migrates it (when the project has migrations). Then:
 - `fresh_settings` / `fresh_db`: a database of the test's own, cloned from the template
   and dropped afterwards, for tests that must really commit (concurrency, restarts,
   subprocesses).
+- `project_database(path)`: a database of the test's own with another project's
+  migrations applied (its folders read from its pyproject.toml), dropped afterwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -143,3 +146,28 @@ def fresh_db(fresh_settings: Settings) -> Iterator[Database]:
     """An open Database on the test's own database: commits are real."""
     with Database(fresh_settings) as database:
         yield database
+
+
+@pytest.fixture
+def project_database(persistence_settings: Settings) -> Iterator[Callable[..., Settings]]:
+    """A factory: `project_database(path, **overrides)` returns Settings for a new
+    database with the project at `path` migrated into it; every one is dropped after
+    the test. Its folders (and typed module) come from the project's pyproject.toml."""
+    made: list[str] = []
+
+    def make(project: Path | str, **overrides: object) -> Settings:
+        name = f"persistence_p{os.getpid()}_{uuid.uuid4().hex[:12]}"
+        url = create_database(persistence_settings, name).database_url or ""
+        made.append(name)
+        settings = Settings.from_env({"DATABASE_URL": url}, project=Path(project))
+        pools = {
+            "pool_min": persistence_settings.pool_min,
+            "pool_max": persistence_settings.pool_max,
+        }
+        settings = dataclasses.replace(settings, **{**pools, **overrides})  # type: ignore[arg-type]
+        Migrator(settings, out=lambda _: None).migrate()
+        return settings
+
+    yield make
+    for name in made:
+        drop_database(persistence_settings, name)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from persistence import Database, ForeignKeyViolation, Migrator, NotFound, Settings
-from persistence._scratch import create_database, drop_database
 
 from business_os import BusinessOS
 from business_os.models import Business, Conversation, User
@@ -21,19 +19,9 @@ PROJECT = Path(__file__).parent.parent
 
 
 @pytest.fixture
-def settings(persistence_settings: Settings) -> Iterator[Settings]:
-    name = f"business_os_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    own = dataclasses.replace(
-        create_database(persistence_settings, name),
-        project=PROJECT,
-        queries_dir=PROJECT / "queries",
-        migrations_dir=PROJECT / "migrations",
-        pool_min=5,
-        pool_max=20,
-    )
-    Migrator(own, out=lambda _: None).migrate()  # "migrations run automatically"
-    yield own
-    drop_database(persistence_settings, name)
+def settings(project_database: Callable[..., Settings]) -> Settings:
+    # The seed's pool of 5-20; its migrations run automatically.
+    return project_database(PROJECT, pool_min=5, pool_max=20)
 
 
 @pytest.fixture

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import time
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from persistence import AsyncDatabase, Migrator, Settings
-from persistence._scratch import create_database, drop_database
+from persistence import AsyncDatabase, Settings
 
 from don_research import AuditLog, Research, VectorSearchUnavailable
 from don_research.models import AuditEntry
@@ -23,19 +19,8 @@ PROJECT = Path(__file__).parent.parent
 
 
 @pytest.fixture
-def settings(persistence_settings: Settings):
-    name = f"don_research_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    own = dataclasses.replace(
-        create_database(persistence_settings, name),
-        project=PROJECT,
-        queries_dir=PROJECT / "queries",
-        migrations_dir=PROJECT / "migrations",
-        pool_min=2,
-        pool_max=10,
-    )
-    Migrator(own, out=lambda _: None).migrate()
-    yield own
-    drop_database(persistence_settings, name)
+def settings(project_database: Callable[..., Settings]) -> Settings:
+    return project_database(PROJECT, pool_min=2, pool_max=10)
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,12 +13,10 @@ from persistence import (
     CheckViolation,
     Database,
     ForeignKeyViolation,
-    Migrator,
     NotFound,
     Settings,
     UniqueViolation,
 )
-from persistence._scratch import create_database, drop_database
 
 from export_sathi import ExportSathi
 from export_sathi.models import Report, User
@@ -41,18 +38,9 @@ CERTS = [("iec", "Importer Exporter Code"), ("fssai", "FSSAI licence")]
 
 
 @pytest.fixture
-def app(persistence_settings: Settings) -> Iterator[ExportSathi]:
-    name = f"export_sathi_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    settings = dataclasses.replace(
-        create_database(persistence_settings, name),
-        project=PROJECT,
-        queries_dir=PROJECT / "queries",
-        migrations_dir=PROJECT / "migrations",
-    )
-    Migrator(settings, out=lambda _: None).migrate()
-    with Database(settings) as db:
+def app(project_database: Callable[..., Settings]) -> Iterator[ExportSathi]:
+    with Database(project_database(PROJECT)) as db:
         yield ExportSathi(db)
-    drop_database(persistence_settings, name)
 
 
 def user(app: ExportSathi, email: str = "exporter@example.in") -> User:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from persistence import AsyncDatabase, CheckViolation, Migrator, NotFound, Settings
-from persistence._scratch import create_database, drop_database
+from persistence import AsyncDatabase, CheckViolation, NotFound, Settings
 
 from ma_predictor import Predictor
 from ma_predictor.models import Company, Signal
@@ -25,17 +23,8 @@ PROJECT = Path(__file__).parent.parent
 
 
 @pytest.fixture
-def settings(persistence_settings: Settings):
-    name = f"ma_predictor_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    own = dataclasses.replace(
-        create_database(persistence_settings, name),
-        project=PROJECT,
-        queries_dir=PROJECT / "queries",
-        migrations_dir=PROJECT / "migrations",
-    )
-    Migrator(own, out=lambda _: None).migrate()
-    yield own
-    drop_database(persistence_settings, name)
+def settings(project_database: Callable[..., Settings]) -> Settings:
+    return project_database(PROJECT)
 
 
 @pytest.fixture
