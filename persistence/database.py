@@ -25,7 +25,7 @@ from ._acompat import sleep
 from ._base import DatabaseBase, Health, is_disconnect
 from ._types import Operation, Params, Query, R
 from .config import Settings
-from .errors import PersistenceError, TransientError
+from .errors import ConnectionFailed, PersistenceError, TransientError
 from .queries import Catalog
 from .query_runner import QueryRunner
 
@@ -257,7 +257,8 @@ class Database(DatabaseBase):
         for attempt in range(1, attempts + 1):
             conn: Connection[Any] | None = None
             try:
-                with self._pool.connection() as conn:
+                borrow = self._pool.connection() if attempt == 1 else self._live_connection()
+                with borrow as conn:
                     return operation(conn)
             except psycopg.Error as ex:
                 if is_disconnect(ex, conn):
@@ -270,6 +271,21 @@ class Database(DatabaseBase):
             except PoolTimeout as ex:
                 raise self._translate(ex, name) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _live_connection(self) -> Iterator[Connection[Any]]:
+        """A pooled connection checked alive, for a retry: after a mass disconnect the
+        pool can still hand out a connection whose server side is gone (one returned by
+        a query that finished just before its backend was killed)."""
+        for _ in range(self.settings.pool_max + 1):
+            with self._pool.connection() as conn:
+                try:
+                    self._pool.check_connection(conn)
+                except psycopg.Error:
+                    continue  # broken now: the pool discards it when it comes back
+                yield conn
+                return
+        raise ConnectionFailed("no live connection in the pool after checking every one")
 
     @overload
     def fetch_all(self, query: Query, params: Params = None) -> list[tuple[Any, ...]]: ...

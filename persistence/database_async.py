@@ -24,7 +24,7 @@ from ._acompat import asleep
 from ._base import DatabaseBase, Health, is_disconnect
 from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
-from .errors import PersistenceError, TransientError
+from .errors import ConnectionFailed, PersistenceError, TransientError
 from .queries import Catalog
 from .query_runner_async import AsyncQueryRunner
 
@@ -258,7 +258,8 @@ class AsyncDatabase(DatabaseBase):
         for attempt in range(1, attempts + 1):
             conn: AsyncConnection[Any] | None = None
             try:
-                async with self._pool.connection() as conn:
+                borrow = self._pool.connection() if attempt == 1 else self._live_connection()
+                async with borrow as conn:
                     return await operation(conn)
             except psycopg.Error as ex:
                 if is_disconnect(ex, conn):
@@ -271,6 +272,21 @@ class AsyncDatabase(DatabaseBase):
             except PoolTimeout as ex:
                 raise self._translate(ex, name) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @asynccontextmanager
+    async def _live_connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection checked alive, for a retry: after a mass disconnect the
+        pool can still hand out a connection whose server side is gone (one returned by
+        a query that finished just before its backend was killed)."""
+        for _ in range(self.settings.pool_max + 1):
+            async with self._pool.connection() as conn:
+                try:
+                    await self._pool.check_connection(conn)
+                except psycopg.Error:
+                    continue  # broken now: the pool discards it when it comes back
+                yield conn
+                return
+        raise ConnectionFailed("no live connection in the pool after checking every one")
 
     @overload
     async def fetch_all(self, query: Query, params: Params = None) -> list[tuple[Any, ...]]: ...
