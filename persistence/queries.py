@@ -29,11 +29,12 @@ from typing import Any
 from aiosql.query_loader import QueryLoader
 from aiosql.types import QueryDatum, SQLOperationType
 from aiosql.utils import SQLParseException
+from psycopg.types.json import Jsonb
 
 from ._sqltext import SqlTextError, convert
 from .errors import QueryError, QueryLoadError
 
-__all__ = ["Catalog", "Query"]
+__all__ = ["Catalog", "Query", "as_json"]
 
 _NAME_LINE = re.compile(r"^\s*--\s*name\s*:\s*(?P<spec>.*?)\s*$")
 
@@ -110,6 +111,12 @@ class Query:
             f"{'s' if len(unexpected) > 1 else ''} {', '.join(map(repr, unexpected))};"
             f" it takes: {expected}"
         )
+
+
+def as_json(value: Any) -> Any:
+    """`value` as a JSON parameter: psycopg would send a list as an array and a str as
+    text. The generated typed methods call this for json/jsonb parameters."""
+    return value if value is None or isinstance(value, Jsonb) else Jsonb(value)
 
 
 class _Adapter:

@@ -94,6 +94,8 @@ class Described:
 
     query: Query
     params: list[tuple[str, str]] = field(default_factory=list)  # (name, annotation)
+    #: Parameters of type json/jsonb: the generated method sends them as Jsonb.
+    json_params: set[str] = field(default_factory=set)
     columns: list[Column] = field(default_factory=list)
     imports: set[str] = field(default_factory=set)
     #: The table whose whole row this is (`select *`, `returning *`), else None: such
@@ -149,6 +151,8 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
         if name in query.optional or (i + 1) in written_nullable:
             annotation = f"{annotation} | None"
         out.params.append((name, annotation))
+        if types.is_json(desc.param_type(i)):
+            out.json_params.add(name)
 
     nullable_side = {table_oids[t] for t in shape.nullable_tables if t in table_oids}
     sources = [(desc.ftable(i), desc.ftablecol(i)) for i in range(desc.nfields)]
@@ -334,6 +338,9 @@ class _TypeNames:
                 {o for r in rows for o in (int(r[3]), int(r[4])) if o and o not in self._types}
             )
 
+    def is_json(self, oid: int) -> bool:
+        return self._types.get(oid, ("",))[0] in ("json", "jsonb")
+
     def annotation(self, oid: int, imports: set[str]) -> str:
         name, kind, elem, base, labels = self._types.get(oid, ("unknown", "b", 0, 0, None))
         if kind == "e" and labels:
@@ -394,6 +401,11 @@ def render(described: list[Described], source: str) -> str:
         "",
         *([*_merge_imports(third), ""] if third else []),
         "from persistence import AsyncDatabase, Database",
+        *(
+            ["from persistence.queries import as_json"]
+            if any(d.json_params for d in described)
+            else []
+        ),
         "from persistence.query_runner import QueryRunner",
         "from persistence.query_runner_async import AsyncQueryRunner",
         "",
@@ -519,7 +531,14 @@ def _method(d: Described, is_async: bool) -> list[str]:
     q = d.query
     short = q.name.split(".")[-1]
     op = q.operation
-    params = "{" + ", ".join(f"{p!r}: {p}" for p, _ in d.params) + "}"
+    # A list or a str for a JSON parameter would be sent as an array or text: wrap it.
+    params = (
+        "{"
+        + ", ".join(
+            f"{p!r}: as_json({p})" if p in d.json_params else f"{p!r}: {p}" for p, _ in d.params
+        )
+        + "}"
+    )
     aw = "await " if is_async else ""
     if _returns_row(d):
         row = _row_name(d)

@@ -10,6 +10,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from persistence import AsyncDatabase, Database
+from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
 
@@ -151,7 +152,7 @@ class ActivityQueries:
                     "user_id": user_id,
                     "event_type": event_type,
                     "event_category": event_category,
-                    "event_metadata": event_metadata,
+                    "event_metadata": as_json(event_metadata),
                 },
             ),
         )
@@ -523,7 +524,7 @@ class AsyncActivityQueries:
                     "user_id": user_id,
                     "event_type": event_type,
                     "event_category": event_category,
-                    "event_metadata": event_metadata,
+                    "event_metadata": as_json(event_metadata),
                 },
             ),
         )

@@ -9,6 +9,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from persistence import AsyncDatabase, Database
+from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
 
@@ -49,7 +50,8 @@ class BusinessesQueries:
         (businesses.sql:1)
         """
         return cast(
-            "Any | None", self._runner.value(self._merge_context, {"patch": patch, "id": id})
+            "Any | None",
+            self._runner.value(self._merge_context, {"patch": as_json(patch), "id": id}),
         )
 
 
@@ -96,7 +98,7 @@ class ConversationsQueries:
                 "conversation_id": conversation_id,
                 "role": role,
                 "content": content,
-                "metadata": metadata,
+                "metadata": as_json(metadata),
             },
             MessagesRow,
         )
@@ -132,7 +134,8 @@ class AsyncBusinessesQueries:
         (businesses.sql:1)
         """
         return cast(
-            "Any | None", await self._runner.value(self._merge_context, {"patch": patch, "id": id})
+            "Any | None",
+            await self._runner.value(self._merge_context, {"patch": as_json(patch), "id": id}),
         )
 
 
@@ -179,7 +182,7 @@ class AsyncConversationsQueries:
                 "conversation_id": conversation_id,
                 "role": role,
                 "content": content,
-                "metadata": metadata,
+                "metadata": as_json(metadata),
             },
             MessagesRow,
         )

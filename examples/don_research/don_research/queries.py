@@ -9,6 +9,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from persistence import AsyncDatabase, Database
+from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
 
@@ -56,7 +57,13 @@ class JobsQueries:
         """
         return self._runner.one(
             self._advance_job,
-            {"status": status, "progress": progress, "result": result, "error": error, "id": id},
+            {
+                "status": status,
+                "progress": progress,
+                "result": as_json(result),
+                "error": error,
+                "id": id,
+            },
             JobStatusRow,
         )
 
@@ -157,7 +164,13 @@ class AsyncJobsQueries:
         """
         return await self._runner.one(
             self._advance_job,
-            {"status": status, "progress": progress, "result": result, "error": error, "id": id},
+            {
+                "status": status,
+                "progress": progress,
+                "result": as_json(result),
+                "error": error,
+                "id": id,
+            },
             JobStatusRow,
         )
 

@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from persistence import AsyncDatabase, PersistenceError
-from psycopg.types.json import Jsonb
 
 from . import queries as q
 from .models import Job, VectorStore
@@ -50,7 +49,7 @@ class Research:
             id=job_id,
             status=status,
             progress=progress,
-            result=None if result is None else Jsonb(result),
+            result=result,
             error=error,
         )
         if row is None:

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from persistence import AsyncDatabase, Database
+from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
 
@@ -69,7 +70,12 @@ class ChatQueries:
         """A chat message with the sources it cites (a JSON array). (chat.sql:1)"""
         return self._runner.one(
             self._add_message,
-            {"session_id": session_id, "role": role, "content": content, "sources": sources},
+            {
+                "session_id": session_id,
+                "role": role,
+                "content": content,
+                "sources": as_json(sources),
+            },
             ChatMessagesRow,
         )
 
@@ -142,7 +148,12 @@ class AsyncChatQueries:
         """A chat message with the sources it cites (a JSON array). (chat.sql:1)"""
         return await self._runner.one(
             self._add_message,
-            {"session_id": session_id, "role": role, "content": content, "sources": sources},
+            {
+                "session_id": session_id,
+                "role": role,
+                "content": content,
+                "sources": as_json(sources),
+            },
             ChatMessagesRow,
         )
 

@@ -7,7 +7,6 @@ from typing import Any
 from uuid import UUID
 
 from persistence import Database, NotFound
-from psycopg.types.json import Jsonb
 
 from . import queries as q
 from .models import Certification, ChatSession, PlanTask, Report
@@ -51,7 +50,7 @@ class ExportSathi:
         unknown session is a ForeignKeyViolation."""
         with self.db.transaction():
             message = self.q.chat.add_message(
-                session_id=session_id, role=role, content=content, sources=Jsonb(list(sources))
+                session_id=session_id, role=role, content=content, sources=list(sources)
             )
             self.q.chat.touch_session(session_id=session_id)
         assert message is not None

@@ -10,6 +10,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from persistence import AsyncDatabase, Database
+from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
 
@@ -126,7 +127,7 @@ class CompaniesQueries:
             self._search_companies,
             {
                 "name": name,
-                "areas": areas,
+                "areas": as_json(areas),
                 "min_cap": min_cap,
                 "max_cap": max_cap,
                 "cash_constrained": cash_constrained,
@@ -171,7 +172,7 @@ class ScoresQueries:
                 "company_id": company_id,
                 "score_date": score_date,
                 "total_score": total_score,
-                "components": components,
+                "components": as_json(components),
             },
             MaScoresRow,
         )
@@ -280,7 +281,7 @@ class AsyncCompaniesQueries:
             self._search_companies,
             {
                 "name": name,
-                "areas": areas,
+                "areas": as_json(areas),
                 "min_cap": min_cap,
                 "max_cap": max_cap,
                 "cash_constrained": cash_constrained,
@@ -325,7 +326,7 @@ class AsyncScoresQueries:
                 "company_id": company_id,
                 "score_date": score_date,
                 "total_score": total_score,
-                "components": components,
+                "components": as_json(components),
             },
             MaScoresRow,
         )

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 from persistence import AsyncDatabase, NotFound
-from psycopg.types.json import Jsonb
 
 from . import queries as q
 from .models import Company, DrugCandidate
@@ -47,7 +46,7 @@ class Predictor:
         """Search live companies; `areas` must all be among a company's areas."""
         return await self.q.companies.search_companies(
             name=name,
-            areas=None if areas is None else Jsonb(areas),
+            areas=areas,
             min_cap=min_cap,
             max_cap=max_cap,
             cash_constrained=cash_constrained,
