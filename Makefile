@@ -51,7 +51,7 @@ lint: $(VENV)/.installed check-generated ## ruff, formatting, mypy --strict, gen
 	$(VENV)/bin/mypy
 
 .PHONY: typecheck
-typecheck: $(VENV)/.installed ## mypy --strict on the package, tests and tools
+typecheck: $(VENV)/.installed ## mypy --strict on the package, tests, tools, benchmarks and examples
 	$(VENV)/bin/mypy
 
 .PHONY: format
