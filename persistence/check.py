@@ -86,7 +86,7 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
         )
     with _scratch(settings) as scratch:
         Migrator(scratch, out=lambda _: None).migrate()
-        source, problems = _render(settings, scratch)
+        source, problems, _ = _render(settings, scratch)
     if problems:
         raise QueryLoadError("\n".join(problems))
     settings.types_path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,9 +96,8 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
 
 
 def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[str]:
-    source, problems = _render(settings, scratch)
-    catalog_size = len(_catalog(settings))
-    out(f"{'FAILED' if problems else 'ok':<8}{catalog_size} named queries prepare and fit")
+    source, problems, count = _render(settings, scratch)
+    out(f"{'FAILED' if problems else 'ok':<8}{count} named queries prepare and fit")
     path = settings.types_path
     if path is not None and not problems:
         current = path.read_text() if path.exists() else ""
@@ -109,7 +108,8 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
     return problems
 
 
-def _render(settings: Settings, scratch: Settings) -> tuple[str, list[str]]:
+def _render(settings: Settings, scratch: Settings) -> tuple[str, list[str], int]:
+    """The typed module's source, the problems found, and how many queries were read."""
     catalog = _catalog(settings)
     with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
         described, problems = describe(conn, catalog)
@@ -118,7 +118,7 @@ def _render(settings: Settings, scratch: Settings) -> tuple[str, list[str]]:
         origin = catalog.folder.relative_to(settings.project)
     except ValueError:
         origin = catalog.folder
-    return format_source(render(described, f"{origin}/"), path), problems
+    return format_source(render(described, f"{origin}/"), path), problems, len(catalog)
 
 
 def _catalog(settings: Settings) -> Catalog:

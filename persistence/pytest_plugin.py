@@ -32,8 +32,6 @@ from .database_async import AsyncDatabase
 from .embedded import resolve
 from .migrations import Migrator
 
-_HEADER_KEY = pytest.StashKey[str]()
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("persistence")

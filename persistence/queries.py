@@ -180,13 +180,6 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.queries)
 
-    def namespaces(self) -> dict[tuple[str, ...], list[Query]]:
-        """Queries grouped by the file they come from (its namespace path)."""
-        grouped: dict[tuple[str, ...], list[Query]] = {}
-        for q in self.queries.values():
-            grouped.setdefault(tuple(q.name.split(".")[:-1]), []).append(q)
-        return grouped
-
 
 def _load_file(path: Path, namespace: list[str]) -> list[Query]:
     try:

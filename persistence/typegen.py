@@ -460,10 +460,6 @@ def _name_rows(described: list[Described]) -> None:
             d.row_name = name if name not in taken else name[: -len("Row")] + "QueryRow"
 
 
-def _row_name(d: Described) -> str:
-    return d.row_name
-
-
 def _returns_row(d: Described) -> bool:
     op = d.query.operation
     return op in ("select", "select_one") or (op == "insert_returning" and len(d.columns) > 1)
@@ -471,7 +467,7 @@ def _returns_row(d: Described) -> bool:
 
 def _row_class(d: Described, written: set[str]) -> list[str]:
     if _returns_row(d):
-        name = _row_name(d)
+        name = d.row_name
         if name in written:
             return []  # another query returns the same whole table row
         written.add(name)
@@ -541,7 +537,7 @@ def _method(d: Described, is_async: bool) -> list[str]:
     )
     aw = "await " if is_async else ""
     if _returns_row(d):
-        row = _row_name(d)
+        row = d.row_name
         returns = f"list[{row}]" if op == "select" else f"{row} | None"
         call = f"{'all' if op == 'select' else 'one'}(self._{short}, {params}, {row})"
         body = f"return {aw}self._runner.{call}"

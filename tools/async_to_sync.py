@@ -55,8 +55,6 @@ RENAMES = {
     "database_async": "database",
     "repository_async": "repository",
     "query_runner_async": "query_runner",
-    "apsycopg": "psycopg",
-    "async_database": "database",
     "agather": "gather",
     "adb": "db",
 }
