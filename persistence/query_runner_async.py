@@ -16,7 +16,7 @@ pooled one; reads retried once after a dead connection), and is counted in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from psycopg import AsyncConnection
 from psycopg.rows import BaseRowFactory, class_row, dict_row
@@ -151,7 +151,10 @@ class AsyncQueryRunner:
             case "select_value":
                 return await self.value(query, params)
             case "insert_returning":
-                return await self.one(query, params)
+                # As aiosql and the typed methods do: one column returns its value.
+                # Untyped calls map rows with dict_row.
+                row = cast("dict[str, Any] | None", await self.one(query, params))
+                return next(iter(row.values())) if row is not None and len(row) == 1 else row
             case "execute":
                 return await self.execute(query, params)
             case "execute_many":

@@ -91,6 +91,8 @@ def test_untyped_access_by_attribute(db: Database) -> None:
     assert created["email"] == "d@example.com"
     assert db.queries.users.get_user(id=created["id"]) == created
     assert db.queries.users.count_users() == 1
+    post_id = db.queries.posts.add_post(user_id=created["id"], title="t")
+    assert isinstance(post_id, int), "<! with one column returns the value, not a row"
     assert db.queries.admin.maintenance.wipe() == "DELETE 1"
     with pytest.raises(QueryError, match=r"no query or namespace 'users\.nope'"):
         db.queries.users.nope  # noqa: B018

@@ -90,6 +90,8 @@ async def test_untyped_access_by_attribute(db: AsyncDatabase) -> None:
     assert created["email"] == "d@example.com"
     assert await db.queries.users.get_user(id=created["id"]) == created
     assert await db.queries.users.count_users() == 1
+    post_id = await db.queries.posts.add_post(user_id=created["id"], title="t")
+    assert isinstance(post_id, int), "<! with one column returns the value, not a row"
     assert await db.queries.admin.maintenance.wipe() == "DELETE 1"
     with pytest.raises(QueryError, match=r"no query or namespace 'users\.nope'"):
         db.queries.users.nope  # noqa: B018
