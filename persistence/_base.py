@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import select
 import threading
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -10,7 +11,14 @@ from typing import Any
 import psycopg
 
 from .config import Settings
-from .errors import DISCONNECT_STATES, ConfigurationError, PersistenceError, translate
+from .errors import (
+    DISCONNECT_STATES,
+    ConfigurationError,
+    ConnectionFailed,
+    OutcomeUnknown,
+    PersistenceError,
+    translate,
+)
 
 
 def is_disconnect(ex: BaseException, conn: psycopg.BaseConnection[Any] | None) -> bool:
@@ -21,6 +29,36 @@ def is_disconnect(ex: BaseException, conn: psycopg.BaseConnection[Any] | None) -
         return True
     state = ex.sqlstate or ""
     return state.startswith("08") or state in DISCONNECT_STATES
+
+
+def has_unread_input(conn: psycopg.BaseConnection[Any]) -> bool:
+    """Whether an idle connection's socket has something to read.
+
+    An idle pooled connection receives nothing unless the server ended the session
+    (a restart, `pg_terminate_backend`, idle timeouts): the FATAL message and the
+    close are waiting in the socket. Checking costs one poll(2), no round trip, and
+    tells before sending that a statement would not reach the server.
+    """
+    poller = select.poll()
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class TxBinding:
+    """The transaction a `transaction()` block opened: its connection, the task (or
+    thread) that owns it, and whether the block is still open.
+
+    Held in a ContextVar, which asyncio copies into every task the block spawns; only
+    the owner, and only while the block is open, may use the connection. Anyone else
+    runs on a pooled connection of its own.
+    """
+
+    __slots__ = ("conn", "open", "owner")
+
+    def __init__(self, conn: Any, owner: object):
+        self.conn = conn
+        self.owner = owner
+        self.open = True
 
 
 logger = logging.getLogger("persistence")
@@ -135,6 +173,10 @@ class DatabaseBase:
         self.metrics = Metrics(settings.slow_query_ms)
         self._secrets = tuple(s for s in (settings.password,) if s)
         self._closing = False
+        #: How long a call may wait for the server before the connection is cut: the
+        #: server's own statement_timeout, plus a grace of connect_timeout (at least
+        #: 2 s) for its answer to arrive.
+        self.deadline = settings.statement_timeout + max(2.0, settings.connect_timeout)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.settings.masked_url}>"
@@ -143,8 +185,28 @@ class DatabaseBase:
         return translate(ex, query=query, secrets=self._secrets)
 
     def _check_open(self) -> None:
+        """Refuse new work once close() has begun (work inside an open transaction
+        block goes on: close() waits for it)."""
         if self._closing:
             raise PersistenceError(f"{self!r} is closed; open it again before use")
+
+    def _deadline_error(self, name: str | None, write: bool) -> PersistenceError:
+        where = f" in {name!r}" if name else ""
+        waited = f"no answer from the server within {self.deadline:g} s{where}"
+        if write:
+            return OutcomeUnknown(
+                f"{waited}; the connection was closed after the write was sent, so it may"
+                " or may not have committed: check before running it again"
+            )
+        return ConnectionFailed(f"{waited}; the connection was closed")
+
+    def _outcome_unknown(self, ex: BaseException, name: str | None) -> OutcomeUnknown:
+        reason = str(self._translate(ex)).removeprefix("connection failed: ")
+        where = f" in {name!r}" if name else ""
+        return OutcomeUnknown(
+            f"connection lost after a write was sent{where}: it may or may not have"
+            f" committed; check before running it again ({reason})"
+        )
 
     def _health(
         self, stats: dict[str, int], version: str | None, latency: float | None, error: str | None

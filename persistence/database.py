@@ -1,8 +1,15 @@
 # Generated from persistence/database_async.py by tools/async_to_sync.py: DO NOT EDIT.
 """Database: a psycopg_pool pool with transactions, health and error translation.
 
-This is the source of the sync `Database` too: tools/async_to_sync.py generates
-database.py from this file. Edit this one.
+The sync `Database` (database.py) is generated from this module by
+tools/async_to_sync.py.
+
+What is retried after a dead connection is decided from the statement (see
+_classify): reads run again on another connection, writes never do; a write whose
+connection died after it was sent raises `OutcomeUnknown`. Every call has a
+client-side deadline (see _deadline), so a server that stops answering cannot hang
+it. A transaction's connection belongs to the task (thread) that opened the block,
+and only while the block is open.
 """
 
 from __future__ import annotations
@@ -21,8 +28,10 @@ from psycopg.rows import BaseRowFactory
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ._acompat import sleep
-from ._base import DatabaseBase, Health, is_disconnect
+from . import _deadline
+from ._acompat import Lock, owner, sleep
+from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect
+from ._classify import is_read
 from ._types import Operation, Params, Query, R
 from .config import Settings
 from .errors import ConnectionFailed, PersistenceError, TransientError
@@ -48,7 +57,10 @@ class Database(DatabaseBase):
 
     Statements outside a transaction run on a pooled connection in autocommit mode.
     Inside `transaction()`, every call made through this object in the same task (or
-    thread, for `Database`) goes through the transaction's connection.
+    thread, for `Database`) goes through the transaction's connection. Tasks spawned
+    inside the block (`create_task`, `gather`, a TaskGroup) do not: they run on pooled
+    connections of their own, outside the transaction; their work in the task
+    that owns the block to make it part of the transaction.
     """
 
     def __init__(self, settings: Settings | str | None = None):
@@ -64,12 +76,18 @@ class Database(DatabaseBase):
             name=s.application_name,
             open=False,
         )
-        # The connection of the transaction open in this task, per database object.
-        self._tx: ContextVar[Connection[Any] | None] = ContextVar(
+        # The transaction block open in this context, per database object. asyncio
+        # copies it into spawned tasks: TxBinding says whose it is and whether it is open.
+        self._tx: ContextVar[TxBinding | None] = ContextVar(
             f"persistence_tx_{id(self)}", default=None
         )
-        # Set by force_rollback(): every operation shares this connection.
+        # Set by force_rollback(): every operation shares this connection, one
+        # statement at a time (concurrent savepoints on one connection would tangle).
         self._pinned: Connection[Any] | None = None
+        self._pin_lock = Lock()
+        # Connections lent out of the pool, for close() to wait on. A set, because its
+        # add and discard are atomic for the sync twin's threads, where += is not.
+        self._lent: set[Connection[Any]] = set()
         self._queries: QueryRunner | None = None
 
     def open(self, *, timeout: float | None = None) -> Self:
@@ -92,13 +110,11 @@ class Database(DatabaseBase):
         return self
 
     def close(self, timeout: float = 30.0) -> None:
-        """Refuse new work, wait up to `timeout` seconds for work in flight, then close."""
+        """Refuse new work, wait up to `timeout` seconds for work in flight (statements
+        and open transaction blocks, which may go on running statements), then close."""
         self._closing = True
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            stats = self._pool.get_stats()
-            if stats.get("pool_size", 0) <= stats.get("pool_available", 0):
-                break
+        while self._lent and time.monotonic() < deadline:
             sleep(0.01)
         self._pool.close()
 
@@ -137,14 +153,18 @@ class Database(DatabaseBase):
         Raises:
             PoolExhausted: no connection became free within `pool_timeout` seconds.
         """
-        self._check_open()
-        current = self._tx.get() or self._pinned
+        current = self._current() or self._pinned
         if current is not None:
             yield current
             return
+        self._check_open()
         try:
             with self._pool.connection() as conn:
-                yield conn
+                self._lent.add(conn)
+                try:
+                    yield conn
+                finally:
+                    self._lent.discard(conn)
         except PoolTimeout as ex:
             raise self._translate(ex) from None
 
@@ -154,8 +174,16 @@ class Database(DatabaseBase):
 
         Nested calls become savepoints: an exception inside the inner block rolls back
         only what the inner block did. Only the outermost block commits.
+
+        The transaction belongs to the task (thread) that opened it, for the block's
+        lifetime: other tasks, including ones spawned inside the block, never run on it.
+
+        Raises:
+            OutcomeUnknown: the connection died during COMMIT: the transaction may or
+                may not have committed.
+            ConnectionFailed: the connection died before COMMIT: nothing was committed.
         """
-        current = self._tx.get()
+        current = self._current()
         if current is not None:
             try:
                 with current.transaction():
@@ -163,15 +191,37 @@ class Database(DatabaseBase):
             except psycopg.Error as ex:
                 raise self._translate(ex) from ex
             return
+        self._check_open()
         with self.connection() as conn:
-            token = self._tx.set(conn)
+            binding = TxBinding(conn, owner())
+            token = self._tx.set(binding)
+            committing = False
+            watch = None
             try:
                 with conn.transaction():
-                    yield conn
+                    try:
+                        yield conn
+                        committing = True
+                    finally:
+                        binding.open = False
+                        # The COMMIT (or ROLLBACK) that follows gets a deadline too.
+                        watch = _deadline.arm(conn, self.deadline)
             except psycopg.Error as ex:
+                if committing and (is_disconnect(ex, conn) or conn.closed):
+                    raise self._outcome_unknown(ex, "commit") from ex
                 raise self._translate(ex) from ex
             finally:
+                if watch is not None and _deadline.disarm(watch) and committing:
+                    raise self._deadline_error("commit", write=True)
                 self._tx.reset(token)
+
+    def _current(self) -> Connection[Any] | None:
+        """The connection of the transaction block this task owns, if one is open."""
+        binding = self._tx.get()
+        if binding is None or not binding.open or binding.owner is not owner():
+            return None
+        conn: Connection[Any] = binding.conn
+        return conn
 
     def retrying(
         self, retries: int = 3, *, backoff: float = 0.05, max_backoff: float = 2.0
@@ -192,7 +242,7 @@ class Database(DatabaseBase):
             PersistenceError: when called inside a transaction (a retry there would only
                 re-run a savepoint of a transaction that is already doomed).
         """
-        if self._tx.get() is not None:
+        if self._current() is not None:
             raise PersistenceError("retrying() starts its own transaction; call it outside one")
         return TransactionAttempts(self, retries, backoff, max_backoff)
 
@@ -201,7 +251,9 @@ class Database(DatabaseBase):
         """Run every operation inside the block on one connection, then roll it all back.
 
         For tests: whatever the block commits, including nested transactions, is undone
-        at the end, in about a millisecond.
+        at the end, in about a millisecond. Every task and thread shares the
+        connection, one statement at a time: a statement outside a transaction block
+        runs in a savepoint of its own, as in autocommit.
         """
         with self.connection() as conn:
             self._pinned = conn
@@ -211,24 +263,39 @@ class Database(DatabaseBase):
             finally:
                 self._pinned = None
 
-    def run(self, operation: Operation[R], *, name: str | None = None, retry: bool = False) -> R:
+    def run(
+        self,
+        operation: Operation[R],
+        *,
+        name: str | None = None,
+        statement: Query | None = None,
+        idempotent: bool = False,
+    ) -> R:
         """Run `operation(conn)` on a connection, translating errors, and return its result.
 
         Args:
             operation: the work; it receives the connection.
             name: what to call the work in error messages and in `metrics` (a query
                 name); work without a name is not counted.
-            retry: run again on a fresh connection (up to twice) if the connection
-                turned out to be dead. Only for work that is safe to repeat: reads,
-                idempotent writes. Never inside a transaction: a dead connection lost it.
+            statement: the SQL the operation sends. When it only reads (see
+                `_classify.is_read`), the work runs again on another connection (up to
+                twice) if its connection died. None counts as a write.
+            idempotent: the work is safe to run twice even though it writes (an
+                insert with a client-chosen key and ON CONFLICT DO NOTHING): retry it too.
+
+        Never retried inside a transaction: a dead connection lost the transaction.
 
         Raises:
+            OutcomeUnknown: a write's connection died after it was sent (or the server
+                stopped answering): it may have committed.
+            ConnectionFailed: the connection died, or the server stopped answering,
+                and nothing was committed (a read, or a write never sent).
             PersistenceError: the translated driver error, naming `name`.
         """
-        self._check_open()
         started = time.perf_counter()
         ok = False
         try:
+            retry = idempotent or (statement is not None and _is_read(statement))
             result = self._run(operation, name, retry)
             ok = True
             return result
@@ -237,55 +304,98 @@ class Database(DatabaseBase):
                 self.metrics.record(name, time.perf_counter() - started, ok)
 
     def _run(self, operation: Operation[R], name: str | None, retry: bool) -> R:
-        current = self._tx.get()
+        current = self._current()
         if current is not None:
-            try:
-                return operation(current)
-            except psycopg.Error as ex:
-                raise self._translate(ex, name) from ex
-        if self._pinned is not None:
+            if current is self._pinned:
+                with self._pin_lock:
+                    return self._once(current, operation, name)
+            return self._once(current, operation, name)
+        self._check_open()
+        pinned = self._pinned
+        if pinned is not None:
             # Under force_rollback() a statement outside a transaction gets a savepoint,
             # so that, as in autocommit, its failure does not abort the statements after.
-            try:
-                with self._pinned.transaction():
-                    return operation(self._pinned)
-            except psycopg.Error as ex:
-                raise self._translate(ex, name) from ex
-        # After a mass disconnect (a restart, pg_terminate_backend of every session) a
-        # retry can draw another dead connection before check() has replaced them all.
+            with self._pin_lock:
+                try:
+                    with pinned.transaction():
+                        return self._once(pinned, operation, name)
+                except psycopg.Error as ex:
+                    raise self._translate(ex, name) from ex
         attempts = _RETRIES if retry else 1
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        stale = 0
+        while True:
             conn: Connection[Any] | None = None
+            sent = False
             try:
-                borrow = self._pool.connection() if attempt == 1 else self._live_connection()
-                with borrow as conn:
-                    return operation(conn)
+                with self._pool.connection() as conn:
+                    if has_unread_input(conn) and not self._alive(conn):
+                        # The server ended this session while it sat in the pool: the
+                        # statement was not sent. Take another (they may all be dead
+                        # after a restart); the pool replaces this one.
+                        stale += 1
+                        if stale > self.settings.pool_max:
+                            raise ConnectionFailed(
+                                f"no live connection in the pool{_in(name)} after checking"
+                                f" {stale}: is the server up?"
+                            )
+                        continue
+                    attempt += 1
+                    sent = True
+                    self._lent.add(conn)
+                    try:
+                        return self._guarded(conn, operation, name, write=not retry)
+                    finally:
+                        self._lent.discard(conn)
+            except PoolTimeout as ex:
+                if stale:
+                    raise ConnectionFailed(
+                        f"connection failed{_in(name)}: the server closed the pooled"
+                        " connections and no new connection could be made within"
+                        f" {self.settings.pool_timeout:g} s; is the server up?"
+                    ) from None
+                raise self._translate(ex, name) from None
             except psycopg.Error as ex:
                 if is_disconnect(ex, conn):
-                    # The others in the pool probably died too (a server restart, a
-                    # mass pg_terminate_backend): test them all now, not one by one.
-                    self._pool.check()
                     if attempt < attempts:
-                        continue
+                        continue  # a read: run it again on another connection
+                    if sent and not retry:
+                        raise self._outcome_unknown(ex, name) from ex
                 raise self._translate(ex, name) from ex
-            except PoolTimeout as ex:
-                raise self._translate(ex, name) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    @contextmanager
-    def _live_connection(self) -> Iterator[Connection[Any]]:
-        """A pooled connection checked alive, for a retry: after a mass disconnect the
-        pool can still hand out a connection whose server side is gone (one returned by
-        a query that finished just before its backend was killed)."""
-        for _ in range(self.settings.pool_max + 1):
-            with self._pool.connection() as conn:
-                try:
-                    self._pool.check_connection(conn)
-                except psycopg.Error:
-                    continue  # broken now: the pool discards it when it comes back
-                yield conn
-                return
-        raise ConnectionFailed("no live connection in the pool after checking every one")
+    def _once(self, conn: Connection[Any], operation: Operation[R], name: str | None) -> R:
+        """Run on a transaction's connection: a lost connection lost the transaction,
+        so nothing it wrote was committed."""
+        try:
+            return self._guarded(conn, operation, name, write=False)
+        except psycopg.Error as ex:
+            raise self._translate(ex, name) from ex
+
+    def _guarded(
+        self,
+        conn: Connection[Any],
+        operation: Operation[R],
+        name: str | None,
+        write: bool,
+    ) -> R:
+        """`operation(conn)` under the client-side deadline."""
+        watch = _deadline.arm(conn, self.deadline)
+        try:
+            return operation(conn)
+        except psycopg.Error:
+            if _deadline.disarm(watch):
+                raise self._deadline_error(name, write) from None
+            raise
+        finally:
+            _deadline.disarm(watch)
+
+    def _alive(self, conn: Connection[Any]) -> bool:
+        """A round trip on a connection that looks closed by the server."""
+        try:
+            self._guarded(conn, self._pool.check_connection, None, write=False)
+        except (psycopg.Error, PersistenceError):
+            return False
+        return True
 
     @overload
     def fetch_all(self, query: Query, params: Params = None) -> list[tuple[Any, ...]]: ...
@@ -296,7 +406,11 @@ class Database(DatabaseBase):
     def fetch_all(
         self, query: Query, params: Params = None, *, row_factory: BaseRowFactory[Any] | None = None
     ) -> list[Any]:
-        """All rows of a read; retried once if the pooled connection was dead."""
+        """All rows the statement returns.
+
+        Retried on another connection if the connection died, when the statement
+        only reads; a write (`insert ... returning`) is not, and says `OutcomeUnknown`.
+        """
 
         def op(conn: Connection[Any]) -> list[Any]:
             cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
@@ -304,7 +418,7 @@ class Database(DatabaseBase):
                 cur.execute(query, params)
                 return cur.fetchall()
 
-        return self.run(op, retry=True)
+        return self.run(op, statement=query)
 
     @overload
     def fetch_one(self, query: Query, params: Params = None) -> tuple[Any, ...] | None: ...
@@ -315,7 +429,8 @@ class Database(DatabaseBase):
     def fetch_one(
         self, query: Query, params: Params = None, *, row_factory: BaseRowFactory[Any] | None = None
     ) -> Any:
-        """The first row of a read, or None when there is none."""
+        """The first row the statement returns, or None when there is none (retried as
+        `fetch_all` is)."""
 
         def op(conn: Connection[Any]) -> Any:
             cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
@@ -323,7 +438,7 @@ class Database(DatabaseBase):
                 cur.execute(query, params)
                 return cur.fetchone()
 
-        return self.run(op, retry=True)
+        return self.run(op, statement=query)
 
     def fetch_value(self, query: Query, params: Params = None) -> Any:
         """The first column of the first row, or None when there is no row."""
@@ -334,8 +449,9 @@ class Database(DatabaseBase):
         """Run a statement and return the number of rows it affected.
 
         A write is not retried after a dead connection, because it may have committed
-        before the connection died; pass `idempotent=True` when running it twice is
-        harmless (e.g. an insert with a client-generated id and ON CONFLICT DO NOTHING).
+        before the connection died (that raises `OutcomeUnknown`); pass
+        `idempotent=True` when running it twice is harmless (e.g. an insert with a
+        client-generated id and ON CONFLICT DO NOTHING). A read is retried.
         """
 
         def op(conn: Connection[Any]) -> int:
@@ -343,7 +459,7 @@ class Database(DatabaseBase):
                 cur.execute(query, params)
                 return cur.rowcount
 
-        return self.run(op, retry=idempotent)
+        return self.run(op, statement=query, idempotent=idempotent)
 
     def check(self) -> None:
         """Test every idle pooled connection now and replace the dead ones."""
@@ -422,6 +538,19 @@ class TransactionAttempt:
             return True  # rolled back: the loop runs the block again
         attempts._done = True
         return False
+
+
+def _in(name: str | None) -> str:
+    return f" in {name!r}" if name else ""
+
+
+def _is_read(statement: Query) -> bool:
+    if isinstance(statement, str | bytes):
+        return is_read(statement)
+    try:
+        return is_read(statement.as_bytes(None))
+    except psycopg.Error:
+        return False  # a literal that needs a connection to render: assume a write
 
 
 def _configure(conn: Connection[Any]) -> None:

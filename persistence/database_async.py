@@ -1,7 +1,14 @@
 """AsyncDatabase: a psycopg_pool pool with transactions, health and error translation.
 
-This is the source of the sync `Database` too: tools/async_to_sync.py generates
-database.py from this file. Edit this one.
+The sync `Database` (database.py) is generated from this module by
+tools/async_to_sync.py.
+
+What is retried after a dead connection is decided from the statement (see
+_classify): reads run again on another connection, writes never do; a write whose
+connection died after it was sent raises `OutcomeUnknown`. Every call has a
+client-side deadline (see _deadline), so a server that stops answering cannot hang
+it. A transaction's connection belongs to the task (thread) that opened the block,
+and only while the block is open.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from psycopg.rows import BaseRowFactory
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ._acompat import asleep
-from ._base import DatabaseBase, Health, is_disconnect
+from . import _deadline
+from ._acompat import ALock, aowner, asleep
+from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect
+from ._classify import is_read
 from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
 from .errors import ConnectionFailed, PersistenceError, TransientError
@@ -47,7 +56,10 @@ class AsyncDatabase(DatabaseBase):
 
     Statements outside a transaction run on a pooled connection in autocommit mode.
     Inside `transaction()`, every call made through this object in the same task (or
-    thread, for `Database`) goes through the transaction's connection.
+    thread, for `Database`) goes through the transaction's connection. Tasks spawned
+    inside the block (`create_task`, `gather`, a TaskGroup) do not: they run on pooled
+    connections of their own, outside the transaction; await their work in the task
+    that owns the block to make it part of the transaction.
     """
 
     def __init__(self, settings: Settings | str | None = None):
@@ -63,12 +75,18 @@ class AsyncDatabase(DatabaseBase):
             name=s.application_name,
             open=False,
         )
-        # The connection of the transaction open in this task, per database object.
-        self._tx: ContextVar[AsyncConnection[Any] | None] = ContextVar(
+        # The transaction block open in this context, per database object. asyncio
+        # copies it into spawned tasks: TxBinding says whose it is and whether it is open.
+        self._tx: ContextVar[TxBinding | None] = ContextVar(
             f"persistence_tx_{id(self)}", default=None
         )
-        # Set by force_rollback(): every operation shares this connection.
+        # Set by force_rollback(): every operation shares this connection, one
+        # statement at a time (concurrent savepoints on one connection would tangle).
         self._pinned: AsyncConnection[Any] | None = None
+        self._pin_lock = ALock()
+        # Connections lent out of the pool, for close() to wait on. A set, because its
+        # add and discard are atomic for the sync twin's threads, where += is not.
+        self._lent: set[AsyncConnection[Any]] = set()
         self._queries: AsyncQueryRunner | None = None
 
     async def open(self, *, timeout: float | None = None) -> Self:
@@ -91,13 +109,11 @@ class AsyncDatabase(DatabaseBase):
         return self
 
     async def close(self, timeout: float = 30.0) -> None:
-        """Refuse new work, wait up to `timeout` seconds for work in flight, then close."""
+        """Refuse new work, wait up to `timeout` seconds for work in flight (statements
+        and open transaction blocks, which may go on running statements), then close."""
         self._closing = True
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            stats = self._pool.get_stats()
-            if stats.get("pool_size", 0) <= stats.get("pool_available", 0):
-                break
+        while self._lent and time.monotonic() < deadline:
             await asleep(0.01)
         await self._pool.close()
 
@@ -136,14 +152,18 @@ class AsyncDatabase(DatabaseBase):
         Raises:
             PoolExhausted: no connection became free within `pool_timeout` seconds.
         """
-        self._check_open()
-        current = self._tx.get() or self._pinned
+        current = self._current() or self._pinned
         if current is not None:
             yield current
             return
+        self._check_open()
         try:
             async with self._pool.connection() as conn:
-                yield conn
+                self._lent.add(conn)
+                try:
+                    yield conn
+                finally:
+                    self._lent.discard(conn)
         except PoolTimeout as ex:
             raise self._translate(ex) from None
 
@@ -153,8 +173,16 @@ class AsyncDatabase(DatabaseBase):
 
         Nested calls become savepoints: an exception inside the inner block rolls back
         only what the inner block did. Only the outermost block commits.
+
+        The transaction belongs to the task (thread) that opened it, for the block's
+        lifetime: other tasks, including ones spawned inside the block, never run on it.
+
+        Raises:
+            OutcomeUnknown: the connection died during COMMIT: the transaction may or
+                may not have committed.
+            ConnectionFailed: the connection died before COMMIT: nothing was committed.
         """
-        current = self._tx.get()
+        current = self._current()
         if current is not None:
             try:
                 async with current.transaction():
@@ -162,15 +190,37 @@ class AsyncDatabase(DatabaseBase):
             except psycopg.Error as ex:
                 raise self._translate(ex) from ex
             return
+        self._check_open()
         async with self.connection() as conn:
-            token = self._tx.set(conn)
+            binding = TxBinding(conn, aowner())
+            token = self._tx.set(binding)
+            committing = False
+            watch = None
             try:
                 async with conn.transaction():
-                    yield conn
+                    try:
+                        yield conn
+                        committing = True
+                    finally:
+                        binding.open = False
+                        # The COMMIT (or ROLLBACK) that follows gets a deadline too.
+                        watch = _deadline.arm(conn, self.deadline)
             except psycopg.Error as ex:
+                if committing and (is_disconnect(ex, conn) or conn.closed):
+                    raise self._outcome_unknown(ex, "commit") from ex
                 raise self._translate(ex) from ex
             finally:
+                if watch is not None and _deadline.disarm(watch) and committing:
+                    raise self._deadline_error("commit", write=True)
                 self._tx.reset(token)
+
+    def _current(self) -> AsyncConnection[Any] | None:
+        """The connection of the transaction block this task owns, if one is open."""
+        binding = self._tx.get()
+        if binding is None or not binding.open or binding.owner is not aowner():
+            return None
+        conn: AsyncConnection[Any] = binding.conn
+        return conn
 
     def retrying(
         self, retries: int = 3, *, backoff: float = 0.05, max_backoff: float = 2.0
@@ -191,7 +241,7 @@ class AsyncDatabase(DatabaseBase):
             PersistenceError: when called inside a transaction (a retry there would only
                 re-run a savepoint of a transaction that is already doomed).
         """
-        if self._tx.get() is not None:
+        if self._current() is not None:
             raise PersistenceError("retrying() starts its own transaction; call it outside one")
         return AsyncTransactionAttempts(self, retries, backoff, max_backoff)
 
@@ -200,7 +250,9 @@ class AsyncDatabase(DatabaseBase):
         """Run every operation inside the block on one connection, then roll it all back.
 
         For tests: whatever the block commits, including nested transactions, is undone
-        at the end, in about a millisecond.
+        at the end, in about a millisecond. Every task and thread shares the
+        connection, one statement at a time: a statement outside a transaction block
+        runs in a savepoint of its own, as in autocommit.
         """
         async with self.connection() as conn:
             self._pinned = conn
@@ -211,7 +263,12 @@ class AsyncDatabase(DatabaseBase):
                 self._pinned = None
 
     async def run(
-        self, operation: AsyncOperation[R], *, name: str | None = None, retry: bool = False
+        self,
+        operation: AsyncOperation[R],
+        *,
+        name: str | None = None,
+        statement: Query | None = None,
+        idempotent: bool = False,
     ) -> R:
         """Run `operation(conn)` on a connection, translating errors, and return its result.
 
@@ -219,17 +276,25 @@ class AsyncDatabase(DatabaseBase):
             operation: the work; it receives the connection.
             name: what to call the work in error messages and in `metrics` (a query
                 name); work without a name is not counted.
-            retry: run again on a fresh connection (up to twice) if the connection
-                turned out to be dead. Only for work that is safe to repeat: reads,
-                idempotent writes. Never inside a transaction: a dead connection lost it.
+            statement: the SQL the operation sends. When it only reads (see
+                `_classify.is_read`), the work runs again on another connection (up to
+                twice) if its connection died. None counts as a write.
+            idempotent: the work is safe to run twice even though it writes (an
+                insert with a client-chosen key and ON CONFLICT DO NOTHING): retry it too.
+
+        Never retried inside a transaction: a dead connection lost the transaction.
 
         Raises:
+            OutcomeUnknown: a write's connection died after it was sent (or the server
+                stopped answering): it may have committed.
+            ConnectionFailed: the connection died, or the server stopped answering,
+                and nothing was committed (a read, or a write never sent).
             PersistenceError: the translated driver error, naming `name`.
         """
-        self._check_open()
         started = time.perf_counter()
         ok = False
         try:
+            retry = idempotent or (statement is not None and _is_read(statement))
             result = await self._run(operation, name, retry)
             ok = True
             return result
@@ -238,55 +303,100 @@ class AsyncDatabase(DatabaseBase):
                 self.metrics.record(name, time.perf_counter() - started, ok)
 
     async def _run(self, operation: AsyncOperation[R], name: str | None, retry: bool) -> R:
-        current = self._tx.get()
+        current = self._current()
         if current is not None:
-            try:
-                return await operation(current)
-            except psycopg.Error as ex:
-                raise self._translate(ex, name) from ex
-        if self._pinned is not None:
+            if current is self._pinned:
+                async with self._pin_lock:
+                    return await self._once(current, operation, name)
+            return await self._once(current, operation, name)
+        self._check_open()
+        pinned = self._pinned
+        if pinned is not None:
             # Under force_rollback() a statement outside a transaction gets a savepoint,
             # so that, as in autocommit, its failure does not abort the statements after.
-            try:
-                async with self._pinned.transaction():
-                    return await operation(self._pinned)
-            except psycopg.Error as ex:
-                raise self._translate(ex, name) from ex
-        # After a mass disconnect (a restart, pg_terminate_backend of every session) a
-        # retry can draw another dead connection before check() has replaced them all.
+            async with self._pin_lock:
+                try:
+                    async with pinned.transaction():
+                        return await self._once(pinned, operation, name)
+                except psycopg.Error as ex:
+                    raise self._translate(ex, name) from ex
         attempts = _RETRIES if retry else 1
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        stale = 0
+        while True:
             conn: AsyncConnection[Any] | None = None
+            sent = False
             try:
-                borrow = self._pool.connection() if attempt == 1 else self._live_connection()
-                async with borrow as conn:
-                    return await operation(conn)
+                async with self._pool.connection() as conn:
+                    if has_unread_input(conn) and not await self._alive(conn):
+                        # The server ended this session while it sat in the pool: the
+                        # statement was not sent. Take another (they may all be dead
+                        # after a restart); the pool replaces this one.
+                        stale += 1
+                        if stale > self.settings.pool_max:
+                            raise ConnectionFailed(
+                                f"no live connection in the pool{_in(name)} after checking"
+                                f" {stale}: is the server up?"
+                            )
+                        continue
+                    attempt += 1
+                    sent = True
+                    self._lent.add(conn)
+                    try:
+                        return await self._guarded(conn, operation, name, write=not retry)
+                    finally:
+                        self._lent.discard(conn)
+            except PoolTimeout as ex:
+                if stale:
+                    raise ConnectionFailed(
+                        f"connection failed{_in(name)}: the server closed the pooled"
+                        " connections and no new connection could be made within"
+                        f" {self.settings.pool_timeout:g} s; is the server up?"
+                    ) from None
+                raise self._translate(ex, name) from None
             except psycopg.Error as ex:
                 if is_disconnect(ex, conn):
-                    # The others in the pool probably died too (a server restart, a
-                    # mass pg_terminate_backend): test them all now, not one by one.
-                    await self._pool.check()
                     if attempt < attempts:
-                        continue
+                        continue  # a read: run it again on another connection
+                    if sent and not retry:
+                        raise self._outcome_unknown(ex, name) from ex
                 raise self._translate(ex, name) from ex
-            except PoolTimeout as ex:
-                raise self._translate(ex, name) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
-    @asynccontextmanager
-    async def _live_connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A pooled connection checked alive, for a retry: after a mass disconnect the
-        pool can still hand out a connection whose server side is gone (one returned by
-        a query that finished just before its backend was killed)."""
-        for _ in range(self.settings.pool_max + 1):
-            async with self._pool.connection() as conn:
-                try:
-                    await self._pool.check_connection(conn)
-                except psycopg.Error:
-                    continue  # broken now: the pool discards it when it comes back
-                yield conn
-                return
-        raise ConnectionFailed("no live connection in the pool after checking every one")
+    async def _once(
+        self, conn: AsyncConnection[Any], operation: AsyncOperation[R], name: str | None
+    ) -> R:
+        """Run on a transaction's connection: a lost connection lost the transaction,
+        so nothing it wrote was committed."""
+        try:
+            return await self._guarded(conn, operation, name, write=False)
+        except psycopg.Error as ex:
+            raise self._translate(ex, name) from ex
+
+    async def _guarded(
+        self,
+        conn: AsyncConnection[Any],
+        operation: AsyncOperation[R],
+        name: str | None,
+        write: bool,
+    ) -> R:
+        """`operation(conn)` under the client-side deadline."""
+        watch = _deadline.arm(conn, self.deadline)
+        try:
+            return await operation(conn)
+        except psycopg.Error:
+            if _deadline.disarm(watch):
+                raise self._deadline_error(name, write) from None
+            raise
+        finally:
+            _deadline.disarm(watch)
+
+    async def _alive(self, conn: AsyncConnection[Any]) -> bool:
+        """A round trip on a connection that looks closed by the server."""
+        try:
+            await self._guarded(conn, self._pool.check_connection, None, write=False)
+        except (psycopg.Error, PersistenceError):
+            return False
+        return True
 
     @overload
     async def fetch_all(self, query: Query, params: Params = None) -> list[tuple[Any, ...]]: ...
@@ -297,7 +407,11 @@ class AsyncDatabase(DatabaseBase):
     async def fetch_all(
         self, query: Query, params: Params = None, *, row_factory: BaseRowFactory[Any] | None = None
     ) -> list[Any]:
-        """All rows of a read; retried once if the pooled connection was dead."""
+        """All rows the statement returns.
+
+        Retried on another connection if the connection died, when the statement
+        only reads; a write (`insert ... returning`) is not, and says `OutcomeUnknown`.
+        """
 
         async def op(conn: AsyncConnection[Any]) -> list[Any]:
             cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
@@ -305,7 +419,7 @@ class AsyncDatabase(DatabaseBase):
                 await cur.execute(query, params)
                 return await cur.fetchall()
 
-        return await self.run(op, retry=True)
+        return await self.run(op, statement=query)
 
     @overload
     async def fetch_one(self, query: Query, params: Params = None) -> tuple[Any, ...] | None: ...
@@ -316,7 +430,8 @@ class AsyncDatabase(DatabaseBase):
     async def fetch_one(
         self, query: Query, params: Params = None, *, row_factory: BaseRowFactory[Any] | None = None
     ) -> Any:
-        """The first row of a read, or None when there is none."""
+        """The first row the statement returns, or None when there is none (retried as
+        `fetch_all` is)."""
 
         async def op(conn: AsyncConnection[Any]) -> Any:
             cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
@@ -324,7 +439,7 @@ class AsyncDatabase(DatabaseBase):
                 await cur.execute(query, params)
                 return await cur.fetchone()
 
-        return await self.run(op, retry=True)
+        return await self.run(op, statement=query)
 
     async def fetch_value(self, query: Query, params: Params = None) -> Any:
         """The first column of the first row, or None when there is no row."""
@@ -337,8 +452,9 @@ class AsyncDatabase(DatabaseBase):
         """Run a statement and return the number of rows it affected.
 
         A write is not retried after a dead connection, because it may have committed
-        before the connection died; pass `idempotent=True` when running it twice is
-        harmless (e.g. an insert with a client-generated id and ON CONFLICT DO NOTHING).
+        before the connection died (that raises `OutcomeUnknown`); pass
+        `idempotent=True` when running it twice is harmless (e.g. an insert with a
+        client-generated id and ON CONFLICT DO NOTHING). A read is retried.
         """
 
         async def op(conn: AsyncConnection[Any]) -> int:
@@ -346,7 +462,7 @@ class AsyncDatabase(DatabaseBase):
                 await cur.execute(query, params)
                 return cur.rowcount
 
-        return await self.run(op, retry=idempotent)
+        return await self.run(op, statement=query, idempotent=idempotent)
 
     async def check(self) -> None:
         """Test every idle pooled connection now and replace the dead ones."""
@@ -425,6 +541,19 @@ class AsyncTransactionAttempt:
             return True  # rolled back: the loop runs the block again
         attempts._done = True
         return False
+
+
+def _in(name: str | None) -> str:
+    return f" in {name!r}" if name else ""
+
+
+def _is_read(statement: Query) -> bool:
+    if isinstance(statement, str | bytes):
+        return is_read(statement)
+    try:
+        return is_read(statement.as_bytes(None))
+    except psycopg.Error:
+        return False  # a literal that needs a connection to render: assume a write
 
 
 async def _configure(conn: AsyncConnection[Any]) -> None:

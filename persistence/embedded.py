@@ -192,16 +192,18 @@ class EmbeddedServer:
             self.log.touch()
             self._chown(self.log)
         try:
-            subprocess.run(
-                cmd,
-                user=user,
-                check=True,
-                stdin=subprocess.DEVNULL,
-                # pg_ctl's daemon keeps inherited pipes open: send output to a file.
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=120,
-            )
+            # pg_ctl's daemon keeps inherited pipes open: output goes to the log file,
+            # where the error message below points (initdb says there why it failed).
+            with self.log.open("ab") as log:
+                subprocess.run(
+                    cmd,
+                    user=user,
+                    check=True,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    timeout=120,
+                )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as ex:
             raise PersistenceError(
                 f"embedded server {what} failed ({ex}); see the server log {self.log}"

@@ -24,6 +24,7 @@ __all__ = [
     "MigrationError",
     "NotFound",
     "NotNullViolation",
+    "OutcomeUnknown",
     "PersistenceError",
     "PoolExhausted",
     "QueryError",
@@ -50,6 +51,16 @@ class ConfigurationError(PersistenceError):
 
 class ConnectionFailed(PersistenceError):
     """The server could not be reached, or refused the connection."""
+
+    __module__ = "persistence"
+
+
+class OutcomeUnknown(ConnectionFailed):
+    """The connection died after a write was sent: it may or may not have committed.
+
+    Never retried automatically (it could run twice). Reconcile: look the row up by a
+    key you chose, or make the write idempotent and run it again.
+    """
 
     __module__ = "persistence"
 

@@ -48,7 +48,6 @@ OPERATIONS = {
     SQLOperationType.INSERT_UPDATE_DELETE_MANY: "execute_many",
     SQLOperationType.SCRIPT: "script",
 }
-READS = frozenset({"select", "select_one", "select_value"})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -87,8 +86,10 @@ class Query:
         return f"{self.path}:{line}"
 
     @property
-    def is_read(self) -> bool:
-        return self.operation in READS
+    def idempotent(self) -> bool:
+        """Declared safe to run twice by an `-- idempotent` line under its name: it may
+        be retried after a dead connection although it writes."""
+        return any(line.strip().lower() == "idempotent" for line in self.doc.splitlines())
 
     def bind(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """Check the parameters before anything is sent.

@@ -10,7 +10,8 @@ mapped by psycopg's `class_row`.
 
 Every call checks its parameters before anything is sent, runs through
 `Database.run` (the current transaction's connection if there is one, else a
-pooled one; reads retried once after a dead connection), and is counted in
+pooled one; retried after a dead connection only when the statement reads, or its
+file declares it `-- idempotent`), and is counted in
 `db.metrics` under the query's name.
 """
 
@@ -68,7 +69,7 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchall()
 
-        return self.db.run(op, name=query.name, retry=True)
+        return self.db.run(op, name=query.name, **_retry(query))
 
     def one(
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
@@ -82,7 +83,7 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchone()
 
-        return self.db.run(op, name=query.name, retry=query.is_read)
+        return self.db.run(op, name=query.name, **_retry(query))
 
     def value(self, query: Query, params: Mapping[str, Any]) -> Any:
         """The first column of the first row (`$`, or `<!` with one column).
@@ -98,7 +99,7 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchone()
 
-        found = self.db.run(op, name=query.name, retry=query.is_read)
+        found = self.db.run(op, name=query.name, **_retry(query))
         if found is None:
             if query.operation == "select_value":
                 raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
@@ -114,7 +115,7 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.rowcount
 
-        return self.db.run(op, name=query.name)
+        return self.db.run(op, name=query.name, **_retry(query))
 
     def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:
         """Run a write (`*!`) once per parameter set, pipelined; return rows affected."""
@@ -162,6 +163,12 @@ class QueryRunner:
                 return self.execute_many(query, params.get("rows", ()))
             case _:
                 return self.script(query)
+
+
+def _retry(query: Query) -> dict[str, Any]:
+    """What decides whether `query` runs again after a dead connection: its SQL (a
+    read is retried), or an `-- idempotent` line in its file."""
+    return {"statement": query.sql_bytes, "idempotent": query.idempotent}
 
 
 class _Namespace:

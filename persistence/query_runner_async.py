@@ -9,7 +9,8 @@ mapped by psycopg's `class_row`.
 
 Every call checks its parameters before anything is sent, runs through
 `AsyncDatabase.run` (the current transaction's connection if there is one, else a
-pooled one; reads retried once after a dead connection), and is counted in
+pooled one; retried after a dead connection only when the statement reads, or its
+file declares it `-- idempotent`), and is counted in
 `db.metrics` under the query's name.
 """
 
@@ -67,7 +68,7 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchall()
 
-        return await self.db.run(op, name=query.name, retry=True)
+        return await self.db.run(op, name=query.name, **_retry(query))
 
     async def one(
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
@@ -81,7 +82,7 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchone()
 
-        return await self.db.run(op, name=query.name, retry=query.is_read)
+        return await self.db.run(op, name=query.name, **_retry(query))
 
     async def value(self, query: Query, params: Mapping[str, Any]) -> Any:
         """The first column of the first row (`$`, or `<!` with one column).
@@ -97,7 +98,7 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchone()
 
-        found = await self.db.run(op, name=query.name, retry=query.is_read)
+        found = await self.db.run(op, name=query.name, **_retry(query))
         if found is None:
             if query.operation == "select_value":
                 raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
@@ -113,7 +114,7 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return cur.rowcount
 
-        return await self.db.run(op, name=query.name)
+        return await self.db.run(op, name=query.name, **_retry(query))
 
     async def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:
         """Run a write (`*!`) once per parameter set, pipelined; return rows affected."""
@@ -161,6 +162,12 @@ class AsyncQueryRunner:
                 return await self.execute_many(query, params.get("rows", ()))
             case _:
                 return await self.script(query)
+
+
+def _retry(query: Query) -> dict[str, Any]:
+    """What decides whether `query` runs again after a dead connection: its SQL (a
+    read is retried), or an `-- idempotent` line in its file."""
+    return {"statement": query.sql_bytes, "idempotent": query.idempotent}
 
 
 class _Namespace:

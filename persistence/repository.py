@@ -81,7 +81,7 @@ class BaseRepository(Generic[T]):
         spec = self._spec
         shape, params = spec.key(pk, include_deleted)
         stmt = spec.statement(("get", shape), lambda: spec.select(spec.where_sql(shape)))
-        return self._one(stmt, params, "get", retry=True)
+        return self._one(stmt, params, "get")
 
     def get_many(self, pks: Iterable[Any], *, include_deleted: bool = False) -> list[T]:
         """The rows with these primary keys (in no particular order; missing ones skipped)."""
@@ -361,7 +361,7 @@ class BaseRepository(Generic[T]):
         )
         self._checked.add(url)
 
-    def _one(self, stmt: bytes, params: list[Any], op: str, retry: bool = False) -> T | None:
+    def _one(self, stmt: bytes, params: list[Any], op: str) -> T | None:
         self._check()
         rows = self._rows
 
@@ -370,7 +370,7 @@ class BaseRepository(Generic[T]):
                 cur.execute(stmt, params)
                 return cur.fetchone()
 
-        return self.db.run(run, name=self._spec.metric(op), retry=retry)
+        return self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
     def _all(self, stmt: bytes, params: list[Any], op: str) -> list[T]:
         self._check()
@@ -381,7 +381,7 @@ class BaseRepository(Generic[T]):
                 cur.execute(stmt, params)
                 return cur.fetchall()
 
-        return self.db.run(run, name=self._spec.metric(op), retry=True)
+        return self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
     def _value(self, stmt: bytes, params: list[Any], op: str) -> Any:
         self._check()
@@ -392,7 +392,7 @@ class BaseRepository(Generic[T]):
                 row = cur.fetchone()
                 return row[0] if row else None
 
-        return self.db.run(run, name=self._spec.metric(op), retry=True)
+        return self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
     def _execute(self, stmt: bytes, params: list[Any], op: str) -> int:
         self._check()
@@ -402,7 +402,7 @@ class BaseRepository(Generic[T]):
                 cur.execute(stmt, params)
                 return cur.rowcount
 
-        return self.db.run(run, name=self._spec.metric(op))
+        return self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
 
 # The table's columns: name, the type name COPY can bind, and whether binary COPY can

@@ -80,7 +80,7 @@ class AsyncBaseRepository(Generic[T]):
         spec = self._spec
         shape, params = spec.key(pk, include_deleted)
         stmt = spec.statement(("get", shape), lambda: spec.select(spec.where_sql(shape)))
-        return await self._one(stmt, params, "get", retry=True)
+        return await self._one(stmt, params, "get")
 
     async def get_many(self, pks: Iterable[Any], *, include_deleted: bool = False) -> list[T]:
         """The rows with these primary keys (in no particular order; missing ones skipped)."""
@@ -360,7 +360,7 @@ class AsyncBaseRepository(Generic[T]):
         )
         self._checked.add(url)
 
-    async def _one(self, stmt: bytes, params: list[Any], op: str, retry: bool = False) -> T | None:
+    async def _one(self, stmt: bytes, params: list[Any], op: str) -> T | None:
         await self._check()
         rows = self._rows
 
@@ -369,7 +369,7 @@ class AsyncBaseRepository(Generic[T]):
                 await cur.execute(stmt, params)
                 return await cur.fetchone()
 
-        return await self.db.run(run, name=self._spec.metric(op), retry=retry)
+        return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
     async def _all(self, stmt: bytes, params: list[Any], op: str) -> list[T]:
         await self._check()
@@ -380,7 +380,7 @@ class AsyncBaseRepository(Generic[T]):
                 await cur.execute(stmt, params)
                 return await cur.fetchall()
 
-        return await self.db.run(run, name=self._spec.metric(op), retry=True)
+        return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
     async def _value(self, stmt: bytes, params: list[Any], op: str) -> Any:
         await self._check()
@@ -391,7 +391,7 @@ class AsyncBaseRepository(Generic[T]):
                 row = await cur.fetchone()
                 return row[0] if row else None
 
-        return await self.db.run(run, name=self._spec.metric(op), retry=True)
+        return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
     async def _execute(self, stmt: bytes, params: list[Any], op: str) -> int:
         await self._check()
@@ -401,7 +401,7 @@ class AsyncBaseRepository(Generic[T]):
                 await cur.execute(stmt, params)
                 return cur.rowcount
 
-        return await self.db.run(run, name=self._spec.metric(op))
+        return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
 
 # The table's columns: name, the type name COPY can bind, and whether binary COPY can

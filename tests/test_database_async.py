@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from dataclasses import dataclass
 
@@ -13,9 +14,9 @@ from psycopg.rows import class_row
 from persistence import (
     AsyncDatabase,
     CheckViolation,
-    ConnectionFailed,
     ForeignKeyViolation,
     NotNullViolation,
+    OutcomeUnknown,
     PersistenceError,
     PoolExhausted,
     QueryTimeout,
@@ -132,21 +133,24 @@ async def test_reads_survive_terminated_backends(fresh_settings: Settings, admin
 
 
 async def test_writes_are_not_retried_after_a_disconnect(fresh: AsyncDatabase, admin) -> None:
-    await fresh.fetch_value("select 1")  # one pooled connection, now idle
-    admin.execute(
+    """A write whose backend dies while it runs is not run again (it may have
+    committed); marked idempotent, it is."""
+    kill = (
         "select pg_terminate_backend(pid) from pg_stat_activity"
         " where datname = current_database() and pid <> pg_backend_pid()"
+        " and query like 'insert%'"
     )
-    # The pool has one dead connection; a write on it fails rather than risk running twice.
-    with pytest.raises(ConnectionFailed):
-        await fresh.execute("insert into parent values (1, 'ada')")
-    # Marked idempotent, the same kind of write is retried on a fresh connection.
-    admin.execute(
-        "select pg_terminate_backend(pid) from pg_stat_activity"
-        " where datname = current_database() and pid <> pg_backend_pid()"
-    )
-    sql = "insert into parent values (1, 'ada') on conflict do nothing"
-    assert await fresh.execute(sql, idempotent=True) == 1
+    slow = "insert into parent select 1, 'ada' from pg_sleep(0.5)"
+    killer = threading.Timer(0.2, lambda: admin.execute(kill))
+    killer.start()
+    with pytest.raises(OutcomeUnknown):
+        await fresh.execute(slow)
+    killer.join()
+    assert count(admin) == 0  # killed before it committed; the caller could not know
+    killer = threading.Timer(0.2, lambda: admin.execute(kill))
+    killer.start()
+    assert await fresh.execute(slow + " on conflict do nothing", idempotent=True) == 1
+    killer.join()
     assert count(admin) == 1
 
 

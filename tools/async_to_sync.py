@@ -29,6 +29,7 @@ FILES = {
     "tests/test_database_async.py": "tests/test_database.py",
     "tests/test_query_runner_async.py": "tests/test_query_runner.py",
     "tests/test_repository_async.py": "tests/test_repository.py",
+    "tests/test_write_safety_async.py": "tests/test_write_safety.py",
 }
 
 RENAMES = {
@@ -52,6 +53,8 @@ RENAMES = {
     "__aexit__": "__exit__",
     "aclose": "close",
     "asleep": "sleep",
+    "ALock": "Lock",
+    "aowner": "owner",
     "database_async": "database",
     "repository_async": "repository",
     "query_runner_async": "query_runner",

@@ -1,0 +1,146 @@
+"""Whether running a statement twice can change data, read from its parse tree.
+
+A statement whose connection died mid-flight may have run on the server. Running it
+again is harmless only if it cannot write, so the retry decision comes from the SQL,
+parsed with PostgreSQL's own parser (pglast), never from which method sent it.
+
+A statement is a *read* when it is one SELECT / VALUES / TABLE / SHOW (or an EXPLAIN of
+one) with no data-modifying CTE, no ``SELECT INTO``, and no call to a
+function that may write. Any function that is not a known read-only built-in counts as
+a possible write: ``select nextval('s')`` or ``select my_audit_fn()`` is not retried.
+Anything that does not parse is not a read. User-defined operators and casts are taken
+to be read-only (PostgreSQL requires their functions to exist; writing from one would
+be perverse).
+
+>>> is_read("select * from users where id = %s")
+True
+>>> is_read("insert into t values (1) returning id")
+False
+>>> is_read("with x as (delete from t returning *) select * from x")
+False
+>>> is_read("select nextval('t_id_seq')")
+False
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pglast import ast, parse_sql
+from pglast.parser import ParseError
+from pglast.visitors import Visitor
+
+__all__ = ["is_read"]
+
+# psycopg's placeholders (%s, %b, %t, %(name)s) and its escaped percent (%%): the parser
+# wants $n and a single %. The same pattern psycopg uses, so what it binds we replace.
+_PLACEHOLDER = re.compile(rb"%(?:\([^)]*\))?[sbt%]")
+
+#: Built-in functions that never write, by name (pg_catalog's, called unqualified or
+#: as pg_catalog.x). Stable and immutable ones plus harmless volatile ones (random,
+#: clock_timestamp, gen_random_uuid); never nextval, setval, set_config, pg_advisory_*,
+#: lo_*, pg_terminate_backend or dblink-like calls.
+READ_ONLY_FUNCTIONS = frozenset(
+    """
+    count sum avg min max bool_and bool_or every array_agg string_agg json_agg jsonb_agg
+    json_object_agg jsonb_object_agg stddev stddev_pop stddev_samp variance var_pop var_samp
+    percentile_cont percentile_disc mode corr covar_pop covar_samp regr_slope bit_and bit_or
+    row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value
+    nth_value
+    abs ceil ceiling floor round trunc sign sqrt cbrt power pow exp ln log log10 mod div
+    greatest least random pi degrees radians sin cos tan asin acos atan atan2 width_bucket
+    gcd lcm factorial scale to_number numeric int2 int4 int8 float4 float8
+    length char_length character_length octet_length bit_length lower upper initcap
+    trim btrim ltrim rtrim lpad rpad substr substring left right position strpos replace
+    translate reverse repeat split_part concat concat_ws format md5 sha224 sha256 sha384
+    sha512 encode decode ascii chr quote_ident quote_literal quote_nullable regexp_match
+    regexp_matches regexp_replace regexp_split_to_array regexp_split_to_table regexp_like
+    regexp_count regexp_substr regexp_instr starts_with to_char to_hex unaccent
+    string_to_array string_to_table array_to_string normalize casefold
+    now current_date current_time current_timestamp localtime localtimestamp
+    clock_timestamp statement_timestamp transaction_timestamp timeofday date_part
+    date_trunc date_bin extract age make_date make_time make_timestamp make_timestamptz
+    make_interval justify_days justify_hours justify_interval to_date to_timestamp isfinite
+    timezone
+    array_length array_lower array_upper array_dims array_ndims array_position
+    array_positions array_remove array_replace array_append array_prepend array_cat
+    array_fill cardinality unnest generate_series generate_subscripts trim_array
+    array_sample array_shuffle
+    to_json to_jsonb row_to_json array_to_json json_build_object jsonb_build_object
+    json_build_array jsonb_build_array json_object jsonb_object json_array_length
+    jsonb_array_length json_each jsonb_each json_each_text jsonb_each_text
+    json_array_elements jsonb_array_elements json_array_elements_text
+    jsonb_array_elements_text json_extract_path jsonb_extract_path json_extract_path_text
+    jsonb_extract_path_text json_object_keys jsonb_object_keys json_typeof jsonb_typeof
+    json_strip_nulls jsonb_strip_nulls jsonb_set jsonb_insert jsonb_pretty
+    jsonb_path_query jsonb_path_query_array jsonb_path_query_first jsonb_path_exists
+    jsonb_path_match json_populate_record jsonb_populate_record json_to_record
+    jsonb_to_record json_to_recordset jsonb_to_recordset jsonb_concat
+    to_tsvector to_tsquery plainto_tsquery phraseto_tsquery websearch_to_tsquery ts_rank
+    ts_rank_cd ts_headline setweight similarity word_similarity
+    gen_random_uuid uuid_generate_v4 uuidv4 uuidv7
+    coalesce nullif num_nonnulls num_nulls
+    current_setting current_user current_schema current_database session_user version
+    pg_backend_pid pg_postmaster_start_time inet_server_addr inet_client_addr
+    pg_is_in_recovery pg_last_wal_replay_lsn pg_current_wal_lsn pg_typeof
+    pg_size_pretty pg_relation_size pg_total_relation_size pg_table_size pg_indexes_size
+    pg_database_size format_type to_regclass to_regtype obj_description col_description
+    has_table_privilege has_schema_privilege has_database_privilege pg_get_indexdef
+    pg_get_constraintdef pg_get_viewdef pg_sleep
+    host hostmask netmask network broadcast masklen family set_masklen
+    lower_inf upper_inf isempty range_merge int4range int8range numrange tsrange tstzrange
+    daterange
+    st_distance st_dwithin st_intersects st_contains st_within st_asgeojson st_astext
+    st_makepoint st_setsrid st_x st_y
+    """.split()  # noqa: SIM905 (a word list reads better than 300 quoted strings)
+)
+
+
+@lru_cache(maxsize=4096)
+def is_read(statement: str | bytes) -> bool:
+    """Whether `statement` only reads: running it twice cannot change data.
+
+    Cached per statement text: the verdict costs a parse once, then a dictionary lookup.
+    """
+    raw = statement.encode() if isinstance(statement, str) else statement
+    text = _PLACEHOLDER.sub(lambda m: b"%" if m.group() == b"%%" else b"$1", raw)
+    try:
+        statements = parse_sql(text.decode())
+    except (ParseError, UnicodeDecodeError):
+        return False
+    if len(statements) != 1:
+        return False
+    return _reads(statements[0].stmt)
+
+
+def _reads(node: ast.Node | None) -> bool:
+    if isinstance(node, ast.VariableShowStmt):
+        return True
+    if isinstance(node, ast.ExplainStmt):  # EXPLAIN ANALYZE runs the statement
+        return _reads(node.query)
+    if not isinstance(node, ast.SelectStmt):
+        return False
+    finder = _Writes()
+    finder(node)
+    return not finder.found
+
+
+class _Writes(Visitor):
+    """Looks for anything in a SELECT that may write."""
+
+    found = False
+
+    def visit_SelectStmt(self, ancestors: object, node: ast.SelectStmt) -> None:
+        if node.intoClause is not None:  # SELECT ... INTO new_table
+            self.found = True
+
+    def visit_CommonTableExpr(self, ancestors: object, node: ast.CommonTableExpr) -> None:
+        if not isinstance(node.ctequery, ast.SelectStmt):  # WITH x AS (INSERT/UPDATE/...)
+            self.found = True
+
+    def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:
+        names = [n.sval.lower() for n in node.funcname or ()]
+        schema_ok = len(names) == 1 or (len(names) == 2 and names[0] == "pg_catalog")
+        if not schema_ok or names[-1] not in READ_ONLY_FUNCTIONS:
+            self.found = True

@@ -1,0 +1,86 @@
+"""A client-side deadline for every call, so that no call waits forever.
+
+`statement_timeout` is enforced by the server; a server that stops answering (a frozen
+host, a SIGSTOPped postmaster, a network that drops packets without resetting) never
+enforces it, and libpq waits on the socket for ever: TCP keepalives and
+`tcp_user_timeout` do not fire while the peer's kernel still acknowledges.
+
+One daemon thread watches the operations in flight. When one passes its deadline, the
+thread shuts the connection's socket down (`shutdown(2)`, not `close`: the descriptor
+stays libpq's). The waiting call, sync or async, then wakes on end-of-file, psycopg
+marks the connection broken, and the pool replaces it. The same mechanism serves both
+twins, and costs a dictionary insert and pop per call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from typing import Any
+
+__all__ = ["Watch", "arm", "disarm"]
+
+#: How often the watchdog looks: a deadline is enforced at most this late.
+TICK = 0.1
+
+
+class Watch:
+    """One operation in flight: its connection's socket and when it must be done."""
+
+    __slots__ = ("fd", "fired", "key", "when")
+
+    def __init__(self, key: int, fd: int, when: float):
+        self.key = key
+        self.fd = fd
+        self.when = when
+        self.fired = False
+
+
+_inflight: dict[int, Watch] = {}
+_lock = threading.Lock()
+_keys = itertools.count()
+_thread: threading.Thread | None = None
+
+
+def arm(conn: Any, seconds: float) -> Watch:
+    """Watch `conn` (a psycopg connection) for `seconds`; `disarm` the result after."""
+    global _thread
+    watch = Watch(next(_keys), conn.pgconn.socket, time.monotonic() + seconds)
+    _inflight[watch.key] = watch
+    if _thread is None:
+        with _lock:
+            if _thread is None:
+                _thread = threading.Thread(target=_watch, name="persistence-deadline", daemon=True)
+                _thread.start()
+    return watch
+
+
+def disarm(watch: Watch) -> bool:
+    """Stop watching; True if the deadline passed and the connection was cut."""
+    with _lock:  # never cut a socket that has gone back to the pool
+        _inflight.pop(watch.key, None)
+        return watch.fired
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(TICK)
+        now = time.monotonic()
+        late = [w for w in list(_inflight.values()) if w.when <= now]
+        for watch in late:
+            with _lock:
+                if _inflight.pop(watch.key, None) is not None:
+                    watch.fired = True
+                    _cut(watch.fd)
+
+
+def _cut(fd: int) -> None:
+    try:
+        # A duplicate descriptor: shutting it down ends the connection for libpq's too,
+        # and closing the duplicate leaves libpq's descriptor valid.
+        with socket.socket(fileno=socket.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: the call is failing anyway

@@ -1,0 +1,277 @@
+# Generated from tests/test_write_safety_async.py by tools/async_to_sync.py: DO NOT EDIT.
+"""Write safety with faults injected from outside: no silent duplicate, no lost
+acknowledged write, no endless wait. tests/test_write_safety.py is generated from this.
+
+The proxy (tests/faults.py) forwards a statement, lets the server run and commit it,
+drops the reply and cuts the connection: the one case a client cannot resolve alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+
+from persistence import (
+    DEFAULT,
+    BaseRepository,
+    ConnectionFailed,
+    Database,
+    OutcomeUnknown,
+    Settings,
+)
+from persistence._classify import is_read
+from persistence.queries import Catalog
+from persistence.query_runner import QueryRunner
+
+from .faults import CuttingProxy, cutting_proxy, frozen
+
+SCHEMA = """
+create table ledger (id bigint generated always as identity primary key,
+                     op uuid not null, note text not null default '');
+create function note_it(o uuid) returns bigint language sql
+  as 'insert into ledger (op) values (o) returning id';
+"""
+
+QUERIES = """
+-- name: add_returning(op)<!
+insert into ledger (op) values (:op) returning id;
+
+-- name: add_one(op)^
+insert into ledger (op) values (:op) returning id, op;
+
+-- name: add_rows(op)
+insert into ledger (op) values (:op) returning id;
+
+-- name: add_value(op)$
+insert into ledger (op) values (:op) returning id;
+
+-- name: add(op)!
+insert into ledger (op) values (:op);
+
+-- name: add_once(op)!
+-- idempotent
+-- Safe to run twice: the second run finds the row.
+insert into ledger (op) select :op where not exists (select 1 from ledger where op = :op);
+
+-- name: count_op(op)$
+select count(*) from ledger where op = :op;
+"""
+
+
+@dataclass
+class Entry:
+    op: uuid.UUID
+    id: int = DEFAULT
+    note: str = DEFAULT
+
+
+class Ledger(BaseRepository[Entry]):
+    table = "ledger"
+
+
+@pytest.fixture
+def ledger_settings(fresh_settings: Settings, admin, tmp_path) -> Settings:
+    admin.execute(SCHEMA)
+    (tmp_path / "queries").mkdir()
+    (tmp_path / "queries" / "ledger.sql").write_text(QUERIES)
+    return dataclasses.replace(
+        fresh_settings, pool_min=1, pool_max=1, queries_dir=tmp_path / "queries"
+    )
+
+
+def catalog(settings: Settings) -> Catalog:
+    assert settings.queries_dir is not None
+    return Catalog(settings.queries_dir)
+
+
+@pytest.fixture
+def proxy(ledger_settings: Settings) -> Iterator[CuttingProxy]:
+    with cutting_proxy(ledger_settings) as running:
+        yield running
+
+
+def stored(admin: psycopg.Connection[Any], op: uuid.UUID) -> int:
+    row = admin.execute("select count(*) from ledger where op = %s", [op]).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# -- what counts as a read ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "read"),
+    [
+        ("select * from ledger where op = %s", True),
+        ("select count(*), now(), coalesce(max(id), 0) from ledger", True),
+        ("values (1), (2)", True),
+        ("table ledger", True),
+        ("show statement_timeout", True),
+        ("explain select 1", True),
+        ("with x as (select 1) select * from x", True),
+        ("select * from ledger for update", True),
+        ("insert into ledger (op) values (%s) returning id", False),
+        ("update ledger set note = 'x' returning id", False),
+        ("with x as (delete from ledger returning id) select * from x", False),
+        ("select * into copy_of_ledger from ledger", False),
+        ("select nextval('ledger_id_seq')", False),
+        ("select note_it(%s)", False),
+        ("select public.lower('x')", False),
+        ("select set_config('a.b', 'c', false)", False),
+        ("explain analyze delete from ledger", False),
+        ("select 1; delete from ledger", False),
+        ("not sql at all", False),
+    ],
+)
+def test_reads_are_recognised_from_the_parse_tree(statement: str, read: bool) -> None:
+    assert is_read(statement) is read
+
+
+# -- commit ambiguity: the reply is lost after the server committed ----------------------
+
+
+def test_no_api_turns_a_lost_reply_into_a_duplicate(
+    ledger_settings: Settings, proxy: CuttingProxy, admin
+) -> None:
+    """Every read/write API, with the reply of an `insert` lost after the commit:
+    the row exists once, and the caller was told the outcome is unknown."""
+    with Database(proxy.settings(ledger_settings)) as db:
+        queries = QueryRunner(db, catalog(ledger_settings))
+        ledger = Ledger(db)
+        ledger.count()  # learns the table's columns before the cut
+        writes: dict[str, Callable[[uuid.UUID], Any]] = {
+            "fetch_all": lambda op: db.fetch_all(
+                "insert into ledger (op) values (%s) returning id", [op]
+            ),
+            "fetch_one": lambda op: db.fetch_one(
+                "insert into ledger (op) values (%s) returning id", [op]
+            ),
+            "fetch_value": lambda op: db.fetch_value(
+                "insert into ledger (op) values (%s) returning id", [op]
+            ),
+            "fetch_value(function)": lambda op: db.fetch_value("select note_it(%s)", [op]),
+            "execute": lambda op: db.execute("insert into ledger (op) values (%s)", [op]),
+            "queries <!": lambda op: queries.ledger.add_returning(op=op),
+            "queries ^": lambda op: queries.ledger.add_one(op=op),
+            "queries (rows)": lambda op: queries.ledger.add_rows(op=op),
+            "queries $": lambda op: queries.ledger.add_value(op=op),
+            "queries !": lambda op: queries.ledger.add(op=op),
+            "repository.insert": lambda op: ledger.insert(Entry(op=op)),
+        }
+        for api, write in writes.items():
+            op = uuid.uuid4()
+            proxy.cut_next()
+            with pytest.raises(OutcomeUnknown, match="may or may not have committed"):
+                write(op)
+            assert stored(admin, op) == 1, api
+        assert proxy.cuts == len(writes)
+
+
+def test_reads_and_declared_idempotent_writes_are_retried(
+    ledger_settings: Settings, proxy: CuttingProxy, admin
+) -> None:
+    with Database(proxy.settings(ledger_settings)) as db:
+        queries = QueryRunner(db, catalog(ledger_settings))
+        op = uuid.uuid4()
+        proxy.cut_next()
+        # The first run committed, its reply was lost; the rerun finds the row.
+        assert queries.ledger.add_once(op=op) == 0
+        proxy.cut_next()
+        sql = (
+            "insert into ledger (op) select %s"
+            " where not exists (select 1 from ledger where op = %s)"
+        )
+        assert db.execute(sql, [op, op], idempotent=True) == 0
+        proxy.cut_next()
+        assert db.fetch_value("select count(*) from ledger where op = %s", [op]) == 1
+        proxy.cut_next()
+        assert queries.ledger.count_op(op=op) == 1
+        proxy.cut_next()
+        assert len(Ledger(db).find(op=op)) == 1
+        assert proxy.cuts == 5
+    assert stored(admin, op) == 1
+
+
+def test_a_lost_commit_reply_is_outcome_unknown(
+    ledger_settings: Settings, proxy: CuttingProxy, admin
+) -> None:
+    op = uuid.uuid4()
+    db = Database(proxy.settings(ledger_settings)).open()
+    try:
+        with pytest.raises(OutcomeUnknown, match="'commit'"), db.transaction():
+            db.execute("insert into ledger (op) values (%s)", [op])
+            proxy.cut_next()  # the next statement is the COMMIT
+    finally:
+        db.close()
+    assert stored(admin, op) == 1
+
+
+def test_a_write_on_a_connection_the_server_closed_is_sent_on_a_live_one(
+    ledger_settings: Settings, admin
+) -> None:
+    """A statement that provably never reached the server may run elsewhere: the pool
+    held a connection whose backend was terminated while idle."""
+    with Database(ledger_settings) as db:
+        pid = db.fetch_value("select pg_backend_pid()")
+        admin.execute("select pg_terminate_backend(%s, 5000)", [pid])  # waits for the exit
+        op = uuid.uuid4()
+        assert db.execute("insert into ledger (op) values (%s)", [op]) == 1
+    assert stored(admin, op) == 1
+
+
+def test_a_write_whose_server_is_gone_is_connection_failed(
+    ledger_settings: Settings, proxy: CuttingProxy
+) -> None:
+    """The pooled connection was closed and no new one can be made: the write was
+    never sent, so plain ConnectionFailed, not OutcomeUnknown."""
+    settings = dataclasses.replace(proxy.settings(ledger_settings), pool_timeout=1.0)
+    with Database(settings) as db:
+        db.fetch_value("select 1")
+        proxy.close()
+        with pytest.raises(ConnectionFailed) as raised:
+            db.execute("insert into ledger (op) values (%s)", [uuid.uuid4()])
+        assert not isinstance(raised.value, OutcomeUnknown)
+        assert "no new connection" in str(raised.value)
+
+
+# -- no call waits forever ---------------------------------------------------------------
+
+
+def test_a_frozen_server_ends_every_call_within_its_deadline(
+    fresh_settings: Settings,
+) -> None:
+    settings = dataclasses.replace(
+        fresh_settings, pool_min=1, pool_max=1, statement_timeout=1.0, connect_timeout=2.0
+    )
+    with Database(settings) as db:
+        pid = int(db.fetch_value("select pg_backend_pid()"))
+        with frozen(pid):
+            started = time.monotonic()
+            with pytest.raises(ConnectionFailed, match="no answer from the server within 3 s"):
+                db.fetch_value("select 1")
+            waited = time.monotonic() - started
+        # The deadline is 3 s; a stopped backend would otherwise block for as long as
+        # it stays stopped. The bound is loose on purpose: it proves an end, not a speed.
+        assert waited < 10
+        # The pool replaced the cut connection: the next call works.
+        assert db.fetch_value("select 1") == 1
+        assert int(db.fetch_value("select pg_backend_pid()")) != pid
+
+
+def test_a_frozen_server_makes_a_write_outcome_unknown(fresh_settings: Settings, admin) -> None:
+    admin.execute(SCHEMA)
+    settings = dataclasses.replace(
+        fresh_settings, pool_min=1, pool_max=1, statement_timeout=1.0, connect_timeout=2.0
+    )
+    with Database(settings) as db:
+        pid = int(db.fetch_value("select pg_backend_pid()"))
+        with frozen(pid), pytest.raises(OutcomeUnknown, match="within 3 s"):
+            db.execute("insert into ledger (op) values (%s)", [uuid.uuid4()])
+        assert db.fetch_value("select 1") == 1
