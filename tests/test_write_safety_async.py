@@ -23,7 +23,6 @@ from persistence import (
     AsyncDatabase,
     ConnectionFailed,
     OutcomeUnknown,
-    PersistenceError,
     Settings,
 )
 from persistence._classify import is_read
