@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .errors import ConfigurationError, QueryError
-from .filters import Filter
+from .filters import OPERATORS, Filter
 
 __all__ = ["DEFAULT", "TableSpec"]
 
@@ -54,6 +54,15 @@ def check_identifier(name: str, what: str) -> str:
             f" {MAX_IDENTIFIER} bytes, which PostgreSQL would silently truncate)"
         )
     return name
+
+
+def _check_operator(op: Any) -> LiteralString:
+    """`op` if it is one of the toolkit's comparisons, else QueryError (nothing is sent)."""
+    if isinstance(op, str) and op in OPERATORS:
+        return OPERATORS[OPERATORS.index(op)]
+    raise QueryError(
+        f"unknown filter operator {str(op)[:40]!r}; use one of: {', '.join(OPERATORS)}"
+    )
 
 
 class TableSpec:
@@ -172,6 +181,7 @@ class TableSpec:
             if name not in fields:
                 self.column(name)  # raises, listing the valid names
             if isinstance(value, Filter):
+                _check_operator(value.op)  # again: a Filter can be built around __post_init__
                 if value.op == "between":
                     params.extend(value.value)
                     shape.append((name, "between"))
@@ -208,7 +218,8 @@ class TableSpec:
             elif kind == "=":
                 parts.append(sql.SQL("{} = %s").format(col))
             else:
-                parts.append(sql.SQL("{} {} %s").format(col, sql.SQL(kind)))
+                # The last line of defence: only the toolkit's operators become SQL text.
+                parts.append(sql.SQL("{} {} %s").format(col, sql.SQL(_check_operator(kind))))
         return sql.SQL(" where ") + sql.SQL(" and ").join(parts) if parts else EMPTY
 
     def key(self, pk: Any, include_deleted: bool = False) -> tuple[Shape, list[Any]]:
