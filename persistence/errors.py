@@ -256,12 +256,42 @@ def translate(
     return DatabaseError(f"{primary}{where}", sqlstate=sqlstate, query=query)
 
 
+#: The shortest piece of a password that `scrub` hides on its own: a mis-parsed URL
+#: (an unencoded "@" or "/" in the password) puts pieces of it in the host, the port or
+#: the database name, and libpq's messages quote those.
+FRAGMENT = 4
+
+
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every occurrence of each secret in `text` with ``***``."""
+    """Replace each piece of a secret found in `text` (any run of at least `FRAGMENT`
+    characters of it, or the whole of a shorter one) with ``***``.
+
+    >>> scrub('could not translate host name "s3cr3tPW@db"', ("ab@s3cr3tPW",))
+    'could not translate host name "***@db"'
+    """
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
+            text = _scrub_one(text, secret, min(len(secret), FRAGMENT))
     return text
+
+
+def _scrub_one(text: str, secret: str, shortest: int) -> str:
+    # Fast path, taken by almost every message: no piece of the secret occurs at all.
+    if not any(secret[i : i + shortest] in text for i in range(len(secret) - shortest + 1)):
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        # The longest piece of the secret that starts here.
+        for length in range(min(len(secret), len(text) - i), shortest - 1, -1):
+            if text[i : i + length] in secret:
+                out.append("***")
+                i += length
+                break
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def _words(cls: type) -> str:
