@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from operator import attrgetter, is_, itemgetter
 from typing import Any, LiteralString
 
 import psycopg
@@ -65,6 +66,32 @@ def _check_operator(op: Any) -> LiteralString:
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class CopyGroup:
+    """Rows that give values for the same columns: one COPY."""
+
+    columns: tuple[str, ...]
+    #: Every field of each object, DEFAULT included; `pick` keeps `columns`' values.
+    rows: list[tuple[Any, ...]]
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _same(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row
+
+
+def _nothing(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return ()
+
+
+def _single(index: int) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    # itemgetter of one index returns the value, not a 1-tuple as write_row needs.
+    def pick(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (row[index],)
+
+    return pick
+
+
 class TableSpec:
     """A dataclass mapped to a table: its columns, key, and the statements for them.
 
@@ -106,6 +133,11 @@ class TableSpec:
             live = (*by_key, ("deleted_at", "null")) if self.soft else by_key
             self._key_shapes = (live, by_key)
         self._columns = sql.SQL(", ").join(map(sql.Identifier, self.fields))
+        # Every field of an object as a tuple, even for a one-field model.
+        every = attrgetter(*self.fields)
+        self._all_values: Callable[[Any], tuple[Any, ...]] = (
+            every if len(self.fields) > 1 else lambda obj: (every(obj),)
+        )
         self._cache: dict[Hashable, bytes] = {}
         self._metrics: dict[str, str] = {}
         #: Per column, the type name COPY binds, learnt from the table at first use.
@@ -319,6 +351,59 @@ class TableSpec:
         return sql.SQL("copy {} ({}) from stdin{}").format(
             self.table, sql.SQL(", ").join(map(sql.Identifier, columns)), fmt
         )
+
+    def copy_groups(self, objs: Iterable[Any]) -> list[CopyGroup]:
+        """The rows of `objs` for COPY, grouped by the fields they give a value (those
+        not left DEFAULT), in order of first appearance: one COPY per group.
+
+        One COPY names its columns once, so a row that gives a field the others leave
+        DEFAULT cannot share it: its value would be dropped (or the row refused).
+
+        Raises:
+            QueryError: an object is not of the model's class (nothing is sent).
+        """
+        model = self.model
+        values = self._all_values
+        defaults = (DEFAULT,) * len(self.fields)
+        groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        last_key: tuple[bool, ...] | None = None
+        last: list[tuple[Any, ...]] = []
+        # This loop runs once per row of a bulk load: C-level calls only, and no dict
+        # lookup while rows keep the same DEFAULT fields (the usual case).
+        for index, obj in enumerate(objs):
+            if type(obj) is not model and not isinstance(obj, model):
+                raise QueryError(
+                    f"{self.name} stores {model.__name__}; row {index} is a {type(obj).__name__}"
+                )
+            row = values(obj)
+            key = tuple(map(is_, row, defaults))
+            if key != last_key:
+                last_key = key
+                last = groups.setdefault(key, [])
+            last.append(row)
+        result = []
+        for key, rows in groups.items():
+            given = [i for i, is_default in enumerate(key) if not is_default]
+            columns = tuple(self.fields[i] for i in given)
+            pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+            if len(given) == len(self.fields):
+                pick = _same
+            elif len(given) == 1:
+                pick = _single(given[0])
+            else:  # none given too: insert_many then sends only how many rows
+                pick = itemgetter(*given) if given else _nothing
+            result.append(CopyGroup(columns, rows, pick))
+        return result
+
+    def insert_defaults(self) -> sql.Composed:
+        """Insert %s rows made only of column defaults (COPY needs a column).
+
+        A query with no columns inserts every column's default:
+
+        >>> spec.insert_defaults().as_string(None)  # doctest: +SKIP
+        'insert into "items" select from generate_series(1, %s)'
+        """
+        return sql.SQL("insert into {} select from generate_series(1, %s)").format(self.table)
 
     def values(self, obj: Any) -> dict[str, Any]:
         """The fields of `obj` that have a value (DEFAULT ones are left to the database)."""
