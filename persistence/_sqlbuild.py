@@ -49,7 +49,15 @@ MAX_IDENTIFIER = 63
 
 
 def check_identifier(name: str, what: str) -> str:
-    if not name or "\x00" in name or len(name.encode()) > MAX_IDENTIFIER:
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:
+        # A lone surrogate: no PostgreSQL name holds one, and psycopg would raise a raw
+        # UnicodeEncodeError at the first statement.
+        raise ConfigurationError(
+            f"{what} {name[:80]!r} is not a usable PostgreSQL name (not valid UTF-8 text)"
+        ) from None
+    if not name or "\x00" in name or size > MAX_IDENTIFIER:
         raise ConfigurationError(
             f"{what} {name[:80]!r} is not a usable PostgreSQL name (empty, NUL byte, or over"
             f" {MAX_IDENTIFIER} bytes, which PostgreSQL would silently truncate)"
