@@ -171,7 +171,9 @@ class DatabaseBase:
             )
         self.settings = settings
         self.metrics = Metrics(settings.slow_query_ms)
-        self._secrets = tuple(s for s in (settings.password,) if s)
+        # Everything that may be the password, or the part of it a mis-typed URL put
+        # elsewhere: scrubbed from every error message.
+        self._secrets = settings.secrets
         self._closing = False
         #: How long a call may wait for the server before the connection is cut: the
         #: server's own statement_timeout, plus a grace of connect_timeout (at least

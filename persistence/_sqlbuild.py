@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from operator import attrgetter, is_, itemgetter
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .errors import ConfigurationError, QueryError
-from .filters import Filter
+from .filters import OPERATORS, Filter
 
 __all__ = ["DEFAULT", "TableSpec"]
 
@@ -48,12 +49,55 @@ MAX_IDENTIFIER = 63
 
 
 def check_identifier(name: str, what: str) -> str:
-    if not name or "\x00" in name or len(name.encode()) > MAX_IDENTIFIER:
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:
+        # A lone surrogate: no PostgreSQL name holds one, and psycopg would raise a raw
+        # UnicodeEncodeError at the first statement.
+        raise ConfigurationError(
+            f"{what} {name[:80]!r} is not a usable PostgreSQL name (not valid UTF-8 text)"
+        ) from None
+    if not name or "\x00" in name or size > MAX_IDENTIFIER:
         raise ConfigurationError(
             f"{what} {name[:80]!r} is not a usable PostgreSQL name (empty, NUL byte, or over"
             f" {MAX_IDENTIFIER} bytes, which PostgreSQL would silently truncate)"
         )
     return name
+
+
+def _check_operator(op: Any) -> LiteralString:
+    """`op` if it is one of the toolkit's comparisons, else QueryError (nothing is sent)."""
+    if isinstance(op, str) and op in OPERATORS:
+        return OPERATORS[OPERATORS.index(op)]
+    raise QueryError(
+        f"unknown filter operator {str(op)[:40]!r}; use one of: {', '.join(OPERATORS)}"
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CopyGroup:
+    """Rows that give values for the same columns: one COPY."""
+
+    columns: tuple[str, ...]
+    #: Every field of each object, DEFAULT included; `pick` keeps `columns`' values.
+    rows: list[tuple[Any, ...]]
+    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _same(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row
+
+
+def _nothing(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return ()
+
+
+def _single(index: int) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    # itemgetter of one index returns the value, not a 1-tuple as write_row needs.
+    def pick(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (row[index],)
+
+    return pick
 
 
 class TableSpec:
@@ -97,6 +141,11 @@ class TableSpec:
             live = (*by_key, ("deleted_at", "null")) if self.soft else by_key
             self._key_shapes = (live, by_key)
         self._columns = sql.SQL(", ").join(map(sql.Identifier, self.fields))
+        # Every field of an object as a tuple, even for a one-field model.
+        every = attrgetter(*self.fields)
+        self._all_values: Callable[[Any], tuple[Any, ...]] = (
+            every if len(self.fields) > 1 else lambda obj: (every(obj),)
+        )
         self._cache: dict[Hashable, bytes] = {}
         self._metrics: dict[str, str] = {}
         #: Per column, the type name COPY binds, learnt from the table at first use.
@@ -172,6 +221,7 @@ class TableSpec:
             if name not in fields:
                 self.column(name)  # raises, listing the valid names
             if isinstance(value, Filter):
+                _check_operator(value.op)  # again: a Filter can be built around __post_init__
                 if value.op == "between":
                     params.extend(value.value)
                     shape.append((name, "between"))
@@ -208,7 +258,8 @@ class TableSpec:
             elif kind == "=":
                 parts.append(sql.SQL("{} = %s").format(col))
             else:
-                parts.append(sql.SQL("{} {} %s").format(col, sql.SQL(kind)))
+                # The last line of defence: only the toolkit's operators become SQL text.
+                parts.append(sql.SQL("{} {} %s").format(col, sql.SQL(_check_operator(kind))))
         return sql.SQL(" where ") + sql.SQL(" and ").join(parts) if parts else EMPTY
 
     def key(self, pk: Any, include_deleted: bool = False) -> tuple[Shape, list[Any]]:
@@ -308,6 +359,59 @@ class TableSpec:
         return sql.SQL("copy {} ({}) from stdin{}").format(
             self.table, sql.SQL(", ").join(map(sql.Identifier, columns)), fmt
         )
+
+    def copy_groups(self, objs: Iterable[Any]) -> list[CopyGroup]:
+        """The rows of `objs` for COPY, grouped by the fields they give a value (those
+        not left DEFAULT), in order of first appearance: one COPY per group.
+
+        One COPY names its columns once, so a row that gives a field the others leave
+        DEFAULT cannot share it: its value would be dropped (or the row refused).
+
+        Raises:
+            QueryError: an object is not of the model's class (nothing is sent).
+        """
+        model = self.model
+        values = self._all_values
+        defaults = (DEFAULT,) * len(self.fields)
+        groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        last_key: tuple[bool, ...] | None = None
+        last: list[tuple[Any, ...]] = []
+        # This loop runs once per row of a bulk load: C-level calls only, and no dict
+        # lookup while rows keep the same DEFAULT fields (the usual case).
+        for index, obj in enumerate(objs):
+            if type(obj) is not model and not isinstance(obj, model):
+                raise QueryError(
+                    f"{self.name} stores {model.__name__}; row {index} is a {type(obj).__name__}"
+                )
+            row = values(obj)
+            key = tuple(map(is_, row, defaults))
+            if key != last_key:
+                last_key = key
+                last = groups.setdefault(key, [])
+            last.append(row)
+        result = []
+        for key, rows in groups.items():
+            given = [i for i, is_default in enumerate(key) if not is_default]
+            columns = tuple(self.fields[i] for i in given)
+            pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+            if len(given) == len(self.fields):
+                pick = _same
+            elif len(given) == 1:
+                pick = _single(given[0])
+            else:  # none given too: insert_many then sends only how many rows
+                pick = itemgetter(*given) if given else _nothing
+            result.append(CopyGroup(columns, rows, pick))
+        return result
+
+    def insert_defaults(self) -> sql.Composed:
+        """Insert %s rows made only of column defaults (COPY needs a column).
+
+        A query with no columns inserts every column's default:
+
+        >>> spec.insert_defaults().as_string(None)  # doctest: +SKIP
+        'insert into "items" select from generate_series(1, %s)'
+        """
+        return sql.SQL("insert into {} select from generate_series(1, %s)").format(self.table)
 
     def values(self, obj: Any) -> dict[str, Any]:
         """The fields of `obj` that have a value (DEFAULT ones are left to the database)."""

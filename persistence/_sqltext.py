@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pglast import parser as _pg
 
-__all__ = ["Converted", "SqlTextError", "convert"]
+__all__ = ["Converted", "SqlTextError", "convert", "statement_starts"]
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -108,6 +108,42 @@ def convert(sql: str) -> Converted:
         optional=frozenset(optional),
         nullability=nullability,
     )
+
+
+def statement_starts(sql: str) -> list[int]:
+    """The offset in `sql` of each statement's first token: comments and empty
+    statements (``;;``) count for nothing, a ``;`` in a string or ``$$`` body neither.
+
+    Raises:
+        SqlTextError: the SQL does not lex; `index` is the offset of the fault.
+
+    >>> statement_starts("select ';';\n-- two\nselect 2")
+    [0, 19]
+    """
+    try:
+        tokens = list(_pg.scan(sql))
+    except _pg.ParseError as ex:
+        raise SqlTextError(str(ex).split(", at index")[0], _index_of(str(ex))) from None
+    starts: list[int] = []
+    expecting = True  # the next real token starts a statement
+    # Inside a function's BEGIN ATOMIC ... END body, ";" ends the body's statements,
+    # not ours; CASE ... END nests inside it.
+    atomic = 0
+    previous = ""
+    for tok in tokens:
+        if tok.name in ("SQL_COMMENT", "C_COMMENT"):
+            continue
+        if (tok.name == "ATOMIC" and previous == "BEGIN_P") or (atomic and tok.name == "CASE"):
+            atomic += 1
+        elif atomic and tok.name == "END_P":
+            atomic -= 1
+        elif sql[tok.start] == ";" and tok.end == tok.start and not atomic:
+            expecting = True
+        elif expecting:
+            starts.append(tok.start)
+            expecting = False
+        previous = tok.name
+    return starts
 
 
 def _apply(sql: str, edits: list[tuple[int, int, str, str]], which: int) -> str:

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
 from .check import check, generate_types
-from .config import Settings
+from .config import Settings, secrets_of
 from .database import Database
 from .embedded import EmbeddedServer, resolve
-from .errors import PersistenceError
+from .errors import PersistenceError, scrub
 from .migrations import Migrator
 
 __all__ = ["main"]
@@ -42,12 +43,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except PersistenceError as ex:
         # One boundary for expected failures: one line, no traceback, no password.
-        print(f"error: {ex}", file=sys.stderr)
+        print(f"error: {_one_line(str(ex))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as ex:
+        # A bug, or a failure nobody translated: still one line, because a traceback
+        # quotes values (hosts, database names) that a mistyped URL fills with pieces
+        # of the password.
+        print(f"error: unexpected {type(ex).__name__}: {_one_line(str(ex))}", file=sys.stderr)
+        return 1
     return code
+
+
+def _one_line(message: str) -> str:
+    """`message` on one line, with anything that may be the password scrubbed, again:
+    the settings may not have been built, and this is the last stop before a log."""
+    secrets = (*secrets_of(os.environ.get("DATABASE_URL")), os.environ.get("DB_PASSWORD", ""))
+    return scrub(" ".join(message.split()), secrets)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -7,27 +7,29 @@ that names the variable, not later inside the pool.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from psycopg import conninfo as _conninfo
 from psycopg import errors as _pg
 
 from .errors import ConfigurationError, scrub
 
-__all__ = ["Settings", "mask_url"]
+__all__ = ["Settings", "mask_url", "secrets_of"]
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 ENVIRONMENTS = ("development", "test", "staging", "production")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """Everything the toolkit needs to know to connect and find its files.
 
@@ -79,6 +81,13 @@ class Settings:
         if self.database_url is not None:
             _parse(self.database_url)  # fail now, naming the variable, not inside the pool
 
+    def __repr__(self) -> str:
+        # The generated repr would print the URL with its password (into logs, tracebacks).
+        shown = {f.name: repr(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if self.database_url is not None:
+            shown["database_url"] = repr(self.masked_url)
+        return f"Settings({', '.join(f'{k}={v}' for k, v in shown.items())})"
+
     @property
     def production(self) -> bool:
         return self.env == "production"
@@ -100,6 +109,11 @@ class Settings:
     def password(self) -> str | None:
         """The password in the URL, if any: used only to scrub it out of messages."""
         return _parse(self.database_url or "").get("password") or None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every string that may be the password or part of it, for `errors.scrub`."""
+        return secrets_of(self.database_url)
 
     def with_url(self, url: str) -> Settings:
         return dataclasses.replace(self, database_url=url)
@@ -191,39 +205,102 @@ def mask_url(url: str) -> str:
         for k, v in params.items()
         if k not in ("user", "password", "host", "port", "dbname")
     )
-    return f"postgresql://{auth}{host}{port}/{params.get('dbname', '')}" + (
+    masked = f"postgresql://{auth}{host}{port}/{params.get('dbname', '')}" + (
         f"?{query}" if query else ""
     )
+    # Whatever libpq did not read as the password (text we only guess is part of it)
+    # is hidden too.
+    return scrub(masked, tuple(s for s in secrets_of(url) if s != params.get("password")))
+
+
+#: Said instead of quoting the URL: what libpq choked on may be part of the password.
+_ENCODE_HINT = (
+    "percent-encode '@', '/', ':', '?' and spaces in the user name and password"
+    " (%40, %2F, %3A, %3F, %20)"
+)
 
 
 def _parse(url: str) -> dict[str, str]:
-    """Parse with libpq's own parser; scrub the password from its complaint."""
+    """Parse with libpq's own parser; its complaint is reported without what it quotes.
+
+    Raises:
+        ConfigurationError: malformed; the message never contains any part of the URL
+            that could be the password.
+    """
     try:
         params: dict[str, str] = dict(_conninfo.conninfo_to_dict(url))  # type: ignore[arg-type]
     except (_pg.ProgrammingError, ValueError) as ex:
-        secrets = tuple(_guess_passwords(url))
-        reason = scrub(str(ex).strip(), secrets)
+        # libpq quotes the text it choked on, which may be any part of the password:
+        # keep only its words, then scrub what we can guess, to be sure.
+        reason = re.sub(r'"[^"]*"', _quoted, _first_line(str(ex)))
+        reason = scrub(reason, secrets_of(url))
         raise ConfigurationError(f"malformed DATABASE_URL: {reason}") from None
     # libpq checks the port only when connecting; check it now (a list for multi-host).
+    # The port is not quoted: with an unencoded "/" in the password, it is the password.
     port = params.get("port", "")
     if port and not all(p.strip().isdigit() for p in port.split(",")):
-        raise ConfigurationError(f"malformed DATABASE_URL: port must be a number, not {port!r}")
+        raise ConfigurationError(
+            f"malformed DATABASE_URL: the port is not a number; {_ENCODE_HINT}"
+        )
+    if "@" in params.get("host", "") or _stray_at(url):
+        # libpq splits at the first "@": the rest of the password became the host (or,
+        # after an unencoded "/", the database name), to be printed by every error.
+        raise ConfigurationError(
+            f"malformed DATABASE_URL: an '@' after the user name and password; {_ENCODE_HINT}"
+        )
     return params
 
 
-def _guess_passwords(url: str) -> list[str]:
-    # The URL could not be parsed, so find what looks like a password by hand, only to
-    # scrub it from libpq's message (which quotes the text it choked on).
-    found = []
+def _quoted(match: re.Match[str]) -> str:
+    # A lone punctuation mark is libpq's own ('missing "=" after'); any other quoted
+    # text came from the input.
+    text = match.group(0)
+    return text if len(text) == 3 and not text[1].isalnum() else '"..."'
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _stray_at(url: str) -> bool:
+    """Whether a URL has an "@" in its path (before any "?"), where libpq does not look
+    for credentials: ``postgresql://u:pa/ss@host/db`` reads as host "u", port "pa"."""
+    if "://" not in url:
+        return False
+    rest = url.split("://", 1)[1].split("?", 1)[0]
+    return "@" in rest.partition("/")[2]
+
+
+def secrets_of(url: str | None) -> tuple[str, ...]:
+    """Every string in `url` that may be its password or part of it, longest first.
+
+    libpq's reading (when it parses), and by hand what a user may have meant: in a URL,
+    everything between the first ":" of the user info and the last "@"; in a key=value
+    string, everything after ``password=`` up to the next ``key=``; each also
+    percent-decoded. Guessing too much only hides more of an error message.
+    """
+    if not url:
+        return ()
+    found: set[str] = set()
+    with contextlib.suppress(_pg.ProgrammingError, ValueError):  # guessed below
+        found.add(str(_conninfo.conninfo_to_dict(url).get("password") or ""))
     if "://" in url:
-        netloc = url.split("://", 1)[1].split("/", 1)[0]
-        userinfo = netloc.rpartition("@")[0]
+        userinfo = url.split("://", 1)[1].rpartition("@")[0]
         if ":" in userinfo:
-            found.append(userinfo.split(":", 1)[1])
-    for part in url.split():
-        if part.startswith("password="):
-            found.append(part[len("password=") :].strip("'"))
-    return found
+            found.add(userinfo.split(":", 1)[1])
+    for match in _PASSWORD_KEY.finditer(url):
+        value = url[match.end() :]
+        if value.startswith("'"):
+            # Up to the closing quote, or all the rest when it is unterminated.
+            found.add(re.split(r"(?<!\\)'", value[1:], maxsplit=1)[0])
+        found.add(re.split(r"&|\s+\w+\s*=", value, maxsplit=1)[0])
+        found.add(value.split()[0] if value.split() else "")
+    found |= {unquote(s) for s in found}
+    found |= {s.replace("\\'", "'").replace("\\\\", "\\") for s in found}
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
+
+
+_PASSWORD_KEY = re.compile(r"(?:^|[\s?&])password\s*=\s*", re.IGNORECASE)
 
 
 def _url_from_env(env: Mapping[str, str]) -> str | None:

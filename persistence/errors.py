@@ -214,14 +214,23 @@ def translate(
 
     `query` names the statement that failed (a named query or a repository operation);
     every string in `secrets` (the password) is scrubbed from the message.
+
+    Besides psycopg's errors, the caller's data can fail on the client before anything
+    is sent: UnicodeEncodeError (a lone surrogate in a str), RecursionError (JSON or
+    arrays nested too deeply to encode), and libpq's limit of 65535 parameters. Those
+    become QueryError naming `query`: catch ``(psycopg.Error, UnicodeError,
+    RecursionError)`` around an operation and pass them here.
     """
     if isinstance(ex, PersistenceError):
         return ex
     where = f" in {query!r}" if query else ""
     if isinstance(ex, _PoolTimeout):
         return PoolExhausted(f"no connection free in the pool{where}: {scrub(str(ex), secrets)}")
+    client = _client_error(ex, where)
+    if client is not None:
+        return client
     if not isinstance(ex, psycopg.Error):
-        return PersistenceError(scrub(str(ex), secrets))
+        return PersistenceError(scrub(f"{type(ex).__name__}{where}: {ex}", secrets))
 
     diag = ex.diag
     primary = scrub(diag.message_primary or str(ex).strip(), secrets)
@@ -256,12 +265,79 @@ def translate(
     return DatabaseError(f"{primary}{where}", sqlstate=sqlstate, query=query)
 
 
+#: The shortest piece of a password that `scrub` hides on its own: a mis-parsed URL
+#: (an unencoded "@" or "/" in the password) puts pieces of it in the host, the port or
+#: the database name, and libpq's messages quote those.
+FRAGMENT = 4
+
+
+#: libpq refuses, before sending, a statement with more parameters than the protocol's
+#: 16-bit count: an OperationalError with no SQLSTATE, told apart only by its text.
+MAX_PARAMETERS = 65535
+_TOO_MANY_PARAMETERS = "number of parameters must be between 0 and 65535"
+
+
+def _client_error(ex: BaseException, where: str) -> QueryError | None:
+    """The QueryError for a failure of the caller's data on the client, before anything
+    was sent (the connection is fine), or None for any other error."""
+    if isinstance(ex, UnicodeEncodeError):
+        # A lone surrogate ("\udc80", from os.fsdecode or a broken JSON decoder)
+        # cannot be UTF-8; the character is shown escaped, never the rest of the value.
+        bad = ex.object[ex.start : ex.end]
+        return QueryError(
+            f"cannot send{where}: a text parameter holds {bad!r}, which UTF-8 cannot"
+            f" encode ({ex.reason}); nothing was sent"
+        )
+    if isinstance(ex, UnicodeError):
+        return QueryError(f"cannot send{where}: a text parameter is not valid text: {ex}")
+    if isinstance(ex, RecursionError):
+        return QueryError(
+            f"cannot send{where}: a parameter is nested too deeply to encode (JSON or arrays"
+            " deeper than Python's recursion limit); nothing was sent"
+        )
+    if (
+        isinstance(ex, psycopg.OperationalError)
+        and ex.sqlstate is None
+        and _TOO_MANY_PARAMETERS in str(ex)
+    ):
+        return QueryError(
+            f"cannot send{where}: more than {MAX_PARAMETERS} parameters, PostgreSQL's limit;"
+            " pass the values as one array parameter (= any(%s)) or in batches;"
+            " nothing was sent"
+        )
+    return None
+
+
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every occurrence of each secret in `text` with ``***``."""
+    """Replace each piece of a secret found in `text` (any run of at least `FRAGMENT`
+    characters of it, or the whole of a shorter one) with ``***``.
+
+    >>> scrub('could not translate host name "s3cr3tPW@db"', ("ab@s3cr3tPW",))
+    'could not translate host name "***@db"'
+    """
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
+            text = _scrub_one(text, secret, min(len(secret), FRAGMENT))
     return text
+
+
+def _scrub_one(text: str, secret: str, shortest: int) -> str:
+    # Fast path, taken by almost every message: no piece of the secret occurs at all.
+    if not any(secret[i : i + shortest] in text for i in range(len(secret) - shortest + 1)):
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        # The longest piece of the secret that starts here.
+        for length in range(min(len(secret), len(text) - i), shortest - 1, -1):
+            if text[i : i + length] in secret:
+                out.append("***")
+                i += length
+                break
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def _words(cls: type) -> str:

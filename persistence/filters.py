@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
+from .errors import QueryError
+
 __all__ = ["Filter", "between", "ge", "gt", "ilike", "le", "like", "lt", "ne"]
 
 
@@ -20,6 +22,22 @@ class Filter:
 
     op: LiteralString
     value: Any
+
+    def __post_init__(self) -> None:
+        # `op` is written into the SQL as it is: anything but the toolkit's own
+        # comparisons would be SQL injection (``"<> '' or true or"`` deleted every row).
+        if not isinstance(self.op, str) or self.op not in OPERATORS:
+            raise QueryError(
+                f"unknown filter operator {str(self.op)[:40]!r}; use one of: {', '.join(OPERATORS)}"
+            )
+        if self.op == "between" and not (
+            isinstance(self.value, tuple | list) and len(self.value) == 2
+        ):
+            raise QueryError("a between filter needs a (low, high) pair")
+
+
+#: The comparisons a Filter may name: the only operator text that reaches SQL.
+OPERATORS: tuple[LiteralString, ...] = (">", ">=", "<", "<=", "<>", "like", "ilike", "between")
 
 
 def gt(value: Any) -> Filter:

@@ -354,7 +354,7 @@ class Migrator:
 
     @property
     def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.settings.password,) if s)
+        return self.settings.secrets
 
     @contextmanager
     def _session(self) -> Iterator[_Backend]:

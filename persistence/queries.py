@@ -31,7 +31,7 @@ from aiosql.types import QueryDatum, SQLOperationType
 from aiosql.utils import SQLParseException
 from psycopg.types.json import Jsonb
 
-from ._sqltext import SqlTextError, convert
+from ._sqltext import SqlTextError, convert, statement_starts
 from .errors import QueryError, QueryLoadError
 
 __all__ = ["Catalog", "Query", "as_json"]
@@ -186,21 +186,80 @@ def _load_file(path: Path, namespace: list[str]) -> list[Query]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as ex:
-        raise QueryLoadError(f"{path}: cannot read: {ex}") from None
+        raise _load_error(f"{path}: cannot read: {ex}") from None
+    if "\x00" in text:
+        # PostgreSQL's lexer (a C library) would stop reading at it, as the server would.
+        where = 1 + _breaks(text[: text.index("\x00")])
+        raise _load_error(f"{path}:{where}: a NUL character (\\x00); a query file is text")
     lines = _name_lines(path, text)
+    chunks = _chunks(text, lines)
+    _check_preamble(path, text, lines[0] if lines else None)
     loader = _Loader(_Adapter(), None, attribute=None, mandatory_parameters=True)  # type: ignore[arg-type]
     queries = []
     # One definition at a time, so that an error is placed at its own name line.
-    for line, chunk in zip(lines, _chunks(text, lines), strict=True):
+    for line, chunk in zip(lines, chunks, strict=True):
+        _check_body(path, line, chunk)
         try:
             (datum,) = loader.load_query_data_from_sql(chunk, namespace, path)
             queries.append(_query(datum, path, line, _line_map(chunk, line)))
         except SQLParseException as ex:
             message = re.sub(r" at \S+:\d+", "", str(ex))  # aiosql's own (shifted) place
-            raise QueryLoadError(f"{path}:{line}: {message}") from None
+            raise _load_error(f"{path}:{line}: {message}") from None
         except SqlTextError as ex:
-            raise QueryLoadError(f"{path}:{line}: {ex}") from None
+            raise _load_error(f"{path}:{line}: {ex}") from None
     return queries
+
+
+def _check_preamble(path: Path, text: str, first: int | None) -> None:
+    """Refuse SQL above the first `-- name:` line: aiosql drops it without a word, so a
+    statement there would never run."""
+    head = "".join(text.splitlines(keepends=True)[: first - 1 if first else None])
+    starts = _statements(path, 1, head)
+    if starts:
+        where = 1 + _breaks(head[: starts[0]])
+        raise _load_error(
+            f"{path}:{where}: SQL before the first `-- name:` line would never run;"
+            " give it a `-- name:` line, or make it a comment"
+        )
+
+
+def _check_body(path: Path, line: int, chunk: str) -> None:
+    """Place a lexer error at its own line, and refuse a second statement in a query
+    that is not a script (`#`): a forgotten `-- name:` line glues a statement onto
+    the query above, which would then run both."""
+    name_line, _, body = chunk.partition("\n")
+    starts = _statements(path, line + 1, body)
+    match = _NAME_LINE.match(name_line)
+    if len(starts) > 1 and match is not None and not match["spec"].endswith("#"):
+        second = line + 1 + _breaks(body[: starts[1]])
+        name = re.split(r"[(\s^$!<*#]", match["spec"], maxsplit=1)[0]
+        raise _load_error(
+            f"{path}:{second}: a second statement in query {name!r} (named at line {line});"
+            " is its own `-- name:` line missing? Only a script (`#`) runs several"
+        )
+
+
+def _statements(path: Path, line: int, sql: str) -> list[int]:
+    """`statement_starts(sql)`, with a lexer error placed at the line of the fault
+    (`sql` starts at file line `line`)."""
+    try:
+        return statement_starts(sql)
+    except SqlTextError as ex:
+        where = line + _breaks(sql[: ex.index])
+        raise _load_error(f"{path}:{where}: {ex}") from None
+
+
+def _breaks(text: str) -> int:
+    # Line breaks as splitlines() counts them (a lone \r too), as _name_lines does.
+    return len((text + "x").splitlines()) - 1
+
+
+def _load_error(message: str) -> QueryLoadError:
+    """A QueryLoadError whose message shows control characters from the file (or its
+    name) escaped: one line, which cannot repaint a terminal or forge a log line."""
+    if not message.isprintable():
+        message = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+    return QueryLoadError(message)
 
 
 def _name_lines(path: Path, text: str) -> list[int]:
@@ -214,7 +273,7 @@ def _name_lines(path: Path, text: str) -> list[int]:
             continue
         name = re.split(r"[(\s^$!<*#]", match["spec"].replace("-", "_"), maxsplit=1)[0]
         if name in seen:
-            raise QueryLoadError(
+            raise _load_error(
                 f"{path}:{number}: query {name!r} is defined twice; first at {path}:{seen[name]}"
             )
         seen[name] = number

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Generic, LiteralString, TypeVar
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 
-from ._sqlbuild import TableSpec
+from ._sqlbuild import CopyGroup, TableSpec
 from ._types import Page
 from .database_async import AsyncDatabase
 from .errors import ConfigurationError, PersistenceError, QueryError
@@ -228,27 +228,46 @@ class AsyncBaseRepository(Generic[T]):
 
     async def insert_many(self, objs: Iterable[T]) -> int:
         """Insert many rows with COPY (binary where the column types allow); return how
-        many. Every object must leave the same fields as DEFAULT."""
+        many.
+
+        Rows may leave different fields DEFAULT: each set of given fields goes in a
+        COPY of its own, all in one transaction (every row is stored, or none), and a
+        value given is never dropped.
+
+        Raises:
+            QueryError: an object is not of the repository's dataclass (nothing sent).
+        """
         spec = self._spec
-        items = list(objs)
-        if not items:
+        groups = spec.copy_groups(objs)
+        if not groups:
             return 0
-        cols = tuple(spec.values(items[0]))
         await self._check()
-        binary = spec.copy_binary(cols)
-        stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
-        types = [spec.copy_types[c] for c in cols]
-        getter = attrgetter(*cols)
-        single = len(cols) == 1
+        count = sum(len(group.rows) for group in groups)
+
+        async def copy(conn: AsyncConnection[Any], group: CopyGroup) -> None:
+            cols = group.columns
+            async with conn.cursor() as cur:
+                if not cols:  # every field DEFAULT: there is no column to COPY
+                    stmt = spec.statement("insert_defaults", spec.insert_defaults)
+                    await cur.execute(stmt, [len(group.rows)])
+                    return
+                binary = spec.copy_binary(cols)
+                stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
+                pick = group.pick
+                async with cur.copy(stmt) as out:
+                    if binary:
+                        out.set_types([spec.copy_types[c] for c in cols])
+                    for row in group.rows:
+                        await out.write_row(pick(row))
 
         async def op(conn: AsyncConnection[Any]) -> int:
-            async with conn.cursor() as cur, cur.copy(stmt) as copy:
-                if binary:
-                    copy.set_types(types)
-                for obj in items:
-                    row = getter(obj)
-                    await copy.write_row((row,) if single else row)
-            return len(items)
+            if len(groups) == 1:
+                await copy(conn, groups[0])  # one statement: atomic on its own
+            else:
+                async with conn.transaction():
+                    for group in groups:
+                        await copy(conn, group)
+            return count
 
         return await self.db.run(op, name=spec.metric("insert_many"))
 

@@ -56,7 +56,11 @@ def test_malformed_url_is_one_line(
     assert main(["health"]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == "error: malformed DATABASE_URL: port must be a number, not 'port'\n"
+    # The port is not quoted: with an unencoded "/" in the password, it is the password.
+    assert err == (
+        "error: malformed DATABASE_URL: the port is not a number; percent-encode '@', '/',"
+        " ':', '?' and spaces in the user name and password (%40, %2F, %3A, %3F, %20)\n"
+    )
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

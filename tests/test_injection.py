@@ -15,6 +15,7 @@ from persistence import (
     QueryError,
     Settings,
 )
+from persistence.filters import Filter
 
 from .test_repository import Item, Items, item
 
@@ -171,3 +172,44 @@ def test_a_table_name_that_needs_quoting_is_found(sample_settings: Settings) -> 
         stored = odd(db).insert(item(1))
         assert odd(db).get(stored.id) == stored
         assert db.fetch_value('select count(*) from "Odd.Items"') == 1
+
+
+HOSTILE_OPERATORS = [
+    "<> '' or true or \"name\" =",
+    "= '' or 1=1 --",
+    "is not null or",
+    "=",
+    "!=",
+    "LIKE",
+    " like",
+    "in",
+    "similar to",
+    "~",
+    "",
+    ";",
+]
+
+
+@pytest.mark.parametrize("op", HOSTILE_OPERATORS, ids=range(len(HOSTILE_OPERATORS)))
+def test_only_the_toolkits_own_operators_reach_sql(items: Items, op: str) -> None:
+    before = state(items)
+    items.db.metrics.reset()
+    with pytest.raises(QueryError, match="unknown filter operator"):
+        items.delete_where(name=Filter(op, "x"))
+    # A Filter smuggled past its own check (object.__setattr__) is refused where the
+    # SQL is composed.
+    smuggled = Filter("<", "x")
+    object.__setattr__(smuggled, "op", op)
+    with pytest.raises(QueryError, match="unknown filter operator"):
+        items.delete_where(name=smuggled)
+    with pytest.raises(QueryError, match="unknown filter operator"):
+        items.find(name=smuggled)
+    assert items.db.metrics.snapshot() == {}, "a statement reached the server"
+    assert state(items) == before
+
+
+def test_the_toolkits_operators_still_work(items: Items) -> None:
+    assert items.count(name=Filter("<>", "item 1")) == 4
+    assert items.count(name=Filter("like", "item%")) == 5
+    with pytest.raises(QueryError, match="between filter needs"):
+        Filter("between", 3)

@@ -50,7 +50,7 @@ def test_namespaces_follow_files_and_folders(tmp_path: Path) -> None:
         ("-- name: e()\n", 1, "empty query for: e"),
         (
             "-- name: f()\nselect 1;\n-- name: g(x)\nselect 'unterminated where x = :x;\n",
-            3,
+            4,
             "unterminated quoted string",
         ),
         ("-- name: h\nselect 1;\n", 1, "missing mandatory parameter list"),
@@ -87,3 +87,101 @@ def test_placeholders_are_found_by_the_lexer(tmp_path: Path) -> None:
         "  from t where id = %(id)s and name like 'a%%' -- :no\n"
         "  limit %(lim)s;"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("select 1;\n-- name: a()\nselect 2;\n", 1),
+        ("-- queries about things\n\nupdate t set x = 1;\n-- name: a()\nselect 2;\n", 3),
+        ("/* header */ delete from t;\n-- name: a()\nselect 2;\n", 1),
+        ("-- no name line at all\nselect 1;\n", 2),
+    ],
+)
+def test_sql_above_the_first_name_line_is_refused(tmp_path: Path, text: str, line: int) -> None:
+    with pytest.raises(QueryLoadError) as info:
+        load(tmp_path, text)
+    assert str(info.value).startswith(f"{tmp_path / 'things.sql'}:{line}: SQL before the first")
+
+
+def test_comments_above_the_first_name_line_are_fine(tmp_path: Path) -> None:
+    text = "-- Things.\n/* more\n   words; with a semicolon */\n\n-- name: a()\nselect 1;\n"
+    assert [q.name for q in load(tmp_path, text)] == ["things.a"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("-- name: a()\nselect 1;\n\n-- the doc of b, whose name line is missing\nselect 2;\n", 5),
+        ("-- name: a(x)!\nupdate t set y = :x;\ndelete from t;\n", 3),
+        ("-- name: a()\nselect 1; select 2;\n", 2),
+    ],
+)
+def test_a_statement_glued_onto_the_query_above_is_refused(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    with pytest.raises(QueryLoadError) as info:
+        load(tmp_path, text)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'things.sql'}:{line}: a second statement in query 'a'")
+    assert "(named at line 1)" in message
+
+
+def test_one_statement_with_semicolons_inside_is_one_statement(tmp_path: Path) -> None:
+    text = (
+        "-- name: a()\nselect ';', $$ ; $$ /* ; */;\n\n"
+        "-- name: f#\ncreate function f() returns int language sql\n"
+        "begin atomic; select case when true then 1 end; end;\nselect f();\n\n"
+        "-- name: g()\ncreate function g() returns int language sql\n"
+        "begin atomic; select case when true then 1 end; end;\n"
+    )
+    assert [q.name for q in load(tmp_path, text)] == ["things.a", "things.f", "things.g"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("-- name: a()\n-- doc\nselect 1,\n  'unterminated\n  , 2;\n", 4, "unterminated quoted"),
+        ("-- name: a()\nselect 1\n\n/* never closed\n", 4, "unterminated /* comment"),
+        ("-- name: a()\nselect 1;\n-- name: b()\nselect $q$ x\n;\n", 4, "unterminated dollar"),
+        ("/* open\n-- name: a()\nselect 1;\n", 1, "unterminated /* comment"),
+    ],
+)
+def test_a_lexer_error_points_at_the_line_of_the_fault(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    with pytest.raises(QueryLoadError) as info:
+        load(tmp_path, text)
+    assert str(info.value).startswith(f"{tmp_path / 'things.sql'}:{line}: ")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-- name: a\x1b[2J()\nselect 1;\n",
+        "-- name: a()\nselect '\x1b]0;owned\x07\n",
+        "-- name: a()\nselect 1;\n-- name: a\u202e()\nselect 2;\n-- name: a\u202e()\nselect 3;\n",
+    ],
+)
+def test_control_characters_are_escaped_in_errors(tmp_path: Path, text: str) -> None:
+    with pytest.raises(QueryLoadError) as info:
+        load(tmp_path, text)
+    message = str(info.value)
+    assert message.isprintable(), repr(message)
+    assert "\\x1b" in message or "\\u202e" in message, message
+
+
+def test_a_control_character_in_the_file_name_is_escaped(tmp_path: Path) -> None:
+    with pytest.raises(QueryLoadError) as info:
+        load(tmp_path, "select 1;\n", name="th\nings.sql")
+    message = str(info.value)
+    assert message.isprintable()
+    assert "th\\nings.sql:1: SQL before the first" in message
+
+
+def test_a_nul_character_is_refused_at_its_line(tmp_path: Path) -> None:
+    with pytest.raises(QueryLoadError) as info:
+        load(tmp_path, "-- name: a()\nselect 1;\n-- name: b()\nselect 'x\x00y';\n")
+    message = str(info.value)
+    assert message == f"{tmp_path / 'things.sql'}:4: a NUL character (\\x00); a query file is text"

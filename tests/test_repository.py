@@ -68,6 +68,16 @@ class Notes(BaseRepository[Note]):
     table = "notes"
 
 
+@dataclass
+class Stamp:
+    id: int = DEFAULT
+    at: datetime = DEFAULT
+
+
+class Stamps(BaseRepository[Stamp]):
+    table = "stamps"
+
+
 @pytest.fixture
 def db(sample_settings: Settings):
     with Database(sample_settings) as database:
@@ -224,6 +234,49 @@ def test_insert_many_copies_100_000_rows(db: Database) -> None:
     sample = items.find(sku="sku-012345")
     assert (sample[0].price, sample[0].tags) == (Decimal(45), ["0"])
     assert items.insert_many([]) == 0
+
+
+@pytest.mark.parametrize("given_first", [False, True])
+def test_insert_many_keeps_every_value_given_when_rows_mix_defaults(
+    db: Database, given_first: bool
+) -> None:
+    items = Items(db)
+    rows = [item(1), item(2, id=777), item(3, price=Decimal(5)), item(4), item(5, id=778)]
+    if given_first:
+        rows.reverse()
+    assert items.insert_many(rows) == 5
+    stored = {i.sku: i for i in items.find()}
+    assert stored["sku-000002"].id == 777
+    assert stored["sku-000005"].id == 778
+    assert stored["sku-000003"].price == Decimal(5)
+    assert stored["sku-000001"].price == Decimal(0)
+    assert len({i.id for i in stored.values()}) == 5
+
+
+def test_insert_many_with_mixed_defaults_is_all_or_nothing(db: Database) -> None:
+    items = Items(db)
+    # The second group (ids given) breaks the unique sku after the first group went in.
+    rows = [item(1), item(2), item(1, id=900)]
+    with pytest.raises(UniqueViolation):
+        items.insert_many(rows)
+    assert items.count() == 0
+
+
+def test_insert_many_of_rows_made_only_of_defaults(db: Database) -> None:
+    db.execute(
+        "create table stamps (id bigint generated always as identity primary key,"
+        " at timestamptz not null default now())"
+    )
+    stamps = Stamps(db)
+    assert stamps.insert_many([Stamp(), Stamp(), Stamp()]) == 3
+    assert stamps.count() == 3
+
+
+def test_insert_many_refuses_another_class(db: Database) -> None:
+    rows: list[Any] = [item(1), Note(body="x")]
+    with pytest.raises(QueryError, match="row 1 is a Note"):
+        Items(db).insert_many(rows)
+    assert Items(db).count() == 0
 
 
 def test_violations_come_back_as_the_toolkits_errors(db: Database) -> None:

@@ -67,6 +67,16 @@ class Notes(AsyncBaseRepository[Note]):
     table = "notes"
 
 
+@dataclass
+class Stamp:
+    id: int = DEFAULT
+    at: datetime = DEFAULT
+
+
+class Stamps(AsyncBaseRepository[Stamp]):
+    table = "stamps"
+
+
 @pytest.fixture
 async def db(sample_settings: Settings):
     async with AsyncDatabase(sample_settings) as database:
@@ -223,6 +233,49 @@ async def test_insert_many_copies_100_000_rows(db: AsyncDatabase) -> None:
     sample = await items.find(sku="sku-012345")
     assert (sample[0].price, sample[0].tags) == (Decimal(45), ["0"])
     assert await items.insert_many([]) == 0
+
+
+@pytest.mark.parametrize("given_first", [False, True])
+async def test_insert_many_keeps_every_value_given_when_rows_mix_defaults(
+    db: AsyncDatabase, given_first: bool
+) -> None:
+    items = Items(db)
+    rows = [item(1), item(2, id=777), item(3, price=Decimal(5)), item(4), item(5, id=778)]
+    if given_first:
+        rows.reverse()
+    assert await items.insert_many(rows) == 5
+    stored = {i.sku: i for i in await items.find()}
+    assert stored["sku-000002"].id == 777
+    assert stored["sku-000005"].id == 778
+    assert stored["sku-000003"].price == Decimal(5)
+    assert stored["sku-000001"].price == Decimal(0)
+    assert len({i.id for i in stored.values()}) == 5
+
+
+async def test_insert_many_with_mixed_defaults_is_all_or_nothing(db: AsyncDatabase) -> None:
+    items = Items(db)
+    # The second group (ids given) breaks the unique sku after the first group went in.
+    rows = [item(1), item(2), item(1, id=900)]
+    with pytest.raises(UniqueViolation):
+        await items.insert_many(rows)
+    assert await items.count() == 0
+
+
+async def test_insert_many_of_rows_made_only_of_defaults(db: AsyncDatabase) -> None:
+    await db.execute(
+        "create table stamps (id bigint generated always as identity primary key,"
+        " at timestamptz not null default now())"
+    )
+    stamps = Stamps(db)
+    assert await stamps.insert_many([Stamp(), Stamp(), Stamp()]) == 3
+    assert await stamps.count() == 3
+
+
+async def test_insert_many_refuses_another_class(db: AsyncDatabase) -> None:
+    rows: list[Any] = [item(1), Note(body="x")]
+    with pytest.raises(QueryError, match="row 1 is a Note"):
+        await Items(db).insert_many(rows)
+    assert await Items(db).count() == 0
 
 
 async def test_violations_come_back_as_the_toolkits_errors(db: AsyncDatabase) -> None:
