@@ -26,7 +26,7 @@ from .config import Settings
 from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError
-from .migrations import Migrator
+from .migrations import MIGRATION_NAME, Migrator
 
 __all__ = ["main"]
 
@@ -34,9 +34,13 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as ex:  # --help, --version (0) or a usage error (2), already printed
+        return ex.code if isinstance(ex.code, int) else 2
     if not hasattr(args, "func"):
-        parser.print_help()
+        parser.print_usage(sys.stderr)
+        print("persistence: error: name a command (persistence --help lists them)", file=sys.stderr)
         return 2
     try:
         code: int = args.func(args)
@@ -93,7 +97,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def _migrator(args: argparse.Namespace) -> Migrator:
-    return Migrator(resolve(_settings(args)))
+    return Migrator(resolve(_settings(args)), lock_wait=getattr(args, "lock_timeout", None))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -168,6 +172,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text!r}")
+    return value
+
+
+def _name(text: str) -> str:
+    if not MIGRATION_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a migration name: use lowercase letters, digits and underscores"
+            " (add_users)"
+        )
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="persistence", description="Typed PostgreSQL toolkit: server, migrations, checks."
@@ -202,14 +225,26 @@ def _parser() -> argparse.ArgumentParser:
     dry_run.add_argument(
         "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
     )
+    locking = argparse.ArgumentParser(add_help=False)
+    locking.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long to wait for another run's migration lock"
+        " (default: DB_MIGRATION_LOCK_TIMEOUT, else 600; 0: do not wait)",
+    )
     migrate = commands.add_parser(
-        "migrate", parents=[dry_run], help="apply pending migrations (all, or up to --target)"
+        "migrate",
+        parents=[dry_run, locking],
+        help="apply pending migrations (all, or up to --target)",
     )
     migrate.add_argument("--target", metavar="ID", help="apply only ID and what it depends on")
     migrate.set_defaults(func=cmd_migrate)
 
     rollback = commands.add_parser(
-        "rollback", parents=[dry_run], help="roll back the last migration (or --steps/--target)"
+        "rollback",
+        parents=[dry_run, locking],
+        help="roll back the last migration (or --steps/--target)",
     )
     how_far = rollback.add_mutually_exclusive_group()
     how_far.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
@@ -221,11 +256,15 @@ def _parser() -> argparse.ArgumentParser:
     ).set_defaults(func=cmd_status)
 
     new = commands.add_parser("new", help="create NNNN_NAME.sql and its rollback file")
-    new.add_argument("name", help="lowercase words joined by underscores, e.g. add_users")
+    new.add_argument(
+        "name", type=_name, help="lowercase words joined by underscores, e.g. add_users"
+    )
     new.set_defaults(func=cmd_new)
 
     accept = commands.add_parser(
-        "accept", help="accept the edited content of applied migrations as applied"
+        "accept",
+        parents=[locking],
+        help="accept the edited content of applied migrations as applied",
     )
     accept.add_argument("ids", nargs="+", metavar="ID", help="migration ids")
     accept.set_defaults(func=cmd_accept)
@@ -235,7 +274,9 @@ def _parser() -> argparse.ArgumentParser:
     ).set_defaults(func=cmd_seed)
 
     reset = commands.add_parser(
-        "reset", help="roll back every migration and apply again (refused in production)"
+        "reset",
+        parents=[locking],
+        help="roll back every migration and apply again (refused in production)",
     )
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(func=cmd_reset)

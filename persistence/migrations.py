@@ -6,7 +6,9 @@ From yoyo we take the file format (`NNNN_name.sql` + `NNNN_name.rollback.sql`,
 tools still read it. On top of it, each run:
 
 - holds a session-level advisory lock, released by the server when the session ends,
-  so a killed `migrate` leaves no stale lock (yoyo's lock is a table row);
+  so a killed `migrate` leaves no stale lock (yoyo's lock is a table row); a run that
+  finds it taken waits up to `migration_lock_timeout` (10 minutes), whatever the
+  session's statement_timeout, and then names the holder;
 - runs a transactional migration's statements and the rows that record it in one
   transaction, so a crash can never leave a migration applied but unrecorded;
 - records a checksum of both files and the rollback SQL at apply time: an edited applied
@@ -14,7 +16,9 @@ tools still read it. On top of it, each run:
   changed or is gone;
 - sets `lock_timeout` and `statement_timeout` (a DDL statement queued behind a long
   transaction must not block every reader queued behind it), overridable per migration
-  with `-- lock_timeout: 30s` / `-- statement_timeout: 1h` headers.
+  with `-- lock_timeout: 30s` / `-- statement_timeout: 1h` headers. These replace the
+  pool's statement_timeout (DB_STATEMENT_TIMEOUT, 30 s) for the migration's statements,
+  so a ten-minute `CREATE INDEX` runs under the 15-minute default.
 
 Migrations are SQL files. Like yoyo, this API is synchronous; call it from async code
 with `asyncio.to_thread`.
@@ -55,7 +59,7 @@ _YOYO_APPLIED = sql.Identifier(default_migration_table)
 DEFAULT_TIMEOUTS = {"lock_timeout": "5s", "statement_timeout": "15min"}
 
 _DIRECTIVE = re.compile(r"^\s*--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
-_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
+MIGRATION_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 Output = Callable[[str], None]
 
@@ -131,14 +135,16 @@ class Migrator:
     Args:
         settings: the database and the project folders.
         out: where progress lines go (default: print); pass `lambda _: None` for quiet.
-        lock_wait: seconds to wait for another run's lock before giving up.
+        lock_wait: seconds to wait for another run's migration lock before giving up
+            (default: `settings.migration_lock_timeout`, 10 minutes; 0: do not wait).
+            The wait is not cut short by the session's statement_timeout.
     """
 
-    def __init__(self, settings: Settings, *, out: Output = print, lock_wait: float = 600.0):
+    def __init__(self, settings: Settings, *, out: Output = print, lock_wait: float | None = None):
         self.settings = settings
         self.directory = settings.migrations_dir or settings.project / "migrations"
         self.out = out
-        self.lock_wait = lock_wait
+        self.lock_wait = settings.migration_lock_timeout if lock_wait is None else lock_wait
 
     # -- reading ------------------------------------------------------------------------
 
@@ -301,7 +307,7 @@ class Migrator:
 
     def new(self, name: str) -> tuple[Path, Path]:
         """Create `NNNN_name.sql` and its rollback, depending on the current heads."""
-        if not _NAME.fullmatch(name):
+        if not MIGRATION_NAME.fullmatch(name):
             raise MigrationError(
                 f"migration name {name!r}: use lowercase letters, digits and underscores"
             )
@@ -390,21 +396,33 @@ class Migrator:
         got = conn.execute("select pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
         if got and got[0]:
             return
-        holder = conn.execute(
-            "select pid from pg_locks where locktype = 'advisory' and granted"
-            " and (classid::bigint << 32 | objid::bigint) = %s",
-            [LOCK_KEY],
-        ).fetchone()
-        self.out(f"waiting for the migration lock (held by backend pid {holder and holder[0]})")
-        conn.execute("select set_config('lock_timeout', %s, false)", [f"{self.lock_wait}s"])
+        wait = self.lock_wait
+        if wait <= 0:
+            raise MigrationError(
+                f"the migration lock is held by {_holder(conn)}: another migration run is in"
+                " progress; run again when it ends, or give --lock-timeout SECONDS to wait"
+            )
+        self.out(f"waiting up to {wait:g} s for the migration lock, held by {_holder(conn)}")
+        # The wait has a limit of its own. The session's statement_timeout (the pool's,
+        # 30 s by default) must not cancel it: another replica's migration may run for
+        # minutes, and every replica of a deploy would fail while it does. The statement
+        # limit is a backstop one second later, so lock_timeout is what normally fires.
+        ms = max(1, round(wait * 1000))
+        conn.execute(
+            "select set_config('lock_timeout', %s, false),"
+            " set_config('statement_timeout', %s, false)",
+            [str(ms), str(ms + 1000)],
+        )
         try:
             conn.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
-        except psycopg.errors.LockNotAvailable:
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
             raise MigrationError(
-                f"another migration run held the lock for over {self.lock_wait:.0f} s;"
-                " it is still running (a killed run releases it at once)"
+                f"gave up waiting for the migration lock after {wait:g} s: it is held by"
+                f" {_holder(conn)}, whose migration run is still going; run again when it"
+                " ends, or wait longer with --lock-timeout SECONDS (DB_MIGRATION_LOCK_TIMEOUT)"
             ) from None
-        conn.execute("reset lock_timeout")
+        finally:
+            conn.execute("reset lock_timeout; reset statement_timeout")
 
     def _applied(self, backend: _Backend) -> list[_Applied]:
         rows = backend.connection.execute(
@@ -487,6 +505,29 @@ class Migrator:
             raise PersistenceError(
                 f"refusing to {what} a production database (PERSISTENCE_ENV=production)"
             )
+
+
+def _holder(conn: psycopg.Connection[Any]) -> str:
+    """Who holds the migration lock: pid, application_name and since when, for messages.
+
+    "Since" is the holder's session start: a run takes the lock as soon as it connects.
+    """
+    row = conn.execute(
+        "select l.pid, a.application_name,"
+        " to_char(a.backend_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+        " extract(epoch from now() - a.backend_start)::bigint"
+        " from pg_locks l left join pg_stat_activity a on a.pid = l.pid"
+        " where l.locktype = 'advisory' and l.granted and l.objsubid = 1"
+        " and l.database = (select oid from pg_database where datname = current_database())"
+        " and (l.classid::bigint << 32 | l.objid::bigint) = %s",
+        [LOCK_KEY],
+    ).fetchone()
+    if row is None:
+        return "a session that has just ended"
+    pid, app, since, age = row
+    # Without pg_read_all_stats another role's session start is hidden (null).
+    when = f"since {since} UTC, {age} s ago" if since else "since: not visible to this role"
+    return f"pid {pid} (application_name {app or ''!r}, {when})"
 
 
 def _run(

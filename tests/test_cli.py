@@ -61,9 +61,31 @@ def test_malformed_url_is_one_line(
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
-    with pytest.raises(SystemExit) as exit_info:
-        main(["no-such-command"])
-    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: persistence [-h]")
+    assert err.endswith("\npersistence: error: name a command (persistence --help lists them)\n")
+    assert main(["no-such-command"]) == 2
+    assert "invalid choice: 'no-such-command'" in capsys.readouterr().err
+    assert main(["rollback", "--steps", "2", "--target", "0001_x"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "persistence rollback: error: argument --target: not allowed with argument --steps\n"
+    )
+    assert main(["new", "Drop Table;"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "persistence new: error: argument name: 'Drop Table;' is not a migration name:"
+        " use lowercase letters, digits and underscores (add_users)\n"
+    )
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"persistence {__version__}\n"
+
+
+def test_no_arguments_in_a_shell() -> None:
+    run = subprocess.run([sys.executable, "-m", "persistence"], capture_output=True, text=True)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.splitlines()[-1] == (
+        "persistence: error: name a command (persistence --help lists them)"
+    )
 
 
 def test_every_command_has_help() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from persistence import MigrationError, PersistenceError, Settings
 from persistence.check import check_migrations
 from persistence.cli import main
-from persistence.migrations import Migrator
+from persistence.migrations import LOCK_KEY, Migrator
 
 
 def write(folder: Path, mid: str, up: str, down: str | None = None) -> Path:
@@ -386,3 +387,104 @@ def test_reset_asks_first(three: Settings, monkeypatch, capsys) -> None:
     assert "reset cancelled" in capsys.readouterr().err
     assert main(["--project", str(three.project), "reset", "--yes"]) == 0
     assert "orders_user_idx" in tables(three)
+
+
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": settings.database_url or "", **extra}
+
+
+def cli(settings: Settings, *args: str) -> list[str]:
+    return [sys.executable, "-m", "persistence", "--project", str(settings.project), *args]
+
+
+def wait_for(conn: psycopg.Connection, query: str, *params: object) -> None:
+    for _ in range(600):
+        row = conn.execute(query, params).fetchone()
+        if row and row[0]:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"never true: {query}")
+
+
+def test_lock_wait_outlasts_statement_timeout_and_names_the_holder(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_t", "create table t (id int);\n", "drop table t;\n")
+    holder = psycopg.connect(project.conninfo() + " application_name=deploy-a", autocommit=True)
+    with holder:
+        holder.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+        pid = holder.info.backend_pid
+        # Limit from the environment, shorter than the wait: the error names the holder.
+        started = time.monotonic()
+        run = subprocess.run(
+            cli(project, "migrate"),
+            env=cli_env(project, DB_STATEMENT_TIMEOUT="0.5", DB_MIGRATION_LOCK_TIMEOUT="2"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert time.monotonic() - started >= 2
+        assert run.returncode == 1
+        assert re.fullmatch(
+            r"error: gave up waiting for the migration lock after 2 s: it is held by"
+            rf" pid {pid} \(application_name 'deploy-a', since \d{{4}}-\d\d-\d\d"
+            r" \d\d:\d\d:\d\d UTC, \d+ s ago\), whose migration run is still going; run again"
+            r" when it ends, or wait longer with --lock-timeout SECONDS"
+            r" \(DB_MIGRATION_LOCK_TIMEOUT\)\n",
+            run.stderr,
+        ), run.stderr
+        assert tables(project) == []
+
+        # --lock-timeout longer than the other run: the wait outlasts a 0.5 s
+        # statement_timeout and the migration then applies.
+        waiter = subprocess.Popen(
+            cli(project, "migrate", "--lock-timeout", "60"),
+            env=cli_env(project, DB_STATEMENT_TIMEOUT="0.5", DB_APPLICATION_NAME="waiter"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(
+            holder,
+            "select count(*) from pg_stat_activity where application_name = 'waiter'"
+            " and wait_event_type = 'Lock'",
+        )
+        time.sleep(1.5)  # three statement timeouts
+        holder.execute("select pg_advisory_unlock(%s)", [LOCK_KEY])
+        out, err = waiter.communicate(timeout=60)
+    assert (waiter.returncode, err) == (0, "")
+    assert re.match(
+        rf"waiting up to 60 s for the migration lock, held by pid {pid} \(application_name"
+        r" 'deploy-a', since .* UTC, \d+ s ago\)$",
+        out.splitlines()[0],
+    )
+    assert tables(project) == ["t"]
+
+
+def test_lock_timeout_zero_does_not_wait(project: Settings) -> None:
+    with psycopg.connect(project.conninfo(), autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+        with pytest.raises(MigrationError, match=r"^the migration lock is held by pid \d+ "):
+            quiet(project, lock_wait=0).migrate()
+
+
+def test_migration_statements_are_not_cut_by_the_session_statement_timeout(
+    project: Settings,
+) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_slow", "select pg_sleep(1.2);\n", "select pg_sleep(1.2);\n")
+    short = dataclasses.replace(project, statement_timeout=0.5)
+    assert quiet(short).migrate() == ["0001_slow"]
+    assert quiet(short).rollback() == ["0001_slow"]
+    # A migration's own header still limits it.
+    write(folder, "0001_slow", "-- statement_timeout: 300ms\nselect pg_sleep(1.2);\n")
+    with pytest.raises(MigrationError, match="canceling statement due to statement timeout"):
+        quiet(short).migrate()
+
+
+def test_lock_timeout_flag_and_variable_are_validated(capsys) -> None:
+    assert main(["migrate", "--lock-timeout", "-1"]) == 2
+    assert "must be 0 or more seconds, not '-1'" in capsys.readouterr().err
+    with pytest.raises(PersistenceError, match="DB_MIGRATION_LOCK_TIMEOUT must be a float"):
+        Settings.from_env({"DB_MIGRATION_LOCK_TIMEOUT": "10m"})
