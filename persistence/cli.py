@@ -96,8 +96,15 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _progress(line: str) -> None:
+    # Flushed line by line: a deploy log shows which migration runs while it runs.
+    print(line, flush=True)
+
+
 def _migrator(args: argparse.Namespace) -> Migrator:
-    return Migrator(resolve(_settings(args)), lock_wait=getattr(args, "lock_timeout", None))
+    return Migrator(
+        resolve(_settings(args)), out=_progress, lock_wait=getattr(args, "lock_timeout", None)
+    )
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

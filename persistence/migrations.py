@@ -84,7 +84,7 @@ class MigrationFile:
 
     @property
     def transactional(self) -> bool:
-        return _directives(self.sql).get("transactional", "true").lower() != "false"
+        return _transactional(self.sql)
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,29 +450,15 @@ class Migrator:
         self.out(f"database  {self.settings.masked_url}{mode}")
 
     def _apply(self, backend: _Backend, f: MigrationFile) -> None:
+        self.out(f"applying  {f.id}")
         started = time.perf_counter()
-        conn = backend.connection
-        try:
-            if f.transactional:
-                with backend.transaction():
-                    _set_timeouts(conn, f.sql, local=True)
-                    _run(conn, f.path, f.sql)
-                    self._record(backend, f)
-            else:
-                _set_timeouts(conn, f.sql, local=False)
-                _run(conn, f.path, f.sql, transactional=False)
-                conn.execute("reset lock_timeout; reset statement_timeout")
-                with backend.transaction():
-                    self._record(backend, f)
-        except MigrationError as ex:
-            ex.migration = f.id
-            raise
-        self.out(f"applied   {f.id:<44} {1000 * (time.perf_counter() - started):8.1f} ms")
+        self._execute(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
+        self.out(f"applied   {f.id:<44} {_duration(time.perf_counter() - started)}")
 
-    def _record(self, backend: _Backend, f: MigrationFile) -> None:
+    def _record(self, backend: _Backend, f: MigrationFile, operation: str = "apply") -> None:
         ref = _Applied(f.id, datetime.now(), None, None)
         backend.mark_one(ref, log=False)
-        backend.log_migration(ref, "apply")
+        backend.log_migration(ref, operation)
         backend.connection.execute(
             sql.SQL(
                 "insert into {} (migration_id, checksum, rollback_sql) values (%s, %s, %s)"
@@ -483,22 +469,41 @@ class Migrator:
         )
 
     def _rollback(self, backend: _Backend, a: _Applied, undo: str) -> None:
+        self.out(f"rolling back {a.id}")
         started = time.perf_counter()
+
+        def unrecord() -> None:
+            backend.unmark_one(a, log=False)
+            backend.log_migration(a, "rollback")
+            backend.connection.execute(
+                sql.SQL("delete from {} where migration_id = %s").format(_CHECKSUMS), [a.id]
+            )
+
+        self._execute(backend, a.id, self.directory / f"{a.id}.rollback.sql", undo, unrecord)
+        self.out(f"rolled back {a.id:<42} {_duration(time.perf_counter() - started)}")
+
+    def _execute(
+        self, backend: _Backend, mid: str, path: Path, text: str, record: Callable[[], None]
+    ) -> None:
+        """Run `text` under its headers' timeouts and `record` it: in one transaction, or,
+        for `-- transactional: false` (CREATE/DROP INDEX CONCURRENTLY), statement by
+        statement with the record written after the last one."""
         conn = backend.connection
-        where = self.directory / f"{a.id}.rollback.sql"
         try:
-            with backend.transaction():
-                _set_timeouts(conn, undo, local=True)
-                _run(conn, where, undo)
-                backend.unmark_one(a, log=False)
-                backend.log_migration(a, "rollback")
-                conn.execute(
-                    sql.SQL("delete from {} where migration_id = %s").format(_CHECKSUMS), [a.id]
-                )
+            if _transactional(text):
+                with backend.transaction():
+                    _set_timeouts(conn, text, local=True)
+                    _run(conn, path, text)
+                    record()
+            else:
+                _set_timeouts(conn, text, local=False)
+                _run(conn, path, text, transactional=False)
+                conn.execute("reset lock_timeout; reset statement_timeout")
+                with backend.transaction():
+                    record()
         except MigrationError as ex:
-            ex.migration = a.id
+            ex.migration = mid
             raise
-        self.out(f"rolled back {a.id:<42} {1000 * (time.perf_counter() - started):8.1f} ms")
 
     def _refuse_in_production(self, what: str) -> None:
         if self.settings.production:
@@ -573,6 +578,20 @@ def _set_timeouts(conn: psycopg.Connection[Any], text: str, *, local: bool) -> N
     headers = _directives(text)
     for name, default in DEFAULT_TIMEOUTS.items():
         conn.execute("select set_config(%s, %s, %s)", (name, headers.get(name, default), local))
+
+
+def _transactional(text: str) -> bool:
+    return _directives(text).get("transactional", "true").lower() != "false"
+
+
+def _duration(seconds: float) -> str:
+    """`12.3 ms`, `4.56 s`, `12 min 05 s`: what an operator reads in a deploy log."""
+    if seconds < 1:
+        return f"{1000 * seconds:8.1f} ms"
+    if seconds < 60:
+        return f"{seconds:8.2f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes:3d} min {rest:02d} s"
 
 
 def _split(text: str) -> Iterator[tuple[int, str]]:

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import os
 import re
+import selectors
 import signal
 import subprocess
 import sys
@@ -85,11 +86,10 @@ def test_migrate_applies_in_dependency_order(three: Settings) -> None:
     applied = Migrator(three, out=lines.append).migrate()
     assert applied == ["0002_users", "0001_orders", "0003_index"]
     assert lines[0] == f"database  {three.masked_url}"
-    assert [line.split()[:2] for line in lines[1:]] == [
-        ["applied", "0002_users"],
-        ["applied", "0001_orders"],
-        ["applied", "0003_index"],
-    ]
+    assert len(lines) == 7
+    for i, mid in enumerate(["0002_users", "0001_orders", "0003_index"]):
+        assert lines[1 + 2 * i] == f"applying  {mid}"
+        assert re.fullmatch(rf"applied   {mid:<44} +\d+\.\d ms", lines[2 + 2 * i])
     assert tables(three) == ["orders", "orders_pkey", "orders_user_idx", "users", "users_pkey"]
     # yoyo's own table stays the record of what is applied.
     with psycopg.connect(three.conninfo()) as conn:
@@ -286,6 +286,9 @@ def test_non_transactional_migration(project: Settings) -> None:
     )
     assert quiet(project).migrate() == ["0001_t", "0002_concurrently"]
     assert "t_id" in tables(project)
+    # Its rollback, also `-- transactional: false`, runs outside a transaction too.
+    assert quiet(project).rollback() == ["0002_concurrently"]
+    assert "t_id" not in tables(project)
 
 
 def test_lock_timeout_header_keeps_ddl_from_queueing(project: Settings) -> None:
@@ -488,3 +491,49 @@ def test_lock_timeout_flag_and_variable_are_validated(capsys) -> None:
     assert "must be 0 or more seconds, not '-1'" in capsys.readouterr().err
     with pytest.raises(PersistenceError, match="DB_MIGRATION_LOCK_TIMEOUT must be a float"):
         Settings.from_env({"DB_MIGRATION_LOCK_TIMEOUT": "10m"})
+
+
+def test_progress_shows_the_running_migration_while_it_runs(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_gate", "create table gate (id int);\n", "drop table gate;\n")
+    quiet(project).migrate()
+    write(
+        folder,
+        "0002_wait",
+        "-- depends: 0001_gate\n-- lock_timeout: 60s\nlock table gate;\n",
+        "select 1;\n",
+    )
+    with psycopg.connect(project.conninfo()) as gate:
+        gate.execute("lock table gate")  # 0002_wait waits until this transaction ends
+        run = subprocess.Popen(
+            cli(project, "migrate"), env=cli_env(project), stdout=subprocess.PIPE
+        )
+        assert run.stdout is not None
+        fd = run.stdout.fileno()
+        selector = selectors.DefaultSelector()
+        selector.register(fd, selectors.EVENT_READ)
+        seen = b""
+        while b"applying  0002_wait\n" not in seen:
+            assert selector.select(timeout=30), f"no progress line, only {seen!r}"
+            seen += os.read(fd, 4096)
+        selector.close()
+        assert seen.decode().splitlines() == [
+            f"database  {project.masked_url}",
+            "applying  0002_wait",
+        ]
+        time.sleep(1.1)
+    rest = run.communicate(timeout=60)[0].decode().splitlines()
+    assert run.returncode == 0
+    assert re.fullmatch(r"applied   0002_wait {35} +1\.\d\d s", rest[0]), rest
+    assert rest[1:] == []
+
+
+def test_rollback_progress_lines(three: Settings) -> None:
+    quiet(three).migrate()
+    lines: list[str] = []
+    Migrator(three, out=lines.append).rollback(2)
+    assert lines[1] == "rolling back 0003_index"
+    assert re.fullmatch(r"rolled back 0003_index {32} +\d+\.\d ms", lines[2])
+    assert lines[3] == "rolling back 0001_orders"
+    assert len(lines) == 5
