@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
@@ -26,7 +28,7 @@ from .config import Settings
 from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError
-from .migrations import MIGRATION_NAME, Migrator
+from .migrations import MIGRATION_NAME, MigrationState, Migrator
 
 __all__ = ["main"]
 
@@ -44,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = args.func(args)
+    except _UsageError as ex:
+        print(f"persistence: error: {ex}", file=sys.stderr)
+        return 2
     except PersistenceError as ex:
         # One boundary for expected failures: one line, no traceback, no password.
         print(f"error: {ex}", file=sys.stderr)
@@ -54,8 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+class _UsageError(Exception):
+    """Arguments that parse but do not fit together: exit 2, like argparse's own."""
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(project=args.project)
+    environ = dict(os.environ)
+    if getattr(args, "url", None):
+        environ["DATABASE_URL"] = args.url  # --url wins over the environment
+    return Settings.from_env(environ, project=args.project)
 
 
 def cmd_db_start(args: argparse.Namespace) -> int:
@@ -108,6 +120,20 @@ def _migrator(args: argparse.Namespace) -> Migrator:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.check:
+        if args.target:
+            raise _UsageError("migrate --check looks at every migration; it takes no --target")
+        migrator = _migrator(args)
+        states = migrator.status()
+        print(f"database  {migrator.settings.masked_url} (check: nothing is changed)")
+        for st in states:
+            if st.state in _FAILING:
+                print(f"{st.state:<12} {st.id}")
+        problem = _gate(states, pending=True)
+        if problem is None:
+            applied = sum(st.applied for st in states)
+            print(f"up to date: {applied} migration{'' if applied == 1 else 's'} applied")
+        return _fail(problem)
     _migrator(args).migrate(target=args.target, dry_run=args.dry_run)
     return 0
 
@@ -117,15 +143,60 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What a CI gate fails on: something to apply, or an applied file that is not what ran.
+_FAILING = ("pending", "changed", "file missing")
+
+
+def _gate(states: Sequence[MigrationState], *, pending: bool) -> str | None:
+    """One line saying what is wrong and what to do; None when nothing is."""
+    parts = []
+    waiting = [st.id for st in states if st.state == "pending"]
+    if pending and waiting:
+        parts.append(f"{len(waiting)} pending ({', '.join(waiting)}): run `persistence migrate`")
+    edited = [st.id for st in states if st.state in ("changed", "file missing")]
+    if edited:
+        parts.append(
+            f"{len(edited)} applied changed or missing ({', '.join(edited)}): put the file"
+            " back, or run `persistence accept ID` if the edit is deliberate"
+        )
+    return "; ".join(parts) or None
+
+
+def _fail(problem: str | None) -> int:
+    if problem is None:
+        return 0
+    print(f"error: {problem}", file=sys.stderr)
+    return 1
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    states = _migrator(args).status()
-    if not states:
-        print("no migrations")
-    for st in states:
-        when = st.applied_at.strftime("%Y-%m-%d %H:%M:%S") if st.applied_at else "-"
-        print(f"{'applied' if st.applied else 'pending':<8} {when:<19}  {st.state:<12} {st.id}")
-    # Exit 1 when an applied file changed or went missing: `make status` in CI catches it.
-    return 1 if any(st.state in ("changed", "file missing") for st in states) else 0
+    migrator = _migrator(args)
+    states = migrator.status()
+    if args.json:
+        report = {
+            "database": migrator.settings.masked_url,
+            "migrations": [
+                {"id": st.id, "state": st.state, "applied_at": _iso(st.applied_at)} for st in states
+            ],
+            "pending": sum(st.state == "pending" for st in states),
+            "changed": sum(st.state in ("changed", "file missing") for st in states),
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        if not states:
+            print("no migrations")
+        for st in states:
+            when = st.applied_at.strftime("%Y-%m-%d %H:%M:%S") if st.applied_at else "-"
+            applied = "applied" if st.applied else "pending"
+            print(f"{applied:<8} {when:<19}  {st.state:<12} {st.id}")
+    # An applied file that changed or went missing always fails; pending migrations
+    # only with --check, the CI gate: a plain `status` is a report.
+    return _fail(_gate(states, pending=args.check))
+
+
+def _iso(when: datetime | None) -> str | None:
+    # yoyo stores applied_at_utc without a time zone; it is UTC.
+    return when.replace(tzinfo=UTC).isoformat() if when else None
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -222,15 +293,10 @@ def _parser() -> argparse.ArgumentParser:
     ]:
         db_commands.add_parser(name, help=text, description=text).set_defaults(func=func)
 
-    health = commands.add_parser(
-        "health", help="check the database and print a health report (exit 1 if failing)"
-    )
-    health.add_argument("--json", action="store_true", help="print the report as JSON")
-    health.set_defaults(func=cmd_health)
-
-    dry_run = argparse.ArgumentParser(add_help=False)
-    dry_run.add_argument(
-        "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
+    # Shared options. Every command that uses a database takes --url.
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--url", metavar="URL", help="the database (default: DATABASE_URL, else embedded)"
     )
     locking = argparse.ArgumentParser(add_help=False)
     locking.add_argument(
@@ -240,17 +306,40 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait for another run's migration lock"
         " (default: DB_MIGRATION_LOCK_TIMEOUT, else 600; 0: do not wait)",
     )
+    dry_run = argparse.ArgumentParser(add_help=False)
+    dry_run.add_argument(
+        "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON, for machines")
+
+    health = commands.add_parser(
+        "health",
+        parents=[database, as_json],
+        help="check the database and print a health report (exit 1 if failing)",
+    )
+    health.set_defaults(func=cmd_health)
+
     migrate = commands.add_parser(
         "migrate",
-        parents=[dry_run, locking],
-        help="apply pending migrations (all, or up to --target)",
+        parents=[database, locking],
+        help="apply pending migrations (all, or up to --target), printing each one's time",
     )
     migrate.add_argument("--target", metavar="ID", help="apply only ID and what it depends on")
+    mode = migrate.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
+    )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="apply nothing; exit 1 if a migration is pending or an applied one changed (CI)",
+    )
     migrate.set_defaults(func=cmd_migrate)
 
     rollback = commands.add_parser(
         "rollback",
-        parents=[dry_run, locking],
+        parents=[database, locking, dry_run],
         help="roll back the last migration (or --steps/--target)",
     )
     how_far = rollback.add_mutually_exclusive_group()
@@ -258,9 +347,17 @@ def _parser() -> argparse.ArgumentParser:
     how_far.add_argument("--target", metavar="ID", help="roll back everything applied after ID")
     rollback.set_defaults(func=cmd_rollback)
 
-    commands.add_parser(
-        "status", help="list migrations: applied or pending, when, checksum ok or changed"
-    ).set_defaults(func=cmd_status)
+    status = commands.add_parser(
+        "status",
+        parents=[database, as_json],
+        help="list migrations: applied or pending, when, checksum ok or changed",
+    )
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 also when a migration is pending (CI gate); a changed one always does",
+    )
+    status.set_defaults(func=cmd_status)
 
     new = commands.add_parser("new", help="create NNNN_NAME.sql and its rollback file")
     new.add_argument(
@@ -270,30 +367,35 @@ def _parser() -> argparse.ArgumentParser:
 
     accept = commands.add_parser(
         "accept",
-        parents=[locking],
+        parents=[database, locking],
         help="accept the edited content of applied migrations as applied",
     )
     accept.add_argument("ids", nargs="+", metavar="ID", help="migration ids")
     accept.set_defaults(func=cmd_accept)
 
     commands.add_parser(
-        "seed", help="load development data from seeds/ (refused in production)"
+        "seed",
+        parents=[database],
+        help="load development data from seeds/ (refused in production)",
     ).set_defaults(func=cmd_seed)
 
     reset = commands.add_parser(
         "reset",
-        parents=[locking],
+        parents=[database, locking],
         help="roll back every migration and apply again (refused in production)",
     )
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(func=cmd_reset)
 
     commands.add_parser(
-        "types", help="write the typed query module from the live schema (scratch database)"
+        "types",
+        parents=[database],
+        help="write the typed query module from the live schema (scratch database)",
     ).set_defaults(func=cmd_types)
 
     commands.add_parser(
         "check",
+        parents=[database],
         help="prove rollbacks, prepare every query, check the typed module is fresh",
     ).set_defaults(func=cmd_check)
     return parser

@@ -197,10 +197,14 @@ class Migrator:
     # -- operations ---------------------------------------------------------------------
 
     def status(self) -> list[MigrationState]:
-        """Every migration, applied or pending, with its checksum state."""
+        """Every migration, applied or pending, with its checksum state.
+
+        Reads only: it neither waits for a running migration's lock nor creates the
+        bookkeeping tables, so a read-only role can run it (a CI gate) during a deploy.
+        """
         files = self.load()
-        with self._session() as backend:
-            applied = {a.id: a for a in self._applied(backend)}
+        with self._reading() as conn:
+            applied = {a.id: a for a in _read_applied(conn)}
         states = []
         for f in files:
             a = applied.pop(f.id, None)
@@ -425,14 +429,16 @@ class Migrator:
             conn.execute("reset lock_timeout; reset statement_timeout")
 
     def _applied(self, backend: _Backend) -> list[_Applied]:
-        rows = backend.connection.execute(
-            sql.SQL(
-                "select y.migration_id, y.applied_at_utc, p.checksum, p.rollback_sql"
-                " from {} y left join {} p using (migration_id)"
-                " order by y.applied_at_utc, y.migration_id"
-            ).format(_YOYO_APPLIED, _CHECKSUMS)
-        ).fetchall()
-        return [_Applied(*row) for row in rows]
+        return _read_applied(backend.connection)
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection[Any]]:
+        """A session for reports: no lock taken, nothing created."""
+        try:
+            with psycopg.connect(self.settings.conninfo(), autocommit=True) as conn:
+                yield conn
+        except psycopg.Error as ex:
+            raise translate(ex, secrets=self._secrets) from ex
 
     def _refuse_edited(self, applied: dict[str, _Applied], files: dict[str, MigrationFile]) -> None:
         for mid, a in applied.items():
@@ -510,6 +516,28 @@ class Migrator:
             raise PersistenceError(
                 f"refusing to {what} a production database (PERSISTENCE_ENV=production)"
             )
+
+
+def _read_applied(conn: psycopg.Connection[Any]) -> list[_Applied]:
+    """What is applied, oldest first; none when yoyo's table does not exist yet."""
+    row = conn.execute(
+        "select to_regclass(%s) is not null, to_regclass(%s) is not null",
+        [default_migration_table, CHECKSUMS],
+    ).fetchone()
+    if not row or not row[0]:
+        return []
+    # Without our table (only yoyo ran here) nothing has a checksum: "unrecorded".
+    ours = sql.SQL("left join {} p using (migration_id)").format(_CHECKSUMS)
+    query = sql.SQL(
+        "select y.migration_id, y.applied_at_utc, {}, {} from {} y {}"
+        " order by y.applied_at_utc, y.migration_id"
+    ).format(
+        sql.SQL("p.checksum" if row[1] else "null::text"),
+        sql.SQL("p.rollback_sql" if row[1] else "null::text"),
+        _YOYO_APPLIED,
+        ours if row[1] else sql.SQL(""),
+    )
+    return [_Applied(*r) for r in conn.execute(query).fetchall()]
 
 
 def _holder(conn: psycopg.Connection[Any]) -> str:

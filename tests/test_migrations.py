@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import re
 import selectors
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -537,3 +539,109 @@ def test_rollback_progress_lines(three: Settings) -> None:
     assert re.fullmatch(r"rolled back 0003_index {32} +\d+\.\d ms", lines[2])
     assert lines[3] == "rolling back 0001_orders"
     assert len(lines) == 5
+
+
+def run_cli(settings: Settings, *args: str) -> int:
+    """The CLI on the test's project and database, given by --url (not the environment)."""
+    return main(["--project", str(settings.project), *args, "--url", settings.database_url or ""])
+
+
+@pytest.fixture
+def no_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --url must win: an environment pointing nowhere proves it is not used.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nowhere")
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_status_json_and_check(three: Settings, capsys) -> None:
+    quiet(three).migrate(target="0002_users")
+    assert run_cli(three, "status", "--json") == 0  # pending is no failure without --check
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert err == ""
+    assert report["database"] == three.masked_url
+    assert (report["pending"], report["changed"]) == (2, 0)
+    [users, orders, index] = report["migrations"]
+    assert (users["id"], users["state"]) == ("0002_users", "ok")
+    applied_at = datetime.fromisoformat(users["applied_at"])
+    assert abs((datetime.now(UTC) - applied_at).total_seconds()) < 60
+    assert orders == {"id": "0001_orders", "state": "pending", "applied_at": None}
+    assert index == {"id": "0003_index", "state": "pending", "applied_at": None}
+
+    assert run_cli(three, "status", "--check") == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1] == f"pending  {'-':<19}  pending      0001_orders"
+    assert err == ("error: 2 pending (0001_orders, 0003_index): run `persistence migrate`\n")
+    quiet(three).migrate()
+    assert run_cli(three, "status", "--check") == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_migrate_check_is_a_ci_gate(three: Settings, capsys) -> None:
+    assert run_cli(three, "migrate", "--check") == 1
+    out, err = capsys.readouterr()
+    assert out == (
+        f"database  {three.masked_url} (check: nothing is changed)\n"
+        "pending      0002_users\npending      0001_orders\npending      0003_index\n"
+    )
+    assert err == (
+        "error: 3 pending (0002_users, 0001_orders, 0003_index): run `persistence migrate`\n"
+    )
+    assert tables(three) == []
+    quiet(three).migrate()
+    assert run_cli(three, "migrate", "--check") == 0
+    assert capsys.readouterr() == (
+        f"database  {three.masked_url} (check: nothing is changed)\n"
+        "up to date: 3 migrations applied\n",
+        "",
+    )
+    folder = three.migrations_dir
+    assert folder is not None
+    (folder / "0003_index.rollback.sql").write_text("drop index if exists orders_user_idx;\n")
+    assert run_cli(three, "migrate", "--check") == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1:] == ["changed      0003_index"]
+    assert err == (
+        "error: 1 applied changed or missing (0003_index): put the file back, or run"
+        " `persistence accept ID` if the edit is deliberate\n"
+    )
+    # A plain status fails on it too, with the same line.
+    assert run_cli(three, "status") == 1
+    assert capsys.readouterr().err == err
+    assert run_cli(three, "migrate", "--check", "--target", "0003_index") == 2
+    assert capsys.readouterr().err == (
+        "persistence: error: migrate --check looks at every migration; it takes no --target\n"
+    )
+    assert run_cli(three, "migrate", "--check", "--dry-run") == 2
+
+
+def test_status_reads_without_the_lock_or_write_access(three: Settings, capsys) -> None:
+    # During another run's migration (it holds the lock), status answers at once.
+    with psycopg.connect(three.conninfo(), autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+        started = time.monotonic()
+        assert [s.state for s in quiet(three, lock_wait=30).status()] == ["pending"] * 3
+        assert time.monotonic() - started < 5
+    assert tables(three) == []
+    with psycopg.connect(three.conninfo()) as conn:  # and it created nothing
+        assert conn.execute("select to_regclass('_yoyo_migration')").fetchone() == (None,)
+
+
+def test_every_database_command_takes_url(three: Settings, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nowhere")
+    assert run_cli(three, "migrate") == 0
+    assert capsys.readouterr().out.startswith(f"database  {three.masked_url}\n")
+    assert run_cli(three, "rollback", "--dry-run") == 0
+    assert "-- would roll back 0003_index" in capsys.readouterr().out
+    assert run_cli(three, "health", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["url"] == three.masked_url
+    assert run_cli(three, "seed") == 0
+    assert capsys.readouterr().out == f"no seed files in {three.seeds_dir}\n"
+    assert run_cli(three, "types") == 0
+    assert capsys.readouterr().out.startswith("no typed module configured for ")
+    assert run_cli(three, "check") == 0  # its scratch database is made on --url's server
+    assert capsys.readouterr().out.splitlines()[-1] == "check passed"
+    # The unreachable environment's database, for contrast: one line, exit 1.
+    assert main(["--project", str(three.project), "status"]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
