@@ -139,8 +139,39 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    _migrator(args).rollback(args.steps, target=args.target, dry_run=args.dry_run)
+    migrator = _migrator(args)
+    settings = migrator.settings
+    confirm = None
+    if settings.production:
+
+        def confirm(ids: Sequence[str]) -> None:
+            _confirm(
+                f"roll back {len(ids)} migration{'' if len(ids) == 1 else 's'}"
+                f" ({', '.join(ids)}) on the production database {settings.masked_url}?",
+                yes=args.yes,
+                action="roll back the production database",
+            )
+
+    migrator.rollback(args.steps, target=args.target, dry_run=args.dry_run, confirm=confirm)
     return 0
+
+
+def _confirm(question: str, *, yes: bool, action: str) -> None:
+    """Ask on the terminal before `action`; raise unless the operator answers yes.
+
+    One question for every destructive command (reset; rollback in production). Without
+    a terminal (CI, cron, a pipe) nobody can answer: refused unless --yes.
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise PersistenceError(
+            f"refusing to {action} without confirmation: there is no terminal to ask on;"
+            " pass --yes to confirm"
+        )
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise PersistenceError("not confirmed: nothing was changed (--yes skips the question)")
 
 
 #: What a CI gate fails on: something to apply, or an applied file that is not what ran.
@@ -216,20 +247,14 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     migrator = _migrator(args)
-    if migrator.settings.production:
-        raise PersistenceError(
-            "refusing to reset a production database (PERSISTENCE_ENV=production)"
+    url = migrator.settings.masked_url
+    migrator.reset(
+        confirm=lambda ids: _confirm(
+            f"roll back every migration ({len(ids)}) on {url} and apply them again?",
+            yes=args.yes,
+            action="reset the database",
         )
-    if not args.yes:
-        question = f"roll back every migration on {migrator.settings.masked_url} and apply again?"
-        try:
-            answer = input(f"{question} [y/N] ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
-            print("reset cancelled (pass --yes to skip this question)", file=sys.stderr)
-            return 1
-    migrator.reset()
+    )
     return 0
 
 
@@ -341,6 +366,9 @@ def _parser() -> argparse.ArgumentParser:
         "rollback",
         parents=[database, locking, dry_run],
         help="roll back the last migration (or --steps/--target)",
+    )
+    rollback.add_argument(
+        "--yes", action="store_true", help="in production, do not ask for confirmation"
     )
     how_far = rollback.add_mutually_exclusive_group()
     how_far.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")

@@ -62,6 +62,8 @@ _DIRECTIVE = re.compile(r"^\s*--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 MIGRATION_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 Output = Callable[[str], None]
+#: Called with the ids about to be rolled back; raises to refuse.
+Confirm = Callable[[Sequence[str]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,12 +251,22 @@ class Migrator:
             return [f.id for f in pending]
 
     def rollback(
-        self, steps: int = 1, *, target: str | None = None, dry_run: bool = False
+        self,
+        steps: int = 1,
+        *,
+        target: str | None = None,
+        dry_run: bool = False,
+        confirm: Confirm | None = None,
     ) -> list[str]:
         """Roll back the last `steps` applied migrations, or all applied after `target`.
 
         Uses the rollback SQL stored when each migration was applied, so it works when
         the file changed or is gone. Returns the ids rolled back.
+
+        Args:
+            confirm: called with the ids about to be rolled back (newest first), with the
+                lock held, before anything changes; it raises to refuse (the CLI asks the
+                operator in production). Not called for a dry run or when nothing is due.
         """
         if steps < 0:
             raise MigrationError(f"steps must be >= 0, not {steps}")
@@ -268,25 +280,32 @@ class Migrator:
                 chosen = newest_first[: ids.index(target)]
             else:
                 chosen = newest_first[:steps]
+            undos = [(a, self._undo(a, files)) for a in chosen]
+            if chosen and confirm is not None and not dry_run:
+                confirm([a.id for a in chosen])
             self._header(dry_run)
             if not chosen:
                 self.out("nothing to roll back")
-            for a in chosen:
-                undo = a.rollback_sql
-                if undo is None:  # applied by another tool: only the file can tell
-                    f = files.get(a.id)
-                    undo = f.rollback_sql if f else None
-                if undo is None:
-                    raise MigrationError(
-                        f"no rollback for {a.id!r}: none was stored when it was applied and"
-                        f" {self.directory / (a.id + '.rollback.sql')} does not exist",
-                        migration=a.id,
-                    )
+            for a, undo in undos:
                 if dry_run:
                     self.out(f"-- would roll back {a.id}\n{undo.strip()}\n")
                 else:
                     self._rollback(backend, a, undo)
             return [a.id for a in chosen]
+
+    def _undo(self, a: _Applied, files: dict[str, MigrationFile]) -> str:
+        """The rollback SQL stored at apply time, else (applied by another tool) the file's."""
+        undo = a.rollback_sql
+        if undo is None:
+            f = files.get(a.id)
+            undo = f.rollback_sql if f else None
+        if undo is None:
+            raise MigrationError(
+                f"no rollback for {a.id!r}: none was stored when it was applied and"
+                f" {self.directory / (a.id + '.rollback.sql')} does not exist",
+                migration=a.id,
+            )
+        return undo
 
     def accept(self, ids: Sequence[str]) -> None:
         """Record the current content of edited applied migrations as the applied one.
@@ -352,12 +371,16 @@ class Migrator:
             self.out(f"no seed files in {folder}")
         return paths
 
-    def reset(self) -> None:
-        """Roll back every applied migration, then apply them all again."""
+    def reset(self, *, confirm: Confirm | None = None) -> None:
+        """Roll back every applied migration, then apply them all again.
+
+        Raises:
+            PersistenceError: in production, before anything else.
+        """
         self._refuse_in_production("reset")
         with self._session() as backend:
             count = len(self._applied(backend))
-        self.rollback(count)
+        self.rollback(count, confirm=confirm)
         self.migrate()
 
     # -- internals ----------------------------------------------------------------------

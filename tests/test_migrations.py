@@ -6,7 +6,9 @@ import dataclasses
 import io
 import json
 import os
+import pty
 import re
+import select
 import selectors
 import signal
 import subprocess
@@ -387,9 +389,13 @@ def test_seed_and_reset_refuse_production(three: Settings, monkeypatch, capsys) 
 def test_reset_asks_first(three: Settings, monkeypatch, capsys) -> None:
     quiet(three).migrate()
     monkeypatch.setenv("DATABASE_URL", three.database_url)
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal: no answer
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # not a terminal: nobody to ask
     assert main(["--project", str(three.project), "reset"]) == 1
-    assert "reset cancelled" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: refusing to reset the database without confirmation: there is no terminal"
+        " to ask on; pass --yes to confirm\n"
+    )
+    assert "orders_user_idx" in tables(three)
     assert main(["--project", str(three.project), "reset", "--yes"]) == 0
     assert "orders_user_idx" in tables(three)
 
@@ -645,3 +651,92 @@ def test_every_database_command_takes_url(three: Settings, capsys, monkeypatch) 
     # The unreachable environment's database, for contrast: one line, exit 1.
     assert main(["--project", str(three.project), "status"]) == 1
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def on_terminal(cmd: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:
+    """Run `cmd` with a pseudo-terminal as stdin/stdout/stderr; answer its question."""
+    leader, follower = pty.openpty()
+    run = subprocess.Popen(cmd, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+    try:
+        while b"[y/N] " not in seen:
+            ready, _, _ = select.select([leader], [], [], 30)
+            assert ready, f"no question asked: {seen!r}"
+            seen += os.read(leader, 4096)
+        os.write(leader, answer + b"\n")
+        while True:
+            ready, _, _ = select.select([leader], [], [], 60)
+            assert ready, f"no end: {seen!r}"
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the other side closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        code = run.wait(timeout=60)
+    finally:
+        os.close(leader)
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    return code, seen.decode().replace("\r\n", "\n")
+
+
+def test_rollback_in_production_asks_first(three: Settings) -> None:
+    quiet(three).migrate()
+    env = cli_env(three, PERSISTENCE_ENV="production", DB_SSLMODE="disable")
+    url = three.masked_url
+    # No terminal, no --yes: refused, nothing rolled back.
+    run = subprocess.run(
+        cli(three, "rollback", "--steps", "2"),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == (
+        "error: refusing to roll back the production database without confirmation: there is"
+        " no terminal to ask on; pass --yes to confirm\n"
+    )
+    assert "orders_user_idx" in tables(three)
+    # A dry run changes nothing: no question.
+    run = subprocess.run(
+        cli(three, "rollback", "--dry-run"),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == 0
+    # On a terminal: "n" changes nothing, "y" rolls back.
+    question = (
+        f"roll back 2 migrations (0003_index, 0001_orders) on the production database {url}? [y/N] "
+    )
+    code, output = on_terminal(cli(three, "rollback", "--steps", "2"), env, b"n")
+    assert code == 1
+    assert output == (
+        f"{question}n\nerror: not confirmed: nothing was changed (--yes skips the question)\n"
+    )
+    assert "orders_user_idx" in tables(three)
+    code, output = on_terminal(cli(three, "rollback", "--steps", "2"), env, b"y")
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[:3] == [f"{question}y", f"database  {url}", "rolling back 0003_index"]
+    assert tables(three) == ["users", "users_pkey"]
+    # --yes: no question, also without a terminal.
+    run = subprocess.run(
+        cli(three, "rollback", "--yes"),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.splitlines()[:2] == [f"database  {url}", "rolling back 0002_users"]
+    assert tables(three) == []
