@@ -240,6 +240,11 @@ def cmd_accept(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    _migrator(args).baseline(args.target)
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     _migrator(args).seed()
     return 0
@@ -400,6 +405,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     accept.add_argument("ids", nargs="+", metavar="ID", help="migration ids")
     accept.set_defaults(func=cmd_accept)
+
+    baseline = commands.add_parser(
+        "baseline",
+        parents=[database, locking],
+        help="record migrations as applied without running them (adopt an existing database)",
+    )
+    baseline.add_argument("--target", metavar="ID", help="only ID and what it depends on")
+    baseline.set_defaults(func=cmd_baseline)
 
     commands.add_parser(
         "seed",

@@ -312,21 +312,81 @@ class Migrator:
 
         For a deliberate edit (a comment, a fix already applied by hand): `migrate` then
         stops refusing. The database is not changed otherwise.
+
+        Raises:
+            MigrationError: before recording anything, if one of `ids` has no file, is not
+                applied, is unchanged, or has no record of ours to replace (marked applied
+                by `yoyo mark` or another tool: `baseline` records it).
         """
         files = {f.id: f for f in self.load()}
         with self._session() as backend:
-            applied = {a.id for a in self._applied(backend)}
+            applied = {a.id: a for a in self._applied(backend)}
             for mid in ids:
-                if mid not in files or mid not in applied:
-                    raise MigrationError(f"{mid!r} is not an applied migration with a file")
-                f = files[mid]
-                backend.connection.execute(
-                    sql.SQL(
-                        "update {} set checksum = %s, rollback_sql = %s where migration_id = %s"
-                    ).format(_CHECKSUMS),
-                    (f.checksum, f.rollback_sql, mid),
-                )
+                a = applied.get(mid)
+                if mid not in files:
+                    raise MigrationError(
+                        f"{mid!r} is not a migration in {self.directory}", migration=mid
+                    )
+                if a is None:
+                    raise MigrationError(
+                        f"{mid!r} is not applied, so there is nothing to accept", migration=mid
+                    )
+                if a.checksum is None:
+                    raise MigrationError(
+                        f"{mid!r} is marked applied (by yoyo mark or another tool) but"
+                        " persistence has no record of it to replace; record it with"
+                        f" `persistence baseline --target {mid}`",
+                        migration=mid,
+                    )
+                if a.checksum == files[mid].checksum:
+                    raise MigrationError(
+                        f"{mid!r} is unchanged since it was applied: nothing to accept",
+                        migration=mid,
+                    )
+            with backend.transaction():
+                for mid in ids:
+                    f = files[mid]
+                    backend.connection.execute(
+                        sql.SQL(
+                            "update {} set checksum = %s, rollback_sql = %s where migration_id = %s"
+                        ).format(_CHECKSUMS),
+                        (f.checksum, f.rollback_sql, mid),
+                    )
+            for mid in ids:
                 self.out(f"accepted  {mid}: its current content is now the applied one")
+
+    def baseline(self, target: str | None = None) -> list[str]:
+        """Record migrations as applied without running them, to adopt an existing database.
+
+        All migrations, or `target` and what it depends on. Each is recorded the way
+        `migrate` records it (yoyo's row, a "mark" entry in yoyo's log, our checksum and
+        rollback SQL), so `status`, the edit check and `rollback` treat it as applied.
+        A migration marked by `yoyo mark` gets the record it lacks. Returns the ids recorded.
+
+        Raises:
+            MigrationError: `target` is not a migration.
+        """
+        files = self.load()
+        by_id = {f.id: f for f in files}
+        if target is not None and target not in by_id:
+            raise MigrationError(f"unknown migration {target!r} in {self.directory}")
+        wanted = by_id.keys() if target is None else _ancestors(target, by_id) | {target}
+        with self._session() as backend:
+            applied = {a.id: a for a in self._applied(backend)}
+            chosen = [
+                f
+                for f in files
+                if f.id in wanted and (f.id not in applied or applied[f.id].checksum is None)
+            ]
+            self._header(False)
+            if not chosen:
+                self.out("nothing to baseline: every migration asked for is already recorded")
+            with backend.transaction():
+                for f in chosen:
+                    self._record(backend, f, "mark", in_yoyo=f.id in applied)
+            for f in chosen:
+                self.out(f"baselined {f.id} (recorded as applied, not run)")
+            return [f.id for f in chosen]
 
     def new(self, name: str) -> tuple[Path, Path]:
         """Create `NNNN_name.sql` and its rollback, depending on the current heads."""
@@ -484,10 +544,20 @@ class Migrator:
         self._execute(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
         self.out(f"applied   {f.id:<44} {_duration(time.perf_counter() - started)}")
 
-    def _record(self, backend: _Backend, f: MigrationFile, operation: str = "apply") -> None:
-        ref = _Applied(f.id, datetime.now(), None, None)
-        backend.mark_one(ref, log=False)
-        backend.log_migration(ref, operation)
+    def _record(
+        self,
+        backend: _Backend,
+        f: MigrationFile,
+        operation: str = "apply",
+        *,
+        in_yoyo: bool = False,
+    ) -> None:
+        """Record `f` as applied: yoyo's row and log entry (unless `in_yoyo`: it has them
+        already), and our checksum and rollback SQL."""
+        if not in_yoyo:
+            ref = _Applied(f.id, datetime.now(), None, None)
+            backend.mark_one(ref, log=False)
+            backend.log_migration(ref, operation)
         backend.connection.execute(
             sql.SQL(
                 "insert into {} (migration_id, checksum, rollback_sql) values (%s, %s, %s)"

@@ -740,3 +740,87 @@ def test_rollback_in_production_asks_first(three: Settings) -> None:
     assert (run.returncode, run.stderr) == (0, "")
     assert run.stdout.splitlines()[:2] == [f"database  {url}", "rolling back 0002_users"]
     assert tables(three) == []
+
+
+def yoyo_url(settings: Settings) -> str:
+    p = psycopg.conninfo.conninfo_to_dict(settings.database_url or "")
+    return f"postgresql+psycopg://{p['user']}@{p['host']}:{p['port']}/{p['dbname']}"
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_baseline_adopts_an_existing_database(three: Settings, capsys) -> None:
+    with psycopg.connect(three.conninfo(), autocommit=True) as conn:  # made by hand
+        conn.execute("create table users (id int primary key, email text)")
+        conn.execute("create table orders (id int primary key, user_id int references users)")
+    assert run_cli(three, "baseline", "--target", "0001_orders") == 0
+    assert capsys.readouterr().out == (
+        f"database  {three.masked_url}\n"
+        "baselined 0002_users (recorded as applied, not run)\n"
+        "baselined 0001_orders (recorded as applied, not run)\n"
+    )
+    assert [s.state for s in quiet(three).status()] == ["ok", "ok", "pending"]
+    assert run_cli(three, "accept", "0003_index") == 1
+    assert capsys.readouterr().err == (
+        "error: '0003_index' is not applied, so there is nothing to accept\n"
+    )
+    assert quiet(three).migrate() == ["0003_index"]
+    # Recorded as migrate records: the stored rollback SQL runs, the edit check works.
+    folder = three.migrations_dir
+    assert folder is not None
+    (folder / "0002_users.rollback.sql").write_text("select 1;\n")
+    with pytest.raises(MigrationError, match="'0002_users' was edited"):
+        quiet(three).migrate()
+    (folder / "0002_users.rollback.sql").write_text("drop table users;\n")
+    assert quiet(three).rollback(3) == ["0003_index", "0001_orders", "0002_users"]
+    assert tables(three) == []
+    with psycopg.connect(three.conninfo()) as conn:
+        ops = conn.execute(
+            "select operation from _yoyo_log where migration_id = '0002_users'"
+            " order by created_at_utc"
+        ).fetchall()
+    assert [o[0] for o in ops] == ["mark", "rollback"]
+
+    assert run_cli(three, "baseline") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert run_cli(three, "baseline") == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "nothing to baseline: every migration asked for is already recorded"
+    )
+    assert run_cli(three, "baseline", "--target", "9999_nope") == 1
+    assert capsys.readouterr().err == (
+        f"error: unknown migration '9999_nope' in {three.migrations_dir}\n"
+    )
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_accept_after_yoyo_mark_is_an_error_and_baseline_records_it(
+    three: Settings, capsys
+) -> None:
+    # yoyo's own `mark`: its table says applied, persistence has no record.
+    subprocess.run(
+        [sys.executable, "-m", "yoyo", "mark", "--batch", "--no-config-file", "-d",
+         yoyo_url(three), str(three.migrations_dir)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert [s.state for s in quiet(three).status()] == ["unrecorded"] * 3
+    assert run_cli(three, "accept", "0002_users") == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        "error: '0002_users' is marked applied (by yoyo mark or another tool) but persistence"
+        " has no record of it to replace; record it with"
+        " `persistence baseline --target 0002_users`\n",
+    )
+    assert run_cli(three, "baseline", "--target", "0002_users") == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "baselined 0002_users (recorded as applied, not run)"
+    ]
+    assert [s.state for s in quiet(three).status()] == ["ok", "unrecorded", "unrecorded"]
+    assert run_cli(three, "accept", "0002_users") == 1
+    assert capsys.readouterr().err == (
+        "error: '0002_users' is unchanged since it was applied: nothing to accept\n"
+    )
+    assert run_cli(three, "accept", "0009_ghost") == 1
+    assert capsys.readouterr().err == (
+        f"error: '0009_ghost' is not a migration in {three.migrations_dir}\n"
+    )
