@@ -230,6 +230,50 @@ def _iso(when: datetime | None) -> str | None:
     return when.replace(tzinfo=UTC).isoformat() if when else None
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    migrator = _migrator(args)
+    entries = migrator.history()
+    if args.json:
+        report = {
+            "database": migrator.settings.masked_url,
+            "history": [
+                {
+                    "id": e.id,
+                    "applied_at": _iso(e.applied_at),
+                    "operation": e.operation,
+                    "by": e.by,
+                }
+                for e in entries
+            ],
+        }
+        print(json.dumps(report, indent=2))
+        return 0
+    if not entries:
+        print("no migration applied")
+    how = {"apply": "applied", "mark": "marked", None: "-"}
+    for e in entries:
+        when = e.applied_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when}  {how.get(e.operation, e.operation):<8} {e.id}  {e.by or '-'}".rstrip())
+    return 0
+
+
+def cmd_heads(args: argparse.Namespace) -> int:
+    heads = Migrator(_settings(args)).heads()
+    if args.json:
+        print(json.dumps({"heads": heads}))
+    else:
+        print("\n".join(heads) if heads else "no migrations")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    # Only the rollback reads the database (the SQL stored at apply time).
+    migrator = Migrator(resolve(settings) if args.rollback else settings)
+    print(migrator.show(args.id, rollback=args.rollback), end="")
+    return 0
+
+
 def cmd_new(args: argparse.Namespace) -> int:
     Migrator(_settings(args)).new(args.name)
     return 0
@@ -391,6 +435,32 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 also when a migration is pending (CI gate); a changed one always does",
     )
     status.set_defaults(func=cmd_status)
+
+    history = commands.add_parser(
+        "history",
+        parents=[database, as_json],
+        help="the applied migrations in the order applied: when, applied or marked, by whom",
+    )
+    history.set_defaults(func=cmd_history)
+
+    commands.add_parser(
+        "heads",
+        parents=[as_json],
+        help="the migrations nothing depends on (what `new` makes the next one depend on)",
+    ).set_defaults(func=cmd_heads)
+
+    show = commands.add_parser(
+        "show",
+        parents=[database],
+        help="print one migration's SQL as it runs (transaction, timeouts), for psql -f",
+    )
+    show.add_argument("id", metavar="ID", help="the migration id, e.g. 0002_users")
+    show.add_argument(
+        "--rollback",
+        action="store_true",
+        help="its rollback instead: the SQL stored when it was applied, else the file",
+    )
+    show.set_defaults(func=cmd_show)
 
     new = commands.add_parser("new", help="create NNNN_NAME.sql and its rollback file")
     new.add_argument(

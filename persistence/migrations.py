@@ -49,13 +49,14 @@ from ._scratch import database_name
 from .config import Settings
 from .errors import MigrationError, PersistenceError, translate
 
-__all__ = ["MigrationFile", "MigrationState", "Migrator"]
+__all__ = ["HistoryEntry", "MigrationFile", "MigrationState", "Migrator"]
 
 #: Key of the advisory lock every run holds ("persist!" as a bigint).
 LOCK_KEY = int.from_bytes(b"persist!", "big")
 CHECKSUMS = "_persistence_migration"
 _CHECKSUMS = sql.Identifier(CHECKSUMS)
 _YOYO_APPLIED = sql.Identifier(default_migration_table)
+_YOYO_LOG = sql.Identifier("_yoyo_log")
 DEFAULT_TIMEOUTS = {"lock_timeout": "5s", "statement_timeout": "15min"}
 
 _DIRECTIVE = re.compile(r"^\s*--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
@@ -102,6 +103,20 @@ class MigrationState:
     @property
     def applied(self) -> bool:
         return self.applied_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """An applied migration in `history`: when, how (yoyo's log) and by whom."""
+
+    id: str
+    #: UTC, without a time zone (yoyo's applied_at_utc).
+    applied_at: datetime
+    #: "apply" (run by migrate), "mark" (recorded without running: baseline, yoyo mark),
+    #: or None when yoyo's log has no entry for it.
+    operation: str | None
+    #: user@host from yoyo's log.
+    by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +403,71 @@ class Migrator:
                 self.out(f"baselined {f.id} (recorded as applied, not run)")
             return [f.id for f in chosen]
 
+    def heads(self) -> list[str]:
+        """The migrations no other depends on: what a new migration depends on."""
+        return _heads(self.load())
+
+    def history(self) -> list[HistoryEntry]:
+        """The applied migrations in the order they were applied, with when and how.
+
+        Reads only, like `status`.
+        """
+        with self._reading() as conn:
+            if not _read_applied(conn):
+                return []
+            rows = conn.execute(
+                sql.SQL(
+                    "select y.migration_id, y.applied_at_utc, l.operation,"
+                    " nullif(concat_ws('@', l.username, l.hostname), '')"
+                    " from {} y left join lateral (select operation, username, hostname"
+                    " from {} g where g.migration_id = y.migration_id"
+                    " and g.operation in ('apply', 'mark')"
+                    " order by g.created_at_utc desc limit 1) l on true"
+                    " order by y.applied_at_utc, y.migration_id"
+                ).format(_YOYO_APPLIED, _YOYO_LOG)
+            ).fetchall()
+        return [HistoryEntry(*row) for row in rows]
+
+    def show(self, mid: str, *, rollback: bool = False) -> str:
+        """The SQL of migration `mid` (or of its rollback) as it runs, for psql.
+
+        Its headers are resolved: the transaction (unless `-- transactional: false`) and
+        the lock and statement timeouts `migrate` sets. The rollback is the SQL stored
+        when `mid` was applied, as `rollback` uses it, else its file (this reads the
+        database). Running the text by hand does not record anything.
+
+        Raises:
+            MigrationError: `mid` is not a migration (or, with `rollback`, has none).
+        """
+        files = {f.id: f for f in self.load()}
+        f = files.get(mid)
+        if not rollback:
+            if f is None:
+                raise MigrationError(f"unknown migration {mid!r} in {self.directory}")
+            source = f"{f.path}, as `persistence migrate` runs it"
+            after = (
+                "-- Run by hand, it is not recorded as applied: then run"
+                f" `persistence baseline --target {mid}`."
+            )
+            return _for_psql(mid, f.sql, source, after)
+        with self._reading() as conn:
+            applied = {a.id: a for a in _read_applied(conn)}
+        a = applied.get(mid)
+        if a is None and f is None:
+            raise MigrationError(f"unknown migration {mid!r} in {self.directory}")
+        if a is not None and a.rollback_sql is not None:
+            undo, source = a.rollback_sql, "the rollback SQL stored when it was applied"
+        elif f is not None and f.rollback_sql is not None:
+            undo, source = f.rollback_sql, str(f.rollback_path)
+        else:
+            raise MigrationError(
+                f"no rollback for {mid!r}: none stored and no"
+                f" {self.directory / (mid + '.rollback.sql')}",
+                migration=mid,
+            )
+        after = "-- Run by hand, it is not recorded: status still lists the migration as applied."
+        return _for_psql(mid, undo, f"rollback of {mid}: {source}", after, rollback=True)
+
     def new(self, name: str) -> tuple[Path, Path]:
         """Create `NNNN_name.sql` and its rollback, depending on the current heads."""
         if not MIGRATION_NAME.fullmatch(name):
@@ -397,8 +477,7 @@ class Migrator:
         files = self.load()
         numbers = [int(m.group()) for f in files if (m := re.match(r"\d+", f.id))]
         mid = f"{max(numbers, default=0) + 1:04d}_{name}"
-        depended = {d for f in files for d in f.depends}
-        heads = [f.id for f in files if f.id not in depended]
+        heads = _heads(files)
         self.directory.mkdir(parents=True, exist_ok=True)
         up = self.directory / f"{mid}.sql"
         down = self.directory / f"{mid}.rollback.sql"
@@ -699,6 +778,30 @@ def _set_timeouts(conn: psycopg.Connection[Any], text: str, *, local: bool) -> N
     headers = _directives(text)
     for name, default in DEFAULT_TIMEOUTS.items():
         conn.execute("select set_config(%s, %s, %s)", (name, headers.get(name, default), local))
+
+
+def _heads(files: Sequence[MigrationFile]) -> list[str]:
+    depended = {d for f in files for d in f.depends}
+    return [f.id for f in files if f.id not in depended]
+
+
+def _for_psql(mid: str, text: str, source: str, after: str, *, rollback: bool = False) -> str:
+    """`text` wrapped as `migrate` / `rollback` run it, runnable with `psql -f`."""
+    headers = _directives(text)
+    timeouts = {name: headers.get(name, default) for name, default in DEFAULT_TIMEOUTS.items()}
+    lines = [f"-- {source}", after, "\\set ON_ERROR_STOP on"]
+    if _transactional(text):
+        lines.append("begin;")
+        lines += [f"set local {k} = {sql.Literal(v).as_string()};" for k, v in timeouts.items()]
+        lines += [text.strip(), "commit;"]
+    else:
+        lines.append(
+            f"-- {'rollback' if rollback else 'migration'} marked -- transactional:"
+            " false: each statement commits on its own"
+        )
+        lines += [f"set {k} = {sql.Literal(v).as_string()};" for k, v in timeouts.items()]
+        lines += [text.strip(), *(f"reset {k};" for k in timeouts)]
+    return "\n".join(lines) + "\n"
 
 
 def _transactional(text: str) -> bool:

@@ -10,6 +10,7 @@ import pty
 import re
 import select
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -824,3 +825,112 @@ def test_accept_after_yoyo_mark_is_an_error_and_baseline_records_it(
     assert capsys.readouterr().err == (
         f"error: '0009_ghost' is not a migration in {three.migrations_dir}\n"
     )
+
+
+def psql(settings: Settings, text: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    return subprocess.run(
+        ["psql", "-X", "-q", "-d", settings.database_url or "", "-f", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_show_prints_sql_a_dba_runs_in_psql(three: Settings, capsys) -> None:
+    folder = three.migrations_dir
+    assert folder is not None
+    assert main(["--project", str(three.project), "show", "0002_users"]) == 0  # no database
+    shown = capsys.readouterr().out
+    assert shown == (
+        f"-- {folder / '0002_users.sql'}, as `persistence migrate` runs it\n"
+        "-- Run by hand, it is not recorded as applied: then run"
+        " `persistence baseline --target 0002_users`.\n"
+        "\\set ON_ERROR_STOP on\n"
+        "begin;\n"
+        "set local lock_timeout = '5s';\n"
+        "set local statement_timeout = '15min';\n"
+        "create table users (id int primary key, email text);\n"
+        "commit;\n"
+    )
+    ran = psql(three, shown)
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert tables(three) == ["users", "users_pkey"]
+    assert run_cli(three, "baseline", "--target", "0002_users") == 0
+    capsys.readouterr()
+
+    # The rollback as `rollback` runs it: the SQL stored at apply time, not the file.
+    (folder / "0002_users.rollback.sql").write_text("drop table users cascade;\n")
+    assert run_cli(three, "show", "0002_users", "--rollback") == 0
+    shown = capsys.readouterr().out
+    assert shown.splitlines()[0] == (
+        "-- rollback of 0002_users: the rollback SQL stored when it was applied"
+    )
+    assert shown.splitlines()[-2:] == ["drop table users;", "commit;"]
+    ran = psql(three, shown)
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert tables(three) == []
+
+    # Headers resolved: its own timeouts, and no transaction for CONCURRENTLY.
+    write(
+        folder,
+        "0004_concurrently",
+        "-- depends: 0003_index\n-- transactional: false\n-- lock_timeout: 2s\n"
+        "create index concurrently users_email on users (email);\n",
+        "drop index concurrently users_email;\n",
+    )
+    assert run_cli(three, "show", "0004_concurrently") == 0
+    assert capsys.readouterr().out.splitlines()[2:] == [
+        "\\set ON_ERROR_STOP on",
+        "-- migration marked -- transactional: false: each statement commits on its own",
+        "set lock_timeout = '2s';",
+        "set statement_timeout = '15min';",
+        "-- depends: 0003_index",
+        "-- transactional: false",
+        "-- lock_timeout: 2s",
+        "create index concurrently users_email on users (email);",
+        "reset lock_timeout;",
+        "reset statement_timeout;",
+    ]
+    assert run_cli(three, "show", "0009_ghost") == 1
+    assert capsys.readouterr().err == (f"error: unknown migration '0009_ghost' in {folder}\n")
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_history_and_heads(three: Settings, capsys) -> None:
+    assert run_cli(three, "history") == 0
+    assert capsys.readouterr().out == "no migration applied\n"
+    with psycopg.connect(three.conninfo(), autocommit=True) as conn:  # made by hand
+        conn.execute("create table users (id int primary key, email text)")
+    assert run_cli(three, "baseline", "--target", "0002_users") == 0
+    quiet(three).migrate()
+    capsys.readouterr()
+    assert run_cli(three, "history") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2:4] for line in lines] == [
+        ["marked", "0002_users"],
+        ["applied", "0001_orders"],
+        ["applied", "0003_index"],
+    ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  marked   0002_users  \S+@\S+", lines[0])
+    assert run_cli(three, "history", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["database"] == three.masked_url
+    assert [(e["id"], e["operation"]) for e in report["history"]] == [
+        ("0002_users", "mark"),
+        ("0001_orders", "apply"),
+        ("0003_index", "apply"),
+    ]
+    assert datetime.fromisoformat(report["history"][0]["applied_at"]).tzinfo == UTC
+
+    base = ["--project", str(three.project)]
+    assert main([*base, "heads"]) == 0
+    assert capsys.readouterr().out == "0003_index\n"
+    folder = three.migrations_dir
+    assert folder is not None
+    write(folder, "0004_other", "-- depends: 0002_users\nselect 1;\n", "select 1;\n")
+    assert main([*base, "heads", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"heads": ["0003_index", "0004_other"]}
