@@ -2,15 +2,18 @@
 
     persistence [--project DIR] db start|stop|status|url
     persistence [--project DIR] health [--json]
-    persistence [--project DIR] migrate [--target ID] [--dry-run]
-    persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run]
-    persistence [--project DIR] status | new NAME | accept ID... | seed | reset [--yes]
+    persistence [--project DIR] migrate [--target ID] [--dry-run | --check] [--lock-timeout S]
+    persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run] [--yes]
+    persistence [--project DIR] status [--check] [--json]
+    persistence [--project DIR] history [--json] | heads [--json] | show ID [--rollback]
+    persistence [--project DIR] baseline [--target ID] | accept ID...
+    persistence [--project DIR] new NAME | seed | reset [--yes]
     persistence [--project DIR] types | check
 
-Every command reads the same settings as the library (see README, Configuration).
-With DATABASE_URL unset, commands that need a database start the embedded server.
-Exit codes: 0 ok, 1 the operation failed, 2 usage error.
-"""
+Every command reads the same settings as the library (see README, Configuration);
+`--url URL` on a command that uses a database replaces DATABASE_URL. With neither,
+commands that need a database start the embedded server.
+Exit codes: 0 ok, 1 the operation failed (one line on stderr), 2 usage error."""
 
 from __future__ import annotations
 

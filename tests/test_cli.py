@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +113,18 @@ def test_python_m_persistence() -> None:
         check=True,
     )
     assert out.stdout == f"persistence {__version__}\n"
+
+
+def test_every_command_and_make_target_is_in_the_readme() -> None:
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    usage = readme.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    commands = next(
+        a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices
+    assert [name for name in commands if not re.search(rf"\b{name}\b", usage)] == []
+    makefile = (root / "Makefile").read_text()
+    targets = re.findall(r"^([a-z-]+):.*## ", makefile, re.MULTILINE)
+    table = readme.split("## Makefile targets", 1)[1].split("\n## ", 1)[0]
+    # A row names a target as `make x ...` or, after a slash, as `x`.
+    assert [t for t in targets if not re.search(rf"`(make )?{t}[` ]", table)] == []
