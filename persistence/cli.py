@@ -26,12 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
+from ._migration_sql import MIGRATION_NAME
 from .check import check, generate_types
 from .config import Settings
 from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError
-from .migrations import MIGRATION_NAME, MigrationState, Migrator
+from .migrations import MigrationState, Migrator
 
 __all__ = ["main"]
 

@@ -26,7 +26,6 @@ with `asyncio.to_thread`.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,14 +36,24 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import sqlparse
 from psycopg import sql
-from yoyo import exceptions as yoyo_exceptions
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import default_migration_table
-from yoyo.migrations import get_migration_hash, read_migrations, topological_sort
-from yoyo.topologicalsort import CycleError
+from yoyo.migrations import get_migration_hash
 
+from ._migration_sql import (
+    MIGRATION_NAME,
+    MigrationFile,
+    ancestors,
+    find_heads,
+    format_duration,
+    is_transactional,
+    load_files,
+    read_text,
+    render_for_psql,
+    run_statements,
+    set_timeouts,
+)
 from ._scratch import database_name
 from .config import Settings
 from .errors import MigrationError, PersistenceError, translate
@@ -57,37 +66,11 @@ CHECKSUMS = "_persistence_migration"
 _CHECKSUMS = sql.Identifier(CHECKSUMS)
 _YOYO_APPLIED = sql.Identifier(default_migration_table)
 _YOYO_LOG = sql.Identifier("_yoyo_log")
-DEFAULT_TIMEOUTS = {"lock_timeout": "5s", "statement_timeout": "15min"}
 
-_DIRECTIVE = re.compile(r"^\s*--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
-MIGRATION_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 Output = Callable[[str], None]
 #: Called with the ids about to be rolled back; raises to refuse.
 Confirm = Callable[[Sequence[str]], None]
-
-
-@dataclass(frozen=True, slots=True)
-class MigrationFile:
-    """One migration as read from disk: its SQL, rollback SQL and headers."""
-
-    id: str
-    path: Path
-    sql: str
-    rollback_sql: str | None
-    depends: tuple[str, ...]
-
-    @property
-    def rollback_path(self) -> Path:
-        return self.path.with_name(f"{self.id}.rollback.sql")
-
-    @property
-    def checksum(self) -> str:
-        return _checksum(self.sql, self.rollback_sql)
-
-    @property
-    def transactional(self) -> bool:
-        return _transactional(self.sql)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,44 +155,7 @@ class Migrator:
             MigrationError: naming the file of an unknown `-- depends:` name, a cycle, or
                 an unreadable file.
         """
-        if not self.directory.is_dir():
-            return []
-        migrations = read_migrations(str(self.directory))
-        files: dict[str, MigrationFile] = {}
-        for m in migrations:
-            path = Path(m.path)
-            if path.suffix != ".sql":
-                raise MigrationError(
-                    f"{path}: only SQL migrations are supported (NNNN_name.sql with"
-                    " NNNN_name.rollback.sql)",
-                    migration=m.id,
-                )
-            text = _read(path)
-            rollback = path.with_name(f"{m.id}.rollback.sql")
-            depends = tuple(_directives(text).get("depends", "").split())
-            files[m.id] = MigrationFile(
-                m.id, path, text, _read(rollback) if rollback.exists() else None, depends
-            )
-        for f in files.values():
-            for name in f.depends:
-                if name not in files:
-                    raise MigrationError(
-                        f"{f.path}: -- depends: names {name!r}, which is not a migration in"
-                        f" {self.directory}",
-                        migration=f.id,
-                    )
-        try:
-            ordered = list(topological_sort(migrations))
-        except CycleError as ex:
-            # yoyo means to wrap this in BadMigration, but its topological_sort returns a
-            # lazy generator, so the CycleError escapes its try block (yoyo 9.0.0).
-            names = ", ".join(m.id for m in ex.args[1])
-            raise MigrationError(
-                f"{self.directory}: circular dependencies among these migrations: {names}"
-            ) from None
-        except yoyo_exceptions.BadMigration as ex:
-            raise MigrationError(f"{self.directory}: {ex.args[0]}") from None
-        return [files[m.id] for m in ordered]
+        return load_files(self.directory)
 
     # -- operations ---------------------------------------------------------------------
 
@@ -253,7 +199,7 @@ class Migrator:
             self._refuse_edited(applied, by_id)
             pending = [f for f in files if f.id not in applied]
             if target is not None:
-                wanted = _ancestors(target, by_id) | {target}
+                wanted = ancestors(target, by_id) | {target}
                 pending = [f for f in pending if f.id in wanted]
             self._header(dry_run)
             if not pending:
@@ -385,7 +331,7 @@ class Migrator:
         by_id = {f.id: f for f in files}
         if target is not None and target not in by_id:
             raise MigrationError(f"unknown migration {target!r} in {self.directory}")
-        wanted = by_id.keys() if target is None else _ancestors(target, by_id) | {target}
+        wanted = by_id.keys() if target is None else ancestors(target, by_id) | {target}
         with self._session() as backend:
             applied = {a.id: a for a in self._applied(backend)}
             chosen = [
@@ -405,7 +351,7 @@ class Migrator:
 
     def heads(self) -> list[str]:
         """The migrations no other depends on: what a new migration depends on."""
-        return _heads(self.load())
+        return find_heads(self.load())
 
     def history(self) -> list[HistoryEntry]:
         """The applied migrations in the order they were applied, with when and how.
@@ -449,7 +395,7 @@ class Migrator:
                 "-- Run by hand, it is not recorded as applied: then run"
                 f" `persistence baseline --target {mid}`."
             )
-            return _for_psql(mid, f.sql, source, after)
+            return render_for_psql(mid, f.sql, source, after)
         with self._reading() as conn:
             applied = {a.id: a for a in _read_applied(conn)}
         a = applied.get(mid)
@@ -466,7 +412,7 @@ class Migrator:
                 migration=mid,
             )
         after = "-- Run by hand, it is not recorded: status still lists the migration as applied."
-        return _for_psql(mid, undo, f"rollback of {mid}: {source}", after, rollback=True)
+        return render_for_psql(mid, undo, f"rollback of {mid}: {source}", after, rollback=True)
 
     def new(self, name: str) -> tuple[Path, Path]:
         """Create `NNNN_name.sql` and its rollback, depending on the current heads."""
@@ -477,7 +423,7 @@ class Migrator:
         files = self.load()
         numbers = [int(m.group()) for f in files if (m := re.match(r"\d+", f.id))]
         mid = f"{max(numbers, default=0) + 1:04d}_{name}"
-        heads = _heads(files)
+        heads = find_heads(files)
         self.directory.mkdir(parents=True, exist_ok=True)
         up = self.directory / f"{mid}.sql"
         down = self.directory / f"{mid}.rollback.sql"
@@ -502,7 +448,7 @@ class Migrator:
                 conn.transaction(),
             ):
                 for path in paths:
-                    _run(conn, path, _read(path))
+                    run_statements(conn, path, read_text(path))
                     self.out(f"seeded    {path.name}")
         except psycopg.Error as ex:
             raise translate(ex, secrets=self._secrets) from ex
@@ -621,7 +567,7 @@ class Migrator:
         self.out(f"applying  {f.id}")
         started = time.perf_counter()
         self._execute(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
-        self.out(f"applied   {f.id:<44} {_duration(time.perf_counter() - started)}")
+        self.out(f"applied   {f.id:<44} {format_duration(time.perf_counter() - started)}")
 
     def _record(
         self,
@@ -658,7 +604,7 @@ class Migrator:
             )
 
         self._execute(backend, a.id, self.directory / f"{a.id}.rollback.sql", undo, unrecord)
-        self.out(f"rolled back {a.id:<42} {_duration(time.perf_counter() - started)}")
+        self.out(f"rolled back {a.id:<42} {format_duration(time.perf_counter() - started)}")
 
     def _execute(
         self, backend: _Backend, mid: str, path: Path, text: str, record: Callable[[], None]
@@ -668,14 +614,14 @@ class Migrator:
         statement with the record written after the last one."""
         conn = backend.connection
         try:
-            if _transactional(text):
+            if is_transactional(text):
                 with backend.transaction():
-                    _set_timeouts(conn, text, local=True)
-                    _run(conn, path, text)
+                    set_timeouts(conn, text, local=True)
+                    run_statements(conn, path, text)
                     record()
             else:
-                _set_timeouts(conn, text, local=False)
-                _run(conn, path, text, transactional=False)
+                set_timeouts(conn, text, local=False)
+                run_statements(conn, path, text, transactional=False)
                 conn.execute("reset lock_timeout; reset statement_timeout")
                 with backend.transaction():
                     record()
@@ -733,135 +679,3 @@ def _holder(conn: psycopg.Connection[Any]) -> str:
     # Without pg_read_all_stats another role's session start is hidden (null).
     when = f"since {since} UTC, {age} s ago" if since else "since: not visible to this role"
     return f"pid {pid} (application_name {app or ''!r}, {when})"
-
-
-def _run(
-    conn: psycopg.Connection[Any], path: Path, text: str, *, transactional: bool = True
-) -> None:
-    """Execute the statements of `text` one by one; on failure name the file and line.
-
-    One statement at a time (split by sqlparse, as yoyo does) so that every failure can
-    be placed, also those the server reports without a position (a lock timeout).
-    """
-    for offset, statement in _split(text):
-        try:
-            # No parameters: psycopg sends the text as is (a literal % is fine).
-            conn.execute(statement.encode())
-        except psycopg.Error as ex:
-            note = (
-                ""
-                if transactional
-                else (
-                    "; this migration is not transactional: the statements before this one"
-                    " stay applied, so make them idempotent and run migrate again"
-                )
-            )
-            raise MigrationError(_failure(path, text, ex, offset, statement) + note) from ex
-
-
-def _failure(path: Path, text: str, ex: psycopg.Error, offset: int, statement: str) -> str:
-    """`file:line: message`: the error's line if the server gives a position, else the
-    line where the failing statement's code starts (after its leading comments)."""
-    position = ex.diag.statement_position
-    if position:
-        at = offset + int(position) - 1
-    else:
-        code = re.search(r"^(?!\s*--)\s*\S", statement, re.MULTILINE)
-        at = offset + (code.end() - 1 if code else 0)
-    line = text[:at].count("\n") + 1
-    detail = f" ({ex.diag.message_detail})" if ex.diag.message_detail else ""
-    primary = ex.diag.message_primary or str(ex)
-    return f"{path}:{line}: {primary}{detail}"
-
-
-def _set_timeouts(conn: psycopg.Connection[Any], text: str, *, local: bool) -> None:
-    headers = _directives(text)
-    for name, default in DEFAULT_TIMEOUTS.items():
-        conn.execute("select set_config(%s, %s, %s)", (name, headers.get(name, default), local))
-
-
-def _heads(files: Sequence[MigrationFile]) -> list[str]:
-    depended = {d for f in files for d in f.depends}
-    return [f.id for f in files if f.id not in depended]
-
-
-def _for_psql(mid: str, text: str, source: str, after: str, *, rollback: bool = False) -> str:
-    """`text` wrapped as `migrate` / `rollback` run it, runnable with `psql -f`."""
-    headers = _directives(text)
-    timeouts = {name: headers.get(name, default) for name, default in DEFAULT_TIMEOUTS.items()}
-    lines = [f"-- {source}", after, "\\set ON_ERROR_STOP on"]
-    if _transactional(text):
-        lines.append("begin;")
-        lines += [f"set local {k} = {sql.Literal(v).as_string()};" for k, v in timeouts.items()]
-        lines += [text.strip(), "commit;"]
-    else:
-        lines.append(
-            f"-- {'rollback' if rollback else 'migration'} marked -- transactional:"
-            " false: each statement commits on its own"
-        )
-        lines += [f"set {k} = {sql.Literal(v).as_string()};" for k, v in timeouts.items()]
-        lines += [text.strip(), *(f"reset {k};" for k in timeouts)]
-    return "\n".join(lines) + "\n"
-
-
-def _transactional(text: str) -> bool:
-    return _directives(text).get("transactional", "true").lower() != "false"
-
-
-def _duration(seconds: float) -> str:
-    """`12.3 ms`, `4.56 s`, `12 min 05 s`: what an operator reads in a deploy log."""
-    if seconds < 1:
-        return f"{1000 * seconds:8.1f} ms"
-    if seconds < 60:
-        return f"{seconds:8.2f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes:3d} min {rest:02d} s"
-
-
-def _split(text: str) -> Iterator[tuple[int, str]]:
-    """The statements of a SQL file with their offsets in it; comment-only ones dropped."""
-    cursor = 0
-    for statement in sqlparse.split(text):
-        if not sqlparse.format(statement, strip_comments=True).strip():
-            continue
-        offset = text.find(statement, cursor)
-        cursor = offset + len(statement)
-        yield offset, statement
-
-
-def _directives(text: str) -> dict[str, str]:
-    """`-- key: value` lines of the leading comment block (yoyo's header format)."""
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if not line.lstrip().startswith("--"):
-            break
-        if m := _DIRECTIVE.match(line):
-            key, value = m.groups()
-            found[key] = f"{found[key]} {value}" if key in found else value
-    return found
-
-
-def _ancestors(target: str, files: dict[str, MigrationFile]) -> set[str]:
-    seen: set[str] = set()
-    todo = list(files[target].depends)
-    while todo:
-        mid = todo.pop()
-        if mid not in seen:
-            seen.add(mid)
-            todo.extend(files[mid].depends)
-    return seen
-
-
-def _checksum(sql: str, rollback: str | None) -> str:
-    digest = hashlib.sha256(sql.encode())
-    digest.update(b"\0" + (rollback or "").encode())
-    return digest.hexdigest()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as ex:
-        raise MigrationError(f"{path}: cannot read: {ex}") from None
