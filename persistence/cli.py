@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -333,7 +334,7 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0:  # also rejects nan
+    if not 0 <= value < math.inf:  # also rejects nan
         raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text!r}")
     return value
 

@@ -519,7 +519,8 @@ class Migrator:
         # 30 s by default) must not cancel it: another replica's migration may run for
         # minutes, and every replica of a deploy would fail while it does. The statement
         # limit is a backstop one second later, so lock_timeout is what normally fires.
-        ms = max(1, round(wait * 1000))
+        # PostgreSQL's limit for both settings is INT_MAX ms (24.8 days).
+        ms = max(1, round(min(wait, 2_000_000.0) * 1000))
         conn.execute(
             "select set_config('lock_timeout', %s, false),"
             " set_config('statement_timeout', %s, false)",

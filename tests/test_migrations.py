@@ -496,8 +496,11 @@ def test_migration_statements_are_not_cut_by_the_session_statement_timeout(
 
 
 def test_lock_timeout_flag_and_variable_are_validated(capsys) -> None:
-    assert main(["migrate", "--lock-timeout", "-1"]) == 2
-    assert "must be 0 or more seconds, not '-1'" in capsys.readouterr().err
+    for bad in ("-1", "inf", "nan"):
+        assert main(["migrate", "--lock-timeout", bad]) == 2
+        assert f"must be 0 or more seconds, not '{bad}'" in capsys.readouterr().err
+    assert main(["migrate", "--lock-timeout", "soon"]) == 2
+    assert "not a number of seconds: 'soon'" in capsys.readouterr().err
     with pytest.raises(PersistenceError, match="DB_MIGRATION_LOCK_TIMEOUT must be a float"):
         Settings.from_env({"DB_MIGRATION_LOCK_TIMEOUT": "10m"})
 
