@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from persistence import MigrationError, PersistenceError, Settings
 from persistence.check import check_migrations
@@ -937,3 +938,25 @@ def test_history_and_heads(three: Settings, capsys) -> None:
     write(folder, "0004_other", "-- depends: 0002_users\nselect 1;\n", "select 1;\n")
     assert main([*base, "heads", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"heads": ["0003_index", "0004_other"]}
+
+
+def test_lock_holder_of_another_role_shows_what_is_visible(project: Settings) -> None:
+    role = f"persistence_ro_{os.getpid()}"
+    with psycopg.connect(project.conninfo(), autocommit=True) as admin:
+        admin.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+        try:
+            admin.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+            params = psycopg.conninfo.conninfo_to_dict(project.database_url or "")
+            params["user"] = role
+            other = project.with_url(psycopg.conninfo.make_conninfo("", **params))
+            # Without pg_read_all_stats, another role's session start is hidden.
+            with pytest.raises(MigrationError) as info:
+                quiet(other, lock_wait=0).migrate()
+            assert str(info.value).startswith(
+                f"the migration lock is held by pid {admin.info.backend_pid} (application_name"
+                f" {project.application_name!r}, since: not visible to this role)"
+            )
+        finally:
+            admin.execute("select pg_advisory_unlock_all()")
+            admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
