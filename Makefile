@@ -71,13 +71,30 @@ check-generated: $(VENV)/.installed ## fail if a generated sync twin is stale
 migrate: $(VENV)/.installed ## apply pending migrations (TARGET=id: only up to it; DRY_RUN=1: print SQL)
 	$(CLI) migrate $(if $(TARGET),--target $(TARGET)) $(if $(DRY_RUN),--dry-run)
 
+.PHONY: migrate-check
+migrate-check: $(VENV)/.installed ## CI gate: apply nothing, exit 1 if a migration is pending or an applied one changed
+	$(CLI) migrate --check
+
 .PHONY: rollback
-rollback: $(VENV)/.installed ## roll back the last migration (STEP=n, or TARGET=id; DRY_RUN=1)
-	$(CLI) rollback $(if $(TARGET),--target $(TARGET),--steps $(or $(STEP),1)) $(if $(DRY_RUN),--dry-run)
+rollback: $(VENV)/.installed ## roll back the last migration (STEP=n, or TARGET=id; DRY_RUN=1; YES=1: no question in production)
+	$(CLI) rollback $(if $(TARGET),--target $(TARGET),--steps $(or $(STEP),1)) $(if $(DRY_RUN),--dry-run) $(if $(YES),--yes)
 
 .PHONY: status
 status: $(VENV)/.installed ## list migrations: applied or pending, when, checksum ok or changed
 	$(CLI) status
+
+.PHONY: history
+history: $(VENV)/.installed ## the applied migrations in order: when, applied or marked, by whom
+	$(CLI) history
+
+.PHONY: baseline
+baseline: $(VENV)/.installed ## record migrations as applied without running them (TARGET=id: only up to it)
+	$(CLI) baseline $(if $(TARGET),--target $(TARGET))
+
+.PHONY: show-migration
+show-migration: $(VENV)/.installed ## print a migration's SQL as it runs, for psql (ID=...; ROLLBACK=1)
+	@test -n "$(ID)" || { echo "usage: make show-migration ID=0002_users [ROLLBACK=1]" >&2; exit 2; }
+	@$(CLI) show $(ID) $(if $(ROLLBACK),--rollback)
 
 .PHONY: new-migration
 new-migration: $(VENV)/.installed ## create migrations/NNNN_$(NAME).sql and its rollback (NAME=...)

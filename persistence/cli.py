@@ -2,32 +2,38 @@
 
     persistence [--project DIR] db start|stop|status|url
     persistence [--project DIR] health [--json]
-    persistence [--project DIR] migrate [--target ID] [--dry-run]
-    persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run]
-    persistence [--project DIR] status | new NAME | accept ID... | seed | reset [--yes]
+    persistence [--project DIR] migrate [--target ID] [--dry-run | --check] [--lock-timeout S]
+    persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run] [--yes]
+    persistence [--project DIR] status [--check] [--json]
+    persistence [--project DIR] history [--json] | heads [--json] | show ID [--rollback]
+    persistence [--project DIR] baseline [--target ID] | accept ID...
+    persistence [--project DIR] new NAME | seed | reset [--yes]
     persistence [--project DIR] types | check
 
-Every command reads the same settings as the library (see README, Configuration).
-With DATABASE_URL unset, commands that need a database start the embedded server.
-Exit codes: 0 ok, 1 the operation failed, 2 usage error.
-"""
+Every command reads the same settings as the library (see README, Configuration);
+`--url URL` on a command that uses a database replaces DATABASE_URL. With neither,
+commands that need a database start the embedded server.
+Exit codes: 0 ok, 1 the operation failed (one line on stderr), 2 usage error."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
+from ._migration_sql import MIGRATION_NAME
 from .check import check, generate_types
 from .config import Settings, secrets_of
 from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError, scrub
-from .migrations import Migrator
+from .migrations import MigrationState, Migrator
 
 __all__ = ["main"]
 
@@ -35,15 +41,22 @@ __all__ = ["main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with `argv` (default: sys.argv[1:]) and return the exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as ex:  # --help, --version (0) or a usage error (2), already printed
+        return ex.code if isinstance(ex.code, int) else 2
     if not hasattr(args, "func"):
-        parser.print_help()
+        parser.print_usage(sys.stderr)
+        print("persistence: error: name a command (persistence --help lists them)", file=sys.stderr)
         return 2
     try:
         code: int = args.func(args)
+    except _UsageError as ex:
+        print(f"persistence: error: {ex}", file=sys.stderr)
+        return 2
     except PersistenceError as ex:
         # One boundary for expected failures: one line, no traceback, no password.
-        print(f"error: {_one_line(str(ex))}", file=sys.stderr)
+        print(f"error: {_one_line(str(ex), getattr(args, 'url', None))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -52,20 +65,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A bug, or a failure nobody translated: still one line, because a traceback
         # quotes values (hosts, database names) that a mistyped URL fills with pieces
         # of the password.
-        print(f"error: unexpected {type(ex).__name__}: {_one_line(str(ex))}", file=sys.stderr)
+        message = _one_line(str(ex), getattr(args, "url", None))
+        print(f"error: unexpected {type(ex).__name__}: {message}", file=sys.stderr)
         return 1
     return code
 
 
-def _one_line(message: str) -> str:
+def _one_line(message: str, url: str | None = None) -> str:
     """`message` on one line, with anything that may be the password scrubbed, again:
     the settings may not have been built, and this is the last stop before a log."""
-    secrets = (*secrets_of(os.environ.get("DATABASE_URL")), os.environ.get("DB_PASSWORD", ""))
+    secrets = (
+        *secrets_of(os.environ.get("DATABASE_URL")),
+        *secrets_of(url),
+        os.environ.get("DB_PASSWORD", ""),
+    )
     return scrub(" ".join(message.split()), secrets)
 
 
+class _UsageError(Exception):
+    """Arguments that parse but do not fit together: exit 2, like argparse's own."""
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(project=args.project)
+    environ = dict(os.environ)
+    if getattr(args, "url", None):
+        environ["DATABASE_URL"] = args.url  # --url wins over the environment
+    return Settings.from_env(environ, project=args.project)
 
 
 def cmd_db_start(args: argparse.Namespace) -> int:
@@ -106,29 +131,170 @@ def cmd_health(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _progress(line: str) -> None:
+    # Flushed line by line: a deploy log shows which migration runs while it runs.
+    print(line, flush=True)
+
+
 def _migrator(args: argparse.Namespace) -> Migrator:
-    return Migrator(resolve(_settings(args)))
+    return Migrator(
+        resolve(_settings(args)), out=_progress, lock_wait=getattr(args, "lock_timeout", None)
+    )
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    if args.check:
+        if args.target:
+            raise _UsageError("migrate --check looks at every migration; it takes no --target")
+        migrator = _migrator(args)
+        states = migrator.status()
+        print(f"database  {migrator.settings.masked_url} (check: nothing is changed)")
+        for st in states:
+            if st.state in _FAILING:
+                print(f"{st.state:<12} {st.id}")
+        problem = _gate(states, pending=True)
+        if problem is None:
+            applied = sum(st.applied for st in states)
+            print(f"up to date: {applied} migration{'' if applied == 1 else 's'} applied")
+        return _fail(problem)
     _migrator(args).migrate(target=args.target, dry_run=args.dry_run)
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    _migrator(args).rollback(args.steps, target=args.target, dry_run=args.dry_run)
+    migrator = _migrator(args)
+    settings = migrator.settings
+    confirm = None
+    if settings.production:
+
+        def confirm(ids: Sequence[str]) -> None:
+            _confirm(
+                f"roll back {len(ids)} migration{'' if len(ids) == 1 else 's'}"
+                f" ({', '.join(ids)}) on the production database {settings.masked_url}?",
+                yes=args.yes,
+                action="roll back the production database",
+            )
+
+    migrator.rollback(args.steps, target=args.target, dry_run=args.dry_run, confirm=confirm)
     return 0
 
 
+def _confirm(question: str, *, yes: bool, action: str) -> None:
+    """Ask on the terminal before `action`; raise unless the operator answers yes.
+
+    One question for every destructive command (reset; rollback in production). Without
+    a terminal (CI, cron, a pipe) nobody can answer: refused unless --yes.
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise PersistenceError(
+            f"refusing to {action} without confirmation: there is no terminal to ask on;"
+            " pass --yes to confirm"
+        )
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise PersistenceError("not confirmed: nothing was changed (--yes skips the question)")
+
+
+#: What a CI gate fails on: something to apply, or an applied file that is not what ran.
+_FAILING = ("pending", "changed", "file missing")
+
+
+def _gate(states: Sequence[MigrationState], *, pending: bool) -> str | None:
+    """One line saying what is wrong and what to do; None when nothing is."""
+    parts = []
+    waiting = [st.id for st in states if st.state == "pending"]
+    if pending and waiting:
+        parts.append(f"{len(waiting)} pending ({', '.join(waiting)}): run `persistence migrate`")
+    edited = [st.id for st in states if st.state in ("changed", "file missing")]
+    if edited:
+        parts.append(
+            f"{len(edited)} applied changed or missing ({', '.join(edited)}): put the file"
+            " back, or run `persistence accept ID` if the edit is deliberate"
+        )
+    return "; ".join(parts) or None
+
+
+def _fail(problem: str | None) -> int:
+    if problem is None:
+        return 0
+    print(f"error: {problem}", file=sys.stderr)
+    return 1
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    states = _migrator(args).status()
-    if not states:
-        print("no migrations")
-    for st in states:
-        when = st.applied_at.strftime("%Y-%m-%d %H:%M:%S") if st.applied_at else "-"
-        print(f"{'applied' if st.applied else 'pending':<8} {when:<19}  {st.state:<12} {st.id}")
-    # Exit 1 when an applied file changed or went missing: `make status` in CI catches it.
-    return 1 if any(st.state in ("changed", "file missing") for st in states) else 0
+    migrator = _migrator(args)
+    states = migrator.status()
+    if args.json:
+        report = {
+            "database": migrator.settings.masked_url,
+            "migrations": [
+                {"id": st.id, "state": st.state, "applied_at": _iso(st.applied_at)} for st in states
+            ],
+            "pending": sum(st.state == "pending" for st in states),
+            "changed": sum(st.state in ("changed", "file missing") for st in states),
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        if not states:
+            print("no migrations")
+        for st in states:
+            when = st.applied_at.strftime("%Y-%m-%d %H:%M:%S") if st.applied_at else "-"
+            applied = "applied" if st.applied else "pending"
+            print(f"{applied:<8} {when:<19}  {st.state:<12} {st.id}")
+    # An applied file that changed or went missing always fails; pending migrations
+    # only with --check, the CI gate: a plain `status` is a report.
+    return _fail(_gate(states, pending=args.check))
+
+
+def _iso(when: datetime | None) -> str | None:
+    # yoyo stores applied_at_utc without a time zone; it is UTC.
+    return when.replace(tzinfo=UTC).isoformat() if when else None
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    migrator = _migrator(args)
+    entries = migrator.history()
+    if args.json:
+        report = {
+            "database": migrator.settings.masked_url,
+            "history": [
+                {
+                    "id": e.id,
+                    "applied_at": _iso(e.applied_at),
+                    "operation": e.operation,
+                    "by": e.by,
+                }
+                for e in entries
+            ],
+        }
+        print(json.dumps(report, indent=2))
+        return 0
+    if not entries:
+        print("no migration applied")
+    how = {"apply": "applied", "mark": "marked", None: "-"}
+    for e in entries:
+        when = e.applied_at.strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{when}  {how.get(e.operation, e.operation):<8} {e.id}  {e.by or '-'}".rstrip())
+    return 0
+
+
+def cmd_heads(args: argparse.Namespace) -> int:
+    heads = Migrator(_settings(args)).heads()
+    if args.json:
+        print(json.dumps({"heads": heads}))
+    else:
+        print("\n".join(heads) if heads else "no migrations")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    # Only the rollback reads the database (the SQL stored at apply time).
+    migrator = Migrator(resolve(settings) if args.rollback else settings)
+    print(migrator.show(args.id, rollback=args.rollback), end="")
+    return 0
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -141,6 +307,11 @@ def cmd_accept(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    _migrator(args).baseline(args.target)
+    return 0
+
+
 def cmd_seed(args: argparse.Namespace) -> int:
     _migrator(args).seed()
     return 0
@@ -148,20 +319,14 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     migrator = _migrator(args)
-    if migrator.settings.production:
-        raise PersistenceError(
-            "refusing to reset a production database (PERSISTENCE_ENV=production)"
+    url = migrator.settings.masked_url
+    migrator.reset(
+        confirm=lambda ids: _confirm(
+            f"roll back every migration ({len(ids)}) on {url} and apply them again?",
+            yes=args.yes,
+            action="reset the database",
         )
-    if not args.yes:
-        question = f"roll back every migration on {migrator.settings.masked_url} and apply again?"
-        try:
-            answer = input(f"{question} [y/N] ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
-            print("reset cancelled (pass --yes to skip this question)", file=sys.stderr)
-            return 1
-    migrator.reset()
+    )
     return 0
 
 
@@ -180,6 +345,25 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"error: {problem}", file=sys.stderr)
     print("check failed" if problems else "check passed")
     return 1 if problems else 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < math.inf:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text!r}")
+    return value
+
+
+def _name(text: str) -> str:
+    if not MIGRATION_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a migration name: use lowercase letters, digits and underscores"
+            " (add_users)"
+        )
+    return text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -206,60 +390,146 @@ def _parser() -> argparse.ArgumentParser:
     ]:
         db_commands.add_parser(name, help=text, description=text).set_defaults(func=func)
 
-    health = commands.add_parser(
-        "health", help="check the database and print a health report (exit 1 if failing)"
+    # Shared options. Every command that uses a database takes --url.
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--url", metavar="URL", help="the database (default: DATABASE_URL, else embedded)"
     )
-    health.add_argument("--json", action="store_true", help="print the report as JSON")
-    health.set_defaults(func=cmd_health)
-
+    locking = argparse.ArgumentParser(add_help=False)
+    locking.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="how long to wait for another run's migration lock"
+        " (default: DB_MIGRATION_LOCK_TIMEOUT, else 600; 0: do not wait)",
+    )
     dry_run = argparse.ArgumentParser(add_help=False)
     dry_run.add_argument(
         "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
     )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON, for machines")
+
+    health = commands.add_parser(
+        "health",
+        parents=[database, as_json],
+        help="check the database and print a health report (exit 1 if failing)",
+    )
+    health.set_defaults(func=cmd_health)
+
     migrate = commands.add_parser(
-        "migrate", parents=[dry_run], help="apply pending migrations (all, or up to --target)"
+        "migrate",
+        parents=[database, locking],
+        help="apply pending migrations (all, or up to --target), printing each one's time",
     )
     migrate.add_argument("--target", metavar="ID", help="apply only ID and what it depends on")
+    mode = migrate.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
+    )
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="apply nothing; exit 1 if a migration is pending or an applied one changed (CI)",
+    )
     migrate.set_defaults(func=cmd_migrate)
 
     rollback = commands.add_parser(
-        "rollback", parents=[dry_run], help="roll back the last migration (or --steps/--target)"
+        "rollback",
+        parents=[database, locking, dry_run],
+        help="roll back the last migration (or --steps/--target)",
+    )
+    rollback.add_argument(
+        "--yes", action="store_true", help="in production, do not ask for confirmation"
     )
     how_far = rollback.add_mutually_exclusive_group()
     how_far.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
     how_far.add_argument("--target", metavar="ID", help="roll back everything applied after ID")
     rollback.set_defaults(func=cmd_rollback)
 
+    status = commands.add_parser(
+        "status",
+        parents=[database, as_json],
+        help="list migrations: applied or pending, when, checksum ok or changed",
+    )
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 also when a migration is pending (CI gate); a changed one always does",
+    )
+    status.set_defaults(func=cmd_status)
+
+    history = commands.add_parser(
+        "history",
+        parents=[database, as_json],
+        help="the applied migrations in the order applied: when, applied or marked, by whom",
+    )
+    history.set_defaults(func=cmd_history)
+
     commands.add_parser(
-        "status", help="list migrations: applied or pending, when, checksum ok or changed"
-    ).set_defaults(func=cmd_status)
+        "heads",
+        parents=[as_json],
+        help="the migrations nothing depends on (what `new` makes the next one depend on)",
+    ).set_defaults(func=cmd_heads)
+
+    show = commands.add_parser(
+        "show",
+        parents=[database],
+        help="print one migration's SQL as it runs (transaction, timeouts), for psql -f",
+    )
+    show.add_argument("id", metavar="ID", help="the migration id, e.g. 0002_users")
+    show.add_argument(
+        "--rollback",
+        action="store_true",
+        help="its rollback instead: the SQL stored when it was applied, else the file",
+    )
+    show.set_defaults(func=cmd_show)
 
     new = commands.add_parser("new", help="create NNNN_NAME.sql and its rollback file")
-    new.add_argument("name", help="lowercase words joined by underscores, e.g. add_users")
+    new.add_argument(
+        "name", type=_name, help="lowercase words joined by underscores, e.g. add_users"
+    )
     new.set_defaults(func=cmd_new)
 
     accept = commands.add_parser(
-        "accept", help="accept the edited content of applied migrations as applied"
+        "accept",
+        parents=[database, locking],
+        help="accept the edited content of applied migrations as applied",
     )
     accept.add_argument("ids", nargs="+", metavar="ID", help="migration ids")
     accept.set_defaults(func=cmd_accept)
 
+    baseline = commands.add_parser(
+        "baseline",
+        parents=[database, locking],
+        help="record migrations as applied without running them (adopt an existing database)",
+    )
+    baseline.add_argument("--target", metavar="ID", help="only ID and what it depends on")
+    baseline.set_defaults(func=cmd_baseline)
+
     commands.add_parser(
-        "seed", help="load development data from seeds/ (refused in production)"
+        "seed",
+        parents=[database],
+        help="load development data from seeds/ (refused in production)",
     ).set_defaults(func=cmd_seed)
 
     reset = commands.add_parser(
-        "reset", help="roll back every migration and apply again (refused in production)"
+        "reset",
+        parents=[database, locking],
+        help="roll back every migration and apply again (refused in production)",
     )
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(func=cmd_reset)
 
     commands.add_parser(
-        "types", help="write the typed query module from the live schema (scratch database)"
+        "types",
+        parents=[database],
+        help="write the typed query module from the live schema (scratch database)",
     ).set_defaults(func=cmd_types)
 
     commands.add_parser(
         "check",
+        parents=[database],
         help="prove rollbacks, prepare every query, check the typed module is fresh",
     ).set_defaults(func=cmd_check)
     return parser

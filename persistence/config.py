@@ -58,6 +58,8 @@ class Settings:
     seeds_dir: Path | None = None
     #: Where `make types` writes the typed query module (None: no typed module).
     types_path: Path | None = None
+    #: How long `migrate` waits for another run's migration lock (0: do not wait).
+    migration_lock_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -72,6 +74,8 @@ class Settings:
         for name in ("pool_timeout", "statement_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.migration_lock_timeout < 0:
+            raise ConfigurationError("migration_lock_timeout must be >= 0 (0: do not wait)")
         if self.idle_in_transaction_timeout < 0:
             raise ConfigurationError("idle_in_transaction_timeout must be >= 0 (0 disables it)")
         if self.sslmode is not None and self.sslmode not in SSLMODES:
@@ -182,6 +186,7 @@ class Settings:
             migrations_dir=dirs["migrations"],
             seeds_dir=dirs["seeds"],
             types_path=dirs.get("types"),
+            migration_lock_timeout=_number(env, "DB_MIGRATION_LOCK_TIMEOUT", float, 600.0),
         )
 
 

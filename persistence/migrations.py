@@ -6,7 +6,9 @@ From yoyo we take the file format (`NNNN_name.sql` + `NNNN_name.rollback.sql`,
 tools still read it. On top of it, each run:
 
 - holds a session-level advisory lock, released by the server when the session ends,
-  so a killed `migrate` leaves no stale lock (yoyo's lock is a table row);
+  so a killed `migrate` leaves no stale lock (yoyo's lock is a table row); a run that
+  finds it taken waits up to `migration_lock_timeout` (10 minutes), whatever the
+  session's statement_timeout, and then names the holder;
 - runs a transactional migration's statements and the rows that record it in one
   transaction, so a crash can never leave a migration applied but unrecorded;
 - records a checksum of both files and the rollback SQL at apply time: an edited applied
@@ -14,7 +16,9 @@ tools still read it. On top of it, each run:
   changed or is gone;
 - sets `lock_timeout` and `statement_timeout` (a DDL statement queued behind a long
   transaction must not block every reader queued behind it), overridable per migration
-  with `-- lock_timeout: 30s` / `-- statement_timeout: 1h` headers.
+  with `-- lock_timeout: 30s` / `-- statement_timeout: 1h` headers. These replace the
+  pool's statement_timeout (DB_STATEMENT_TIMEOUT, 30 s) for the migration's statements,
+  so a ten-minute `CREATE INDEX` runs under the 15-minute default.
 
 Migrations are SQL files. Like yoyo, this API is synchronous; call it from async code
 with `asyncio.to_thread`.
@@ -22,7 +26,6 @@ with `asyncio.to_thread`.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,54 +36,41 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import sqlparse
 from psycopg import sql
-from yoyo import exceptions as yoyo_exceptions
 from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import default_migration_table
-from yoyo.migrations import get_migration_hash, read_migrations, topological_sort
-from yoyo.topologicalsort import CycleError
+from yoyo.migrations import get_migration_hash
 
+from ._migration_sql import (
+    MIGRATION_NAME,
+    MigrationFile,
+    ancestors,
+    find_heads,
+    format_duration,
+    is_transactional,
+    load_files,
+    read_text,
+    render_for_psql,
+    run_statements,
+    set_timeouts,
+)
 from ._scratch import database_name
 from .config import Settings
 from .errors import MigrationError, PersistenceError, translate
 
-__all__ = ["MigrationFile", "MigrationState", "Migrator"]
+__all__ = ["HistoryEntry", "MigrationFile", "MigrationState", "Migrator"]
 
 #: Key of the advisory lock every run holds ("persist!" as a bigint).
 LOCK_KEY = int.from_bytes(b"persist!", "big")
 CHECKSUMS = "_persistence_migration"
 _CHECKSUMS = sql.Identifier(CHECKSUMS)
 _YOYO_APPLIED = sql.Identifier(default_migration_table)
-DEFAULT_TIMEOUTS = {"lock_timeout": "5s", "statement_timeout": "15min"}
+_YOYO_LOG = sql.Identifier("_yoyo_log")
 
-_DIRECTIVE = re.compile(r"^\s*--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
-_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 
 Output = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class MigrationFile:
-    """One migration as read from disk: its SQL, rollback SQL and headers."""
-
-    id: str
-    path: Path
-    sql: str
-    rollback_sql: str | None
-    depends: tuple[str, ...]
-
-    @property
-    def rollback_path(self) -> Path:
-        return self.path.with_name(f"{self.id}.rollback.sql")
-
-    @property
-    def checksum(self) -> str:
-        return _checksum(self.sql, self.rollback_sql)
-
-    @property
-    def transactional(self) -> bool:
-        return _directives(self.sql).get("transactional", "true").lower() != "false"
+#: Called with the ids about to be rolled back; raises to refuse.
+Confirm = Callable[[Sequence[str]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +86,20 @@ class MigrationState:
     @property
     def applied(self) -> bool:
         return self.applied_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """An applied migration in `history`: when, how (yoyo's log) and by whom."""
+
+    id: str
+    #: UTC, without a time zone (yoyo's applied_at_utc).
+    applied_at: datetime
+    #: "apply" (run by migrate), "mark" (recorded without running: baseline, yoyo mark),
+    #: or None when yoyo's log has no entry for it.
+    operation: str | None
+    #: user@host from yoyo's log.
+    by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +135,16 @@ class Migrator:
     Args:
         settings: the database and the project folders.
         out: where progress lines go (default: print); pass `lambda _: None` for quiet.
-        lock_wait: seconds to wait for another run's lock before giving up.
+        lock_wait: seconds to wait for another run's migration lock before giving up
+            (default: `settings.migration_lock_timeout`, 10 minutes; 0: do not wait).
+            The wait is not cut short by the session's statement_timeout.
     """
 
-    def __init__(self, settings: Settings, *, out: Output = print, lock_wait: float = 600.0):
+    def __init__(self, settings: Settings, *, out: Output = print, lock_wait: float | None = None):
         self.settings = settings
         self.directory = settings.migrations_dir or settings.project / "migrations"
         self.out = out
-        self.lock_wait = lock_wait
+        self.lock_wait = settings.migration_lock_timeout if lock_wait is None else lock_wait
 
     # -- reading ------------------------------------------------------------------------
 
@@ -149,52 +155,19 @@ class Migrator:
             MigrationError: naming the file of an unknown `-- depends:` name, a cycle, or
                 an unreadable file.
         """
-        if not self.directory.is_dir():
-            return []
-        migrations = read_migrations(str(self.directory))
-        files: dict[str, MigrationFile] = {}
-        for m in migrations:
-            path = Path(m.path)
-            if path.suffix != ".sql":
-                raise MigrationError(
-                    f"{path}: only SQL migrations are supported (NNNN_name.sql with"
-                    " NNNN_name.rollback.sql)",
-                    migration=m.id,
-                )
-            text = _read(path)
-            rollback = path.with_name(f"{m.id}.rollback.sql")
-            depends = tuple(_directives(text).get("depends", "").split())
-            files[m.id] = MigrationFile(
-                m.id, path, text, _read(rollback) if rollback.exists() else None, depends
-            )
-        for f in files.values():
-            for name in f.depends:
-                if name not in files:
-                    raise MigrationError(
-                        f"{f.path}: -- depends: names {name!r}, which is not a migration in"
-                        f" {self.directory}",
-                        migration=f.id,
-                    )
-        try:
-            ordered = list(topological_sort(migrations))
-        except CycleError as ex:
-            # yoyo means to wrap this in BadMigration, but its topological_sort returns a
-            # lazy generator, so the CycleError escapes its try block (yoyo 9.0.0).
-            names = ", ".join(m.id for m in ex.args[1])
-            raise MigrationError(
-                f"{self.directory}: circular dependencies among these migrations: {names}"
-            ) from None
-        except yoyo_exceptions.BadMigration as ex:
-            raise MigrationError(f"{self.directory}: {ex.args[0]}") from None
-        return [files[m.id] for m in ordered]
+        return load_files(self.directory)
 
     # -- operations ---------------------------------------------------------------------
 
     def status(self) -> list[MigrationState]:
-        """Every migration, applied or pending, with its checksum state."""
+        """Every migration, applied or pending, with its checksum state.
+
+        Reads only: it neither waits for a running migration's lock nor creates the
+        bookkeeping tables, so a read-only role can run it (a CI gate) during a deploy.
+        """
         files = self.load()
-        with self._session() as backend:
-            applied = {a.id: a for a in self._applied(backend)}
+        with self._reading() as conn:
+            applied = {a.id: a for a in _read_applied(conn)}
         states = []
         for f in files:
             a = applied.pop(f.id, None)
@@ -226,7 +199,7 @@ class Migrator:
             self._refuse_edited(applied, by_id)
             pending = [f for f in files if f.id not in applied]
             if target is not None:
-                wanted = _ancestors(target, by_id) | {target}
+                wanted = ancestors(target, by_id) | {target}
                 pending = [f for f in pending if f.id in wanted]
             self._header(dry_run)
             if not pending:
@@ -239,12 +212,22 @@ class Migrator:
             return [f.id for f in pending]
 
     def rollback(
-        self, steps: int = 1, *, target: str | None = None, dry_run: bool = False
+        self,
+        steps: int = 1,
+        *,
+        target: str | None = None,
+        dry_run: bool = False,
+        confirm: Confirm | None = None,
     ) -> list[str]:
         """Roll back the last `steps` applied migrations, or all applied after `target`.
 
         Uses the rollback SQL stored when each migration was applied, so it works when
         the file changed or is gone. Returns the ids rolled back.
+
+        Args:
+            confirm: called with the ids about to be rolled back (newest first), with the
+                lock held, before anything changes; it raises to refuse (the CLI asks the
+                operator in production). Not called for a dry run or when nothing is due.
         """
         if steps < 0:
             raise MigrationError(f"steps must be >= 0, not {steps}")
@@ -258,58 +241,189 @@ class Migrator:
                 chosen = newest_first[: ids.index(target)]
             else:
                 chosen = newest_first[:steps]
+            undos = [(a, self._undo(a, files)) for a in chosen]
+            if chosen and confirm is not None and not dry_run:
+                confirm([a.id for a in chosen])
             self._header(dry_run)
             if not chosen:
                 self.out("nothing to roll back")
-            for a in chosen:
-                undo = a.rollback_sql
-                if undo is None:  # applied by another tool: only the file can tell
-                    f = files.get(a.id)
-                    undo = f.rollback_sql if f else None
-                if undo is None:
-                    raise MigrationError(
-                        f"no rollback for {a.id!r}: none was stored when it was applied and"
-                        f" {self.directory / (a.id + '.rollback.sql')} does not exist",
-                        migration=a.id,
-                    )
+            for a, undo in undos:
                 if dry_run:
                     self.out(f"-- would roll back {a.id}\n{undo.strip()}\n")
                 else:
                     self._rollback(backend, a, undo)
             return [a.id for a in chosen]
 
+    def _undo(self, a: _Applied, files: dict[str, MigrationFile]) -> str:
+        """The rollback SQL stored at apply time, else (applied by another tool) the file's."""
+        undo = a.rollback_sql
+        if undo is None:
+            f = files.get(a.id)
+            undo = f.rollback_sql if f else None
+        if undo is None:
+            raise MigrationError(
+                f"no rollback for {a.id!r}: none was stored when it was applied and"
+                f" {self.directory / (a.id + '.rollback.sql')} does not exist",
+                migration=a.id,
+            )
+        return undo
+
     def accept(self, ids: Sequence[str]) -> None:
         """Record the current content of edited applied migrations as the applied one.
 
         For a deliberate edit (a comment, a fix already applied by hand): `migrate` then
         stops refusing. The database is not changed otherwise.
+
+        Raises:
+            MigrationError: before recording anything, if one of `ids` has no file, is not
+                applied, is unchanged, or has no record of ours to replace (marked applied
+                by `yoyo mark` or another tool: `baseline` records it).
         """
         files = {f.id: f for f in self.load()}
         with self._session() as backend:
-            applied = {a.id for a in self._applied(backend)}
+            applied = {a.id: a for a in self._applied(backend)}
             for mid in ids:
-                if mid not in files or mid not in applied:
-                    raise MigrationError(f"{mid!r} is not an applied migration with a file")
-                f = files[mid]
-                backend.connection.execute(
-                    sql.SQL(
-                        "update {} set checksum = %s, rollback_sql = %s where migration_id = %s"
-                    ).format(_CHECKSUMS),
-                    (f.checksum, f.rollback_sql, mid),
-                )
+                a = applied.get(mid)
+                if mid not in files:
+                    raise MigrationError(
+                        f"{mid!r} is not a migration in {self.directory}", migration=mid
+                    )
+                if a is None:
+                    raise MigrationError(
+                        f"{mid!r} is not applied, so there is nothing to accept", migration=mid
+                    )
+                if a.checksum is None:
+                    raise MigrationError(
+                        f"{mid!r} is marked applied (by yoyo mark or another tool) but"
+                        " persistence has no record of it to replace; record it with"
+                        f" `persistence baseline --target {mid}`",
+                        migration=mid,
+                    )
+                if a.checksum == files[mid].checksum:
+                    raise MigrationError(
+                        f"{mid!r} is unchanged since it was applied: nothing to accept",
+                        migration=mid,
+                    )
+            with backend.transaction():
+                for mid in ids:
+                    f = files[mid]
+                    backend.connection.execute(
+                        sql.SQL(
+                            "update {} set checksum = %s, rollback_sql = %s where migration_id = %s"
+                        ).format(_CHECKSUMS),
+                        (f.checksum, f.rollback_sql, mid),
+                    )
+            for mid in ids:
                 self.out(f"accepted  {mid}: its current content is now the applied one")
+
+    def baseline(self, target: str | None = None) -> list[str]:
+        """Record migrations as applied without running them, to adopt an existing database.
+
+        All migrations, or `target` and what it depends on. Each is recorded the way
+        `migrate` records it (yoyo's row, a "mark" entry in yoyo's log, our checksum and
+        rollback SQL), so `status`, the edit check and `rollback` treat it as applied.
+        A migration marked by `yoyo mark` gets the record it lacks. Returns the ids recorded.
+
+        Raises:
+            MigrationError: `target` is not a migration.
+        """
+        files = self.load()
+        by_id = {f.id: f for f in files}
+        if target is not None and target not in by_id:
+            raise MigrationError(f"unknown migration {target!r} in {self.directory}")
+        wanted = by_id.keys() if target is None else ancestors(target, by_id) | {target}
+        with self._session() as backend:
+            applied = {a.id: a for a in self._applied(backend)}
+            chosen = [
+                f
+                for f in files
+                if f.id in wanted and (f.id not in applied or applied[f.id].checksum is None)
+            ]
+            self._header(False)
+            if not chosen:
+                self.out("nothing to baseline: every migration asked for is already recorded")
+            with backend.transaction():
+                for f in chosen:
+                    self._record(backend, f, "mark", in_yoyo=f.id in applied)
+            for f in chosen:
+                self.out(f"baselined {f.id} (recorded as applied, not run)")
+            return [f.id for f in chosen]
+
+    def heads(self) -> list[str]:
+        """The migrations no other depends on: what a new migration depends on."""
+        return find_heads(self.load())
+
+    def history(self) -> list[HistoryEntry]:
+        """The applied migrations in the order they were applied, with when and how.
+
+        Reads only, like `status`.
+        """
+        with self._reading() as conn:
+            if not _read_applied(conn):
+                return []
+            rows = conn.execute(
+                sql.SQL(
+                    "select y.migration_id, y.applied_at_utc, l.operation,"
+                    " nullif(concat_ws('@', l.username, l.hostname), '')"
+                    " from {} y left join lateral (select operation, username, hostname"
+                    " from {} g where g.migration_id = y.migration_id"
+                    " and g.operation in ('apply', 'mark')"
+                    " order by g.created_at_utc desc limit 1) l on true"
+                    " order by y.applied_at_utc, y.migration_id"
+                ).format(_YOYO_APPLIED, _YOYO_LOG)
+            ).fetchall()
+        return [HistoryEntry(*row) for row in rows]
+
+    def show(self, mid: str, *, rollback: bool = False) -> str:
+        """The SQL of migration `mid` (or of its rollback) as it runs, for psql.
+
+        Its headers are resolved: the transaction (unless `-- transactional: false`) and
+        the lock and statement timeouts `migrate` sets. The rollback is the SQL stored
+        when `mid` was applied, as `rollback` uses it, else its file (this reads the
+        database). Running the text by hand does not record anything.
+
+        Raises:
+            MigrationError: `mid` is not a migration (or, with `rollback`, has none).
+        """
+        files = {f.id: f for f in self.load()}
+        f = files.get(mid)
+        if not rollback:
+            if f is None:
+                raise MigrationError(f"unknown migration {mid!r} in {self.directory}")
+            source = f"{f.path}, as `persistence migrate` runs it"
+            after = (
+                "-- Run by hand, it is not recorded as applied: then run"
+                f" `persistence baseline --target {mid}`."
+            )
+            return render_for_psql(mid, f.sql, source, after)
+        with self._reading() as conn:
+            applied = {a.id: a for a in _read_applied(conn)}
+        a = applied.get(mid)
+        if a is None and f is None:
+            raise MigrationError(f"unknown migration {mid!r} in {self.directory}")
+        if a is not None and a.rollback_sql is not None:
+            undo, source = a.rollback_sql, "the rollback SQL stored when it was applied"
+        elif f is not None and f.rollback_sql is not None:
+            undo, source = f.rollback_sql, str(f.rollback_path)
+        else:
+            raise MigrationError(
+                f"no rollback for {mid!r}: none stored and no"
+                f" {self.directory / (mid + '.rollback.sql')}",
+                migration=mid,
+            )
+        after = "-- Run by hand, it is not recorded: status still lists the migration as applied."
+        return render_for_psql(mid, undo, f"rollback of {mid}: {source}", after, rollback=True)
 
     def new(self, name: str) -> tuple[Path, Path]:
         """Create `NNNN_name.sql` and its rollback, depending on the current heads."""
-        if not _NAME.fullmatch(name):
+        if not MIGRATION_NAME.fullmatch(name):
             raise MigrationError(
                 f"migration name {name!r}: use lowercase letters, digits and underscores"
             )
         files = self.load()
         numbers = [int(m.group()) for f in files if (m := re.match(r"\d+", f.id))]
         mid = f"{max(numbers, default=0) + 1:04d}_{name}"
-        depended = {d for f in files for d in f.depends}
-        heads = [f.id for f in files if f.id not in depended]
+        heads = find_heads(files)
         self.directory.mkdir(parents=True, exist_ok=True)
         up = self.directory / f"{mid}.sql"
         down = self.directory / f"{mid}.rollback.sql"
@@ -334,7 +448,7 @@ class Migrator:
                 conn.transaction(),
             ):
                 for path in paths:
-                    _run(conn, path, _read(path))
+                    run_statements(conn, path, read_text(path))
                     self.out(f"seeded    {path.name}")
         except psycopg.Error as ex:
             raise translate(ex, secrets=self._secrets) from ex
@@ -342,12 +456,16 @@ class Migrator:
             self.out(f"no seed files in {folder}")
         return paths
 
-    def reset(self) -> None:
-        """Roll back every applied migration, then apply them all again."""
+    def reset(self, *, confirm: Confirm | None = None) -> None:
+        """Roll back every applied migration, then apply them all again.
+
+        Raises:
+            PersistenceError: in production, before anything else.
+        """
         self._refuse_in_production("reset")
         with self._session() as backend:
             count = len(self._applied(backend))
-        self.rollback(count)
+        self.rollback(count, confirm=confirm)
         self.migrate()
 
     # -- internals ----------------------------------------------------------------------
@@ -390,31 +508,46 @@ class Migrator:
         got = conn.execute("select pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
         if got and got[0]:
             return
-        holder = conn.execute(
-            "select pid from pg_locks where locktype = 'advisory' and granted"
-            " and (classid::bigint << 32 | objid::bigint) = %s",
-            [LOCK_KEY],
-        ).fetchone()
-        self.out(f"waiting for the migration lock (held by backend pid {holder and holder[0]})")
-        conn.execute("select set_config('lock_timeout', %s, false)", [f"{self.lock_wait}s"])
+        wait = self.lock_wait
+        if wait <= 0:
+            raise MigrationError(
+                f"the migration lock is held by {_holder(conn)}: another migration run is in"
+                " progress; run again when it ends, or give --lock-timeout SECONDS to wait"
+            )
+        self.out(f"waiting up to {wait:g} s for the migration lock, held by {_holder(conn)}")
+        # The wait has a limit of its own. The session's statement_timeout (the pool's,
+        # 30 s by default) must not cancel it: another replica's migration may run for
+        # minutes, and every replica of a deploy would fail while it does. The statement
+        # limit is a backstop one second later, so lock_timeout is what normally fires.
+        # PostgreSQL's limit for both settings is INT_MAX ms (24.8 days).
+        ms = max(1, round(min(wait, 2_000_000.0) * 1000))
+        conn.execute(
+            "select set_config('lock_timeout', %s, false),"
+            " set_config('statement_timeout', %s, false)",
+            [str(ms), str(ms + 1000)],
+        )
         try:
             conn.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
-        except psycopg.errors.LockNotAvailable:
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
             raise MigrationError(
-                f"another migration run held the lock for over {self.lock_wait:.0f} s;"
-                " it is still running (a killed run releases it at once)"
+                f"gave up waiting for the migration lock after {wait:g} s: it is held by"
+                f" {_holder(conn)}, whose migration run is still going; run again when it"
+                " ends, or wait longer with --lock-timeout SECONDS (DB_MIGRATION_LOCK_TIMEOUT)"
             ) from None
-        conn.execute("reset lock_timeout")
+        finally:
+            conn.execute("reset lock_timeout; reset statement_timeout")
 
     def _applied(self, backend: _Backend) -> list[_Applied]:
-        rows = backend.connection.execute(
-            sql.SQL(
-                "select y.migration_id, y.applied_at_utc, p.checksum, p.rollback_sql"
-                " from {} y left join {} p using (migration_id)"
-                " order by y.applied_at_utc, y.migration_id"
-            ).format(_YOYO_APPLIED, _CHECKSUMS)
-        ).fetchall()
-        return [_Applied(*row) for row in rows]
+        return _read_applied(backend.connection)
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection[Any]]:
+        """A session for reports: no lock taken, nothing created."""
+        try:
+            with psycopg.connect(self.settings.conninfo(), autocommit=True) as conn:
+                yield conn
+        except psycopg.Error as ex:
+            raise translate(ex, secrets=self._secrets) from ex
 
     def _refuse_edited(self, applied: dict[str, _Applied], files: dict[str, MigrationFile]) -> None:
         for mid, a in applied.items():
@@ -432,29 +565,25 @@ class Migrator:
         self.out(f"database  {self.settings.masked_url}{mode}")
 
     def _apply(self, backend: _Backend, f: MigrationFile) -> None:
+        self.out(f"applying  {f.id}")
         started = time.perf_counter()
-        conn = backend.connection
-        try:
-            if f.transactional:
-                with backend.transaction():
-                    _set_timeouts(conn, f.sql, local=True)
-                    _run(conn, f.path, f.sql)
-                    self._record(backend, f)
-            else:
-                _set_timeouts(conn, f.sql, local=False)
-                _run(conn, f.path, f.sql, transactional=False)
-                conn.execute("reset lock_timeout; reset statement_timeout")
-                with backend.transaction():
-                    self._record(backend, f)
-        except MigrationError as ex:
-            ex.migration = f.id
-            raise
-        self.out(f"applied   {f.id:<44} {1000 * (time.perf_counter() - started):8.1f} ms")
+        self._execute(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
+        self.out(f"applied   {f.id:<44} {format_duration(time.perf_counter() - started)}")
 
-    def _record(self, backend: _Backend, f: MigrationFile) -> None:
-        ref = _Applied(f.id, datetime.now(), None, None)
-        backend.mark_one(ref, log=False)
-        backend.log_migration(ref, "apply")
+    def _record(
+        self,
+        backend: _Backend,
+        f: MigrationFile,
+        operation: str = "apply",
+        *,
+        in_yoyo: bool = False,
+    ) -> None:
+        """Record `f` as applied: yoyo's row and log entry (unless `in_yoyo`: it has them
+        already), and our checksum and rollback SQL."""
+        if not in_yoyo:
+            ref = _Applied(f.id, datetime.now(), None, None)
+            backend.mark_one(ref, log=False)
+            backend.log_migration(ref, operation)
         backend.connection.execute(
             sql.SQL(
                 "insert into {} (migration_id, checksum, rollback_sql) values (%s, %s, %s)"
@@ -465,22 +594,41 @@ class Migrator:
         )
 
     def _rollback(self, backend: _Backend, a: _Applied, undo: str) -> None:
+        self.out(f"rolling back {a.id}")
         started = time.perf_counter()
+
+        def unrecord() -> None:
+            backend.unmark_one(a, log=False)
+            backend.log_migration(a, "rollback")
+            backend.connection.execute(
+                sql.SQL("delete from {} where migration_id = %s").format(_CHECKSUMS), [a.id]
+            )
+
+        self._execute(backend, a.id, self.directory / f"{a.id}.rollback.sql", undo, unrecord)
+        self.out(f"rolled back {a.id:<42} {format_duration(time.perf_counter() - started)}")
+
+    def _execute(
+        self, backend: _Backend, mid: str, path: Path, text: str, record: Callable[[], None]
+    ) -> None:
+        """Run `text` under its headers' timeouts and `record` it: in one transaction, or,
+        for `-- transactional: false` (CREATE/DROP INDEX CONCURRENTLY), statement by
+        statement with the record written after the last one."""
         conn = backend.connection
-        where = self.directory / f"{a.id}.rollback.sql"
         try:
-            with backend.transaction():
-                _set_timeouts(conn, undo, local=True)
-                _run(conn, where, undo)
-                backend.unmark_one(a, log=False)
-                backend.log_migration(a, "rollback")
-                conn.execute(
-                    sql.SQL("delete from {} where migration_id = %s").format(_CHECKSUMS), [a.id]
-                )
+            if is_transactional(text):
+                with backend.transaction():
+                    set_timeouts(conn, text, local=True)
+                    run_statements(conn, path, text)
+                    record()
+            else:
+                set_timeouts(conn, text, local=False)
+                run_statements(conn, path, text, transactional=False)
+                conn.execute("reset lock_timeout; reset statement_timeout")
+                with backend.transaction():
+                    record()
         except MigrationError as ex:
-            ex.migration = a.id
+            ex.migration = mid
             raise
-        self.out(f"rolled back {a.id:<42} {1000 * (time.perf_counter() - started):8.1f} ms")
 
     def _refuse_in_production(self, what: str) -> None:
         if self.settings.production:
@@ -489,95 +637,46 @@ class Migrator:
             )
 
 
-def _run(
-    conn: psycopg.Connection[Any], path: Path, text: str, *, transactional: bool = True
-) -> None:
-    """Execute the statements of `text` one by one; on failure name the file and line.
+def _read_applied(conn: psycopg.Connection[Any]) -> list[_Applied]:
+    """What is applied, oldest first; none when yoyo's table does not exist yet."""
+    row = conn.execute(
+        "select to_regclass(%s) is not null, to_regclass(%s) is not null",
+        [default_migration_table, CHECKSUMS],
+    ).fetchone()
+    if not row or not row[0]:
+        return []
+    # Without our table (only yoyo ran here) nothing has a checksum: "unrecorded".
+    ours = sql.SQL("left join {} p using (migration_id)").format(_CHECKSUMS)
+    query = sql.SQL(
+        "select y.migration_id, y.applied_at_utc, {}, {} from {} y {}"
+        " order by y.applied_at_utc, y.migration_id"
+    ).format(
+        sql.SQL("p.checksum" if row[1] else "null::text"),
+        sql.SQL("p.rollback_sql" if row[1] else "null::text"),
+        _YOYO_APPLIED,
+        ours if row[1] else sql.SQL(""),
+    )
+    return [_Applied(*r) for r in conn.execute(query).fetchall()]
 
-    One statement at a time (split by sqlparse, as yoyo does) so that every failure can
-    be placed, also those the server reports without a position (a lock timeout).
+
+def _holder(conn: psycopg.Connection[Any]) -> str:
+    """Who holds the migration lock: pid, application_name and since when, for messages.
+
+    "Since" is the holder's session start: a run takes the lock as soon as it connects.
     """
-    for offset, statement in _split(text):
-        try:
-            # No parameters: psycopg sends the text as is (a literal % is fine).
-            conn.execute(statement.encode())
-        except psycopg.Error as ex:
-            note = (
-                ""
-                if transactional
-                else (
-                    "; this migration is not transactional: the statements before this one"
-                    " stay applied, so make them idempotent and run migrate again"
-                )
-            )
-            raise MigrationError(_failure(path, text, ex, offset, statement) + note) from ex
-
-
-def _failure(path: Path, text: str, ex: psycopg.Error, offset: int, statement: str) -> str:
-    """`file:line: message`: the error's line if the server gives a position, else the
-    line where the failing statement's code starts (after its leading comments)."""
-    position = ex.diag.statement_position
-    if position:
-        at = offset + int(position) - 1
-    else:
-        code = re.search(r"^(?!\s*--)\s*\S", statement, re.MULTILINE)
-        at = offset + (code.end() - 1 if code else 0)
-    line = text[:at].count("\n") + 1
-    detail = f" ({ex.diag.message_detail})" if ex.diag.message_detail else ""
-    primary = ex.diag.message_primary or str(ex)
-    return f"{path}:{line}: {primary}{detail}"
-
-
-def _set_timeouts(conn: psycopg.Connection[Any], text: str, *, local: bool) -> None:
-    headers = _directives(text)
-    for name, default in DEFAULT_TIMEOUTS.items():
-        conn.execute("select set_config(%s, %s, %s)", (name, headers.get(name, default), local))
-
-
-def _split(text: str) -> Iterator[tuple[int, str]]:
-    """The statements of a SQL file with their offsets in it; comment-only ones dropped."""
-    cursor = 0
-    for statement in sqlparse.split(text):
-        if not sqlparse.format(statement, strip_comments=True).strip():
-            continue
-        offset = text.find(statement, cursor)
-        cursor = offset + len(statement)
-        yield offset, statement
-
-
-def _directives(text: str) -> dict[str, str]:
-    """`-- key: value` lines of the leading comment block (yoyo's header format)."""
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if not line.lstrip().startswith("--"):
-            break
-        if m := _DIRECTIVE.match(line):
-            key, value = m.groups()
-            found[key] = f"{found[key]} {value}" if key in found else value
-    return found
-
-
-def _ancestors(target: str, files: dict[str, MigrationFile]) -> set[str]:
-    seen: set[str] = set()
-    todo = list(files[target].depends)
-    while todo:
-        mid = todo.pop()
-        if mid not in seen:
-            seen.add(mid)
-            todo.extend(files[mid].depends)
-    return seen
-
-
-def _checksum(sql: str, rollback: str | None) -> str:
-    digest = hashlib.sha256(sql.encode())
-    digest.update(b"\0" + (rollback or "").encode())
-    return digest.hexdigest()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as ex:
-        raise MigrationError(f"{path}: cannot read: {ex}") from None
+    row = conn.execute(
+        "select l.pid, a.application_name,"
+        " to_char(a.backend_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+        " extract(epoch from now() - a.backend_start)::bigint"
+        " from pg_locks l left join pg_stat_activity a on a.pid = l.pid"
+        " where l.locktype = 'advisory' and l.granted and l.objsubid = 1"
+        " and l.database = (select oid from pg_database where datname = current_database())"
+        " and (l.classid::bigint << 32 | l.objid::bigint) = %s",
+        [LOCK_KEY],
+    ).fetchone()
+    if row is None:
+        return "a session that has just ended"
+    pid, app, since, age = row
+    # Without pg_read_all_stats another role's session start is hidden (null).
+    when = f"since {since} UTC, {age} s ago" if since else "since: not visible to this role"
+    return f"pid {pid} (application_name {app or ''!r}, {when})"

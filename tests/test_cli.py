@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -65,9 +67,31 @@ def test_malformed_url_is_one_line(
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
-    with pytest.raises(SystemExit) as exit_info:
-        main(["no-such-command"])
-    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: persistence [-h]")
+    assert err.endswith("\npersistence: error: name a command (persistence --help lists them)\n")
+    assert main(["no-such-command"]) == 2
+    assert "invalid choice: 'no-such-command'" in capsys.readouterr().err
+    assert main(["rollback", "--steps", "2", "--target", "0001_x"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "persistence rollback: error: argument --target: not allowed with argument --steps\n"
+    )
+    assert main(["new", "Drop Table;"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "persistence new: error: argument name: 'Drop Table;' is not a migration name:"
+        " use lowercase letters, digits and underscores (add_users)\n"
+    )
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"persistence {__version__}\n"
+
+
+def test_no_arguments_in_a_shell() -> None:
+    run = subprocess.run([sys.executable, "-m", "persistence"], capture_output=True, text=True)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.splitlines()[-1] == (
+        "persistence: error: name a command (persistence --help lists them)"
+    )
 
 
 def test_every_command_has_help() -> None:
@@ -93,3 +117,18 @@ def test_python_m_persistence() -> None:
         check=True,
     )
     assert out.stdout == f"persistence {__version__}\n"
+
+
+def test_every_command_and_make_target_is_in_the_readme() -> None:
+    root = Path(__file__).parent.parent
+    readme = (root / "README.md").read_text()
+    usage = readme.split("## The command line", 1)[1].split("\n## ", 1)[0]
+    commands = next(
+        a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices
+    assert [name for name in commands if not re.search(rf"\b{name}\b", usage)] == []
+    makefile = (root / "Makefile").read_text()
+    targets = re.findall(r"^([a-z-]+):.*## ", makefile, re.MULTILINE)
+    table = readme.split("## Makefile targets", 1)[1].split("\n## ", 1)[0]
+    # A row names a target as `make x ...` or, after a slash, as `x`.
+    assert [t for t in targets if not re.search(rf"`(make )?{t}[` ]", table)] == []

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
+import pty
+import re
+import select
+import selectors
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from persistence import MigrationError, PersistenceError, Settings
 from persistence.check import check_migrations
 from persistence.cli import main
-from persistence.migrations import Migrator
+from persistence.migrations import LOCK_KEY, Migrator
 
 
 def write(folder: Path, mid: str, up: str, down: str | None = None) -> Path:
@@ -84,11 +92,10 @@ def test_migrate_applies_in_dependency_order(three: Settings) -> None:
     applied = Migrator(three, out=lines.append).migrate()
     assert applied == ["0002_users", "0001_orders", "0003_index"]
     assert lines[0] == f"database  {three.masked_url}"
-    assert [line.split()[:2] for line in lines[1:]] == [
-        ["applied", "0002_users"],
-        ["applied", "0001_orders"],
-        ["applied", "0003_index"],
-    ]
+    assert len(lines) == 7
+    for i, mid in enumerate(["0002_users", "0001_orders", "0003_index"]):
+        assert lines[1 + 2 * i] == f"applying  {mid}"
+        assert re.fullmatch(rf"applied   {mid:<44} +\d+\.\d ms", lines[2 + 2 * i])
     assert tables(three) == ["orders", "orders_pkey", "orders_user_idx", "users", "users_pkey"]
     # yoyo's own table stays the record of what is applied.
     with psycopg.connect(three.conninfo()) as conn:
@@ -285,6 +292,9 @@ def test_non_transactional_migration(project: Settings) -> None:
     )
     assert quiet(project).migrate() == ["0001_t", "0002_concurrently"]
     assert "t_id" in tables(project)
+    # Its rollback, also `-- transactional: false`, runs outside a transaction too.
+    assert quiet(project).rollback() == ["0002_concurrently"]
+    assert "t_id" not in tables(project)
 
 
 def test_lock_timeout_header_keeps_ddl_from_queueing(project: Settings) -> None:
@@ -381,8 +391,572 @@ def test_seed_and_reset_refuse_production(three: Settings, monkeypatch, capsys) 
 def test_reset_asks_first(three: Settings, monkeypatch, capsys) -> None:
     quiet(three).migrate()
     monkeypatch.setenv("DATABASE_URL", three.database_url)
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal: no answer
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # not a terminal: nobody to ask
     assert main(["--project", str(three.project), "reset"]) == 1
-    assert "reset cancelled" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "error: refusing to reset the database without confirmation: there is no terminal"
+        " to ask on; pass --yes to confirm\n"
+    )
+    assert "orders_user_idx" in tables(three)
     assert main(["--project", str(three.project), "reset", "--yes"]) == 0
     assert "orders_user_idx" in tables(three)
+
+
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": settings.database_url or "", **extra}
+
+
+def cli(settings: Settings, *args: str) -> list[str]:
+    return [sys.executable, "-m", "persistence", "--project", str(settings.project), *args]
+
+
+def wait_for(conn: psycopg.Connection, query: str, *params: object) -> None:
+    for _ in range(600):
+        row = conn.execute(query, params).fetchone()
+        if row and row[0]:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"never true: {query}")
+
+
+def test_lock_wait_outlasts_statement_timeout_and_names_the_holder(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_t", "create table t (id int);\n", "drop table t;\n")
+    holder = psycopg.connect(project.conninfo() + " application_name=deploy-a", autocommit=True)
+    with holder:
+        holder.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+        pid = holder.info.backend_pid
+        # Limit from the environment, shorter than the wait: the error names the holder.
+        started = time.monotonic()
+        run = subprocess.run(
+            cli(project, "migrate"),
+            env=cli_env(project, DB_STATEMENT_TIMEOUT="0.5", DB_MIGRATION_LOCK_TIMEOUT="2"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert time.monotonic() - started >= 2
+        assert run.returncode == 1
+        assert re.fullmatch(
+            r"error: gave up waiting for the migration lock after 2 s: it is held by"
+            rf" pid {pid} \(application_name 'deploy-a', since \d{{4}}-\d\d-\d\d"
+            r" \d\d:\d\d:\d\d UTC, \d+ s ago\), whose migration run is still going; run again"
+            r" when it ends, or wait longer with --lock-timeout SECONDS"
+            r" \(DB_MIGRATION_LOCK_TIMEOUT\)\n",
+            run.stderr,
+        ), run.stderr
+        assert tables(project) == []
+
+        # --lock-timeout longer than the other run: the wait outlasts a 0.5 s
+        # statement_timeout and the migration then applies.
+        waiter = subprocess.Popen(
+            cli(project, "migrate", "--lock-timeout", "60"),
+            env=cli_env(project, DB_STATEMENT_TIMEOUT="0.5", DB_APPLICATION_NAME="waiter"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(
+            holder,
+            "select count(*) from pg_stat_activity where application_name = 'waiter'"
+            " and wait_event_type = 'Lock'",
+        )
+        time.sleep(1.5)  # three statement timeouts
+        holder.execute("select pg_advisory_unlock(%s)", [LOCK_KEY])
+        out, err = waiter.communicate(timeout=60)
+    assert (waiter.returncode, err) == (0, "")
+    assert re.match(
+        rf"waiting up to 60 s for the migration lock, held by pid {pid} \(application_name"
+        r" 'deploy-a', since .* UTC, \d+ s ago\)$",
+        out.splitlines()[0],
+    )
+    assert tables(project) == ["t"]
+
+
+def test_lock_timeout_zero_does_not_wait(project: Settings) -> None:
+    with psycopg.connect(project.conninfo(), autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+        with pytest.raises(MigrationError, match=r"^the migration lock is held by pid \d+ "):
+            quiet(project, lock_wait=0).migrate()
+
+
+def test_migration_statements_are_not_cut_by_the_session_statement_timeout(
+    project: Settings,
+) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_slow", "select pg_sleep(1.2);\n", "select pg_sleep(1.2);\n")
+    short = dataclasses.replace(project, statement_timeout=0.5)
+    assert quiet(short).migrate() == ["0001_slow"]
+    assert quiet(short).rollback() == ["0001_slow"]
+    # A migration's own header still limits it.
+    write(folder, "0001_slow", "-- statement_timeout: 300ms\nselect pg_sleep(1.2);\n")
+    with pytest.raises(MigrationError, match="canceling statement due to statement timeout"):
+        quiet(short).migrate()
+
+
+def test_lock_timeout_flag_and_variable_are_validated(capsys) -> None:
+    for bad in ("-1", "inf", "nan"):
+        assert main(["migrate", "--lock-timeout", bad]) == 2
+        assert f"must be 0 or more seconds, not '{bad}'" in capsys.readouterr().err
+    assert main(["migrate", "--lock-timeout", "soon"]) == 2
+    assert "not a number of seconds: 'soon'" in capsys.readouterr().err
+    with pytest.raises(PersistenceError, match="DB_MIGRATION_LOCK_TIMEOUT must be a float"):
+        Settings.from_env({"DB_MIGRATION_LOCK_TIMEOUT": "10m"})
+
+
+def test_progress_shows_the_running_migration_while_it_runs(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_gate", "create table gate (id int);\n", "drop table gate;\n")
+    quiet(project).migrate()
+    write(
+        folder,
+        "0002_wait",
+        "-- depends: 0001_gate\n-- lock_timeout: 60s\nlock table gate;\n",
+        "select 1;\n",
+    )
+    with psycopg.connect(project.conninfo()) as gate:
+        gate.execute("lock table gate")  # 0002_wait waits until this transaction ends
+        run = subprocess.Popen(
+            cli(project, "migrate"), env=cli_env(project), stdout=subprocess.PIPE
+        )
+        assert run.stdout is not None
+        fd = run.stdout.fileno()
+        selector = selectors.DefaultSelector()
+        selector.register(fd, selectors.EVENT_READ)
+        seen = b""
+        while b"applying  0002_wait\n" not in seen:
+            assert selector.select(timeout=30), f"no progress line, only {seen!r}"
+            seen += os.read(fd, 4096)
+        selector.close()
+        assert seen.decode().splitlines() == [
+            f"database  {project.masked_url}",
+            "applying  0002_wait",
+        ]
+        time.sleep(1.1)
+    rest = run.communicate(timeout=60)[0].decode().splitlines()
+    assert run.returncode == 0
+    assert re.fullmatch(r"applied   0002_wait {35} +1\.\d\d s", rest[0]), rest
+    assert rest[1:] == []
+
+
+def test_rollback_progress_lines(three: Settings) -> None:
+    quiet(three).migrate()
+    lines: list[str] = []
+    Migrator(three, out=lines.append).rollback(2)
+    assert lines[1] == "rolling back 0003_index"
+    assert re.fullmatch(r"rolled back 0003_index {32} +\d+\.\d ms", lines[2])
+    assert lines[3] == "rolling back 0001_orders"
+    assert len(lines) == 5
+
+
+def run_cli(settings: Settings, *args: str) -> int:
+    """The CLI on the test's project and database, given by --url (not the environment)."""
+    return main(["--project", str(settings.project), *args, "--url", settings.database_url or ""])
+
+
+@pytest.fixture
+def no_env_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --url must win: an environment pointing nowhere proves it is not used.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nowhere")
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_status_json_and_check(three: Settings, capsys) -> None:
+    quiet(three).migrate(target="0002_users")
+    assert run_cli(three, "status", "--json") == 0  # pending is no failure without --check
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert err == ""
+    assert report["database"] == three.masked_url
+    assert (report["pending"], report["changed"]) == (2, 0)
+    [users, orders, index] = report["migrations"]
+    assert (users["id"], users["state"]) == ("0002_users", "ok")
+    applied_at = datetime.fromisoformat(users["applied_at"])
+    assert abs((datetime.now(UTC) - applied_at).total_seconds()) < 60
+    assert orders == {"id": "0001_orders", "state": "pending", "applied_at": None}
+    assert index == {"id": "0003_index", "state": "pending", "applied_at": None}
+
+    assert run_cli(three, "status", "--check") == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1] == f"pending  {'-':<19}  pending      0001_orders"
+    assert err == ("error: 2 pending (0001_orders, 0003_index): run `persistence migrate`\n")
+    quiet(three).migrate()
+    assert run_cli(three, "status", "--check") == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_migrate_check_is_a_ci_gate(three: Settings, capsys) -> None:
+    assert run_cli(three, "migrate", "--check") == 1
+    out, err = capsys.readouterr()
+    assert out == (
+        f"database  {three.masked_url} (check: nothing is changed)\n"
+        "pending      0002_users\npending      0001_orders\npending      0003_index\n"
+    )
+    assert err == (
+        "error: 3 pending (0002_users, 0001_orders, 0003_index): run `persistence migrate`\n"
+    )
+    assert tables(three) == []
+    quiet(three).migrate()
+    assert run_cli(three, "migrate", "--check") == 0
+    assert capsys.readouterr() == (
+        f"database  {three.masked_url} (check: nothing is changed)\n"
+        "up to date: 3 migrations applied\n",
+        "",
+    )
+    folder = three.migrations_dir
+    assert folder is not None
+    (folder / "0003_index.rollback.sql").write_text("drop index if exists orders_user_idx;\n")
+    assert run_cli(three, "migrate", "--check") == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[1:] == ["changed      0003_index"]
+    assert err == (
+        "error: 1 applied changed or missing (0003_index): put the file back, or run"
+        " `persistence accept ID` if the edit is deliberate\n"
+    )
+    # A plain status fails on it too, with the same line.
+    assert run_cli(three, "status") == 1
+    assert capsys.readouterr().err == err
+    assert run_cli(three, "migrate", "--check", "--target", "0003_index") == 2
+    assert capsys.readouterr().err == (
+        "persistence: error: migrate --check looks at every migration; it takes no --target\n"
+    )
+    assert run_cli(three, "migrate", "--check", "--dry-run") == 2
+
+
+def test_status_reads_without_the_lock_or_write_access(three: Settings, capsys) -> None:
+    # During another run's migration (it holds the lock), status answers at once.
+    with psycopg.connect(three.conninfo(), autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+        started = time.monotonic()
+        assert [s.state for s in quiet(three, lock_wait=30).status()] == ["pending"] * 3
+        assert time.monotonic() - started < 5
+    assert tables(three) == []
+    with psycopg.connect(three.conninfo()) as conn:  # and it created nothing
+        assert conn.execute("select to_regclass('_yoyo_migration')").fetchone() == (None,)
+
+
+def test_every_database_command_takes_url(three: Settings, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nowhere")
+    assert run_cli(three, "migrate") == 0
+    assert capsys.readouterr().out.startswith(f"database  {three.masked_url}\n")
+    assert run_cli(three, "rollback", "--dry-run") == 0
+    assert "-- would roll back 0003_index" in capsys.readouterr().out
+    assert run_cli(three, "health", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["url"] == three.masked_url
+    assert run_cli(three, "seed") == 0
+    assert capsys.readouterr().out == f"no seed files in {three.seeds_dir}\n"
+    assert run_cli(three, "types") == 0
+    assert capsys.readouterr().out.startswith("no typed module configured for ")
+    assert run_cli(three, "check") == 0  # its scratch database is made on --url's server
+    assert capsys.readouterr().out.splitlines()[-1] == "check passed"
+    # The unreachable environment's database, for contrast: one line, exit 1.
+    assert main(["--project", str(three.project), "status"]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def on_terminal(cmd: list[str], env: dict[str, str], answer: bytes) -> tuple[int, str]:
+    """Run `cmd` with a pseudo-terminal as stdin/stdout/stderr; answer its question."""
+    leader, follower = pty.openpty()
+    run = subprocess.Popen(cmd, env=env, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    seen = b""
+    try:
+        while b"[y/N] " not in seen:
+            ready, _, _ = select.select([leader], [], [], 30)
+            assert ready, f"no question asked: {seen!r}"
+            seen += os.read(leader, 4096)
+        os.write(leader, answer + b"\n")
+        while True:
+            ready, _, _ = select.select([leader], [], [], 60)
+            assert ready, f"no end: {seen!r}"
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the other side closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        code = run.wait(timeout=60)
+    finally:
+        os.close(leader)
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    return code, seen.decode().replace("\r\n", "\n")
+
+
+def test_rollback_in_production_asks_first(three: Settings) -> None:
+    quiet(three).migrate()
+    env = cli_env(three, PERSISTENCE_ENV="production", DB_SSLMODE="disable")
+    url = three.masked_url
+    # No terminal, no --yes: refused, nothing rolled back.
+    run = subprocess.run(
+        cli(three, "rollback", "--steps", "2"),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stdout) == (1, "")
+    assert run.stderr == (
+        "error: refusing to roll back the production database without confirmation: there is"
+        " no terminal to ask on; pass --yes to confirm\n"
+    )
+    assert "orders_user_idx" in tables(three)
+    # A dry run changes nothing: no question.
+    run = subprocess.run(
+        cli(three, "rollback", "--dry-run"),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == 0
+    # On a terminal: "n" changes nothing, "y" rolls back.
+    question = (
+        f"roll back 2 migrations (0003_index, 0001_orders) on the production database {url}? [y/N] "
+    )
+    code, output = on_terminal(cli(three, "rollback", "--steps", "2"), env, b"n")
+    assert code == 1
+    assert output == (
+        f"{question}n\nerror: not confirmed: nothing was changed (--yes skips the question)\n"
+    )
+    assert "orders_user_idx" in tables(three)
+    code, output = on_terminal(cli(three, "rollback", "--steps", "2"), env, b"y")
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[:3] == [f"{question}y", f"database  {url}", "rolling back 0003_index"]
+    assert tables(three) == ["users", "users_pkey"]
+    # --yes: no question, also without a terminal.
+    run = subprocess.run(
+        cli(three, "rollback", "--yes"),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.splitlines()[:2] == [f"database  {url}", "rolling back 0002_users"]
+    assert tables(three) == []
+
+
+def yoyo_url(settings: Settings) -> str:
+    p = psycopg.conninfo.conninfo_to_dict(settings.database_url or "")
+    return f"postgresql+psycopg://{p['user']}@{p['host']}:{p['port']}/{p['dbname']}"
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_baseline_adopts_an_existing_database(three: Settings, capsys) -> None:
+    with psycopg.connect(three.conninfo(), autocommit=True) as conn:  # made by hand
+        conn.execute("create table users (id int primary key, email text)")
+        conn.execute("create table orders (id int primary key, user_id int references users)")
+    assert run_cli(three, "baseline", "--target", "0001_orders") == 0
+    assert capsys.readouterr().out == (
+        f"database  {three.masked_url}\n"
+        "baselined 0002_users (recorded as applied, not run)\n"
+        "baselined 0001_orders (recorded as applied, not run)\n"
+    )
+    assert [s.state for s in quiet(three).status()] == ["ok", "ok", "pending"]
+    assert run_cli(three, "accept", "0003_index") == 1
+    assert capsys.readouterr().err == (
+        "error: '0003_index' is not applied, so there is nothing to accept\n"
+    )
+    assert quiet(three).migrate() == ["0003_index"]
+    # Recorded as migrate records: the stored rollback SQL runs, the edit check works.
+    folder = three.migrations_dir
+    assert folder is not None
+    (folder / "0002_users.rollback.sql").write_text("select 1;\n")
+    with pytest.raises(MigrationError, match="'0002_users' was edited"):
+        quiet(three).migrate()
+    (folder / "0002_users.rollback.sql").write_text("drop table users;\n")
+    assert quiet(three).rollback(3) == ["0003_index", "0001_orders", "0002_users"]
+    assert tables(three) == []
+    with psycopg.connect(three.conninfo()) as conn:
+        ops = conn.execute(
+            "select operation from _yoyo_log where migration_id = '0002_users'"
+            " order by created_at_utc"
+        ).fetchall()
+    assert [o[0] for o in ops] == ["mark", "rollback"]
+
+    assert run_cli(three, "baseline") == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert run_cli(three, "baseline") == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "nothing to baseline: every migration asked for is already recorded"
+    )
+    assert run_cli(three, "baseline", "--target", "9999_nope") == 1
+    assert capsys.readouterr().err == (
+        f"error: unknown migration '9999_nope' in {three.migrations_dir}\n"
+    )
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_accept_after_yoyo_mark_is_an_error_and_baseline_records_it(
+    three: Settings, capsys
+) -> None:
+    # yoyo's own `mark`: its table says applied, persistence has no record.
+    subprocess.run(
+        [sys.executable, "-m", "yoyo", "mark", "--batch", "--no-config-file", "-d",
+         yoyo_url(three), str(three.migrations_dir)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert [s.state for s in quiet(three).status()] == ["unrecorded"] * 3
+    assert run_cli(three, "accept", "0002_users") == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        "error: '0002_users' is marked applied (by yoyo mark or another tool) but persistence"
+        " has no record of it to replace; record it with"
+        " `persistence baseline --target 0002_users`\n",
+    )
+    assert run_cli(three, "baseline", "--target", "0002_users") == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "baselined 0002_users (recorded as applied, not run)"
+    ]
+    assert [s.state for s in quiet(three).status()] == ["ok", "unrecorded", "unrecorded"]
+    assert run_cli(three, "accept", "0002_users") == 1
+    assert capsys.readouterr().err == (
+        "error: '0002_users' is unchanged since it was applied: nothing to accept\n"
+    )
+    assert run_cli(three, "accept", "0009_ghost") == 1
+    assert capsys.readouterr().err == (
+        f"error: '0009_ghost' is not a migration in {three.migrations_dir}\n"
+    )
+
+
+def psql(settings: Settings, text: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    return subprocess.run(
+        ["psql", "-X", "-q", "-d", settings.database_url or "", "-f", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_show_prints_sql_a_dba_runs_in_psql(three: Settings, capsys) -> None:
+    folder = three.migrations_dir
+    assert folder is not None
+    assert main(["--project", str(three.project), "show", "0002_users"]) == 0  # no database
+    shown = capsys.readouterr().out
+    assert shown == (
+        f"-- {folder / '0002_users.sql'}, as `persistence migrate` runs it\n"
+        "-- Run by hand, it is not recorded as applied: then run"
+        " `persistence baseline --target 0002_users`.\n"
+        "\\set ON_ERROR_STOP on\n"
+        "begin;\n"
+        "set local lock_timeout = '5s';\n"
+        "set local statement_timeout = '15min';\n"
+        "create table users (id int primary key, email text);\n"
+        "commit;\n"
+    )
+    ran = psql(three, shown)
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert tables(three) == ["users", "users_pkey"]
+    assert run_cli(three, "baseline", "--target", "0002_users") == 0
+    capsys.readouterr()
+
+    # The rollback as `rollback` runs it: the SQL stored at apply time, not the file.
+    (folder / "0002_users.rollback.sql").write_text("drop table users cascade;\n")
+    assert run_cli(three, "show", "0002_users", "--rollback") == 0
+    shown = capsys.readouterr().out
+    assert shown.splitlines()[0] == (
+        "-- rollback of 0002_users: the rollback SQL stored when it was applied"
+    )
+    assert shown.splitlines()[-2:] == ["drop table users;", "commit;"]
+    ran = psql(three, shown)
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert tables(three) == []
+
+    # Headers resolved: its own timeouts, and no transaction for CONCURRENTLY.
+    write(
+        folder,
+        "0004_concurrently",
+        "-- depends: 0003_index\n-- transactional: false\n-- lock_timeout: 2s\n"
+        "create index concurrently users_email on users (email);\n",
+        "drop index concurrently users_email;\n",
+    )
+    assert run_cli(three, "show", "0004_concurrently") == 0
+    assert capsys.readouterr().out.splitlines()[2:] == [
+        "\\set ON_ERROR_STOP on",
+        "-- migration marked -- transactional: false: each statement commits on its own",
+        "set lock_timeout = '2s';",
+        "set statement_timeout = '15min';",
+        "-- depends: 0003_index",
+        "-- transactional: false",
+        "-- lock_timeout: 2s",
+        "create index concurrently users_email on users (email);",
+        "reset lock_timeout;",
+        "reset statement_timeout;",
+    ]
+    assert run_cli(three, "show", "0009_ghost") == 1
+    assert capsys.readouterr().err == (f"error: unknown migration '0009_ghost' in {folder}\n")
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_history_and_heads(three: Settings, capsys) -> None:
+    assert run_cli(three, "history") == 0
+    assert capsys.readouterr().out == "no migration applied\n"
+    with psycopg.connect(three.conninfo(), autocommit=True) as conn:  # made by hand
+        conn.execute("create table users (id int primary key, email text)")
+    assert run_cli(three, "baseline", "--target", "0002_users") == 0
+    quiet(three).migrate()
+    capsys.readouterr()
+    assert run_cli(three, "history") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2:4] for line in lines] == [
+        ["marked", "0002_users"],
+        ["applied", "0001_orders"],
+        ["applied", "0003_index"],
+    ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  marked   0002_users  \S+@\S+", lines[0])
+    assert run_cli(three, "history", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["database"] == three.masked_url
+    assert [(e["id"], e["operation"]) for e in report["history"]] == [
+        ("0002_users", "mark"),
+        ("0001_orders", "apply"),
+        ("0003_index", "apply"),
+    ]
+    assert datetime.fromisoformat(report["history"][0]["applied_at"]).tzinfo == UTC
+
+    base = ["--project", str(three.project)]
+    assert main([*base, "heads"]) == 0
+    assert capsys.readouterr().out == "0003_index\n"
+    folder = three.migrations_dir
+    assert folder is not None
+    write(folder, "0004_other", "-- depends: 0002_users\nselect 1;\n", "select 1;\n")
+    assert main([*base, "heads", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"heads": ["0003_index", "0004_other"]}
+
+
+def test_lock_holder_of_another_role_shows_what_is_visible(project: Settings) -> None:
+    role = f"persistence_ro_{os.getpid()}"
+    with psycopg.connect(project.conninfo(), autocommit=True) as admin:
+        admin.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+        try:
+            admin.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
+            params = psycopg.conninfo.conninfo_to_dict(project.database_url or "")
+            params["user"] = role
+            other = project.with_url(psycopg.conninfo.make_conninfo("", **params))
+            # Without pg_read_all_stats, another role's session start is hidden.
+            with pytest.raises(MigrationError) as info:
+                quiet(other, lock_wait=0).migrate()
+            assert str(info.value).startswith(
+                f"the migration lock is held by pid {admin.info.backend_pid} (application_name"
+                f" {project.application_name!r}, since: not visible to this role)"
+            )
+        finally:
+            admin.execute("select pg_advisory_unlock_all()")
+            admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
