@@ -28,7 +28,7 @@ class RecentEventsRow:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowRunsRow:
-    """A row of table workflow_runs."""
+    """n8n workflow executions: start, end, outcome"""
 
     id: UUID
     workflow_id: str
@@ -43,7 +43,7 @@ class WorkflowRunsRow:
 
 @dataclass(frozen=True, slots=True)
 class CatalystsRow:
-    """A row of table catalysts."""
+    """Clinical trial catalysts, one per ClinicalTrials.gov NCT id"""
 
     id: UUID
     nct_id: str
@@ -61,7 +61,7 @@ class CatalystsRow:
 
 @dataclass(frozen=True, slots=True)
 class CatalystHistoryRow:
-    """A row of table catalyst_history."""
+    """Daily market snapshots of each catalyst"""
 
     id: int
     catalyst_id: UUID
@@ -92,7 +92,7 @@ class TableCountsRow:
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionsRow:
-    """A row of table subscriptions."""
+    """Stripe subscriptions; one row per Stripe subscription id"""
 
     id: UUID
     user_id: UUID
@@ -109,7 +109,7 @@ class SubscriptionsRow:
 
 @dataclass(frozen=True, slots=True)
 class UsersRow:
-    """A row of table users."""
+    """User accounts with trial end date and Stripe customer id"""
 
     id: UUID
     email: str
@@ -142,10 +142,10 @@ class ActivityQueries:
         event_type: str,
         event_category: str | None,
         event_metadata: Any | None,
-    ) -> int | None:
+    ) -> int:
         """Record what a user (or None: anonymous) did; returns the event id. (activity.sql:1)"""
         return cast(
-            "int | None",
+            "int",
             self._runner.value(
                 self._log_analytics_event,
                 {
@@ -165,10 +165,10 @@ class ActivityQueries:
 
     def log_email_sent(
         self, *, user_id: UUID | None, email_type: str, campaign: str | None, subject: str | None
-    ) -> int | None:
+    ) -> int:
         """activity.log_email_sent (activity.sql:14)"""
         return cast(
-            "int | None",
+            "int",
             self._runner.value(
                 self._log_email_sent,
                 {
@@ -186,10 +186,10 @@ class ActivityQueries:
 
     def log_workflow_start(
         self, *, workflow_id: str, workflow_name: str | None, execution_id: str | None
-    ) -> UUID | None:
+    ) -> UUID:
         """activity.log_workflow_start (activity.sql:23)"""
         return cast(
-            "UUID | None",
+            "UUID",
             self._runner.value(
                 self._log_workflow_start,
                 {
@@ -270,12 +270,12 @@ class CatalystsQueries:
         completion_date: date | None,
         market_cap: Decimal | None,
         ticker_confidence: int | None,
-    ) -> CatalystsRow | None:
+    ) -> CatalystsRow:
         """Insert a scraped catalyst, or update the one with the same NCT id.
 
         (catalysts.sql:12)
         """
-        return self._runner.one(
+        return self._runner.row(
             self._upsert_catalyst,
             {
                 "nct_id": nct_id,
@@ -314,12 +314,12 @@ class CatalystsQueries:
         current_price: Decimal | None,
         market_cap: Decimal | None,
         volume: int | None,
-    ) -> CatalystHistoryRow | None:
+    ) -> CatalystHistoryRow:
         """Today's (or any day's) market snapshot: a second one for the same day replaces it.
 
         (catalysts.sql:53)
         """
-        return self._runner.one(
+        return self._runner.row(
             self._upsert_snapshot,
             {
                 "catalyst_id": catalyst_id,
@@ -381,13 +381,13 @@ class SubscriptionsQueries:
         status: str,
         current_period_start: datetime | None,
         current_period_end: datetime | None,
-    ) -> SubscriptionsRow | None:
+    ) -> SubscriptionsRow:
         """From a Stripe "customer.subscription.created" webhook. Stripe retries webhooks, so a
 
         second delivery of the same subscription updates the row instead of failing.
         (subscriptions.sql:19)
         """
-        return self._runner.one(
+        return self._runner.row(
             self._create_subscription,
             {
                 "user_id": user_id,
@@ -447,9 +447,9 @@ class UsersQueries:
 
     def create_user(
         self, *, email: str, password_hash: str | None, signup_source: str, trial_days: int
-    ) -> UsersRow | None:
+    ) -> UsersRow:
         """A new user whose free trial ends `trial_days` from now. (users.sql:8)"""
-        return self._runner.one(
+        return self._runner.row(
             self._create_user,
             {
                 "email": email,
@@ -514,10 +514,10 @@ class AsyncActivityQueries:
         event_type: str,
         event_category: str | None,
         event_metadata: Any | None,
-    ) -> int | None:
+    ) -> int:
         """Record what a user (or None: anonymous) did; returns the event id. (activity.sql:1)"""
         return cast(
-            "int | None",
+            "int",
             await self._runner.value(
                 self._log_analytics_event,
                 {
@@ -537,10 +537,10 @@ class AsyncActivityQueries:
 
     async def log_email_sent(
         self, *, user_id: UUID | None, email_type: str, campaign: str | None, subject: str | None
-    ) -> int | None:
+    ) -> int:
         """activity.log_email_sent (activity.sql:14)"""
         return cast(
-            "int | None",
+            "int",
             await self._runner.value(
                 self._log_email_sent,
                 {
@@ -558,10 +558,10 @@ class AsyncActivityQueries:
 
     async def log_workflow_start(
         self, *, workflow_id: str, workflow_name: str | None, execution_id: str | None
-    ) -> UUID | None:
+    ) -> UUID:
         """activity.log_workflow_start (activity.sql:23)"""
         return cast(
-            "UUID | None",
+            "UUID",
             await self._runner.value(
                 self._log_workflow_start,
                 {
@@ -642,12 +642,12 @@ class AsyncCatalystsQueries:
         completion_date: date | None,
         market_cap: Decimal | None,
         ticker_confidence: int | None,
-    ) -> CatalystsRow | None:
+    ) -> CatalystsRow:
         """Insert a scraped catalyst, or update the one with the same NCT id.
 
         (catalysts.sql:12)
         """
-        return await self._runner.one(
+        return await self._runner.row(
             self._upsert_catalyst,
             {
                 "nct_id": nct_id,
@@ -686,12 +686,12 @@ class AsyncCatalystsQueries:
         current_price: Decimal | None,
         market_cap: Decimal | None,
         volume: int | None,
-    ) -> CatalystHistoryRow | None:
+    ) -> CatalystHistoryRow:
         """Today's (or any day's) market snapshot: a second one for the same day replaces it.
 
         (catalysts.sql:53)
         """
-        return await self._runner.one(
+        return await self._runner.row(
             self._upsert_snapshot,
             {
                 "catalyst_id": catalyst_id,
@@ -757,13 +757,13 @@ class AsyncSubscriptionsQueries:
         status: str,
         current_period_start: datetime | None,
         current_period_end: datetime | None,
-    ) -> SubscriptionsRow | None:
+    ) -> SubscriptionsRow:
         """From a Stripe "customer.subscription.created" webhook. Stripe retries webhooks, so a
 
         second delivery of the same subscription updates the row instead of failing.
         (subscriptions.sql:19)
         """
-        return await self._runner.one(
+        return await self._runner.row(
             self._create_subscription,
             {
                 "user_id": user_id,
@@ -823,9 +823,9 @@ class AsyncUsersQueries:
 
     async def create_user(
         self, *, email: str, password_hash: str | None, signup_source: str, trial_days: int
-    ) -> UsersRow | None:
+    ) -> UsersRow:
         """A new user whose free trial ends `trial_days` from now. (users.sql:8)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._create_user,
             {
                 "email": email,

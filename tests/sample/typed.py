@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypeAlias, TypedDict, cast
 from uuid import UUID
 
 from persistence import AsyncDatabase, Database
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
+
+Plan: TypeAlias = Literal["free", "pro"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +34,7 @@ class UsersRow:
     id: UUID
     email: str
     name: str | None
-    plan: Literal["free", "pro"]
+    plan: Plan
     tags: list[str]
     score: Decimal | None
     last_ip: IPv4Address | IPv6Address | IPv4Interface | IPv6Interface | None
@@ -47,7 +49,7 @@ class ListUsersRow:
     id: UUID
     email: str
     name: str | None
-    plan: Literal["free", "pro"]
+    plan: Plan
 
 
 class InsertUsersParams(TypedDict):
@@ -55,7 +57,7 @@ class InsertUsersParams(TypedDict):
 
     email: str
     name: str | None
-    plan: Literal["free", "pro"]
+    plan: Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +97,9 @@ class PostsQueries:
         self._add_post = runner.query("posts.add_post")
         self._posts_with_authors = runner.query("posts.posts_with_authors")
 
-    def add_post(self, *, user_id: UUID | None, title: str) -> int | None:
+    def add_post(self, *, user_id: UUID | None, title: str) -> int:
         """posts.add_post (posts.sql:1)"""
-        return cast(
-            "int | None", self._runner.value(self._add_post, {"user_id": user_id, "title": title})
-        )
+        return cast("int", self._runner.value(self._add_post, {"user_id": user_id, "title": title}))
 
     def posts_with_authors(self) -> list[PostsWithAuthorsRow]:
         """Outer join: the author's columns can be NULL even though users.email is NOT NULL.
@@ -133,7 +133,7 @@ class UsersQueries:
         """users.get_user_by_email (users.sql:5)"""
         return self._runner.one(self._get_user_by_email, {"email": email}, UsersRow)
 
-    def list_users(self, *, plan: Literal["free", "pro"] | None) -> list[ListUsersRow]:
+    def list_users(self, *, plan: Plan | None) -> list[ListUsersRow]:
         """Every user, or those on one plan when `plan` is given. (users.sql:8)"""
         return self._runner.all(self._list_users, {"plan": plan}, ListUsersRow)
 
@@ -141,11 +141,9 @@ class UsersQueries:
         """users.count_users (users.sql:15)"""
         return cast("int", self._runner.value(self._count_users, {}))
 
-    def create_user(
-        self, *, email: str, name: str | None, plan: Literal["free", "pro"]
-    ) -> UsersRow | None:
+    def create_user(self, *, email: str, name: str | None, plan: Plan) -> UsersRow:
         """users.create_user (users.sql:18)"""
-        return self._runner.one(
+        return self._runner.row(
             self._create_user, {"email": email, "name": name, "plan": plan}, UsersRow
         )
 
@@ -209,11 +207,10 @@ class AsyncPostsQueries:
         self._add_post = runner.query("posts.add_post")
         self._posts_with_authors = runner.query("posts.posts_with_authors")
 
-    async def add_post(self, *, user_id: UUID | None, title: str) -> int | None:
+    async def add_post(self, *, user_id: UUID | None, title: str) -> int:
         """posts.add_post (posts.sql:1)"""
         return cast(
-            "int | None",
-            await self._runner.value(self._add_post, {"user_id": user_id, "title": title}),
+            "int", await self._runner.value(self._add_post, {"user_id": user_id, "title": title})
         )
 
     async def posts_with_authors(self) -> list[PostsWithAuthorsRow]:
@@ -248,7 +245,7 @@ class AsyncUsersQueries:
         """users.get_user_by_email (users.sql:5)"""
         return await self._runner.one(self._get_user_by_email, {"email": email}, UsersRow)
 
-    async def list_users(self, *, plan: Literal["free", "pro"] | None) -> list[ListUsersRow]:
+    async def list_users(self, *, plan: Plan | None) -> list[ListUsersRow]:
         """Every user, or those on one plan when `plan` is given. (users.sql:8)"""
         return await self._runner.all(self._list_users, {"plan": plan}, ListUsersRow)
 
@@ -256,11 +253,9 @@ class AsyncUsersQueries:
         """users.count_users (users.sql:15)"""
         return cast("int", await self._runner.value(self._count_users, {}))
 
-    async def create_user(
-        self, *, email: str, name: str | None, plan: Literal["free", "pro"]
-    ) -> UsersRow | None:
+    async def create_user(self, *, email: str, name: str | None, plan: Plan) -> UsersRow:
         """users.create_user (users.sql:18)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._create_user, {"email": email, "name": name, "plan": plan}, UsersRow
         )
 

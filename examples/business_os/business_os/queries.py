@@ -90,9 +90,9 @@ class ConversationsQueries:
 
     def add_message(
         self, *, conversation_id: UUID | None, role: str, content: str, metadata: Any | None
-    ) -> MessagesRow | None:
+    ) -> MessagesRow:
         """conversations.add_message (conversations.sql:12)"""
-        return self._runner.one(
+        return self._runner.row(
             self._add_message,
             {
                 "conversation_id": conversation_id,
@@ -174,9 +174,9 @@ class AsyncConversationsQueries:
 
     async def add_message(
         self, *, conversation_id: UUID | None, role: str, content: str, metadata: Any | None
-    ) -> MessagesRow | None:
+    ) -> MessagesRow:
         """conversations.add_message (conversations.sql:12)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._add_message,
             {
                 "conversation_id": conversation_id,

@@ -66,9 +66,9 @@ class ChatQueries:
 
     def add_message(
         self, *, session_id: UUID, role: str, content: str, sources: Any | None
-    ) -> ChatMessagesRow | None:
+    ) -> ChatMessagesRow:
         """A chat message with the sources it cites (a JSON array). (chat.sql:1)"""
-        return self._runner.one(
+        return self._runner.row(
             self._add_message,
             {
                 "session_id": session_id,
@@ -144,9 +144,9 @@ class AsyncChatQueries:
 
     async def add_message(
         self, *, session_id: UUID, role: str, content: str, sources: Any | None
-    ) -> ChatMessagesRow | None:
+    ) -> ChatMessagesRow:
         """A chat message with the sources it cites (a JSON array). (chat.sql:1)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._add_message,
             {
                 "session_id": session_id,

@@ -164,9 +164,9 @@ class ScoresQueries:
 
     def record_score(
         self, *, company_id: UUID, score_date: date, total_score: Decimal, components: Any
-    ) -> MaScoresRow | None:
+    ) -> MaScoresRow:
         """scores.record_score (scores.sql:1)"""
-        return self._runner.one(
+        return self._runner.row(
             self._record_score,
             {
                 "company_id": company_id,
@@ -318,9 +318,9 @@ class AsyncScoresQueries:
 
     async def record_score(
         self, *, company_id: UUID, score_date: date, total_score: Decimal, components: Any
-    ) -> MaScoresRow | None:
+    ) -> MaScoresRow:
         """scores.record_score (scores.sql:1)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._record_score,
             {
                 "company_id": company_id,
