@@ -133,9 +133,17 @@ class _Loader(QueryLoader):
 
     def _build_signature(self, sql: str, qname: str, sig: list[str] | None) -> Any:
         try:
-            used = convert(sql).params
+            converted = convert(sql)
         except SqlTextError as ex:
             raise SQLParseException(f"query {qname}: {ex}") from None
+        if converted.positional:
+            number = converted.positional[0]
+            hint = f": write :{sig[number - 1]}" if sig and number <= len(sig) else " (:name)"
+            raise SQLParseException(
+                f"query {qname} uses the positional parameter ${number};"
+                f" named parameters are required{hint}"
+            )
+        used = converted.params
         if sig is not None:
             undeclared = [p for p in used if p not in sig]
             unused = [p for p in sig if p not in used]
