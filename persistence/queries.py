@@ -30,11 +30,15 @@ from aiosql.query_loader import QueryLoader
 from aiosql.types import QueryDatum, SQLOperationType
 from aiosql.utils import SQLParseException
 from psycopg.types.json import Jsonb
+from psycopg.types.multirange import Multirange
+from psycopg.types.range import Range
 
 from ._sqltext import SqlTextError, convert
 from .errors import QueryError, QueryLoadError
 
-__all__ = ["Catalog", "Query", "as_json"]
+# Range and Multirange: re-exported for the generated modules, whose imports are then
+# only the standard library's and persistence's (one import block in every project).
+__all__ = ["Catalog", "Multirange", "Query", "Range", "as_json"]
 
 _NAME_LINE = re.compile(r"^\s*--\s*name\s*:\s*(?P<spec>.*?)\s*$")
 

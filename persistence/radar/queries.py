@@ -160,11 +160,18 @@ class ActivityQueries:
     def recent_events(self, *, user_id: UUID, limit: int) -> list[RecentEventsRow]:
         """activity.recent_events (activity.sql:7)"""
         return self._runner.all(
-            self._recent_events, {"user_id": user_id, "limit": limit}, RecentEventsRow
+            self._recent_events,
+            {"user_id": user_id, "limit": limit},
+            RecentEventsRow,
         )
 
     def log_email_sent(
-        self, *, user_id: UUID | None, email_type: str, campaign: str | None, subject: str | None
+        self,
+        *,
+        user_id: UUID | None,
+        email_type: str,
+        campaign: str | None,
+        subject: str | None,
     ) -> int:
         """activity.log_email_sent (activity.sql:14)"""
         return cast(
@@ -185,7 +192,11 @@ class ActivityQueries:
         return self._runner.execute(self._mark_email_opened, {"id": id})
 
     def log_workflow_start(
-        self, *, workflow_id: str, workflow_name: str | None, execution_id: str | None
+        self,
+        *,
+        workflow_id: str,
+        workflow_name: str | None,
+        execution_id: str | None,
     ) -> UUID:
         """activity.log_workflow_start (activity.sql:23)"""
         return cast(
@@ -201,7 +212,12 @@ class ActivityQueries:
         )
 
     def log_workflow_complete(
-        self, *, status: str, records_processed: int | None, error_message: str | None, id: UUID
+        self,
+        *,
+        status: str,
+        records_processed: int | None,
+        error_message: str | None,
+        id: UUID,
     ) -> WorkflowRunsRow | None:
         """Close a running run; None if it is unknown or already closed. (activity.sql:28)"""
         return self._runner.one(
@@ -218,7 +234,9 @@ class ActivityQueries:
     def last_workflow_run(self, *, workflow_id: str) -> WorkflowRunsRow | None:
         """activity.last_workflow_run (activity.sql:38)"""
         return self._runner.one(
-            self._last_workflow_run, {"workflow_id": workflow_id}, WorkflowRunsRow
+            self._last_workflow_run,
+            {"workflow_id": workflow_id},
+            WorkflowRunsRow,
         )
 
 
@@ -334,7 +352,9 @@ class CatalystsQueries:
     def catalyst_history(self, *, catalyst_id: UUID) -> list[CatalystHistoryQueryRow]:
         """catalysts.catalyst_history (catalysts.sql:63)"""
         return self._runner.all(
-            self._catalyst_history, {"catalyst_id": catalyst_id}, CatalystHistoryQueryRow
+            self._catalyst_history,
+            {"catalyst_id": catalyst_id},
+            CatalystHistoryQueryRow,
         )
 
 
@@ -446,7 +466,12 @@ class UsersQueries:
         return self._runner.one(self._get_user_by_id, {"id": id}, UsersRow)
 
     def create_user(
-        self, *, email: str, password_hash: str | None, signup_source: str, trial_days: int
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        signup_source: str,
+        trial_days: int,
     ) -> UsersRow:
         """A new user whose free trial ends `trial_days` from now. (users.sql:8)"""
         return self._runner.row(
@@ -477,7 +502,9 @@ class UsersQueries:
         (users.sql:22)
         """
         return self._runner.one(
-            self._get_user_by_stripe_customer, {"stripe_customer_id": stripe_customer_id}, UsersRow
+            self._get_user_by_stripe_customer,
+            {"stripe_customer_id": stripe_customer_id},
+            UsersRow,
         )
 
 
@@ -532,11 +559,18 @@ class AsyncActivityQueries:
     async def recent_events(self, *, user_id: UUID, limit: int) -> list[RecentEventsRow]:
         """activity.recent_events (activity.sql:7)"""
         return await self._runner.all(
-            self._recent_events, {"user_id": user_id, "limit": limit}, RecentEventsRow
+            self._recent_events,
+            {"user_id": user_id, "limit": limit},
+            RecentEventsRow,
         )
 
     async def log_email_sent(
-        self, *, user_id: UUID | None, email_type: str, campaign: str | None, subject: str | None
+        self,
+        *,
+        user_id: UUID | None,
+        email_type: str,
+        campaign: str | None,
+        subject: str | None,
     ) -> int:
         """activity.log_email_sent (activity.sql:14)"""
         return cast(
@@ -557,7 +591,11 @@ class AsyncActivityQueries:
         return await self._runner.execute(self._mark_email_opened, {"id": id})
 
     async def log_workflow_start(
-        self, *, workflow_id: str, workflow_name: str | None, execution_id: str | None
+        self,
+        *,
+        workflow_id: str,
+        workflow_name: str | None,
+        execution_id: str | None,
     ) -> UUID:
         """activity.log_workflow_start (activity.sql:23)"""
         return cast(
@@ -573,7 +611,12 @@ class AsyncActivityQueries:
         )
 
     async def log_workflow_complete(
-        self, *, status: str, records_processed: int | None, error_message: str | None, id: UUID
+        self,
+        *,
+        status: str,
+        records_processed: int | None,
+        error_message: str | None,
+        id: UUID,
     ) -> WorkflowRunsRow | None:
         """Close a running run; None if it is unknown or already closed. (activity.sql:28)"""
         return await self._runner.one(
@@ -590,7 +633,9 @@ class AsyncActivityQueries:
     async def last_workflow_run(self, *, workflow_id: str) -> WorkflowRunsRow | None:
         """activity.last_workflow_run (activity.sql:38)"""
         return await self._runner.one(
-            self._last_workflow_run, {"workflow_id": workflow_id}, WorkflowRunsRow
+            self._last_workflow_run,
+            {"workflow_id": workflow_id},
+            WorkflowRunsRow,
         )
 
 
@@ -706,7 +751,9 @@ class AsyncCatalystsQueries:
     async def catalyst_history(self, *, catalyst_id: UUID) -> list[CatalystHistoryQueryRow]:
         """catalysts.catalyst_history (catalysts.sql:63)"""
         return await self._runner.all(
-            self._catalyst_history, {"catalyst_id": catalyst_id}, CatalystHistoryQueryRow
+            self._catalyst_history,
+            {"catalyst_id": catalyst_id},
+            CatalystHistoryQueryRow,
         )
 
 
@@ -735,7 +782,9 @@ class AsyncSubscriptionsQueries:
     async def get_user_subscription(self, *, user_id: UUID) -> SubscriptionsRow | None:
         """The user's most recent subscription, or None. (subscriptions.sql:1)"""
         return await self._runner.one(
-            self._get_user_subscription, {"user_id": user_id}, SubscriptionsRow
+            self._get_user_subscription,
+            {"user_id": user_id},
+            SubscriptionsRow,
         )
 
     async def has_active_subscription(self, *, user_id: UUID) -> bool:
@@ -744,7 +793,8 @@ class AsyncSubscriptionsQueries:
         (subscriptions.sql:9)
         """
         return cast(
-            "bool", await self._runner.value(self._has_active_subscription, {"user_id": user_id})
+            "bool",
+            await self._runner.value(self._has_active_subscription, {"user_id": user_id}),
         )
 
     async def create_subscription(
@@ -822,7 +872,12 @@ class AsyncUsersQueries:
         return await self._runner.one(self._get_user_by_id, {"id": id}, UsersRow)
 
     async def create_user(
-        self, *, email: str, password_hash: str | None, signup_source: str, trial_days: int
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        signup_source: str,
+        trial_days: int,
     ) -> UsersRow:
         """A new user whose free trial ends `trial_days` from now. (users.sql:8)"""
         return await self._runner.row(
@@ -853,7 +908,9 @@ class AsyncUsersQueries:
         (users.sql:22)
         """
         return await self._runner.one(
-            self._get_user_by_stripe_customer, {"stripe_customer_id": stripe_customer_id}, UsersRow
+            self._get_user_by_stripe_customer,
+            {"stripe_customer_id": stripe_customer_id},
+            UsersRow,
         )
 
 

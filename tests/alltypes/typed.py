@@ -18,10 +18,9 @@ from typing import Any, Literal, TypeAlias
 from uuid import UUID
 
 from persistence import AsyncDatabase, Database
+from persistence.queries import Multirange, Range
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
-from psycopg.types.multirange import Multirange
-from psycopg.types.range import Range
 
 Mood: TypeAlias = Literal["sad", "ok", "happy"]
 """How a user feels."""

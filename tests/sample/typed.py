@@ -144,7 +144,9 @@ class UsersQueries:
     def create_user(self, *, email: str, name: str | None, plan: Plan) -> UsersRow:
         """users.create_user (users.sql:18)"""
         return self._runner.row(
-            self._create_user, {"email": email, "name": name, "plan": plan}, UsersRow
+            self._create_user,
+            {"email": email, "name": name, "plan": plan},
+            UsersRow,
         )
 
     def rename_user(self, *, name: str | None, id: UUID) -> int:
@@ -210,7 +212,8 @@ class AsyncPostsQueries:
     async def add_post(self, *, user_id: UUID | None, title: str) -> int:
         """posts.add_post (posts.sql:1)"""
         return cast(
-            "int", await self._runner.value(self._add_post, {"user_id": user_id, "title": title})
+            "int",
+            await self._runner.value(self._add_post, {"user_id": user_id, "title": title}),
         )
 
     async def posts_with_authors(self) -> list[PostsWithAuthorsRow]:
@@ -256,7 +259,9 @@ class AsyncUsersQueries:
     async def create_user(self, *, email: str, name: str | None, plan: Plan) -> UsersRow:
         """users.create_user (users.sql:18)"""
         return await self._runner.row(
-            self._create_user, {"email": email, "name": name, "plan": plan}, UsersRow
+            self._create_user,
+            {"email": email, "name": name, "plan": plan},
+            UsersRow,
         )
 
     async def rename_user(self, *, name: str | None, id: UUID) -> int:

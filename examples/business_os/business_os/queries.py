@@ -89,7 +89,12 @@ class ConversationsQueries:
         )
 
     def add_message(
-        self, *, conversation_id: UUID | None, role: str, content: str, metadata: Any | None
+        self,
+        *,
+        conversation_id: UUID | None,
+        role: str,
+        content: str,
+        metadata: Any | None,
     ) -> MessagesRow:
         """conversations.add_message (conversations.sql:12)"""
         return self._runner.row(
@@ -173,7 +178,12 @@ class AsyncConversationsQueries:
         )
 
     async def add_message(
-        self, *, conversation_id: UUID | None, role: str, content: str, metadata: Any | None
+        self,
+        *,
+        conversation_id: UUID | None,
+        role: str,
+        content: str,
+        metadata: Any | None,
     ) -> MessagesRow:
         """conversations.add_message (conversations.sql:12)"""
         return await self._runner.row(
@@ -192,7 +202,8 @@ class AsyncConversationsQueries:
         return cast(
             "int | None",
             await self._runner.value(
-                self._bump_message_count, {"conversation_id": conversation_id}
+                self._bump_message_count,
+                {"conversation_id": conversation_id},
             ),
         )
 

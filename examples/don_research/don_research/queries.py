@@ -47,7 +47,13 @@ class JobsQueries:
         self._advance_job = runner.query("jobs.advance_job")
 
     def advance_job(
-        self, *, status: str, progress: int | None, result: Any | None, error: str | None, id: UUID
+        self,
+        *,
+        status: str,
+        progress: int | None,
+        result: Any | None,
+        error: str | None,
+        id: UUID,
     ) -> JobStatusRow | None:
         """Move a job to `status` if the transition is allowed (queued -> running -> completed
 
@@ -154,7 +160,13 @@ class AsyncJobsQueries:
         self._advance_job = runner.query("jobs.advance_job")
 
     async def advance_job(
-        self, *, status: str, progress: int | None, result: Any | None, error: str | None, id: UUID
+        self,
+        *,
+        status: str,
+        progress: int | None,
+        result: Any | None,
+        error: str | None,
+        id: UUID,
     ) -> JobStatusRow | None:
         """Move a job to `status` if the transition is allowed (queued -> running -> completed
 

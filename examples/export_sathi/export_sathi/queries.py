@@ -65,7 +65,12 @@ class ChatQueries:
         self._session_messages = runner.query("chat.session_messages")
 
     def add_message(
-        self, *, session_id: UUID, role: str, content: str, sources: Any | None
+        self,
+        *,
+        session_id: UUID,
+        role: str,
+        content: str,
+        sources: Any | None,
     ) -> ChatMessagesRow:
         """A chat message with the sources it cites (a JSON array). (chat.sql:1)"""
         return self._runner.row(
@@ -114,7 +119,8 @@ class ReportsQueries:
     def complete_task(self, *, report_id: UUID, task_id: str) -> int:
         """reports.complete_task (reports.sql:1)"""
         return self._runner.execute(
-            self._complete_task, {"report_id": report_id, "task_id": task_id}
+            self._complete_task,
+            {"report_id": report_id, "task_id": task_id},
         )
 
     def report_summary(self, *, report_id: UUID) -> ReportSummaryRow | None:
@@ -143,7 +149,12 @@ class AsyncChatQueries:
         self._session_messages = runner.query("chat.session_messages")
 
     async def add_message(
-        self, *, session_id: UUID, role: str, content: str, sources: Any | None
+        self,
+        *,
+        session_id: UUID,
+        role: str,
+        content: str,
+        sources: Any | None,
     ) -> ChatMessagesRow:
         """A chat message with the sources it cites (a JSON array). (chat.sql:1)"""
         return await self._runner.row(
@@ -164,7 +175,9 @@ class AsyncChatQueries:
     async def session_messages(self, *, session_id: UUID) -> list[ChatMessagesRow]:
         """chat.session_messages (chat.sql:10)"""
         return await self._runner.all(
-            self._session_messages, {"session_id": session_id}, ChatMessagesRow
+            self._session_messages,
+            {"session_id": session_id},
+            ChatMessagesRow,
         )
 
 
@@ -181,7 +194,9 @@ class AsyncMetricsQueries:
         (metrics.sql:1)
         """
         return await self._runner.one(
-            self._compute_user_metrics, {"user_id": user_id}, UserMetricsRow
+            self._compute_user_metrics,
+            {"user_id": user_id},
+            UserMetricsRow,
         )
 
 
@@ -196,13 +211,16 @@ class AsyncReportsQueries:
     async def complete_task(self, *, report_id: UUID, task_id: str) -> int:
         """reports.complete_task (reports.sql:1)"""
         return await self._runner.execute(
-            self._complete_task, {"report_id": report_id, "task_id": task_id}
+            self._complete_task,
+            {"report_id": report_id, "task_id": task_id},
         )
 
     async def report_summary(self, *, report_id: UUID) -> ReportSummaryRow | None:
         """A report with how far its certifications and action plan have got. (reports.sql:5)"""
         return await self._runner.one(
-            self._report_summary, {"report_id": report_id}, ReportSummaryRow
+            self._report_summary,
+            {"report_id": report_id},
+            ReportSummaryRow,
         )
 
 

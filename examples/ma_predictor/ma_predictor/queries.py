@@ -143,7 +143,9 @@ class CompaniesQueries:
         (companies.sql:15)
         """
         return self._runner.one(
-            self._company_with_pipeline, {"ticker": ticker}, CompanyWithPipelineRow
+            self._company_with_pipeline,
+            {"ticker": ticker},
+            CompanyWithPipelineRow,
         )
 
     def company_statistics(self) -> CompanyStatisticsRow | None:
@@ -163,7 +165,12 @@ class ScoresQueries:
         self._percentile_rank = runner.query("scores.percentile_rank")
 
     def record_score(
-        self, *, company_id: UUID, score_date: date, total_score: Decimal, components: Any
+        self,
+        *,
+        company_id: UUID,
+        score_date: date,
+        total_score: Decimal,
+        components: Any,
     ) -> MaScoresRow:
         """scores.record_score (scores.sql:1)"""
         return self._runner.row(
@@ -184,7 +191,9 @@ class ScoresQueries:
     def score_history(self, *, company_id: UUID, since: date) -> list[ScoreHistoryRow]:
         """scores.score_history (scores.sql:11)"""
         return self._runner.all(
-            self._score_history, {"company_id": company_id, "since": since}, ScoreHistoryRow
+            self._score_history,
+            {"company_id": company_id, "since": since},
+            ScoreHistoryRow,
         )
 
     def top_scores(self, *, limit: int) -> list[TopScoresRow]:
@@ -200,7 +209,8 @@ class ScoresQueries:
         (scores.sql:31)
         """
         return cast(
-            "Decimal", self._runner.value(self._percentile_rank, {"company_id": company_id})
+            "Decimal",
+            self._runner.value(self._percentile_rank, {"company_id": company_id}),
         )
 
 
@@ -297,7 +307,9 @@ class AsyncCompaniesQueries:
         (companies.sql:15)
         """
         return await self._runner.one(
-            self._company_with_pipeline, {"ticker": ticker}, CompanyWithPipelineRow
+            self._company_with_pipeline,
+            {"ticker": ticker},
+            CompanyWithPipelineRow,
         )
 
     async def company_statistics(self) -> CompanyStatisticsRow | None:
@@ -317,7 +329,12 @@ class AsyncScoresQueries:
         self._percentile_rank = runner.query("scores.percentile_rank")
 
     async def record_score(
-        self, *, company_id: UUID, score_date: date, total_score: Decimal, components: Any
+        self,
+        *,
+        company_id: UUID,
+        score_date: date,
+        total_score: Decimal,
+        components: Any,
     ) -> MaScoresRow:
         """scores.record_score (scores.sql:1)"""
         return await self._runner.row(
@@ -338,7 +355,9 @@ class AsyncScoresQueries:
     async def score_history(self, *, company_id: UUID, since: date) -> list[ScoreHistoryRow]:
         """scores.score_history (scores.sql:11)"""
         return await self._runner.all(
-            self._score_history, {"company_id": company_id, "since": since}, ScoreHistoryRow
+            self._score_history,
+            {"company_id": company_id, "since": since},
+            ScoreHistoryRow,
         )
 
     async def top_scores(self, *, limit: int) -> list[TopScoresRow]:
@@ -354,7 +373,8 @@ class AsyncScoresQueries:
         (scores.sql:31)
         """
         return cast(
-            "Decimal", await self._runner.value(self._percentile_rank, {"company_id": company_id})
+            "Decimal",
+            await self._runner.value(self._percentile_rank, {"company_id": company_id}),
         )
 
 
@@ -393,7 +413,9 @@ class AsyncSignalsQueries:
     async def signal_counts(self, *, company_id: UUID) -> list[SignalCountsRow]:
         """signals.signal_counts (signals.sql:13)"""
         return await self._runner.all(
-            self._signal_counts, {"company_id": company_id}, SignalCountsRow
+            self._signal_counts,
+            {"company_id": company_id},
+            SignalCountsRow,
         )
 
 
