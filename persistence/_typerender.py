@@ -89,6 +89,13 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
         imports.add("from typing import TypedDict")
     if any(d.json_params for d in described):
         imports.add("from persistence.queries import as_json")
+    if any(d.table is not None for d in described):
+        imports |= {
+            "from collections.abc import Iterable, Sequence",
+            "from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack",
+            "from persistence import AsyncBaseRepository, BaseRepository, Page",
+            "from persistence.filters import FilterValue",
+        }
     imports |= {
         "from persistence import AsyncDatabase, Database",
         "from persistence.query_runner import QueryRunner",
@@ -114,6 +121,11 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
     written: set[str] = set()
     for d in described:
         out += _row_class(d, written, width)
+    tables = {d.table: d for d in reversed(described) if d.table is not None}
+    if tables:
+        out += ["", "", 'M = TypeVar("M")', '"""The dataclass a typed repository maps rows to."""']
+        for table in sorted(tables):
+            out += _repository(tables[table], width)
     groups: dict[tuple[str, ...], list[Described]] = {}
     for d in described:
         groups.setdefault(tuple(d.query.name.split(".")[:-1]), []).append(d)
@@ -181,7 +193,7 @@ def _docstring(text: str, indent: str, width: int) -> list[str]:
     quote = '"' * 3
     if len(indent) + len(text) + 6 <= width:
         return [f"{indent}{quote}{text}{quote}"]
-    lines = textwrap.wrap(text, width - len(indent))
+    lines = textwrap.wrap(text, width - len(indent) - 3)
     rest = [f"{indent}{line}" for line in lines[1:]]
     return [f"{indent}{quote}{lines[0]}", *rest, indent + quote]
 
@@ -219,6 +231,84 @@ def _row_class(d: Described, written: set[str], width: int) -> list[str]:
             lines += _field(p, a, width)
         return lines
     return []
+
+
+# Keyword arguments of the repository methods: a column of that name cannot be a filter.
+_KEYWORDS = frozenset({"order_by", "limit", "offset", "include_deleted", "after", "pk", "self"})
+
+
+def _repository(d: Described, width: int) -> list[str]:
+    """For a table with a row class: TypedDicts of its filters and changes, and typed
+    bases of BaseRepository / AsyncBaseRepository whose keyword arguments mypy checks."""
+    assert d.table is not None
+    name = camel([d.table])
+    columns = [c for c in d.columns if c.name not in _KEYWORDS]
+    types = {c.name: c.annotation for c in d.columns}
+    if len(d.table_key) == 1:
+        key = types[d.table_key[0]]
+    elif d.table_key:
+        key = f"tuple[{', '.join(types[k] for k in d.table_key)}] | dict[str, Any]"
+    else:
+        key = "Any"
+    lines = ["", "", f"class {name}Filters(TypedDict, total=False):"]
+    lines += _docstring(
+        f"Filters on table {d.table}: a value (=), a list or tuple (= ANY), a Filter (gt,"
+        " like...), or None (IS NULL) where the column allows NULL.",
+        "    ",
+        width,
+    )
+    lines.append("")
+    for c in columns:
+        each = f"FilterValue[{c.annotation}]" + (" | None" if c.nullable else "")
+        lines += _field(c.name, each, width)
+    lines += ["", "", f"class {name}Changes(TypedDict, total=False):"]
+    lines += _docstring(f"Columns of table {d.table} an update may set.", "    ", width)
+    lines.append("")
+    for c in columns:
+        lines += _field(c.name, c.annotation + (" | None" if c.nullable else ""), width)
+    filters = f"**filters: Unpack[{name}Filters]"
+    order = "order_by: str | Sequence[str] | None = None"
+    deleted = "include_deleted: bool = False"
+    limit, offset = "limit: int | None = None", "offset: int | None = None"
+    after = "after: tuple[Any, ...] | None = None"
+    stubs: list[tuple[str, tuple[str, ...], str]] = [
+        ("get", ("self", f"pk: {key}", "*", deleted), "M | None"),
+        ("get_many", ("self", f"pks: Iterable[{key}]", "*", deleted), "list[M]"),
+        ("find", ("self", "*", order, limit, offset, deleted, filters), "list[M]"),
+        ("count", ("self", "*", deleted, filters), "int"),
+        ("exists", ("self", "*", deleted, filters), "bool"),
+        ("page", ("self", "*", "limit: int", after, order, deleted, filters), "Page[M]"),
+        ("update", ("self", f"pk: {key}", f"**changes: Unpack[{name}Changes]"), "M | None"),
+        ("delete", ("self", f"pk: {key}"), "bool"),
+        ("restore", ("self", f"pk: {key}"), "bool"),
+        ("purge", ("self", f"pk: {key}"), "bool"),
+        ("delete_where", ("self", filters), "int"),
+    ]
+    for prefix in ("", "Async"):
+        lines += ["", "", f"class {prefix}{name}Repository({prefix}BaseRepository[M]):"]
+        lines += _docstring(
+            f"{prefix}BaseRepository for table {d.table}, keyword arguments checked by mypy:"
+            f" `class Things({prefix}{name}Repository[Thing]): pass`. The key is the"
+            " table's primary key.",
+            "    ",
+            width,
+        )
+        lines += ["", f"    table = {_str(d.table)}"]
+        if d.table_key != ("id",):
+            lines.append(f"    primary_key = ({''.join(_str(k) + ', ' for k in d.table_key)})")
+        lines += ["", "    if TYPE_CHECKING:"]
+        # Narrower than the untyped base's `**filters: Any`, on purpose: hence the ignore.
+        for method, args, returns in stubs:
+            head = f"{'async ' if prefix else ''}def {method}("
+            signature = _Group(head, args, f") -> {returns}: ...")
+            flat = _layout(signature, 8, width)
+            # Only `**kwargs` narrower than the base's `**Any` is an override error.
+            ignore = "  # type: ignore[override]" if any("**" in a for a in args) else ""
+            if len(flat) == 1:
+                lines += ["", flat[0] + ignore]
+            else:
+                lines += ["", flat[0] + ignore, *flat[1:]]
+    return lines
 
 
 def _group_class(

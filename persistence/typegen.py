@@ -108,6 +108,8 @@ class Described:
     table: str | None = None
     #: COMMENT ON that table, else "".
     table_comment: str = ""
+    #: That table's primary key columns, in order.
+    table_key: tuple[str, ...] = ()
     #: An INSERT ... VALUES ... RETURNING that always returns its row (no ON CONFLICT DO
     #: NOTHING, no trigger or rule that could drop it): `<!` / `^` return Row, not None.
     always_returns: bool = False
@@ -211,6 +213,7 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
         c.nullable == (not attrs[src].not_null) for c, src in zip(out.columns, sources, strict=True)
     ):
         out.table, out.table_comment = whole
+        out.table_key = _primary_key(conn, sources[0][0])
     if tree.always_inserts is not None:
         out.always_returns = not _may_drop_inserts(conn, tree.always_inserts)
     out.enums = dict(types.enums)
@@ -261,6 +264,17 @@ class _Columns:
             ).fetchall()
             self._tables[table] = {str(n): bool(nn) for n, nn in rows}
         return self._tables[table].get(column)
+
+
+def _primary_key(conn: psycopg.Connection[Any], table: int) -> tuple[str, ...]:
+    rows = conn.execute(
+        "select a.attname from pg_index i"
+        " join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)"
+        " where i.indrelid = %s and i.indisprimary"
+        " order by array_position(i.indkey::int2[], a.attnum)",
+        (table,),
+    ).fetchall()
+    return tuple(str(r[0]) for r in rows)
 
 
 def _may_drop_inserts(conn: psycopg.Connection[Any], table: str) -> bool:

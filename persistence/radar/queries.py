@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -120,6 +122,771 @@ class UsersRow:
     last_login_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class CatalystHistoryFilters(TypedDict, total=False):
+    """Filters on table catalyst_history: a value (=), a list or tuple (= ANY), a Filter (gt,
+    like...), or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[int]
+    catalyst_id: FilterValue[UUID]
+    snapshot_date: FilterValue[date]
+    current_price: FilterValue[Decimal] | None
+    market_cap: FilterValue[Decimal] | None
+    volume: FilterValue[int] | None
+    created_at: FilterValue[datetime]
+
+
+class CatalystHistoryChanges(TypedDict, total=False):
+    """Columns of table catalyst_history an update may set."""
+
+    id: int
+    catalyst_id: UUID
+    snapshot_date: date
+    current_price: Decimal | None
+    market_cap: Decimal | None
+    volume: int | None
+    created_at: datetime
+
+
+class CatalystHistoryRepository(BaseRepository[M]):
+    """BaseRepository for table catalyst_history, keyword arguments checked by mypy: `class
+    Things(CatalystHistoryRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "catalyst_history"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[int], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: int, **changes: Unpack[CatalystHistoryChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: int) -> bool: ...
+
+        def restore(self, pk: int) -> bool: ...
+
+        def purge(self, pk: int) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[CatalystHistoryFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncCatalystHistoryRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table catalyst_history, keyword arguments checked by mypy: `class
+    Things(AsyncCatalystHistoryRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "catalyst_history"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[int],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: int, **changes: Unpack[CatalystHistoryChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: int) -> bool: ...
+
+        async def restore(self, pk: int) -> bool: ...
+
+        async def purge(self, pk: int) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[CatalystHistoryFilters]) -> int: ...  # type: ignore[override]
+
+
+class CatalystsFilters(TypedDict, total=False):
+    """Filters on table catalysts: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    nct_id: FilterValue[str]
+    ticker: FilterValue[str] | None
+    company: FilterValue[str]
+    drug_name: FilterValue[str] | None
+    indication: FilterValue[str] | None
+    phase: FilterValue[str]
+    completion_date: FilterValue[date] | None
+    market_cap: FilterValue[Decimal] | None
+    ticker_confidence: FilterValue[int] | None
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+
+
+class CatalystsChanges(TypedDict, total=False):
+    """Columns of table catalysts an update may set."""
+
+    id: UUID
+    nct_id: str
+    ticker: str | None
+    company: str
+    drug_name: str | None
+    indication: str | None
+    phase: str
+    completion_date: date | None
+    market_cap: Decimal | None
+    ticker_confidence: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CatalystsRepository(BaseRepository[M]):
+    """BaseRepository for table catalysts, keyword arguments checked by mypy: `class
+    Things(CatalystsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "catalysts"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[CatalystsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[CatalystsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncCatalystsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table catalysts, keyword arguments checked by mypy: `class
+    Things(AsyncCatalystsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "catalysts"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[CatalystsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[CatalystsFilters]) -> int: ...  # type: ignore[override]
+
+
+class SubscriptionsFilters(TypedDict, total=False):
+    """Filters on table subscriptions: a value (=), a list or tuple (= ANY), a Filter (gt, like...),
+    or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    user_id: FilterValue[UUID]
+    stripe_subscription_id: FilterValue[str]
+    stripe_price_id: FilterValue[str] | None
+    plan_id: FilterValue[str]
+    status: FilterValue[str]
+    current_period_start: FilterValue[datetime] | None
+    current_period_end: FilterValue[datetime] | None
+    cancel_at_period_end: FilterValue[bool]
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+
+
+class SubscriptionsChanges(TypedDict, total=False):
+    """Columns of table subscriptions an update may set."""
+
+    id: UUID
+    user_id: UUID
+    stripe_subscription_id: str
+    stripe_price_id: str | None
+    plan_id: str
+    status: str
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionsRepository(BaseRepository[M]):
+    """BaseRepository for table subscriptions, keyword arguments checked by mypy: `class
+    Things(SubscriptionsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "subscriptions"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[SubscriptionsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[SubscriptionsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncSubscriptionsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table subscriptions, keyword arguments checked by mypy: `class
+    Things(AsyncSubscriptionsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "subscriptions"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[SubscriptionsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[SubscriptionsFilters]) -> int: ...  # type: ignore[override]
+
+
+class UsersFilters(TypedDict, total=False):
+    """Filters on table users: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or None
+    (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    email: FilterValue[str]
+    password_hash: FilterValue[str] | None
+    signup_source: FilterValue[str]
+    trial_end_date: FilterValue[datetime] | None
+    stripe_customer_id: FilterValue[str] | None
+    last_login_at: FilterValue[datetime] | None
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+
+
+class UsersChanges(TypedDict, total=False):
+    """Columns of table users an update may set."""
+
+    id: UUID
+    email: str
+    password_hash: str | None
+    signup_source: str
+    trial_end_date: datetime | None
+    stripe_customer_id: str | None
+    last_login_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UsersRepository(BaseRepository[M]):
+    """BaseRepository for table users, keyword arguments checked by mypy: `class
+    Things(UsersRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "users"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[UsersFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncUsersRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table users, keyword arguments checked by mypy: `class
+    Things(AsyncUsersRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "users"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[UsersFilters]) -> int: ...  # type: ignore[override]
+
+
+class WorkflowRunsFilters(TypedDict, total=False):
+    """Filters on table workflow_runs: a value (=), a list or tuple (= ANY), a Filter (gt, like...),
+    or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    workflow_id: FilterValue[str]
+    workflow_name: FilterValue[str] | None
+    execution_id: FilterValue[str] | None
+    status: FilterValue[str]
+    started_at: FilterValue[datetime]
+    completed_at: FilterValue[datetime] | None
+    records_processed: FilterValue[int] | None
+    error_message: FilterValue[str] | None
+
+
+class WorkflowRunsChanges(TypedDict, total=False):
+    """Columns of table workflow_runs an update may set."""
+
+    id: UUID
+    workflow_id: str
+    workflow_name: str | None
+    execution_id: str | None
+    status: str
+    started_at: datetime
+    completed_at: datetime | None
+    records_processed: int | None
+    error_message: str | None
+
+
+class WorkflowRunsRepository(BaseRepository[M]):
+    """BaseRepository for table workflow_runs, keyword arguments checked by mypy: `class
+    Things(WorkflowRunsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "workflow_runs"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[WorkflowRunsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[WorkflowRunsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncWorkflowRunsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table workflow_runs, keyword arguments checked by mypy: `class
+    Things(AsyncWorkflowRunsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "workflow_runs"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[WorkflowRunsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[WorkflowRunsFilters]) -> int: ...  # type: ignore[override]
 
 
 class ActivityQueries:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -14,10 +15,11 @@ from ipaddress import (
     IPv6Interface,
     IPv6Network,
 )
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.queries import Multirange, Range
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -105,6 +107,269 @@ class ComputedRow:
     c_floatrange: str | None
     c_record: tuple[Any, ...]
     c_xml_text: str | None
+
+
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class AllTypesFilters(TypedDict, total=False):
+    """Filters on table all_types: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[int]
+    c_int2: FilterValue[int] | None
+    c_int4: FilterValue[int] | None
+    c_int8: FilterValue[int] | None
+    c_numeric: FilterValue[Decimal] | None
+    c_money: FilterValue[str] | None
+    c_float4: FilterValue[float] | None
+    c_float8: FilterValue[float] | None
+    c_text: FilterValue[str] | None
+    c_varchar: FilterValue[str] | None
+    c_char: FilterValue[str] | None
+    c_bool: FilterValue[bool] | None
+    c_bytea: FilterValue[bytes] | None
+    c_uuid: FilterValue[UUID] | None
+    c_date: FilterValue[date] | None
+    c_time: FilterValue[time] | None
+    c_timetz: FilterValue[time] | None
+    c_timestamp: FilterValue[datetime] | None
+    c_timestamptz: FilterValue[datetime] | None
+    c_interval: FilterValue[timedelta] | None
+    c_json: FilterValue[Any] | None
+    c_jsonb: FilterValue[Any] | None
+    c_inet: FilterValue[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface] | None
+    c_cidr: FilterValue[IPv4Network | IPv6Network] | None
+    c_macaddr: FilterValue[str] | None
+    c_bit: FilterValue[str] | None
+    c_varbit: FilterValue[str] | None
+    c_tsvector: FilterValue[str] | None
+    c_xml: FilterValue[str] | None
+    c_oid: FilterValue[int] | None
+    c_int4_array: FilterValue[list[int]] | None
+    c_int4_2d: FilterValue[list[list[int]]] | None
+    c_text_array: FilterValue[list[str]] | None
+    c_text_2d: FilterValue[list[list[str]]] | None
+    c_numeric_array: FilterValue[list[Decimal]] | None
+    c_bool_array: FilterValue[list[bool]] | None
+    c_uuid_array: FilterValue[list[UUID]] | None
+    c_date_array: FilterValue[list[date]] | None
+    c_timestamptz_array: FilterValue[list[datetime]] | None
+    c_jsonb_array: FilterValue[list[Any]] | None
+    c_inet_array: (
+        FilterValue[list[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface]] | None
+    )
+    c_bytea_array: FilterValue[list[bytes]] | None
+    c_money_array: FilterValue[list[str]] | None
+    c_mood: FilterValue[Mood] | None
+    c_mood_array: FilterValue[list[Mood]] | None
+    c_mood_2d: FilterValue[list[list[Mood]]] | None
+    c_mood_domain: FilterValue[Mood] | None
+    c_mood_domain_array: FilterValue[list[Mood]] | None
+    c_positive: FilterValue[int] | None
+    c_positive_array: FilterValue[list[int]] | None
+    c_email: FilterValue[str] | None
+    c_int4range: FilterValue[Range[int]] | None
+    c_int8range: FilterValue[Range[int]] | None
+    c_numrange: FilterValue[Range[Decimal]] | None
+    c_daterange: FilterValue[Range[date]] | None
+    c_tsrange: FilterValue[Range[datetime]] | None
+    c_tstzrange: FilterValue[Range[datetime]] | None
+    c_floatrange: FilterValue[str] | None
+    c_int4multirange: FilterValue[Multirange[int]] | None
+    c_datemultirange: FilterValue[Multirange[date]] | None
+    c_point2: FilterValue[str] | None
+    c_point2_array: FilterValue[str] | None
+
+
+class AllTypesChanges(TypedDict, total=False):
+    """Columns of table all_types an update may set."""
+
+    id: int
+    c_int2: int | None
+    c_int4: int | None
+    c_int8: int | None
+    c_numeric: Decimal | None
+    c_money: str | None
+    c_float4: float | None
+    c_float8: float | None
+    c_text: str | None
+    c_varchar: str | None
+    c_char: str | None
+    c_bool: bool | None
+    c_bytea: bytes | None
+    c_uuid: UUID | None
+    c_date: date | None
+    c_time: time | None
+    c_timetz: time | None
+    c_timestamp: datetime | None
+    c_timestamptz: datetime | None
+    c_interval: timedelta | None
+    c_json: Any | None
+    c_jsonb: Any | None
+    c_inet: IPv4Address | IPv6Address | IPv4Interface | IPv6Interface | None
+    c_cidr: IPv4Network | IPv6Network | None
+    c_macaddr: str | None
+    c_bit: str | None
+    c_varbit: str | None
+    c_tsvector: str | None
+    c_xml: str | None
+    c_oid: int | None
+    c_int4_array: list[int] | None
+    c_int4_2d: list[list[int]] | None
+    c_text_array: list[str] | None
+    c_text_2d: list[list[str]] | None
+    c_numeric_array: list[Decimal] | None
+    c_bool_array: list[bool] | None
+    c_uuid_array: list[UUID] | None
+    c_date_array: list[date] | None
+    c_timestamptz_array: list[datetime] | None
+    c_jsonb_array: list[Any] | None
+    c_inet_array: list[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface] | None
+    c_bytea_array: list[bytes] | None
+    c_money_array: list[str] | None
+    c_mood: Mood | None
+    c_mood_array: list[Mood] | None
+    c_mood_2d: list[list[Mood]] | None
+    c_mood_domain: Mood | None
+    c_mood_domain_array: list[Mood] | None
+    c_positive: int | None
+    c_positive_array: list[int] | None
+    c_email: str | None
+    c_int4range: Range[int] | None
+    c_int8range: Range[int] | None
+    c_numrange: Range[Decimal] | None
+    c_daterange: Range[date] | None
+    c_tsrange: Range[datetime] | None
+    c_tstzrange: Range[datetime] | None
+    c_floatrange: str | None
+    c_int4multirange: Multirange[int] | None
+    c_datemultirange: Multirange[date] | None
+    c_point2: str | None
+    c_point2_array: str | None
+
+
+class AllTypesRepository(BaseRepository[M]):
+    """BaseRepository for table all_types, keyword arguments checked by mypy: `class
+    Things(AllTypesRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "all_types"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[int], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[AllTypesFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[AllTypesFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[AllTypesFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[AllTypesFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: int, **changes: Unpack[AllTypesChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: int) -> bool: ...
+
+        def restore(self, pk: int) -> bool: ...
+
+        def purge(self, pk: int) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[AllTypesFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncAllTypesRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table all_types, keyword arguments checked by mypy: `class
+    Things(AsyncAllTypesRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "all_types"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[int],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[AllTypesFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[AllTypesFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[AllTypesFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[AllTypesFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: int, **changes: Unpack[AllTypesChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: int) -> bool: ...
+
+        async def restore(self, pk: int) -> bool: ...
+
+        async def purge(self, pk: int) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[AllTypesFilters]) -> int: ...  # type: ignore[override]
 
 
 class AllTypesQueries:

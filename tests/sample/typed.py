@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
-from typing import Any, Literal, TypeAlias, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
 
@@ -75,6 +76,161 @@ class EmailsByDomainRow:
     domain: str
     users: int
     first_seen: datetime | None
+
+
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class UsersFilters(TypedDict, total=False):
+    """Filters on table users: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or None
+    (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    email: FilterValue[str]
+    name: FilterValue[str] | None
+    plan: FilterValue[Plan]
+    tags: FilterValue[list[str]]
+    score: FilterValue[Decimal] | None
+    last_ip: FilterValue[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface] | None
+    meta: FilterValue[Any]
+    created_at: FilterValue[datetime]
+
+
+class UsersChanges(TypedDict, total=False):
+    """Columns of table users an update may set."""
+
+    id: UUID
+    email: str
+    name: str | None
+    plan: Plan
+    tags: list[str]
+    score: Decimal | None
+    last_ip: IPv4Address | IPv6Address | IPv4Interface | IPv6Interface | None
+    meta: Any
+    created_at: datetime
+
+
+class UsersRepository(BaseRepository[M]):
+    """BaseRepository for table users, keyword arguments checked by mypy: `class
+    Things(UsersRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "users"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[UsersFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncUsersRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table users, keyword arguments checked by mypy: `class
+    Things(AsyncUsersRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "users"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[UsersFilters]) -> int: ...  # type: ignore[override]
 
 
 class AdminMaintenanceQueries:

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -96,6 +98,153 @@ class SignalCountsRow:
     signal_type: str
     signals: int
     latest: date
+
+
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class MaScoresFilters(TypedDict, total=False):
+    """Filters on table ma_scores: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[int]
+    company_id: FilterValue[UUID]
+    score_date: FilterValue[date]
+    total_score: FilterValue[Decimal]
+    components: FilterValue[Any]
+
+
+class MaScoresChanges(TypedDict, total=False):
+    """Columns of table ma_scores an update may set."""
+
+    id: int
+    company_id: UUID
+    score_date: date
+    total_score: Decimal
+    components: Any
+
+
+class MaScoresRepository(BaseRepository[M]):
+    """BaseRepository for table ma_scores, keyword arguments checked by mypy: `class
+    Things(MaScoresRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "ma_scores"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[int], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: int, **changes: Unpack[MaScoresChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: int) -> bool: ...
+
+        def restore(self, pk: int) -> bool: ...
+
+        def purge(self, pk: int) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[MaScoresFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncMaScoresRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table ma_scores, keyword arguments checked by mypy: `class
+    Things(AsyncMaScoresRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "ma_scores"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[int],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: int, **changes: Unpack[MaScoresChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: int) -> bool: ...
+
+        async def restore(self, pk: int) -> bool: ...
+
+        async def purge(self, pk: int) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[MaScoresFilters]) -> int: ...  # type: ignore[override]
 
 
 class CompaniesQueries:
