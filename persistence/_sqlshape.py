@@ -239,7 +239,9 @@ def _branches(stmt: Any) -> tuple[tuple[tuple[Any, ...], Scope], ...]:
         if node.valuesLists:
             return ()
         targets = tuple(_output(t.val) for t in node.targetList or ())
-        return ((targets, _scope(node.fromClause or ())),)
+        with_clause: Any = node.withClause
+        ctes = {str(c.ctename) for c in (with_clause.ctes or ())} if with_clause else set()
+        return ((targets, _scope(node.fromClause or (), ctes)),)
     returning = _returning(stmt)
     if not returning:
         return ()
@@ -269,13 +271,15 @@ def _nth(targets: tuple[Any, ...], i: int, count: int) -> Any:
     return None
 
 
-def _scope(items: Any) -> Scope:
+def _scope(items: Any, ctes: set[str] | frozenset[str] = frozenset()) -> Scope:
     scope = Scope()
 
     def add(item: Any, nullable: bool) -> None:
         if isinstance(item, ast.RangeVar):
             alias = item.alias.aliasname if item.alias is not None else item.relname
-            scope.relations[str(alias)] = name(item)
+            cte = item.schemaname is None and item.relname in ctes
+            # A CTE hides a table of the same name: we cannot see into it.
+            scope.relations[str(alias)] = None if cte else name(item)
             if nullable:
                 scope.nullable.add(str(alias))
         elif isinstance(item, ast.JoinExpr):

@@ -281,11 +281,14 @@ def _may_drop_inserts(conn: psycopg.Connection[Any], table: str) -> bool:
     """Whether a BEFORE INSERT row trigger or a rule on `table` may drop an inserted row
     (a trigger returning NULL, a DO INSTEAD rule)."""
     row = conn.execute(
-        "select exists (select from pg_trigger where tgrelid = to_regclass(%s)"
+        # The table and, if it is partitioned, its partitions.
+        "with t as (select to_regclass(%s) as oid),"
+        " tree as (select t.oid from t union select relid from t, pg_partition_tree(t.oid))"
+        " select exists (select from pg_trigger where tgrelid in (select oid from tree)"
         "   and not tgisinternal and tgtype & 7 = 7)"  # ROW | BEFORE | INSERT
-        " or exists (select from pg_rewrite where ev_class = to_regclass(%s)"
+        " or exists (select from pg_rewrite where ev_class in (select oid from tree)"
         "   and ev_type = '3')",  # ON INSERT
-        (table, table),
+        (table,),
     ).fetchone()
     return bool(row and row[0])
 

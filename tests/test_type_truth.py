@@ -130,3 +130,5 @@ def test_enum_arrays_are_lists_of_labels(settings: Settings) -> None:
         assert row.c_mood_domain_array == ["happy"]
         assert row.c_positive_array == [1, 2]
         assert db.fetch_value("select array['ok', 'sad']::mood[]") == ["ok", "sad"]
+        assert Queries(db).all_types.set_moods(moods=["happy", "sad"], id=row.id) == 1
+        assert Queries(db).all_types.all_rows()[0].c_mood_array == ["happy", "sad"]

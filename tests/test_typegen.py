@@ -59,11 +59,17 @@ update posts set title = 'x' where id = :id returning id;
 -- name: guarded_insert(body)^
 insert into guarded (body) values (:body) returning *;
 
+-- name: partitioned_insert(id)<!
+insert into parted (id) values (:id) returning id;
+
 -- name: all_posts()
 select * from posts;
 
 -- name: posts_of_users()
 select p.* from users u left join posts p on p.user_id = u.id;
+
+-- name: shadowed()
+with users as (select null::text as email) select users.email || '' as email from users;
 
 -- name: forced()
 select max(email) as "newest!", email as "maybe_email?" from users group by email;
@@ -79,7 +85,10 @@ def described(sample_settings: Settings, tmp_path: Path) -> dict[str, Described]
             "create table guarded (id serial primary key, body text not null);"
             " create function keep() returns trigger language plpgsql"
             " as $$ begin return new; end $$;"
-            " create trigger guard before insert on guarded for each row execute function keep()"
+            " create trigger guard before insert on guarded for each row execute function keep();"
+            " create table parted (id int not null) partition by range (id);"
+            " create table parted_low partition of parted for values from (0) to (100);"
+            " create trigger guard before insert on parted_low for each row execute function keep()"
         )
         found, problems = describe(conn, Catalog(tmp_path))
     assert problems == []
@@ -144,6 +153,7 @@ def test_insert_returning_always_returns_a_row(described: dict[str, Described]) 
     assert always["insert_select"] is False  # the select may find no row
     assert always["update_returning"] is False
     assert always["guarded_insert"] is False  # its trigger may drop the row
+    assert always["partitioned_insert"] is False  # so may a partition's
     source = render(list(described.values()), "queries/")
     assert "def insert_values(self, *, title: str) -> InsertValuesRow:" in source
     assert "def insert_one_value(self, *, title: str) -> int:" in source
@@ -161,6 +171,10 @@ def test_a_query_does_not_weaken_the_tables_row(described: dict[str, Described])
     source = render(list(described.values()), "queries/")
     assert "class PostsOfUsersRow:" in source
     assert "def all_posts(self) -> list[PostsRow]:" in source
+
+
+def test_a_cte_hides_the_table_of_its_name(described: dict[str, Described]) -> None:
+    assert nullable(described["shadowed"]) == {"email": True}
 
 
 def test_overrides_win(described: dict[str, Described]) -> None:

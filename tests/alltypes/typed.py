@@ -381,6 +381,7 @@ class AllTypesQueries:
         self._computed = runner.query("all_types.computed")
         self._fill = runner.query("all_types.fill")
         self._set_xml = runner.query("all_types.set_xml")
+        self._set_moods = runner.query("all_types.set_moods")
 
     def all_rows(self) -> list[AllTypesRow]:
         """Every row, in insertion order: one of values, one of NULLs. (all_types.sql:1)"""
@@ -407,6 +408,13 @@ class AllTypesQueries:
         """
         return self._runner.execute(self._set_xml, {"xml": xml})
 
+    def set_moods(self, *, moods: list[Mood] | None, id: int) -> int:
+        """An enum array as a parameter: a list of labels goes in as it comes out.
+
+        (all_types.sql:49)
+        """
+        return self._runner.execute(self._set_moods, {"moods": moods, "id": id})
+
 
 class Queries:
     """Named queries of the queries folder."""
@@ -426,6 +434,7 @@ class AsyncAllTypesQueries:
         self._computed = runner.query("all_types.computed")
         self._fill = runner.query("all_types.fill")
         self._set_xml = runner.query("all_types.set_xml")
+        self._set_moods = runner.query("all_types.set_moods")
 
     async def all_rows(self) -> list[AllTypesRow]:
         """Every row, in insertion order: one of values, one of NULLs. (all_types.sql:1)"""
@@ -451,6 +460,13 @@ class AsyncAllTypesQueries:
         (all_types.sql:45)
         """
         return await self._runner.execute(self._set_xml, {"xml": xml})
+
+    async def set_moods(self, *, moods: list[Mood] | None, id: int) -> int:
+        """An enum array as a parameter: a list of labels goes in as it comes out.
+
+        (all_types.sql:49)
+        """
+        return await self._runner.execute(self._set_moods, {"moods": moods, "id": id})
 
 
 class AsyncQueries:

@@ -45,3 +45,7 @@ insert into all_types (
 -- name: set_xml(xml)!
 -- Apart: a server built without libxml (the embedded one) refuses any xml value.
 update all_types set c_xml = :xml where c_int4 is not null;
+
+-- name: set_moods(moods, id)!
+-- An enum array as a parameter: a list of labels goes in as it comes out.
+update all_types set c_mood_array = :moods where id = :id;
