@@ -9,8 +9,10 @@ elements load as the type under the domains (an enum's label as str, a domain ov
 integer as int).
 
 The array types of a database are read once and cached by server and database, then
-registered on each new connection without a round trip. Migrations that create types
-clear the cache (see `forget`): connections opened after that see the new types.
+registered on each new connection without a round trip. Migrations, and creating or
+dropping a database, clear the cache (see `forget`): connections opened after that see
+the new types. (Types created by another process, or a database recreated under the
+same name by another tool, are seen after a restart: a cache keyed by name cannot know.)
 """
 
 from __future__ import annotations

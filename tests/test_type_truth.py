@@ -9,13 +9,16 @@ is checked against its annotation at run time by typeguard.
 
 from __future__ import annotations
 
+import os
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import class_row
 from typeguard import CollectionCheckStrategy, TypeCheckError, check_type
 
@@ -27,6 +30,7 @@ from persistence import (
     PersistenceError,
     Settings,
 )
+from persistence._scratch import create_database, drop_database
 
 from .alltypes.typed import AllTypesRow, AsyncQueries, ComputedRow, Queries
 
@@ -132,3 +136,23 @@ def test_enum_arrays_are_lists_of_labels(settings: Settings) -> None:
         assert db.fetch_value("select array['ok', 'sad']::mood[]") == ["ok", "sad"]
         assert Queries(db).all_types.set_moods(moods=["happy", "sad"], id=row.id) == 1
         assert Queries(db).all_types.all_rows()[0].c_mood_array == ["happy", "sad"]
+
+
+def test_a_database_recreated_under_its_name_is_read_again(
+    persistence_settings: Settings,
+) -> None:
+    """Type oids are per database incarnation: the cache must not outlive one."""
+    name = f"persistence_types_{os.getpid()}"
+    try:
+        for labels in (["a", "b"], ["x", "y", "z"]):
+            settings = create_database(persistence_settings, name)
+            with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+                conn.execute(
+                    sql.SQL("create type e as enum ({})").format(
+                        sql.SQL(", ").join(map(sql.Literal, labels))
+                    )
+                )
+            with Database(settings) as db:
+                assert db.fetch_value("select enum_range(null::e)") == labels
+    finally:
+        drop_database(persistence_settings, name)
