@@ -40,7 +40,8 @@ _ALWAYS = frozenset(
         "json_build_array", "jsonb_build_array", "grouping",
     }
 )  # fmt: skip
-# NULL only when an argument is NULL (strict, and never NULL for other input).
+# NULL only when an argument is NULL (strict, and never NULL for other input). Not
+# extract/date_part: some fields of an infinite timestamp are NULL.
 _STRICT = frozenset(
     {
         "lower", "upper", "initcap", "length", "char_length", "octet_length", "btrim",
@@ -48,7 +49,7 @@ _STRICT = frozenset(
         "lpad", "rpad", "repeat", "reverse", "split_part", "strpos", "position",
         "starts_with", "md5", "sha256", "encode", "decode", "to_char", "format",
         "concat_ws", "abs", "round", "trunc", "floor", "ceil", "ceiling", "mod", "power",
-        "sqrt", "sign", "date_trunc", "date_part", "extract", "age", "timezone",
+        "sqrt", "sign", "date_trunc", "age", "timezone",
         "make_interval", "cardinality", "array_to_string", "string_to_array",
         "to_json", "to_jsonb", "to_tsvector", "quote_ident", "quote_literal", "hashtext",
         "int4", "int8", "numeric", "float8", "text",

@@ -10,8 +10,12 @@ and column each result column comes from). From that we write one module with:
   return the row class, a value, or a row count, in a sync and an async flavour;
 - `Queries(db)` / `AsyncQueries(db)` holding them: `Queries(db).users.get_user(id=...)`.
 
+Types: what psycopg returns on the toolkit's connections (a type it has no loader for
+comes back as its text: str; one it converts to something unknown here: Any).
+
 Nullability: a column that comes straight from a table is NOT NULL when the table says
-so and the statement has no outer join; a computed column is nullable. A quoted alias
+so and the statement has no outer join; a computed column is read from its expression
+(_sqlshape: count(*), coalesce(x, 0), literals... are never NULL). A quoted alias
 ending in `!` or `?` overrides that: `count(*) as "total!"`. A parameter is typed
 `T | None` when the SQL tests it with IS NULL (`:phase::text is null or ...`).
 """
