@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 CLI := $(VENV)/bin/persistence
 UV := $(shell command -v uv 2>/dev/null)
 # Every project the CLI drives: this one, the tests' sample, and each example.
-PROJECTS := . tests/sample $(patsubst %/,%,$(wildcard examples/*/))
+PROJECTS := . tests/sample tests/alltypes $(patsubst %/,%,$(wildcard examples/*/))
 
 # Install with uv when the machine has it, with pip otherwise.
 define install

@@ -7,6 +7,7 @@ import dataclasses
 import psycopg
 from psycopg import sql
 
+from ._typeinfo import forget as forget_types
 from .config import Settings
 
 __all__ = ["create_database", "database_name", "drop_database", "on_database"]
@@ -34,6 +35,8 @@ def create_database(settings: Settings, name: str, template: str | None = None) 
         if template:
             stmt += sql.SQL(" template {}").format(sql.Identifier(template))
         conn.execute(stmt)
+    # A database recreated under the same name has new type oids: read them again.
+    forget_types()
     return on_database(settings, name)
 
 
@@ -41,3 +44,4 @@ def drop_database(settings: Settings, name: str) -> None:
     """Drop database `name`, disconnecting whoever is still on it."""
     with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
         conn.execute(_DROP.format(sql.Identifier(name)))
+    forget_types()

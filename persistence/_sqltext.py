@@ -49,6 +49,8 @@ class Converted:
     optional: frozenset[str]
     #: Column aliases with a forced nullability: name -> True (nullable) / False (not).
     nullability: dict[str, bool]
+    #: Positional parameters ($1...) written in the SQL, which named queries cannot bind.
+    positional: tuple[int, ...] = ()
 
 
 def convert(sql: str) -> Converted:
@@ -72,12 +74,15 @@ def convert(sql: str) -> Converted:
     params: list[str] = []
     optional: set[str] = set()
     nullability: dict[str, bool] = {}
+    positional: list[int] = []
     # (start, end exclusive, pyformat text, numbered text) for each replaced span
     edits: list[tuple[int, int, str, str]] = []
     depth = 0  # inside [...]: a:b is an array slice, not a placeholder
     for i, tok in enumerate(tokens):
         text = sql[tok.start : tok.end + 1]
-        if text == "[":
+        if tok.name == "PARAM":
+            positional.append(int(text[1:]))
+        elif text == "[":
             depth += 1
         elif text == "]":
             depth = max(0, depth - 1)
@@ -107,6 +112,7 @@ def convert(sql: str) -> Converted:
         params=tuple(params),
         optional=frozenset(optional),
         nullability=nullability,
+        positional=tuple(positional),
     )
 
 

@@ -17,6 +17,7 @@ Nothing is changed in the configured database; the scratch database is dropped.
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,12 +26,13 @@ from typing import Any
 import psycopg
 
 from ._scratch import create_database, database_name, drop_database
+from ._typerender import WIDTH
 from .config import Settings
 from .errors import MigrationError, QueryLoadError
 from .migrations import Migrator, Output
 from .queries import Catalog
 from .schema import diff, snapshot
-from .typegen import describe, format_source, render
+from .typegen import describe, render
 
 __all__ = ["check", "check_migrations", "generate_types"]
 
@@ -118,7 +120,18 @@ def _render(settings: Settings, scratch: Settings) -> tuple[str, list[str], int]
         origin = catalog.folder.relative_to(settings.project)
     except ValueError:
         origin = catalog.folder
-    return format_source(render(described, f"{origin}/"), path), problems, len(catalog)
+    return render(described, f"{origin}/", _line_length(path)), problems, len(catalog)
+
+
+def _line_length(path: Path) -> int:
+    """The ruff line length of the project the typed module lives in (the nearest
+    pyproject.toml up from it), so the module passes that project's `ruff format`."""
+    for folder in path.resolve().parents:
+        config = folder / "pyproject.toml"
+        if config.is_file():
+            ruff = tomllib.loads(config.read_text()).get("tool", {}).get("ruff", {})
+            return int(ruff.get("line-length", WIDTH))
+    return WIDTH
 
 
 def _catalog(settings: Settings) -> Catalog:

@@ -32,6 +32,7 @@ from . import _deadline
 from ._acompat import Lock, owner, sleep
 from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect
 from ._classify import is_read
+from ._typeinfo import register_types
 from ._types import Operation, Params, Query, R
 from .config import Settings
 from .errors import ConnectionFailed, PersistenceError, TransientError
@@ -557,3 +558,5 @@ def _configure(conn: Connection[Any]) -> None:
     # A dict parameter is a JSON document: send it as jsonb, on this pool's connections
     # only (registering on psycopg's global adapters would change every other user).
     conn.adapters.register_dumper(dict, JsonbDumper)
+    # Arrays of enums and domains come back as lists, as the generated types say.
+    register_types(conn)

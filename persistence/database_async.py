@@ -31,6 +31,7 @@ from . import _deadline
 from ._acompat import ALock, aowner, asleep
 from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect
 from ._classify import is_read
+from ._typeinfo import aregister_types
 from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
 from .errors import ConnectionFailed, PersistenceError, TransientError
@@ -560,3 +561,5 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     # A dict parameter is a JSON document: send it as jsonb, on this pool's connections
     # only (registering on psycopg's global adapters would change every other user).
     conn.adapters.register_dumper(dict, JsonbDumper)
+    # Arrays of enums and domains come back as lists, as the generated types say.
+    await aregister_types(conn)

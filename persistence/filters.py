@@ -9,11 +9,13 @@ A plain value means equality, None means IS NULL, a list or tuple means = ANY.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeAlias, TypeVar
 
 from .errors import QueryError
 
-__all__ = ["Filter", "between", "ge", "gt", "ilike", "le", "like", "lt", "ne"]
+__all__ = ["Filter", "FilterValue", "between", "ge", "gt", "ilike", "le", "like", "lt", "ne"]
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,11 @@ class Filter:
 
 #: The comparisons a Filter may name: the only operator text that reaches SQL.
 OPERATORS: tuple[LiteralString, ...] = (">", ">=", "<", "<=", "<>", "like", "ilike", "between")
+
+
+#: What a filter accepts for a column of type V: a value (=), a list or tuple (= ANY),
+#: or a Filter. The typed repositories of generated modules use it.
+FilterValue: TypeAlias = V | list[V] | tuple[V, ...] | Filter
 
 
 def gt(value: Any) -> Filter:

@@ -55,6 +55,7 @@ from ._migration_sql import (
     set_timeouts,
 )
 from ._scratch import database_name
+from ._typeinfo import forget as forget_types
 from .config import Settings
 from .errors import MigrationError, PersistenceError, translate
 
@@ -503,6 +504,9 @@ class Migrator:
         finally:
             # Closing the session releases the advisory lock, on every path.
             backend.connection.close()
+            # The session may have created or dropped types: connections opened from
+            # now on read them again (see _typeinfo).
+            forget_types()
 
     def _lock(self, conn: psycopg.Connection[Any]) -> None:
         got = conn.execute("select pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()

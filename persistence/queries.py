@@ -30,11 +30,15 @@ from aiosql.query_loader import QueryLoader
 from aiosql.types import QueryDatum, SQLOperationType
 from aiosql.utils import SQLParseException
 from psycopg.types.json import Jsonb
+from psycopg.types.multirange import Multirange
+from psycopg.types.range import Range
 
 from ._sqltext import SqlTextError, convert, statement_starts
 from .errors import QueryError, QueryLoadError
 
-__all__ = ["Catalog", "Query", "as_json"]
+# Range and Multirange: re-exported for the generated modules, whose imports are then
+# only the standard library's and persistence's (one import block in every project).
+__all__ = ["Catalog", "Multirange", "Query", "Range", "as_json"]
 
 _NAME_LINE = re.compile(r"^\s*--\s*name\s*:\s*(?P<spec>.*?)\s*$")
 
@@ -133,9 +137,17 @@ class _Loader(QueryLoader):
 
     def _build_signature(self, sql: str, qname: str, sig: list[str] | None) -> Any:
         try:
-            used = convert(sql).params
+            converted = convert(sql)
         except SqlTextError as ex:
             raise SQLParseException(f"query {qname}: {ex}") from None
+        if converted.positional:
+            number = converted.positional[0]
+            hint = f": write :{sig[number - 1]}" if sig and number <= len(sig) else " (:name)"
+            raise SQLParseException(
+                f"query {qname} uses the positional parameter ${number};"
+                f" named parameters are required{hint}"
+            )
+        used = converted.params
         if sig is not None:
             undeclared = [p for p in used if p not in sig]
             unused = [p for p in sig if p not in used]

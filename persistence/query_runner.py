@@ -85,6 +85,19 @@ class QueryRunner:
 
         return self.db.run(op, name=query.name, **_retry(query))
 
+    def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
+        """The row an INSERT ... VALUES ... RETURNING always returns (the typed module
+        calls this where the statement cannot return none).
+
+        Raises:
+            NotFound: no row came back after all (a trigger or rule added since the
+                types were generated drops it: run `make types`).
+        """
+        found = self.one(query, params, row)
+        if found is None:
+            raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
+        return found
+
     def value(self, query: Query, params: Mapping[str, Any]) -> Any:
         """The first column of the first row (`$`, or `<!` with one column).
 

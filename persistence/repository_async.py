@@ -59,9 +59,11 @@ class AsyncBaseRepository(Generic[T]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "table" not in cls.__dict__:
+        if getattr(cls, "table", None) is None:
             return  # an intermediate base class
         model = cls.__dict__.get("model") or _generic_argument(cls)
+        if model is None:
+            return  # still generic (a typed base from `persistence types`): its subclasses map
         cls.model = model
         cls._spec = TableSpec(model, cls.table, cls.schema, cls.primary_key)
         cls._checked = set()
@@ -446,11 +448,15 @@ def _count(value: int | None, what: str) -> int | None:
     return value
 
 
-def _generic_argument(cls: type) -> type[Any]:
+def _generic_argument(cls: type) -> type[Any] | None:
+    """The dataclass in `class Users(AsyncBaseRepository[User])`; None while the class is
+    still generic (`class UsersRepository(AsyncBaseRepository[M])`)."""
     for base in getattr(cls, "__orig_bases__", ()):
         args = typing.get_args(base)
         if args and isinstance(args[0], type):
             return args[0]
+        if args and isinstance(args[0], TypeVar):
+            return None
     raise PersistenceError(
         f"{cls.__name__}: say which dataclass it stores, e.g. class {cls.__name__}"
         "(BaseRepository[User]), or set `model = User`"

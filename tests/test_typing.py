@@ -30,9 +30,19 @@ def test_wrong_calls_are_rejected() -> None:
     source = (CASES / "bad.py").read_text().splitlines()
     expected = {n for n, line in enumerate(source, start=1) if "  # " in line}
     assert set(by_line) == expected, "\n".join(errors)
-    assert 'Unexpected keyword argument "idd"' in by_line[13]
-    assert 'incompatible type "str"; expected "UUID"' in by_line[14]
-    assert "'enterprise'" in by_line[15]
-    assert 'has no attribute "emial"' in by_line[18]
-    assert "Too many positional arguments" in by_line[19]
-    assert 'Item "None"' in by_line[20]
+    at = {text.split("  # ")[0].strip(): n for n, text in enumerate(source, start=1)}
+    assert 'Unexpected keyword argument "idd"' in by_line[at["q.users.get_user(idd=UUID(int=1))"]]
+    assert 'expected "UUID"' in by_line[at['q.users.get_user(id="not-a-uuid")']]
+    assert "'enterprise'" in by_line[at['q.users.list_users(plan="enterprise")']]
+    assert 'has no attribute "emial"' in by_line[at["print(user.emial)"]]
+    assert "Too many positional arguments" in by_line[at['q.users.rename_user(UUID(int=1), "x")']]
+    assert 'Item "None"' in by_line[at["q.users.get_user(id=UUID(int=1)).email"]]
+    # Repositories generated for a table: filters, update keys and the key are checked.
+    assert 'Unexpected keyword argument "emial"' in by_line[at['users.find(emial="a@b.c")']]
+    assert (
+        'Unexpected keyword argument "nmae"' in by_line[at['users.update(UUID(int=1), nmae="x")']]
+    )
+    assert 'expected "UUID"' in by_line[at['users.get("not-a-uuid")']]
+    assert "enterprise" in by_line[at['users.update(UUID(int=1), plan="enterprise")']]
+    assert 'incompatible type "int"' in by_line[at["users.count(email=1)"]]
+    assert 'Unexpected keyword argument "emial"' in by_line[at['await users.find(emial="a@b.c")']]

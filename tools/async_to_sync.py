@@ -55,6 +55,7 @@ RENAMES = {
     "asleep": "sleep",
     "ALock": "Lock",
     "aowner": "owner",
+    "aregister_types": "register_types",
     "database_async": "database",
     "repository_async": "repository",
     "query_runner_async": "query_runner",

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -28,7 +30,7 @@ class RecentEventsRow:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowRunsRow:
-    """A row of table workflow_runs."""
+    """n8n workflow executions: start, end, outcome"""
 
     id: UUID
     workflow_id: str
@@ -43,7 +45,7 @@ class WorkflowRunsRow:
 
 @dataclass(frozen=True, slots=True)
 class CatalystsRow:
-    """A row of table catalysts."""
+    """Clinical trial catalysts, one per ClinicalTrials.gov NCT id"""
 
     id: UUID
     nct_id: str
@@ -61,7 +63,7 @@ class CatalystsRow:
 
 @dataclass(frozen=True, slots=True)
 class CatalystHistoryRow:
-    """A row of table catalyst_history."""
+    """Daily market snapshots of each catalyst"""
 
     id: int
     catalyst_id: UUID
@@ -92,7 +94,7 @@ class TableCountsRow:
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionsRow:
-    """A row of table subscriptions."""
+    """Stripe subscriptions; one row per Stripe subscription id"""
 
     id: UUID
     user_id: UUID
@@ -109,7 +111,7 @@ class SubscriptionsRow:
 
 @dataclass(frozen=True, slots=True)
 class UsersRow:
-    """A row of table users."""
+    """User accounts with trial end date and Stripe customer id"""
 
     id: UUID
     email: str
@@ -120,6 +122,771 @@ class UsersRow:
     last_login_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class CatalystHistoryFilters(TypedDict, total=False):
+    """Filters on table catalyst_history: a value (=), a list or tuple (= ANY), a Filter (gt,
+    like...), or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[int]
+    catalyst_id: FilterValue[UUID]
+    snapshot_date: FilterValue[date]
+    current_price: FilterValue[Decimal] | None
+    market_cap: FilterValue[Decimal] | None
+    volume: FilterValue[int] | None
+    created_at: FilterValue[datetime]
+
+
+class CatalystHistoryChanges(TypedDict, total=False):
+    """Columns of table catalyst_history an update may set."""
+
+    id: int
+    catalyst_id: UUID
+    snapshot_date: date
+    current_price: Decimal | None
+    market_cap: Decimal | None
+    volume: int | None
+    created_at: datetime
+
+
+class CatalystHistoryRepository(BaseRepository[M]):
+    """BaseRepository for table catalyst_history, keyword arguments checked by mypy: `class
+    Things(CatalystHistoryRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "catalyst_history"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[int], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: int, **changes: Unpack[CatalystHistoryChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: int) -> bool: ...
+
+        def restore(self, pk: int) -> bool: ...
+
+        def purge(self, pk: int) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[CatalystHistoryFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncCatalystHistoryRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table catalyst_history, keyword arguments checked by mypy: `class
+    Things(AsyncCatalystHistoryRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "catalyst_history"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[int],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: int, **changes: Unpack[CatalystHistoryChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: int) -> bool: ...
+
+        async def restore(self, pk: int) -> bool: ...
+
+        async def purge(self, pk: int) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[CatalystHistoryFilters]) -> int: ...  # type: ignore[override]
+
+
+class CatalystsFilters(TypedDict, total=False):
+    """Filters on table catalysts: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    nct_id: FilterValue[str]
+    ticker: FilterValue[str] | None
+    company: FilterValue[str]
+    drug_name: FilterValue[str] | None
+    indication: FilterValue[str] | None
+    phase: FilterValue[str]
+    completion_date: FilterValue[date] | None
+    market_cap: FilterValue[Decimal] | None
+    ticker_confidence: FilterValue[int] | None
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+
+
+class CatalystsChanges(TypedDict, total=False):
+    """Columns of table catalysts an update may set."""
+
+    id: UUID
+    nct_id: str
+    ticker: str | None
+    company: str
+    drug_name: str | None
+    indication: str | None
+    phase: str
+    completion_date: date | None
+    market_cap: Decimal | None
+    ticker_confidence: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CatalystsRepository(BaseRepository[M]):
+    """BaseRepository for table catalysts, keyword arguments checked by mypy: `class
+    Things(CatalystsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "catalysts"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[CatalystsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[CatalystsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncCatalystsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table catalysts, keyword arguments checked by mypy: `class
+    Things(AsyncCatalystsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "catalysts"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[CatalystsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[CatalystsFilters]) -> int: ...  # type: ignore[override]
+
+
+class SubscriptionsFilters(TypedDict, total=False):
+    """Filters on table subscriptions: a value (=), a list or tuple (= ANY), a Filter (gt, like...),
+    or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    user_id: FilterValue[UUID]
+    stripe_subscription_id: FilterValue[str]
+    stripe_price_id: FilterValue[str] | None
+    plan_id: FilterValue[str]
+    status: FilterValue[str]
+    current_period_start: FilterValue[datetime] | None
+    current_period_end: FilterValue[datetime] | None
+    cancel_at_period_end: FilterValue[bool]
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+
+
+class SubscriptionsChanges(TypedDict, total=False):
+    """Columns of table subscriptions an update may set."""
+
+    id: UUID
+    user_id: UUID
+    stripe_subscription_id: str
+    stripe_price_id: str | None
+    plan_id: str
+    status: str
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionsRepository(BaseRepository[M]):
+    """BaseRepository for table subscriptions, keyword arguments checked by mypy: `class
+    Things(SubscriptionsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "subscriptions"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[SubscriptionsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[SubscriptionsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncSubscriptionsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table subscriptions, keyword arguments checked by mypy: `class
+    Things(AsyncSubscriptionsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "subscriptions"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[SubscriptionsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[SubscriptionsFilters]) -> int: ...  # type: ignore[override]
+
+
+class UsersFilters(TypedDict, total=False):
+    """Filters on table users: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or None
+    (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    email: FilterValue[str]
+    password_hash: FilterValue[str] | None
+    signup_source: FilterValue[str]
+    trial_end_date: FilterValue[datetime] | None
+    stripe_customer_id: FilterValue[str] | None
+    last_login_at: FilterValue[datetime] | None
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+
+
+class UsersChanges(TypedDict, total=False):
+    """Columns of table users an update may set."""
+
+    id: UUID
+    email: str
+    password_hash: str | None
+    signup_source: str
+    trial_end_date: datetime | None
+    stripe_customer_id: str | None
+    last_login_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UsersRepository(BaseRepository[M]):
+    """BaseRepository for table users, keyword arguments checked by mypy: `class
+    Things(UsersRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "users"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[UsersFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncUsersRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table users, keyword arguments checked by mypy: `class
+    Things(AsyncUsersRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "users"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[UsersFilters]) -> int: ...  # type: ignore[override]
+
+
+class WorkflowRunsFilters(TypedDict, total=False):
+    """Filters on table workflow_runs: a value (=), a list or tuple (= ANY), a Filter (gt, like...),
+    or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    workflow_id: FilterValue[str]
+    workflow_name: FilterValue[str] | None
+    execution_id: FilterValue[str] | None
+    status: FilterValue[str]
+    started_at: FilterValue[datetime]
+    completed_at: FilterValue[datetime] | None
+    records_processed: FilterValue[int] | None
+    error_message: FilterValue[str] | None
+
+
+class WorkflowRunsChanges(TypedDict, total=False):
+    """Columns of table workflow_runs an update may set."""
+
+    id: UUID
+    workflow_id: str
+    workflow_name: str | None
+    execution_id: str | None
+    status: str
+    started_at: datetime
+    completed_at: datetime | None
+    records_processed: int | None
+    error_message: str | None
+
+
+class WorkflowRunsRepository(BaseRepository[M]):
+    """BaseRepository for table workflow_runs, keyword arguments checked by mypy: `class
+    Things(WorkflowRunsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "workflow_runs"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[WorkflowRunsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[WorkflowRunsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncWorkflowRunsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table workflow_runs, keyword arguments checked by mypy: `class
+    Things(AsyncWorkflowRunsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "workflow_runs"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[WorkflowRunsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[WorkflowRunsFilters]) -> int: ...  # type: ignore[override]
 
 
 class ActivityQueries:
@@ -142,10 +909,10 @@ class ActivityQueries:
         event_type: str,
         event_category: str | None,
         event_metadata: Any | None,
-    ) -> int | None:
+    ) -> int:
         """Record what a user (or None: anonymous) did; returns the event id. (activity.sql:1)"""
         return cast(
-            "int | None",
+            "int",
             self._runner.value(
                 self._log_analytics_event,
                 {
@@ -160,15 +927,22 @@ class ActivityQueries:
     def recent_events(self, *, user_id: UUID, limit: int) -> list[RecentEventsRow]:
         """activity.recent_events (activity.sql:7)"""
         return self._runner.all(
-            self._recent_events, {"user_id": user_id, "limit": limit}, RecentEventsRow
+            self._recent_events,
+            {"user_id": user_id, "limit": limit},
+            RecentEventsRow,
         )
 
     def log_email_sent(
-        self, *, user_id: UUID | None, email_type: str, campaign: str | None, subject: str | None
-    ) -> int | None:
+        self,
+        *,
+        user_id: UUID | None,
+        email_type: str,
+        campaign: str | None,
+        subject: str | None,
+    ) -> int:
         """activity.log_email_sent (activity.sql:14)"""
         return cast(
-            "int | None",
+            "int",
             self._runner.value(
                 self._log_email_sent,
                 {
@@ -185,11 +959,15 @@ class ActivityQueries:
         return self._runner.execute(self._mark_email_opened, {"id": id})
 
     def log_workflow_start(
-        self, *, workflow_id: str, workflow_name: str | None, execution_id: str | None
-    ) -> UUID | None:
+        self,
+        *,
+        workflow_id: str,
+        workflow_name: str | None,
+        execution_id: str | None,
+    ) -> UUID:
         """activity.log_workflow_start (activity.sql:23)"""
         return cast(
-            "UUID | None",
+            "UUID",
             self._runner.value(
                 self._log_workflow_start,
                 {
@@ -201,7 +979,12 @@ class ActivityQueries:
         )
 
     def log_workflow_complete(
-        self, *, status: str, records_processed: int | None, error_message: str | None, id: UUID
+        self,
+        *,
+        status: str,
+        records_processed: int | None,
+        error_message: str | None,
+        id: UUID,
     ) -> WorkflowRunsRow | None:
         """Close a running run; None if it is unknown or already closed. (activity.sql:28)"""
         return self._runner.one(
@@ -218,7 +1001,9 @@ class ActivityQueries:
     def last_workflow_run(self, *, workflow_id: str) -> WorkflowRunsRow | None:
         """activity.last_workflow_run (activity.sql:38)"""
         return self._runner.one(
-            self._last_workflow_run, {"workflow_id": workflow_id}, WorkflowRunsRow
+            self._last_workflow_run,
+            {"workflow_id": workflow_id},
+            WorkflowRunsRow,
         )
 
 
@@ -270,12 +1055,12 @@ class CatalystsQueries:
         completion_date: date | None,
         market_cap: Decimal | None,
         ticker_confidence: int | None,
-    ) -> CatalystsRow | None:
+    ) -> CatalystsRow:
         """Insert a scraped catalyst, or update the one with the same NCT id.
 
         (catalysts.sql:12)
         """
-        return self._runner.one(
+        return self._runner.row(
             self._upsert_catalyst,
             {
                 "nct_id": nct_id,
@@ -314,12 +1099,12 @@ class CatalystsQueries:
         current_price: Decimal | None,
         market_cap: Decimal | None,
         volume: int | None,
-    ) -> CatalystHistoryRow | None:
+    ) -> CatalystHistoryRow:
         """Today's (or any day's) market snapshot: a second one for the same day replaces it.
 
         (catalysts.sql:53)
         """
-        return self._runner.one(
+        return self._runner.row(
             self._upsert_snapshot,
             {
                 "catalyst_id": catalyst_id,
@@ -334,7 +1119,9 @@ class CatalystsQueries:
     def catalyst_history(self, *, catalyst_id: UUID) -> list[CatalystHistoryQueryRow]:
         """catalysts.catalyst_history (catalysts.sql:63)"""
         return self._runner.all(
-            self._catalyst_history, {"catalyst_id": catalyst_id}, CatalystHistoryQueryRow
+            self._catalyst_history,
+            {"catalyst_id": catalyst_id},
+            CatalystHistoryQueryRow,
         )
 
 
@@ -381,13 +1168,13 @@ class SubscriptionsQueries:
         status: str,
         current_period_start: datetime | None,
         current_period_end: datetime | None,
-    ) -> SubscriptionsRow | None:
+    ) -> SubscriptionsRow:
         """From a Stripe "customer.subscription.created" webhook. Stripe retries webhooks, so a
 
         second delivery of the same subscription updates the row instead of failing.
         (subscriptions.sql:19)
         """
-        return self._runner.one(
+        return self._runner.row(
             self._create_subscription,
             {
                 "user_id": user_id,
@@ -446,10 +1233,15 @@ class UsersQueries:
         return self._runner.one(self._get_user_by_id, {"id": id}, UsersRow)
 
     def create_user(
-        self, *, email: str, password_hash: str | None, signup_source: str, trial_days: int
-    ) -> UsersRow | None:
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        signup_source: str,
+        trial_days: int,
+    ) -> UsersRow:
         """A new user whose free trial ends `trial_days` from now. (users.sql:8)"""
-        return self._runner.one(
+        return self._runner.row(
             self._create_user,
             {
                 "email": email,
@@ -477,7 +1269,9 @@ class UsersQueries:
         (users.sql:22)
         """
         return self._runner.one(
-            self._get_user_by_stripe_customer, {"stripe_customer_id": stripe_customer_id}, UsersRow
+            self._get_user_by_stripe_customer,
+            {"stripe_customer_id": stripe_customer_id},
+            UsersRow,
         )
 
 
@@ -514,10 +1308,10 @@ class AsyncActivityQueries:
         event_type: str,
         event_category: str | None,
         event_metadata: Any | None,
-    ) -> int | None:
+    ) -> int:
         """Record what a user (or None: anonymous) did; returns the event id. (activity.sql:1)"""
         return cast(
-            "int | None",
+            "int",
             await self._runner.value(
                 self._log_analytics_event,
                 {
@@ -532,15 +1326,22 @@ class AsyncActivityQueries:
     async def recent_events(self, *, user_id: UUID, limit: int) -> list[RecentEventsRow]:
         """activity.recent_events (activity.sql:7)"""
         return await self._runner.all(
-            self._recent_events, {"user_id": user_id, "limit": limit}, RecentEventsRow
+            self._recent_events,
+            {"user_id": user_id, "limit": limit},
+            RecentEventsRow,
         )
 
     async def log_email_sent(
-        self, *, user_id: UUID | None, email_type: str, campaign: str | None, subject: str | None
-    ) -> int | None:
+        self,
+        *,
+        user_id: UUID | None,
+        email_type: str,
+        campaign: str | None,
+        subject: str | None,
+    ) -> int:
         """activity.log_email_sent (activity.sql:14)"""
         return cast(
-            "int | None",
+            "int",
             await self._runner.value(
                 self._log_email_sent,
                 {
@@ -557,11 +1358,15 @@ class AsyncActivityQueries:
         return await self._runner.execute(self._mark_email_opened, {"id": id})
 
     async def log_workflow_start(
-        self, *, workflow_id: str, workflow_name: str | None, execution_id: str | None
-    ) -> UUID | None:
+        self,
+        *,
+        workflow_id: str,
+        workflow_name: str | None,
+        execution_id: str | None,
+    ) -> UUID:
         """activity.log_workflow_start (activity.sql:23)"""
         return cast(
-            "UUID | None",
+            "UUID",
             await self._runner.value(
                 self._log_workflow_start,
                 {
@@ -573,7 +1378,12 @@ class AsyncActivityQueries:
         )
 
     async def log_workflow_complete(
-        self, *, status: str, records_processed: int | None, error_message: str | None, id: UUID
+        self,
+        *,
+        status: str,
+        records_processed: int | None,
+        error_message: str | None,
+        id: UUID,
     ) -> WorkflowRunsRow | None:
         """Close a running run; None if it is unknown or already closed. (activity.sql:28)"""
         return await self._runner.one(
@@ -590,7 +1400,9 @@ class AsyncActivityQueries:
     async def last_workflow_run(self, *, workflow_id: str) -> WorkflowRunsRow | None:
         """activity.last_workflow_run (activity.sql:38)"""
         return await self._runner.one(
-            self._last_workflow_run, {"workflow_id": workflow_id}, WorkflowRunsRow
+            self._last_workflow_run,
+            {"workflow_id": workflow_id},
+            WorkflowRunsRow,
         )
 
 
@@ -642,12 +1454,12 @@ class AsyncCatalystsQueries:
         completion_date: date | None,
         market_cap: Decimal | None,
         ticker_confidence: int | None,
-    ) -> CatalystsRow | None:
+    ) -> CatalystsRow:
         """Insert a scraped catalyst, or update the one with the same NCT id.
 
         (catalysts.sql:12)
         """
-        return await self._runner.one(
+        return await self._runner.row(
             self._upsert_catalyst,
             {
                 "nct_id": nct_id,
@@ -686,12 +1498,12 @@ class AsyncCatalystsQueries:
         current_price: Decimal | None,
         market_cap: Decimal | None,
         volume: int | None,
-    ) -> CatalystHistoryRow | None:
+    ) -> CatalystHistoryRow:
         """Today's (or any day's) market snapshot: a second one for the same day replaces it.
 
         (catalysts.sql:53)
         """
-        return await self._runner.one(
+        return await self._runner.row(
             self._upsert_snapshot,
             {
                 "catalyst_id": catalyst_id,
@@ -706,7 +1518,9 @@ class AsyncCatalystsQueries:
     async def catalyst_history(self, *, catalyst_id: UUID) -> list[CatalystHistoryQueryRow]:
         """catalysts.catalyst_history (catalysts.sql:63)"""
         return await self._runner.all(
-            self._catalyst_history, {"catalyst_id": catalyst_id}, CatalystHistoryQueryRow
+            self._catalyst_history,
+            {"catalyst_id": catalyst_id},
+            CatalystHistoryQueryRow,
         )
 
 
@@ -735,7 +1549,9 @@ class AsyncSubscriptionsQueries:
     async def get_user_subscription(self, *, user_id: UUID) -> SubscriptionsRow | None:
         """The user's most recent subscription, or None. (subscriptions.sql:1)"""
         return await self._runner.one(
-            self._get_user_subscription, {"user_id": user_id}, SubscriptionsRow
+            self._get_user_subscription,
+            {"user_id": user_id},
+            SubscriptionsRow,
         )
 
     async def has_active_subscription(self, *, user_id: UUID) -> bool:
@@ -744,7 +1560,8 @@ class AsyncSubscriptionsQueries:
         (subscriptions.sql:9)
         """
         return cast(
-            "bool", await self._runner.value(self._has_active_subscription, {"user_id": user_id})
+            "bool",
+            await self._runner.value(self._has_active_subscription, {"user_id": user_id}),
         )
 
     async def create_subscription(
@@ -757,13 +1574,13 @@ class AsyncSubscriptionsQueries:
         status: str,
         current_period_start: datetime | None,
         current_period_end: datetime | None,
-    ) -> SubscriptionsRow | None:
+    ) -> SubscriptionsRow:
         """From a Stripe "customer.subscription.created" webhook. Stripe retries webhooks, so a
 
         second delivery of the same subscription updates the row instead of failing.
         (subscriptions.sql:19)
         """
-        return await self._runner.one(
+        return await self._runner.row(
             self._create_subscription,
             {
                 "user_id": user_id,
@@ -822,10 +1639,15 @@ class AsyncUsersQueries:
         return await self._runner.one(self._get_user_by_id, {"id": id}, UsersRow)
 
     async def create_user(
-        self, *, email: str, password_hash: str | None, signup_source: str, trial_days: int
-    ) -> UsersRow | None:
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        signup_source: str,
+        trial_days: int,
+    ) -> UsersRow:
         """A new user whose free trial ends `trial_days` from now. (users.sql:8)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._create_user,
             {
                 "email": email,
@@ -853,7 +1675,9 @@ class AsyncUsersQueries:
         (users.sql:22)
         """
         return await self._runner.one(
-            self._get_user_by_stripe_customer, {"stripe_customer_id": stripe_customer_id}, UsersRow
+            self._get_user_by_stripe_customer,
+            {"stripe_customer_id": stripe_customer_id},
+            UsersRow,
         )
 
 

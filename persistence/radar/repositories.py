@@ -5,10 +5,11 @@ from __future__ import annotations
 from persistence import BaseRepository
 
 from .models import Catalyst, User
+from .queries import UsersRepository
 
 
-class Users(BaseRepository[User]):
-    table = "users"
+class Users(UsersRepository[User]):
+    """Typed by the generated base: a misspelt filter or update key is a mypy error."""
 
 
 class Catalysts(BaseRepository[Catalyst]):

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Unpack
 from uuid import UUID
 
 from persistence import Database, Health
@@ -47,14 +47,12 @@ class Radar:
         self, email: str, password_hash: str, *, trial_days: int = 7, source: str = "organic"
     ) -> q.UsersRow:
         """Create a user whose free trial ends `trial_days` from now."""
-        user = self.q.users.create_user(
+        return self.q.users.create_user(
             email=email, password_hash=password_hash, trial_days=trial_days, signup_source=source
         )
-        assert user is not None  # INSERT ... RETURNING returns the row
-        return user
 
-    def update_user(self, user_id: UUID, **changes: Any) -> User | None:
-        """Change some of a user's fields (any of User's): a partial update."""
+    def update_user(self, user_id: UUID, **changes: Unpack[q.UsersChanges]) -> User | None:
+        """Change some of a user's columns: a partial update (mypy checks the names)."""
         return self.users.update(user_id, **changes)
 
     def has_access(self, user_id: UUID) -> bool:

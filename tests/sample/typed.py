@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
-from typing import Any, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
+
+Plan: TypeAlias = Literal["free", "pro"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,7 @@ class UsersRow:
     id: UUID
     email: str
     name: str | None
-    plan: Literal["free", "pro"]
+    plan: Plan
     tags: list[str]
     score: Decimal | None
     last_ip: IPv4Address | IPv6Address | IPv4Interface | IPv6Interface | None
@@ -47,7 +50,7 @@ class ListUsersRow:
     id: UUID
     email: str
     name: str | None
-    plan: Literal["free", "pro"]
+    plan: Plan
 
 
 class InsertUsersParams(TypedDict):
@@ -55,7 +58,7 @@ class InsertUsersParams(TypedDict):
 
     email: str
     name: str | None
-    plan: Literal["free", "pro"]
+    plan: Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,161 @@ class EmailsByDomainRow:
     domain: str
     users: int
     first_seen: datetime | None
+
+
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class UsersFilters(TypedDict, total=False):
+    """Filters on table users: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or None
+    (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    email: FilterValue[str]
+    name: FilterValue[str] | None
+    plan: FilterValue[Plan]
+    tags: FilterValue[list[str]]
+    score: FilterValue[Decimal] | None
+    last_ip: FilterValue[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface] | None
+    meta: FilterValue[Any]
+    created_at: FilterValue[datetime]
+
+
+class UsersChanges(TypedDict, total=False):
+    """Columns of table users an update may set."""
+
+    id: UUID
+    email: str
+    name: str | None
+    plan: Plan
+    tags: list[str]
+    score: Decimal | None
+    last_ip: IPv4Address | IPv6Address | IPv4Interface | IPv6Interface | None
+    meta: Any
+    created_at: datetime
+
+
+class UsersRepository(BaseRepository[M]):
+    """BaseRepository for table users, keyword arguments checked by mypy: `class
+    Things(UsersRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "users"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[UsersFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncUsersRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table users, keyword arguments checked by mypy: `class
+    Things(AsyncUsersRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "users"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[UsersFilters]) -> int: ...  # type: ignore[override]
 
 
 class AdminMaintenanceQueries:
@@ -95,11 +253,9 @@ class PostsQueries:
         self._add_post = runner.query("posts.add_post")
         self._posts_with_authors = runner.query("posts.posts_with_authors")
 
-    def add_post(self, *, user_id: UUID | None, title: str) -> int | None:
+    def add_post(self, *, user_id: UUID | None, title: str) -> int:
         """posts.add_post (posts.sql:1)"""
-        return cast(
-            "int | None", self._runner.value(self._add_post, {"user_id": user_id, "title": title})
-        )
+        return cast("int", self._runner.value(self._add_post, {"user_id": user_id, "title": title}))
 
     def posts_with_authors(self) -> list[PostsWithAuthorsRow]:
         """Outer join: the author's columns can be NULL even though users.email is NOT NULL.
@@ -133,7 +289,7 @@ class UsersQueries:
         """users.get_user_by_email (users.sql:5)"""
         return self._runner.one(self._get_user_by_email, {"email": email}, UsersRow)
 
-    def list_users(self, *, plan: Literal["free", "pro"] | None) -> list[ListUsersRow]:
+    def list_users(self, *, plan: Plan | None) -> list[ListUsersRow]:
         """Every user, or those on one plan when `plan` is given. (users.sql:8)"""
         return self._runner.all(self._list_users, {"plan": plan}, ListUsersRow)
 
@@ -141,12 +297,12 @@ class UsersQueries:
         """users.count_users (users.sql:15)"""
         return cast("int", self._runner.value(self._count_users, {}))
 
-    def create_user(
-        self, *, email: str, name: str | None, plan: Literal["free", "pro"]
-    ) -> UsersRow | None:
+    def create_user(self, *, email: str, name: str | None, plan: Plan) -> UsersRow:
         """users.create_user (users.sql:18)"""
-        return self._runner.one(
-            self._create_user, {"email": email, "name": name, "plan": plan}, UsersRow
+        return self._runner.row(
+            self._create_user,
+            {"email": email, "name": name, "plan": plan},
+            UsersRow,
         )
 
     def rename_user(self, *, name: str | None, id: UUID) -> int:
@@ -209,10 +365,10 @@ class AsyncPostsQueries:
         self._add_post = runner.query("posts.add_post")
         self._posts_with_authors = runner.query("posts.posts_with_authors")
 
-    async def add_post(self, *, user_id: UUID | None, title: str) -> int | None:
+    async def add_post(self, *, user_id: UUID | None, title: str) -> int:
         """posts.add_post (posts.sql:1)"""
         return cast(
-            "int | None",
+            "int",
             await self._runner.value(self._add_post, {"user_id": user_id, "title": title}),
         )
 
@@ -248,7 +404,7 @@ class AsyncUsersQueries:
         """users.get_user_by_email (users.sql:5)"""
         return await self._runner.one(self._get_user_by_email, {"email": email}, UsersRow)
 
-    async def list_users(self, *, plan: Literal["free", "pro"] | None) -> list[ListUsersRow]:
+    async def list_users(self, *, plan: Plan | None) -> list[ListUsersRow]:
         """Every user, or those on one plan when `plan` is given. (users.sql:8)"""
         return await self._runner.all(self._list_users, {"plan": plan}, ListUsersRow)
 
@@ -256,12 +412,12 @@ class AsyncUsersQueries:
         """users.count_users (users.sql:15)"""
         return cast("int", await self._runner.value(self._count_users, {}))
 
-    async def create_user(
-        self, *, email: str, name: str | None, plan: Literal["free", "pro"]
-    ) -> UsersRow | None:
+    async def create_user(self, *, email: str, name: str | None, plan: Plan) -> UsersRow:
         """users.create_user (users.sql:18)"""
-        return await self._runner.one(
-            self._create_user, {"email": email, "name": name, "plan": plan}, UsersRow
+        return await self._runner.row(
+            self._create_user,
+            {"email": email, "name": name, "plan": plan},
+            UsersRow,
         )
 
     async def rename_user(self, *, name: str | None, id: UUID) -> int:

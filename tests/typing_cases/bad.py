@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from persistence import Database
-from tests.sample.typed import Queries
+from persistence import AsyncDatabase, Database
+from tests.sample.typed import AsyncUsersRepository, Queries, UsersRepository
+from tests.typing_cases.good import User
+
+
+class Users(UsersRepository[User]):
+    pass
+
+
+class AsyncUsers(AsyncUsersRepository[User]):
+    pass
 
 
 def wrong(db: Database) -> None:
@@ -18,3 +27,19 @@ def wrong(db: Database) -> None:
     print(user.emial)  # a column the query does not return
     q.users.rename_user(UUID(int=1), "x")  # parameters are keyword-only
     q.users.get_user(id=UUID(int=1)).email  # may be None
+
+
+def wrong_repository(db: Database) -> None:
+    users = Users(db)
+    users.find(emial="a@b.c")  # a misspelt filter
+    users.update(UUID(int=1), nmae="x")  # a misspelt update key
+    users.get("not-a-uuid")  # a primary key of the wrong type
+    users.update(UUID(int=1), plan="enterprise")  # not a value of the enum
+    users.count(email=1)  # a filter value of the wrong type
+    users.delete_where(emial="x")  # a misspelt filter
+
+
+async def wrong_async_repository(db: AsyncDatabase) -> None:
+    users = AsyncUsers(db)
+    await users.find(emial="a@b.c")  # a misspelt filter
+    await users.update(UUID(int=1), nmae="x")  # a misspelt update key

@@ -2,10 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
-from tests.sample.typed import AsyncQueries, Queries
+from persistence import DEFAULT, AsyncDatabase, BaseRepository, Database
+from persistence.filters import gt, like
+from tests.sample.typed import AsyncQueries, AsyncUsersRepository, Queries, UsersRepository
+
+
+@dataclass
+class User:
+    id: UUID = DEFAULT
+    email: str = ""
+    name: str | None = None
+    plan: Literal["free", "pro"] = "free"
+    tags: list[str] = field(default_factory=list)
+    score: Decimal | None = None
+    last_ip: Any = None
+    meta: Any = DEFAULT
+    created_at: datetime = DEFAULT
+
+
+class Users(UsersRepository[User]):
+    pass
+
+
+class AsyncUsers(AsyncUsersRepository[User]):
+    pass
+
+
+class LooseUsers(BaseRepository[User]):
+    table = "users"
+
+
+def repository_calls(db: Database) -> list[User]:
+    users = Users(db)
+    found = users.find(email="a@b.c", plan=["free", "pro"], name=None, order_by="-created_at")
+    found += users.find(created_at=gt(datetime(2024, 1, 1)), email=like("%@b.c"), limit=5)
+    updated: User | None = users.update(UUID(int=1), name="x", plan="pro")
+    one: User | None = users.get(UUID(int=1))
+    n: int = users.count(email=("a@b.c", "c@d.e")) + users.delete_where(name=None)
+    LooseUsers(db).find(anything_goes=1)  # untyped use keeps working
+    assert updated is not None
+    assert one is not None
+    assert n >= 0
+    return found
+
+
+async def async_repository_calls(db: AsyncDatabase) -> bool:
+    users = AsyncUsers(db)
+    await users.update(UUID(int=1), tags=["a"])
+    return await users.exists(email="a@b.c") and await users.delete(UUID(int=1))
 
 
 def sync_calls(db: Database) -> str | None:

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -35,6 +37,155 @@ class MessagesRow:
     content: str
     metadata: Any | None
     created_at: datetime | None
+
+
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class MessagesFilters(TypedDict, total=False):
+    """Filters on table messages: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    conversation_id: FilterValue[UUID] | None
+    role: FilterValue[str]
+    content: FilterValue[str]
+    metadata: FilterValue[Any] | None
+    created_at: FilterValue[datetime] | None
+
+
+class MessagesChanges(TypedDict, total=False):
+    """Columns of table messages an update may set."""
+
+    id: UUID
+    conversation_id: UUID | None
+    role: str
+    content: str
+    metadata: Any | None
+    created_at: datetime | None
+
+
+class MessagesRepository(BaseRepository[M]):
+    """BaseRepository for table messages, keyword arguments checked by mypy: `class
+    Things(MessagesRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "messages"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[MessagesChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[MessagesFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncMessagesRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table messages, keyword arguments checked by mypy: `class
+    Things(AsyncMessagesRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "messages"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[MessagesChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[MessagesFilters]) -> int: ...  # type: ignore[override]
 
 
 class BusinessesQueries:
@@ -89,10 +240,15 @@ class ConversationsQueries:
         )
 
     def add_message(
-        self, *, conversation_id: UUID | None, role: str, content: str, metadata: Any | None
-    ) -> MessagesRow | None:
+        self,
+        *,
+        conversation_id: UUID | None,
+        role: str,
+        content: str,
+        metadata: Any | None,
+    ) -> MessagesRow:
         """conversations.add_message (conversations.sql:12)"""
-        return self._runner.one(
+        return self._runner.row(
             self._add_message,
             {
                 "conversation_id": conversation_id,
@@ -173,10 +329,15 @@ class AsyncConversationsQueries:
         )
 
     async def add_message(
-        self, *, conversation_id: UUID | None, role: str, content: str, metadata: Any | None
-    ) -> MessagesRow | None:
+        self,
+        *,
+        conversation_id: UUID | None,
+        role: str,
+        content: str,
+        metadata: Any | None,
+    ) -> MessagesRow:
         """conversations.add_message (conversations.sql:12)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._add_message,
             {
                 "conversation_id": conversation_id,
@@ -192,7 +353,8 @@ class AsyncConversationsQueries:
         return cast(
             "int | None",
             await self._runner.value(
-                self._bump_message_count, {"conversation_id": conversation_id}
+                self._bump_message_count,
+                {"conversation_id": conversation_id},
             ),
         )
 

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -39,6 +41,163 @@ class NearestRow:
     distance: float
 
 
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class JobStatusFilters(TypedDict, total=False):
+    """Filters on table job_status: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    institution: FilterValue[str]
+    job_type: FilterValue[str]
+    status: FilterValue[str]
+    progress: FilterValue[int]
+    result: FilterValue[Any] | None
+    error: FilterValue[str] | None
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+    completed_at: FilterValue[datetime] | None
+
+
+class JobStatusChanges(TypedDict, total=False):
+    """Columns of table job_status an update may set."""
+
+    id: UUID
+    institution: str
+    job_type: str
+    status: str
+    progress: int
+    result: Any | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class JobStatusRepository(BaseRepository[M]):
+    """BaseRepository for table job_status, keyword arguments checked by mypy: `class
+    Things(JobStatusRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "job_status"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[JobStatusChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[JobStatusFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncJobStatusRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table job_status, keyword arguments checked by mypy: `class
+    Things(AsyncJobStatusRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "job_status"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[JobStatusChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[JobStatusFilters]) -> int: ...  # type: ignore[override]
+
+
 class JobsQueries:
     """Named queries of jobs.sql."""
 
@@ -47,7 +206,13 @@ class JobsQueries:
         self._advance_job = runner.query("jobs.advance_job")
 
     def advance_job(
-        self, *, status: str, progress: int | None, result: Any | None, error: str | None, id: UUID
+        self,
+        *,
+        status: str,
+        progress: int | None,
+        result: Any | None,
+        error: str | None,
+        id: UUID,
     ) -> JobStatusRow | None:
         """Move a job to `status` if the transition is allowed (queued -> running -> completed
 
@@ -154,7 +319,13 @@ class AsyncJobsQueries:
         self._advance_job = runner.query("jobs.advance_job")
 
     async def advance_job(
-        self, *, status: str, progress: int | None, result: Any | None, error: str | None, id: UUID
+        self,
+        *,
+        status: str,
+        progress: int | None,
+        result: Any | None,
+        error: str | None,
+        id: UUID,
     ) -> JobStatusRow | None:
         """Move a job to `status` if the transition is allowed (queued -> running -> completed
 

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -55,6 +57,304 @@ class ReportSummaryRow:
     tasks_done: int
 
 
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class ChatMessagesFilters(TypedDict, total=False):
+    """Filters on table chat_messages: a value (=), a list or tuple (= ANY), a Filter (gt, like...),
+    or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    session_id: FilterValue[UUID]
+    role: FilterValue[str]
+    content: FilterValue[str]
+    sources: FilterValue[Any]
+    created_at: FilterValue[datetime]
+
+
+class ChatMessagesChanges(TypedDict, total=False):
+    """Columns of table chat_messages an update may set."""
+
+    id: UUID
+    session_id: UUID
+    role: str
+    content: str
+    sources: Any
+    created_at: datetime
+
+
+class ChatMessagesRepository(BaseRepository[M]):
+    """BaseRepository for table chat_messages, keyword arguments checked by mypy: `class
+    Things(ChatMessagesRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "chat_messages"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[ChatMessagesChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[ChatMessagesFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncChatMessagesRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table chat_messages, keyword arguments checked by mypy: `class
+    Things(AsyncChatMessagesRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "chat_messages"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[ChatMessagesChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[ChatMessagesFilters]) -> int: ...  # type: ignore[override]
+
+
+class UserMetricsFilters(TypedDict, total=False):
+    """Filters on table user_metrics: a value (=), a list or tuple (= ANY), a Filter (gt, like...),
+    or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    user_id: FilterValue[UUID]
+    reports_generated: FilterValue[int]
+    certifications_completed: FilterValue[int]
+    tasks_completed: FilterValue[int]
+    average_risk_score: FilterValue[Decimal] | None
+    estimated_cost_savings: FilterValue[Decimal]
+    computed_at: FilterValue[datetime]
+
+
+class UserMetricsChanges(TypedDict, total=False):
+    """Columns of table user_metrics an update may set."""
+
+    id: UUID
+    user_id: UUID
+    reports_generated: int
+    certifications_completed: int
+    tasks_completed: int
+    average_risk_score: Decimal | None
+    estimated_cost_savings: Decimal
+    computed_at: datetime
+
+
+class UserMetricsRepository(BaseRepository[M]):
+    """BaseRepository for table user_metrics, keyword arguments checked by mypy: `class
+    Things(UserMetricsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "user_metrics"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[UserMetricsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[UserMetricsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncUserMetricsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table user_metrics, keyword arguments checked by mypy: `class
+    Things(AsyncUserMetricsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "user_metrics"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[UserMetricsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[UserMetricsFilters]) -> int: ...  # type: ignore[override]
+
+
 class ChatQueries:
     """Named queries of chat.sql."""
 
@@ -65,10 +365,15 @@ class ChatQueries:
         self._session_messages = runner.query("chat.session_messages")
 
     def add_message(
-        self, *, session_id: UUID, role: str, content: str, sources: Any | None
-    ) -> ChatMessagesRow | None:
+        self,
+        *,
+        session_id: UUID,
+        role: str,
+        content: str,
+        sources: Any | None,
+    ) -> ChatMessagesRow:
         """A chat message with the sources it cites (a JSON array). (chat.sql:1)"""
-        return self._runner.one(
+        return self._runner.row(
             self._add_message,
             {
                 "session_id": session_id,
@@ -114,7 +419,8 @@ class ReportsQueries:
     def complete_task(self, *, report_id: UUID, task_id: str) -> int:
         """reports.complete_task (reports.sql:1)"""
         return self._runner.execute(
-            self._complete_task, {"report_id": report_id, "task_id": task_id}
+            self._complete_task,
+            {"report_id": report_id, "task_id": task_id},
         )
 
     def report_summary(self, *, report_id: UUID) -> ReportSummaryRow | None:
@@ -143,10 +449,15 @@ class AsyncChatQueries:
         self._session_messages = runner.query("chat.session_messages")
 
     async def add_message(
-        self, *, session_id: UUID, role: str, content: str, sources: Any | None
-    ) -> ChatMessagesRow | None:
+        self,
+        *,
+        session_id: UUID,
+        role: str,
+        content: str,
+        sources: Any | None,
+    ) -> ChatMessagesRow:
         """A chat message with the sources it cites (a JSON array). (chat.sql:1)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._add_message,
             {
                 "session_id": session_id,
@@ -164,7 +475,9 @@ class AsyncChatQueries:
     async def session_messages(self, *, session_id: UUID) -> list[ChatMessagesRow]:
         """chat.session_messages (chat.sql:10)"""
         return await self._runner.all(
-            self._session_messages, {"session_id": session_id}, ChatMessagesRow
+            self._session_messages,
+            {"session_id": session_id},
+            ChatMessagesRow,
         )
 
 
@@ -181,7 +494,9 @@ class AsyncMetricsQueries:
         (metrics.sql:1)
         """
         return await self._runner.one(
-            self._compute_user_metrics, {"user_id": user_id}, UserMetricsRow
+            self._compute_user_metrics,
+            {"user_id": user_id},
+            UserMetricsRow,
         )
 
 
@@ -196,13 +511,16 @@ class AsyncReportsQueries:
     async def complete_task(self, *, report_id: UUID, task_id: str) -> int:
         """reports.complete_task (reports.sql:1)"""
         return await self._runner.execute(
-            self._complete_task, {"report_id": report_id, "task_id": task_id}
+            self._complete_task,
+            {"report_id": report_id, "task_id": task_id},
         )
 
     async def report_summary(self, *, report_id: UUID) -> ReportSummaryRow | None:
         """A report with how far its certifications and action plan have got. (reports.sql:5)"""
         return await self._runner.one(
-            self._report_summary, {"report_id": report_id}, ReportSummaryRow
+            self._report_summary,
+            {"report_id": report_id},
+            ReportSummaryRow,
         )
 
 

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncDatabase, Database
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -98,6 +100,153 @@ class SignalCountsRow:
     latest: date
 
 
+M = TypeVar("M")
+"""The dataclass a typed repository maps rows to."""
+
+
+class MaScoresFilters(TypedDict, total=False):
+    """Filters on table ma_scores: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[int]
+    company_id: FilterValue[UUID]
+    score_date: FilterValue[date]
+    total_score: FilterValue[Decimal]
+    components: FilterValue[Any]
+
+
+class MaScoresChanges(TypedDict, total=False):
+    """Columns of table ma_scores an update may set."""
+
+    id: int
+    company_id: UUID
+    score_date: date
+    total_score: Decimal
+    components: Any
+
+
+class MaScoresRepository(BaseRepository[M]):
+    """BaseRepository for table ma_scores, keyword arguments checked by mypy: `class
+    Things(MaScoresRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "ma_scores"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[int], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: int, **changes: Unpack[MaScoresChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: int) -> bool: ...
+
+        def restore(self, pk: int) -> bool: ...
+
+        def purge(self, pk: int) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[MaScoresFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncMaScoresRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table ma_scores, keyword arguments checked by mypy: `class
+    Things(AsyncMaScoresRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "ma_scores"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: int, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[int],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: int, **changes: Unpack[MaScoresChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: int) -> bool: ...
+
+        async def restore(self, pk: int) -> bool: ...
+
+        async def purge(self, pk: int) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[MaScoresFilters]) -> int: ...  # type: ignore[override]
+
+
 class CompaniesQueries:
     """Named queries of companies.sql."""
 
@@ -143,7 +292,9 @@ class CompaniesQueries:
         (companies.sql:15)
         """
         return self._runner.one(
-            self._company_with_pipeline, {"ticker": ticker}, CompanyWithPipelineRow
+            self._company_with_pipeline,
+            {"ticker": ticker},
+            CompanyWithPipelineRow,
         )
 
     def company_statistics(self) -> CompanyStatisticsRow | None:
@@ -163,10 +314,15 @@ class ScoresQueries:
         self._percentile_rank = runner.query("scores.percentile_rank")
 
     def record_score(
-        self, *, company_id: UUID, score_date: date, total_score: Decimal, components: Any
-    ) -> MaScoresRow | None:
+        self,
+        *,
+        company_id: UUID,
+        score_date: date,
+        total_score: Decimal,
+        components: Any,
+    ) -> MaScoresRow:
         """scores.record_score (scores.sql:1)"""
-        return self._runner.one(
+        return self._runner.row(
             self._record_score,
             {
                 "company_id": company_id,
@@ -184,7 +340,9 @@ class ScoresQueries:
     def score_history(self, *, company_id: UUID, since: date) -> list[ScoreHistoryRow]:
         """scores.score_history (scores.sql:11)"""
         return self._runner.all(
-            self._score_history, {"company_id": company_id, "since": since}, ScoreHistoryRow
+            self._score_history,
+            {"company_id": company_id, "since": since},
+            ScoreHistoryRow,
         )
 
     def top_scores(self, *, limit: int) -> list[TopScoresRow]:
@@ -200,7 +358,8 @@ class ScoresQueries:
         (scores.sql:31)
         """
         return cast(
-            "Decimal", self._runner.value(self._percentile_rank, {"company_id": company_id})
+            "Decimal",
+            self._runner.value(self._percentile_rank, {"company_id": company_id}),
         )
 
 
@@ -297,7 +456,9 @@ class AsyncCompaniesQueries:
         (companies.sql:15)
         """
         return await self._runner.one(
-            self._company_with_pipeline, {"ticker": ticker}, CompanyWithPipelineRow
+            self._company_with_pipeline,
+            {"ticker": ticker},
+            CompanyWithPipelineRow,
         )
 
     async def company_statistics(self) -> CompanyStatisticsRow | None:
@@ -317,10 +478,15 @@ class AsyncScoresQueries:
         self._percentile_rank = runner.query("scores.percentile_rank")
 
     async def record_score(
-        self, *, company_id: UUID, score_date: date, total_score: Decimal, components: Any
-    ) -> MaScoresRow | None:
+        self,
+        *,
+        company_id: UUID,
+        score_date: date,
+        total_score: Decimal,
+        components: Any,
+    ) -> MaScoresRow:
         """scores.record_score (scores.sql:1)"""
-        return await self._runner.one(
+        return await self._runner.row(
             self._record_score,
             {
                 "company_id": company_id,
@@ -338,7 +504,9 @@ class AsyncScoresQueries:
     async def score_history(self, *, company_id: UUID, since: date) -> list[ScoreHistoryRow]:
         """scores.score_history (scores.sql:11)"""
         return await self._runner.all(
-            self._score_history, {"company_id": company_id, "since": since}, ScoreHistoryRow
+            self._score_history,
+            {"company_id": company_id, "since": since},
+            ScoreHistoryRow,
         )
 
     async def top_scores(self, *, limit: int) -> list[TopScoresRow]:
@@ -354,7 +522,8 @@ class AsyncScoresQueries:
         (scores.sql:31)
         """
         return cast(
-            "Decimal", await self._runner.value(self._percentile_rank, {"company_id": company_id})
+            "Decimal",
+            await self._runner.value(self._percentile_rank, {"company_id": company_id}),
         )
 
 
@@ -393,7 +562,9 @@ class AsyncSignalsQueries:
     async def signal_counts(self, *, company_id: UUID) -> list[SignalCountsRow]:
         """signals.signal_counts (signals.sql:13)"""
         return await self._runner.all(
-            self._signal_counts, {"company_id": company_id}, SignalCountsRow
+            self._signal_counts,
+            {"company_id": company_id},
+            SignalCountsRow,
         )
 
 

@@ -1,0 +1,191 @@
+"""The generator's nullability rules, each run through `describe` on the real sample schema.
+
+users: email NOT NULL, name NULL; posts: title NOT NULL, user_id NULL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from persistence import QueryLoadError, Settings
+from persistence.queries import Catalog
+from persistence.typegen import Described, describe, render
+
+RULES = """
+-- name: aggregates()^
+select count(*) as n_all, count(name) as n_names, exists (select 1 from posts) as any_posts,
+       max(email) as newest, sum(1) as total
+  from users;
+
+-- name: expressions(label, maybe)
+select coalesce(u.name, '') as name_or_empty, coalesce(u.name, u.email) as name_or_email,
+       coalesce(u.name, u.name) as still_nullable,
+       row_number() over () as rn, rank() over (order by u.email) as rk,
+       dense_rank() over (order by u.email) as drk, lag(u.email) over () as previous,
+       1 as one, 'x'::text as lit, null::text as null_lit, now() as at,
+       current_timestamp as ts, concat(u.name, 'x') as cat,
+       u.email || '!' as shout, u.name || '!' as maybe_shout,
+       case when u.name is null then 'anon' else 'named' end as kind,
+       case when u.name is null then 'anon' end as kind_without_else,
+       upper(u.email) as up, upper(u.name) as up_name, u.meta -> 'k' as json_key,
+       u.name is null as anonymous, nullif(u.email, '') as nullif_email,
+       (select p.title from posts p limit 1) as a_title, :label::text as label,
+       :maybe::text as maybe, u.email as email, p.title as title_of_left_join
+  from users u
+  left join posts p on p.user_id = u.id
+ where :maybe::text is null or u.name = :maybe;
+
+-- name: union_of()
+select email as v from users union all select null;
+
+-- name: insert_values(title)<!
+insert into posts (title) values (:title) returning id, title;
+
+-- name: insert_one_value(title)<!
+insert into posts (title) values (:title) returning id;
+
+-- name: insert_or_nothing(title)<!
+insert into posts (title) values (:title) on conflict do nothing returning id;
+
+-- name: insert_select()<!
+insert into posts (title) select email from users returning id;
+
+-- name: update_returning(id)<!
+update posts set title = 'x' where id = :id returning id;
+
+-- name: guarded_insert(body)^
+insert into guarded (body) values (:body) returning *;
+
+-- name: partitioned_insert(id)<!
+insert into parted (id) values (:id) returning id;
+
+-- name: all_posts()
+select * from posts;
+
+-- name: posts_of_users()
+select p.* from users u left join posts p on p.user_id = u.id;
+
+-- name: shadowed()
+with users as (select null::text as email) select users.email || '' as email from users;
+
+-- name: forced()
+select max(email) as "newest!", email as "maybe_email?" from users group by email;
+"""
+
+
+@pytest.fixture
+def described(sample_settings: Settings, tmp_path: Path) -> dict[str, Described]:
+    (tmp_path / "rules.sql").write_text(RULES)
+    with psycopg.connect(sample_settings.conninfo(), autocommit=True) as conn:
+        # A BEFORE INSERT trigger may return NULL: the row may never come back.
+        conn.execute(
+            "create table guarded (id serial primary key, body text not null);"
+            " create function keep() returns trigger language plpgsql"
+            " as $$ begin return new; end $$;"
+            " create trigger guard before insert on guarded for each row execute function keep();"
+            " create table parted (id int not null) partition by range (id);"
+            " create table parted_low partition of parted for values from (0) to (100);"
+            " create trigger guard before insert on parted_low for each row execute function keep()"
+        )
+        found, problems = describe(conn, Catalog(tmp_path))
+    assert problems == []
+    return {d.query.name.split(".")[-1]: d for d in found}
+
+
+def nullable(d: Described) -> dict[str, bool]:
+    return {c.name: c.nullable for c in d.columns}
+
+
+def test_aggregates(described: dict[str, Described]) -> None:
+    assert nullable(described["aggregates"]) == {
+        "n_all": False,
+        "n_names": False,
+        "any_posts": False,
+        "newest": True,  # max() of no rows
+        "total": True,
+    }
+
+
+def test_expressions(described: dict[str, Described]) -> None:
+    assert nullable(described["expressions"]) == {
+        "name_or_empty": False,
+        "name_or_email": False,
+        "still_nullable": True,
+        "rn": False,
+        "rk": False,
+        "drk": False,
+        "previous": True,
+        "one": False,
+        "lit": False,
+        "null_lit": True,
+        "at": False,
+        "ts": False,
+        "cat": False,
+        "shout": False,
+        "maybe_shout": True,
+        "kind": False,
+        "kind_without_else": True,
+        "up": False,
+        "up_name": True,
+        "json_key": True,  # a missing key
+        "anonymous": False,
+        "nullif_email": True,
+        "a_title": True,  # a scalar subquery may find no row
+        "label": False,  # the parameter's type does not take None
+        "maybe": True,  # tested with IS NULL: it does
+        "email": False,
+        "title_of_left_join": True,
+    }
+
+
+def test_union_is_nullable_if_any_branch_is(described: dict[str, Described]) -> None:
+    assert nullable(described["union_of"]) == {"v": True}
+
+
+def test_insert_returning_always_returns_a_row(described: dict[str, Described]) -> None:
+    always = {name: d.always_returns for name, d in described.items()}
+    assert always["insert_values"] is True
+    assert always["insert_one_value"] is True
+    assert always["insert_or_nothing"] is False
+    assert always["insert_select"] is False  # the select may find no row
+    assert always["update_returning"] is False
+    assert always["guarded_insert"] is False  # its trigger may drop the row
+    assert always["partitioned_insert"] is False  # so may a partition's
+    source = render(list(described.values()), "queries/")
+    assert "def insert_values(self, *, title: str) -> InsertValuesRow:" in source
+    assert "def insert_one_value(self, *, title: str) -> int:" in source
+    assert "def insert_or_nothing(self, *, title: str) -> int | None:" in source
+    assert "def update_returning(self, *, id: int) -> int | None:" in source
+    assert "def guarded_insert(self, *, body: str) -> GuardedRow | None:" in source
+
+
+def test_a_query_does_not_weaken_the_tables_row(described: dict[str, Described]) -> None:
+    assert described["all_posts"].table == "posts"
+    assert nullable(described["all_posts"])["title"] is False
+    left = described["posts_of_users"]
+    assert left.table is None
+    assert nullable(left)["title"] is True
+    source = render(list(described.values()), "queries/")
+    assert "class PostsOfUsersRow:" in source
+    assert "def all_posts(self) -> list[PostsRow]:" in source
+
+
+def test_a_cte_hides_the_table_of_its_name(described: dict[str, Described]) -> None:
+    assert nullable(described["shadowed"]) == {"email": True}
+
+
+def test_overrides_win(described: dict[str, Described]) -> None:
+    assert nullable(described["forced"]) == {"newest": False, "maybe_email": True}
+
+
+def test_positional_parameters_are_refused(sample_settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "bad.sql").write_text("\n-- name: by_id(id)^\nselect * from users where id = $1;\n")
+    with pytest.raises(QueryLoadError) as raised:
+        Catalog(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path / 'bad.sql'}:2: query by_id uses the positional parameter $1;"
+        " named parameters are required: write :id"
+    )
