@@ -300,6 +300,10 @@ class Database(DatabaseBase):
             result = self._run(operation, name, retry)
             ok = True
             return result
+        except (UnicodeError, RecursionError) as ex:
+            # Data psycopg could not adapt (a lone surrogate, JSON nested too deep):
+            # nothing was sent; say which query, as for the server's own refusals.
+            raise self._translate(ex, name) from None
         finally:
             if name is not None:
                 self.metrics.record(name, time.perf_counter() - started, ok)

@@ -4,9 +4,7 @@ A lone surrogate in a string, JSON nested 2,000 deep, 70,000 parameters: each fa
 before anything is sent, and arrives as the toolkit's error, not as UnicodeEncodeError,
 RecursionError or a ConnectionFailed that would send a caller reconnecting.
 
-`translate()` is the boundary; the tests marked NEEDS_RUN go through the public API and
-pass once `Database.run()` hands these exceptions to it (it passes only psycopg.Error
-today; see the issue #13 work on run()).
+`translate()` is the boundary; `Database.run()` hands these exceptions to it.
 """
 
 from __future__ import annotations
@@ -25,13 +23,6 @@ from persistence.errors import translate
 from .test_repository import Item, Items
 
 SURROGATE = "ok\udc80ok"
-
-NEEDS_RUN = pytest.mark.xfail(
-    strict=True,
-    raises=(UnicodeEncodeError, RecursionError),
-    reason="Database.run() passes only psycopg.Error to translate(); it must also catch"
-    " UnicodeError and RecursionError (lead's run() change, issue #13)",
-)
 
 
 def nested(depth: int) -> Any:
@@ -107,19 +98,16 @@ def test_a_surrogate_in_a_table_name_fails_when_the_class_is_defined(table: str)
         )
 
 
-@NEEDS_RUN
 def test_a_surrogate_in_a_named_query_parameter(db: Database) -> None:
     with pytest.raises(QueryError, match=r"in 'users.get_user_by_email'.*\\udc80"):
         db.queries.users.get_user_by_email(email=SURROGATE)
 
 
-@NEEDS_RUN
 def test_a_surrogate_in_a_repository_filter(db: Database) -> None:
     with pytest.raises(QueryError, match=r"in 'items.find'.*\\udc80"):
         Items(db).find(name=SURROGATE)
 
 
-@NEEDS_RUN
 def test_json_nested_2000_deep(db: Database) -> None:
     with pytest.raises(QueryError, match="nested too deeply"):
         db.execute("select %s::jsonb", [Jsonb(nested(2000))])
