@@ -285,6 +285,8 @@ class Database(DatabaseBase):
                 insert with a client-chosen key and ON CONFLICT DO NOTHING): retry it too.
 
         Never retried inside a transaction: a dead connection lost the transaction.
+        The whole operation must end within `self.deadline` seconds (statement_timeout
+        plus a grace): past it the connection is cut, so that no call waits forever.
 
         Raises:
             OutcomeUnknown: a write's connection died after it was sent (or the server
