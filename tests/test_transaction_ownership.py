@@ -134,3 +134,23 @@ async def test_close_waits_for_a_transaction_in_flight(fresh_settings: Settings,
     await task
     row = admin.execute("select note from ledger where op = %s", [op]).fetchone()
     assert row == ("done",)
+
+
+async def test_force_rollback_lets_concurrent_tasks_take_turns(
+    fresh_settings: Settings, admin
+) -> None:
+    """Under force_rollback every task shares one connection: statements from many
+    tasks at once each get their own savepoint, none tangles another's, and all of it
+    is undone at the end."""
+    admin.execute(SCHEMA)
+    ops = [uuid.uuid4() for _ in range(20)]
+    async with AsyncDatabase(fresh_settings) as db, db.force_rollback():
+        results = await asyncio.gather(
+            *(db.execute("insert into ledger (op) values (%s)", [op]) for op in ops),
+            db.execute("insert into ledger (op) values (%s)", [ops[0]]),  # a duplicate
+            return_exceptions=True,
+        )
+        assert results[:-1] == [1] * len(ops)
+        assert isinstance(results[-1], PersistenceError)  # its savepoint alone failed
+        assert await db.fetch_value("select count(*) from ledger") == len(ops)
+    assert sum(stored(admin, op) for op in ops) == 0
