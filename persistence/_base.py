@@ -137,6 +137,8 @@ class Health:
     pool_idle: int
     requests_waiting: int
     error: str | None = None
+    #: The role the service runs as (see `persistence check` for what it may do).
+    role: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,6 +151,7 @@ class Health:
                 f"status          {status}",
                 f"database        {self.url}",
                 f"server version  {self.server_version or '-'}",
+                f"role            {self.role or '-'}",
                 f"round trip      {latency}",
                 f"pool            {self.pool_size} open ({self.pool_idle} idle),"
                 f" {self.requests_waiting} waiting, limits {self.pool_min}-{self.pool_max}",
@@ -211,7 +214,12 @@ class DatabaseBase:
         )
 
     def _health(
-        self, stats: dict[str, int], version: str | None, latency: float | None, error: str | None
+        self,
+        stats: dict[str, int],
+        version: str | None,
+        latency: float | None,
+        error: str | None,
+        role: str | None = None,
     ) -> Health:
         return Health(
             ok=error is None,
@@ -224,4 +232,5 @@ class DatabaseBase:
             pool_idle=stats.get("pool_available", 0),
             requests_waiting=stats.get("requests_waiting", 0),
             error=error,
+            role=role,
         )

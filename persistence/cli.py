@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from psycopg.conninfo import conninfo_to_dict
+
 from . import __version__
 from ._migration_sql import MIGRATION_NAME
 from .check import check, generate_types
@@ -34,6 +36,7 @@ from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError, scrub
 from .migrations import MigrationState, Migrator
+from .security import grant_sql, service_role_warnings
 
 __all__ = ["main"]
 
@@ -129,6 +132,21 @@ def cmd_health(args: argparse.Namespace) -> int:
         report = db.health()
     print(json.dumps(report.as_dict(), indent=2) if args.json else report)
     return 0 if report.ok else 1
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    settings = resolve(_settings(args)).for_migrations()
+    params = conninfo_to_dict(settings.conninfo())
+    statements = grant_sql(args.role, str(params.get("dbname") or "postgres"), args.schema)
+    if args.print:
+        print(statements.as_string(None))
+        return 0
+    with Database(settings) as db:
+        db.execute(statements)
+    print(
+        f"granted {args.role!r} read and write on schema {args.schema!r}, now and for later tables"
+    )
+    return 0
 
 
 def _progress(line: str) -> None:
@@ -335,12 +353,17 @@ def cmd_types(args: argparse.Namespace) -> int:
     if settings.types_path is None:
         print(f"no typed module configured for {settings.project} ([tool.persistence] types)")
         return 0
-    generate_types(resolve(settings))
+    generate_types(resolve(settings).for_migrations())
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    problems = check(resolve(_settings(args)))
+    settings = resolve(_settings(args))
+    problems = check(settings.for_migrations())
+    if settings.migration_url is not None or settings.production:
+        # The service should not be able to change what migrations own.
+        for warning in service_role_warnings(settings):
+            print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     print("check failed" if problems else "check passed")
@@ -416,6 +439,18 @@ def _parser() -> argparse.ArgumentParser:
         help="check the database and print a health report (exit 1 if failing)",
     )
     health.set_defaults(func=cmd_health)
+
+    grant = commands.add_parser(
+        "grant",
+        parents=[database],
+        help="give a service role read/write on the tables, and no DDL (as the migration role)",
+    )
+    grant.add_argument("role", help="the role the service connects as (it must exist)")
+    grant.add_argument("--schema", default="public", help="the schema (default: public)")
+    grant.add_argument(
+        "--print", action="store_true", help="print the SQL (for a migration) instead of running it"
+    )
+    grant.set_defaults(func=cmd_grant)
 
     migrate = commands.add_parser(
         "migrate",

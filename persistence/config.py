@@ -60,6 +60,11 @@ class Settings:
     types_path: Path | None = None
     #: How long `migrate` waits for another run's migration lock (0: do not wait).
     migration_lock_timeout: float = 600.0
+    #: The owner's URL, for migrations, `check` and `types` (None: `database_url`).
+    #: The service itself then runs as a role that cannot change the schema.
+    migration_url: str | None = None
+    #: The setting row-level security policies read the tenant from.
+    tenant_setting: str = "app.tenant_id"
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -84,12 +89,21 @@ class Settings:
             )
         if self.database_url is not None:
             _parse(self.database_url)  # fail now, naming the variable, not inside the pool
+        if self.migration_url is not None:
+            _parse(self.migration_url, "DATABASE_MIGRATION_URL")
+        if not _TENANT_SETTING.fullmatch(self.tenant_setting):
+            raise ConfigurationError(
+                f"DB_TENANT_SETTING must be a custom setting name like 'app.tenant_id',"
+                f" not {self.tenant_setting[:60]!r}"
+            )
 
     def __repr__(self) -> str:
         # The generated repr would print the URL with its password (into logs, tracebacks).
         shown = {f.name: repr(getattr(self, f.name)) for f in dataclasses.fields(self)}
         if self.database_url is not None:
             shown["database_url"] = repr(self.masked_url)
+        if self.migration_url is not None:
+            shown["migration_url"] = repr(mask_url(self.migration_url))
         return f"Settings({', '.join(f'{k}={v}' for k, v in shown.items())})"
 
     @property
@@ -121,6 +135,15 @@ class Settings:
 
     def with_url(self, url: str) -> Settings:
         return dataclasses.replace(self, database_url=url)
+
+    def for_migrations(self) -> Settings:
+        """These settings as the schema's owner: `migration_url` when it is set.
+
+        Migrations, `check` and `types` use this; the service's pool uses `database_url`.
+        """
+        if self.migration_url is None or self.migration_url == self.database_url:
+            return self
+        return dataclasses.replace(self, database_url=self.migration_url, migration_url=None)
 
     def conninfo(self) -> str:
         """The libpq connection string, with the toolkit's session defaults added.
@@ -187,6 +210,8 @@ class Settings:
             seeds_dir=dirs["seeds"],
             types_path=dirs.get("types"),
             migration_lock_timeout=_number(env, "DB_MIGRATION_LOCK_TIMEOUT", float, 600.0),
+            migration_url=env.get("DATABASE_MIGRATION_URL", "").strip() or None,
+            tenant_setting=env.get("DB_TENANT_SETTING", "app.tenant_id").strip(),
         )
 
 
@@ -219,13 +244,16 @@ def mask_url(url: str) -> str:
 
 
 #: Said instead of quoting the URL: what libpq choked on may be part of the password.
+#: A custom setting: two dotted identifiers, as set_config() and policies name it.
+_TENANT_SETTING = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
+
 _ENCODE_HINT = (
     "percent-encode '@', '/', ':', '?' and spaces in the user name and password"
     " (%40, %2F, %3A, %3F, %20)"
 )
 
 
-def _parse(url: str) -> dict[str, str]:
+def _parse(url: str, variable: str = "DATABASE_URL") -> dict[str, str]:
     """Parse with libpq's own parser; its complaint is reported without what it quotes.
 
     Raises:
@@ -239,19 +267,17 @@ def _parse(url: str) -> dict[str, str]:
         # keep only its words, then scrub what we can guess, to be sure.
         reason = re.sub(r'"[^"]*"', _quoted, _first_line(str(ex)))
         reason = scrub(reason, secrets_of(url))
-        raise ConfigurationError(f"malformed DATABASE_URL: {reason}") from None
+        raise ConfigurationError(f"malformed {variable}: {reason}") from None
     # libpq checks the port only when connecting; check it now (a list for multi-host).
     # The port is not quoted: with an unencoded "/" in the password, it is the password.
     port = params.get("port", "")
     if port and not all(p.strip().isdigit() for p in port.split(",")):
-        raise ConfigurationError(
-            f"malformed DATABASE_URL: the port is not a number; {_ENCODE_HINT}"
-        )
+        raise ConfigurationError(f"malformed {variable}: the port is not a number; {_ENCODE_HINT}")
     if "@" in params.get("host", "") or _stray_at(url):
         # libpq splits at the first "@": the rest of the password became the host (or,
         # after an unencoded "/", the database name), to be printed by every error.
         raise ConfigurationError(
-            f"malformed DATABASE_URL: an '@' after the user name and password; {_ENCODE_HINT}"
+            f"malformed {variable}: an '@' after the user name and password; {_ENCODE_HINT}"
         )
     return params
 

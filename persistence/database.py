@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 import psycopg
-from psycopg import Connection
+from psycopg import Connection, sql
 from psycopg.rows import BaseRowFactory
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -89,6 +89,15 @@ class Database(DatabaseBase):
         # Connections lent out of the pool, for close() to wait on. A set, because its
         # add and discard are atomic for the sync twin's threads, where += is not.
         self._lent: set[Connection[Any]] = set()
+        # The tenant of the current scope (see tenant()), for row-level security.
+        self._tenant: ContextVar[str | None] = ContextVar(
+            f"persistence_tenant_{id(self)}", default=None
+        )
+        self._set_tenant = (
+            sql.SQL("select set_config({}, %s, true)")
+            .format(sql.Literal(self.settings.tenant_setting))
+            .as_bytes(None)
+        )
         self._queries: QueryRunner | None = None
 
     def open(self, *, timeout: float | None = None) -> Self:
@@ -170,7 +179,26 @@ class Database(DatabaseBase):
             raise self._translate(ex) from None
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection[Any]]:
+    def tenant(self, tenant: object) -> Iterator[None]:
+        """Act for `tenant` in the block: every transaction, and every statement outside
+        one, sets it first as the transaction-local setting row-level security policies
+        read (`settings.tenant_setting`, default ``app.tenant_id``). Tasks spawned in the
+        block act for it too. Never leaks to the next user of a pooled connection: the
+        setting ends with its transaction.
+
+        Raises:
+            PersistenceError: `tenant` is None (a scope without a tenant is the default).
+        """
+        if tenant is None:
+            raise PersistenceError("tenant(None): leave the block out to act for no tenant")
+        token = self._tenant.set(str(tenant))
+        try:
+            yield
+        finally:
+            self._tenant.reset(token)
+
+    @contextmanager
+    def transaction(self, *, tenant: object = None) -> Iterator[Connection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
 
         Nested calls become savepoints: an exception inside the inner block rolls back
@@ -179,13 +207,21 @@ class Database(DatabaseBase):
         The transaction belongs to the task (thread) that opened it, for the block's
         lifetime: other tasks, including ones spawned inside the block, never run on it.
 
+        `tenant` (or the scope's, see `tenant()`) is set for the transaction, for
+        row-level security policies; only the outermost block sets it.
+
         Raises:
             OutcomeUnknown: the connection died during COMMIT: the transaction may or
                 may not have committed.
             ConnectionFailed: the connection died before COMMIT: nothing was committed.
+            PersistenceError: a nested block was given a tenant.
         """
         current = self._current()
         if current is not None:
+            if tenant is not None:
+                raise PersistenceError(
+                    "the tenant is set by the outermost transaction block, not a nested one"
+                )
             try:
                 with current.transaction():
                     yield current
@@ -201,6 +237,9 @@ class Database(DatabaseBase):
             try:
                 with conn.transaction():
                     try:
+                        acting = self._tenant.get() if tenant is None else str(tenant)
+                        if acting is not None:
+                            conn.execute(self._set_tenant, [acting])
                         yield conn
                         committing = True
                     finally:
@@ -328,6 +367,9 @@ class Database(DatabaseBase):
                         return self._once(pinned, operation, name)
                 except psycopg.Error as ex:
                     raise self._translate(ex, name) from ex
+        acting = self._tenant.get()
+        if acting is not None:
+            operation = self._as_tenant(operation, acting)
         attempts = _RETRIES if retry else 1
         attempt = 0
         stale = 0
@@ -369,6 +411,17 @@ class Database(DatabaseBase):
                     if sent and not retry:
                         raise self._outcome_unknown(ex, name) from ex
                 raise self._translate(ex, name) from ex
+
+    def _as_tenant(self, operation: Operation[R], tenant: str) -> Operation[R]:
+        """`operation` in a transaction of its own that first sets the tenant: a
+        transaction-local setting cannot outlive the statement's autocommit."""
+
+        def as_tenant(conn: Connection[Any]) -> R:
+            with conn.transaction():
+                conn.execute(self._set_tenant, [tenant])
+                return operation(conn)
+
+        return as_tenant
 
     def _once(self, conn: Connection[Any], operation: Operation[R], name: str | None) -> R:
         """Run on a transaction's connection: a lost connection lost the transaction,
@@ -479,11 +532,12 @@ class Database(DatabaseBase):
         """
         started = time.perf_counter()
         try:
-            version = self.fetch_value("select current_setting('server_version')")
+            row = self.fetch_one("select current_setting('server_version'), current_user")
         except Exception as ex:
             return self._health(self._pool.get_stats(), None, None, str(self._translate(ex)))
         latency = time.perf_counter() - started
-        return self._health(self._pool.get_stats(), str(version), latency, None)
+        version, role = row if row is not None else (None, None)
+        return self._health(self._pool.get_stats(), str(version), latency, None, str(role))
 
 
 class TransactionAttempts:

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import BaseRowFactory
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -88,6 +88,15 @@ class AsyncDatabase(DatabaseBase):
         # Connections lent out of the pool, for close() to wait on. A set, because its
         # add and discard are atomic for the sync twin's threads, where += is not.
         self._lent: set[AsyncConnection[Any]] = set()
+        # The tenant of the current scope (see tenant()), for row-level security.
+        self._tenant: ContextVar[str | None] = ContextVar(
+            f"persistence_tenant_{id(self)}", default=None
+        )
+        self._set_tenant = (
+            sql.SQL("select set_config({}, %s, true)")
+            .format(sql.Literal(self.settings.tenant_setting))
+            .as_bytes(None)
+        )
         self._queries: AsyncQueryRunner | None = None
 
     async def open(self, *, timeout: float | None = None) -> Self:
@@ -168,8 +177,27 @@ class AsyncDatabase(DatabaseBase):
         except PoolTimeout as ex:
             raise self._translate(ex) from None
 
+    @contextmanager
+    def tenant(self, tenant: object) -> Iterator[None]:
+        """Act for `tenant` in the block: every transaction, and every statement outside
+        one, sets it first as the transaction-local setting row-level security policies
+        read (`settings.tenant_setting`, default ``app.tenant_id``). Tasks spawned in the
+        block act for it too. Never leaks to the next user of a pooled connection: the
+        setting ends with its transaction.
+
+        Raises:
+            PersistenceError: `tenant` is None (a scope without a tenant is the default).
+        """
+        if tenant is None:
+            raise PersistenceError("tenant(None): leave the block out to act for no tenant")
+        token = self._tenant.set(str(tenant))
+        try:
+            yield
+        finally:
+            self._tenant.reset(token)
+
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
+    async def transaction(self, *, tenant: object = None) -> AsyncIterator[AsyncConnection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
 
         Nested calls become savepoints: an exception inside the inner block rolls back
@@ -178,13 +206,21 @@ class AsyncDatabase(DatabaseBase):
         The transaction belongs to the task (thread) that opened it, for the block's
         lifetime: other tasks, including ones spawned inside the block, never run on it.
 
+        `tenant` (or the scope's, see `tenant()`) is set for the transaction, for
+        row-level security policies; only the outermost block sets it.
+
         Raises:
             OutcomeUnknown: the connection died during COMMIT: the transaction may or
                 may not have committed.
             ConnectionFailed: the connection died before COMMIT: nothing was committed.
+            PersistenceError: a nested block was given a tenant.
         """
         current = self._current()
         if current is not None:
+            if tenant is not None:
+                raise PersistenceError(
+                    "the tenant is set by the outermost transaction block, not a nested one"
+                )
             try:
                 async with current.transaction():
                     yield current
@@ -200,6 +236,9 @@ class AsyncDatabase(DatabaseBase):
             try:
                 async with conn.transaction():
                     try:
+                        acting = self._tenant.get() if tenant is None else str(tenant)
+                        if acting is not None:
+                            await conn.execute(self._set_tenant, [acting])
                         yield conn
                         committing = True
                     finally:
@@ -327,6 +366,9 @@ class AsyncDatabase(DatabaseBase):
                         return await self._once(pinned, operation, name)
                 except psycopg.Error as ex:
                     raise self._translate(ex, name) from ex
+        acting = self._tenant.get()
+        if acting is not None:
+            operation = self._as_tenant(operation, acting)
         attempts = _RETRIES if retry else 1
         attempt = 0
         stale = 0
@@ -368,6 +410,17 @@ class AsyncDatabase(DatabaseBase):
                     if sent and not retry:
                         raise self._outcome_unknown(ex, name) from ex
                 raise self._translate(ex, name) from ex
+
+    def _as_tenant(self, operation: AsyncOperation[R], tenant: str) -> AsyncOperation[R]:
+        """`operation` in a transaction of its own that first sets the tenant: a
+        transaction-local setting cannot outlive the statement's autocommit."""
+
+        async def as_tenant(conn: AsyncConnection[Any]) -> R:
+            async with conn.transaction():
+                await conn.execute(self._set_tenant, [tenant])
+                return await operation(conn)
+
+        return as_tenant
 
     async def _once(
         self, conn: AsyncConnection[Any], operation: AsyncOperation[R], name: str | None
@@ -482,11 +535,12 @@ class AsyncDatabase(DatabaseBase):
         """
         started = time.perf_counter()
         try:
-            version = await self.fetch_value("select current_setting('server_version')")
+            row = await self.fetch_one("select current_setting('server_version'), current_user")
         except Exception as ex:
             return self._health(self._pool.get_stats(), None, None, str(self._translate(ex)))
         latency = time.perf_counter() - started
-        return self._health(self._pool.get_stats(), str(version), latency, None)
+        version, role = row if row is not None else (None, None)
+        return self._health(self._pool.get_stats(), str(version), latency, None, str(role))
 
 
 class AsyncTransactionAttempts:

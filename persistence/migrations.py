@@ -142,7 +142,7 @@ class Migrator:
     """
 
     def __init__(self, settings: Settings, *, out: Output = print, lock_wait: float | None = None):
-        self.settings = settings
+        self.settings = settings.for_migrations()  # the owner changes the schema
         self.directory = settings.migrations_dir or settings.project / "migrations"
         self.out = out
         self.lock_wait = settings.migration_lock_timeout if lock_wait is None else lock_wait

@@ -31,8 +31,9 @@ def test_health_prints_the_report(env: Settings, capsys: pytest.CaptureFixture[s
     assert lines[0] == "status          ok"
     assert lines[1] == f"database        {env.masked_url}"
     assert lines[2].startswith("server version  ")
-    assert lines[3].startswith("round trip      ")
-    assert lines[4].startswith("pool            ")
+    assert lines[3] == "role            postgres"
+    assert lines[4].startswith("round trip      ")
+    assert lines[5].startswith("pool            ")
     assert "Cl1-secret" not in out
 
 
