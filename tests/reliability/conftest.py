@@ -38,6 +38,8 @@ class Result:
     app_errors: int = 0
     lost_writes: int = 0
     duplicates: int = 0
+    #: Rows a tenant saw, or wrote, that were another tenant's.
+    leaked: int = 0
     recovery_s: float | None = None
     note: str = ""
     acknowledged: list[uuid.UUID] = field(default_factory=list, repr=False)
@@ -64,14 +66,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def table(results: list[Result]) -> str:
     head = (
         f"| {'scenario':<44} | faults | operations | app errors | lost writes | duplicates"
-        " | recovery | note"
+        " | leaked | recovery | note"
     )
     lines = [head, "|" + "|".join("-" * len(c) for c in head.split("|")[1:])]
     for r in results:
         recovery = "-" if r.recovery_s is None else f"{r.recovery_s:.2f} s"
         lines.append(
             f"| {r.scenario:<44} | {r.faults:>6} | {r.operations:>10} | {r.app_errors:>10}"
-            f" | {r.lost_writes:>11} | {r.duplicates:>10} | {recovery:>8} | {r.note}"
+            f" | {r.lost_writes:>11} | {r.duplicates:>10} | {r.leaked:>6} | {recovery:>8}"
+            f" | {r.note}"
         )
     return "\n".join(lines)
 
