@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import select
-import threading
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
@@ -19,6 +18,7 @@ from .errors import (
     PersistenceError,
     translate,
 )
+from .metrics import Metrics, slow
 
 
 def is_disconnect(ex: BaseException, conn: psycopg.BaseConnection[Any] | None) -> bool:
@@ -61,66 +61,7 @@ class TxBinding:
         self.open = True
 
 
-logger = logging.getLogger("persistence")
-
-
-@dataclass(slots=True)
-class QueryStats:
-    """Figures for one query name since the database was opened (or metrics reset)."""
-
-    calls: int = 0
-    errors: int = 0
-    total_ms: float = 0.0
-    max_ms: float = 0.0
-
-    @property
-    def mean_ms(self) -> float:
-        return self.total_ms / self.calls if self.calls else 0.0
-
-
-class Metrics:
-    """Per-query call counts, errors and latency, and the slow-query log.
-
-    Recorded for every named query and repository operation. The slow-query log line
-    names the query and its duration, never parameter values (they may be personal).
-    """
-
-    def __init__(self, slow_ms: float):
-        self.slow_ms = slow_ms
-        self._stats: dict[str, QueryStats] = {}
-        self._lock = threading.Lock()  # the sync twin records from many threads
-
-    def record(self, name: str, seconds: float, ok: bool) -> None:
-        ms = seconds * 1000
-        with self._lock:
-            stats = self._stats.get(name)
-            if stats is None:
-                stats = self._stats[name] = QueryStats()
-            stats.calls += 1
-            stats.errors += not ok
-            stats.total_ms += ms
-            stats.max_ms = max(stats.max_ms, ms)
-        if ms >= self.slow_ms:
-            logger.warning("slow query %r took %.1f ms (threshold %.0f ms)", name, ms, self.slow_ms)
-
-    def snapshot(self) -> dict[str, QueryStats]:
-        """A copy of the figures, by query name."""
-        with self._lock:
-            return {name: replace(stats) for name, stats in self._stats.items()}
-
-    def reset(self) -> None:
-        with self._lock:
-            self._stats.clear()
-
-    def table(self) -> str:
-        """The figures as an aligned table, slowest total first."""
-        rows = sorted(self.snapshot().items(), key=lambda kv: -kv[1].total_ms)
-        lines = [f"{'query':<44} {'calls':>7} {'errors':>6} {'mean ms':>9} {'max ms':>9}"]
-        lines += [
-            f"{name:<44} {st.calls:>7} {st.errors:>6} {st.mean_ms:>9.2f} {st.max_ms:>9.2f}"
-            for name, st in rows
-        ]
-        return "\n".join(lines)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +119,8 @@ class DatabaseBase:
         # elsewhere: scrubbed from every error message.
         self._secrets = settings.secrets
         self._closing = False
+        #: OpenTelemetry attributes of every span: which database, on which server.
+        self.telemetry_attributes = _where(settings.database_url)
         #: How long a call may wait for the server before the connection is cut: the
         #: server's own statement_timeout, plus a grace of connect_timeout (at least
         #: 2 s) for its answer to arrive.
@@ -188,6 +131,15 @@ class DatabaseBase:
 
     def _translate(self, ex: BaseException, query: str | None = None) -> PersistenceError:
         return translate(ex, query=query, secrets=self._secrets)
+
+    def _record(self, name: str | None, statement: Any, seconds: float, ok: bool) -> None:
+        """Count a named call; log raw SQL only when slow (by its text: no values)."""
+        if name is not None:
+            self.metrics.record(name, seconds, ok)
+        elif seconds * 1000 >= self.metrics.slow_ms and statement is not None:
+            text = statement if isinstance(statement, str | bytes) else repr(statement)
+            shown = text.decode(errors="replace") if isinstance(text, bytes) else text
+            slow(" ".join(shown.split())[:200], seconds * 1000, self.metrics.slow_ms)
 
     def _check_open(self) -> None:
         """Refuse new work once close() has begun (work inside an open transaction
@@ -234,3 +186,16 @@ class DatabaseBase:
             error=error,
             role=role,
         )
+
+
+def _where(url: str | None) -> dict[str, str]:
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(url or "")
+    except psycopg.Error:
+        return {}
+    found = {
+        "db.namespace": params.get("dbname"),
+        "server.address": params.get("host"),
+        "server.port": params.get("port"),
+    }
+    return {k: str(v) for k, v in found.items() if v}

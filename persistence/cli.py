@@ -299,7 +299,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_heads(args: argparse.Namespace) -> int:
-    heads = Migrator(_settings(args)).heads()
+    heads = Migrator(_settings(args), out=_progress).heads()
     if args.json:
         print(json.dumps({"heads": heads}))
     else:
@@ -310,13 +310,13 @@ def cmd_heads(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Only the rollback reads the database (the SQL stored at apply time).
-    migrator = Migrator(resolve(settings) if args.rollback else settings)
+    migrator = Migrator(resolve(settings) if args.rollback else settings, out=_progress)
     print(migrator.show(args.id, rollback=args.rollback), end="")
     return 0
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    Migrator(_settings(args)).new(args.name)
+    Migrator(_settings(args), out=_progress).new(args.name)
     return 0
 
 

@@ -28,9 +28,9 @@ from psycopg.rows import BaseRowFactory
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from . import _deadline
+from . import _deadline, _telemetry
 from ._acompat import Lock, owner, sleep
-from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect
+from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect, logger
 from ._classify import is_read
 from ._typeinfo import register_types
 from ._types import Operation, Params, Query, R
@@ -338,7 +338,8 @@ class Database(DatabaseBase):
         ok = False
         try:
             retry = idempotent or (statement is not None and _is_read(statement))
-            result = self._run(operation, name, retry)
+            with _telemetry.span(name, statement, self.telemetry_attributes):
+                result = self._run(operation, name, retry)
             ok = True
             return result
         except (UnicodeError, RecursionError) as ex:
@@ -346,8 +347,7 @@ class Database(DatabaseBase):
             # nothing was sent; say which query, as for the server's own refusals.
             raise self._translate(ex, name) from None
         finally:
-            if name is not None:
-                self.metrics.record(name, time.perf_counter() - started, ok)
+            self._record(name, statement, time.perf_counter() - started, ok)
 
     def _run(self, operation: Operation[R], name: str | None, retry: bool) -> R:
         current = self._current()
@@ -383,6 +383,11 @@ class Database(DatabaseBase):
                         # statement was not sent. Take another (they may all be dead
                         # after a restart); the pool replaces this one.
                         stale += 1
+                        logger.info(
+                            "replacing a pooled connection the server closed%s",
+                            _in(name),
+                            extra={"query": name, "attempt": stale},
+                        )
                         if stale > self.settings.pool_max:
                             raise ConnectionFailed(
                                 f"no live connection in the pool{_in(name)} after checking"
@@ -407,6 +412,12 @@ class Database(DatabaseBase):
             except psycopg.Error as ex:
                 if is_disconnect(ex, conn):
                     if attempt < attempts:
+                        logger.info(
+                            "connection lost%s; a read, run again (attempt %d)",
+                            _in(name),
+                            attempt + 1,
+                            extra={"query": name, "attempt": attempt + 1},
+                        )
                         continue  # a read: run it again on another connection
                     if sent and not retry:
                         raise self._outcome_unknown(ex, name) from ex

@@ -27,9 +27,9 @@ from psycopg.rows import BaseRowFactory
 from psycopg.types.json import JsonbDumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from . import _deadline
+from . import _deadline, _telemetry
 from ._acompat import ALock, aowner, asleep
-from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect
+from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect, logger
 from ._classify import is_read
 from ._typeinfo import aregister_types
 from ._types import AsyncOperation, Params, Query, R
@@ -337,7 +337,8 @@ class AsyncDatabase(DatabaseBase):
         ok = False
         try:
             retry = idempotent or (statement is not None and _is_read(statement))
-            result = await self._run(operation, name, retry)
+            with _telemetry.span(name, statement, self.telemetry_attributes):
+                result = await self._run(operation, name, retry)
             ok = True
             return result
         except (UnicodeError, RecursionError) as ex:
@@ -345,8 +346,7 @@ class AsyncDatabase(DatabaseBase):
             # nothing was sent; say which query, as for the server's own refusals.
             raise self._translate(ex, name) from None
         finally:
-            if name is not None:
-                self.metrics.record(name, time.perf_counter() - started, ok)
+            self._record(name, statement, time.perf_counter() - started, ok)
 
     async def _run(self, operation: AsyncOperation[R], name: str | None, retry: bool) -> R:
         current = self._current()
@@ -382,6 +382,11 @@ class AsyncDatabase(DatabaseBase):
                         # statement was not sent. Take another (they may all be dead
                         # after a restart); the pool replaces this one.
                         stale += 1
+                        logger.info(
+                            "replacing a pooled connection the server closed%s",
+                            _in(name),
+                            extra={"query": name, "attempt": stale},
+                        )
                         if stale > self.settings.pool_max:
                             raise ConnectionFailed(
                                 f"no live connection in the pool{_in(name)} after checking"
@@ -406,6 +411,12 @@ class AsyncDatabase(DatabaseBase):
             except psycopg.Error as ex:
                 if is_disconnect(ex, conn):
                     if attempt < attempts:
+                        logger.info(
+                            "connection lost%s; a read, run again (attempt %d)",
+                            _in(name),
+                            attempt + 1,
+                            extra={"query": name, "attempt": attempt + 1},
+                        )
                         continue  # a read: run it again on another connection
                     if sent and not retry:
                         raise self._outcome_unknown(ex, name) from ex

@@ -26,6 +26,7 @@ with `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,7 @@ from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
 from yoyo.connections import default_migration_table
 from yoyo.migrations import get_migration_hash
 
+from . import _telemetry
 from ._migration_sql import (
     MIGRATION_NAME,
     MigrationFile,
@@ -70,6 +72,15 @@ _YOYO_LOG = sql.Identifier("_yoyo_log")
 
 
 Output = Callable[[str], None]
+
+logger = logging.getLogger(__name__)
+
+
+def _telemetry_where(settings: Settings) -> dict[str, str]:
+    params = psycopg.conninfo.conninfo_to_dict(settings.database_url or "")
+    return {"db.namespace": str(params.get("dbname") or "")}
+
+
 #: Called with the ids about to be rolled back; raises to refuse.
 Confirm = Callable[[Sequence[str]], None]
 
@@ -141,10 +152,14 @@ class Migrator:
             The wait is not cut short by the session's statement_timeout.
     """
 
-    def __init__(self, settings: Settings, *, out: Output = print, lock_wait: float | None = None):
+    def __init__(
+        self, settings: Settings, *, out: Output | None = None, lock_wait: float | None = None
+    ):
         self.settings = settings.for_migrations()  # the owner changes the schema
         self.directory = settings.migrations_dir or settings.project / "migrations"
-        self.out = out
+        # The CLI prints progress; a library caller gets it as DEBUG log records (and
+        # an INFO record with structured fields per migration applied or rolled back).
+        self.out = out or logger.debug
         self.lock_wait = settings.migration_lock_timeout if lock_wait is None else lock_wait
 
     # -- reading ------------------------------------------------------------------------
@@ -571,8 +586,17 @@ class Migrator:
     def _apply(self, backend: _Backend, f: MigrationFile) -> None:
         self.out(f"applying  {f.id}")
         started = time.perf_counter()
-        self._execute(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
-        self.out(f"applied   {f.id:<44} {format_duration(time.perf_counter() - started)}")
+        where = _telemetry_where(self.settings)
+        with _telemetry.span(f"migration {f.id}", f.sql, where):
+            self._execute(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
+        seconds = time.perf_counter() - started
+        logger.info(
+            "applied migration %s in %.3f s",
+            f.id,
+            seconds,
+            extra={"migration": f.id, "duration_ms": round(seconds * 1000, 3)},
+        )
+        self.out(f"applied   {f.id:<44} {format_duration(seconds)}")
 
     def _record(
         self,
@@ -608,8 +632,16 @@ class Migrator:
                 sql.SQL("delete from {} where migration_id = %s").format(_CHECKSUMS), [a.id]
             )
 
-        self._execute(backend, a.id, self.directory / f"{a.id}.rollback.sql", undo, unrecord)
-        self.out(f"rolled back {a.id:<42} {format_duration(time.perf_counter() - started)}")
+        with _telemetry.span(f"rollback {a.id}", undo, _telemetry_where(self.settings)):
+            self._execute(backend, a.id, self.directory / f"{a.id}.rollback.sql", undo, unrecord)
+        seconds = time.perf_counter() - started
+        logger.info(
+            "rolled back migration %s in %.3f s",
+            a.id,
+            seconds,
+            extra={"migration": a.id, "duration_ms": round(seconds * 1000, 3)},
+        )
+        self.out(f"rolled back {a.id:<42} {format_duration(seconds)}")
 
     def _execute(
         self, backend: _Backend, mid: str, path: Path, text: str, record: Callable[[], None]

@@ -1,0 +1,70 @@
+"""OpenTelemetry spans for named queries, repository calls and migrations, when the
+application has `opentelemetry-api` installed; nothing at all when it has not.
+
+A span is named by the query's name (`users.get_user_by_email`) and carries the
+database semantic conventions: `db.system.name`, `db.namespace`, `db.operation.name`,
+`db.query.text` (the SQL with its placeholders: never a parameter value) and
+`server.address` / `server.port`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+__all__ = ["span"]
+
+try:  # an optional dependency: no import cost, no call cost when it is absent
+    from opentelemetry import trace as _trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+except ImportError:  # pragma: no cover - exercised where OpenTelemetry is not installed
+    _trace = None  # type: ignore[assignment]
+
+_FIRST_WORD = re.compile(rb"\s*(?:/\*.*?\*/\s*)*([A-Za-z]+)", re.DOTALL)
+_NULL = nullcontext()
+
+
+def span(name: str | None, statement: Any, where: dict[str, str]) -> Any:
+    """A context manager timing one call as a CLIENT span (a shared no-op without
+    OpenTelemetry, or for work that has no name)."""
+    if _trace is None or name is None:
+        return _NULL
+    return _span(name, statement, where)
+
+
+@contextmanager
+def _span(name: str, statement: Any, where: dict[str, str]) -> Iterator[None]:
+    tracer = _trace.get_tracer("persistence")
+    attributes = {"db.system.name": "postgresql", "db.system": "postgresql", **where}
+    text = _text(statement)
+    if text is not None:
+        attributes["db.query.text"] = text.decode(errors="replace")
+        verb = _FIRST_WORD.match(text)
+        if verb:
+            attributes["db.operation.name"] = verb.group(1).decode().upper()
+    with tracer.start_as_current_span(
+        name, kind=SpanKind.CLIENT, attributes=attributes, record_exception=False
+    ) as current:
+        try:
+            yield
+        except BaseException as ex:
+            # The error's type, never its message: a message may quote values.
+            current.set_attribute("error.type", type(ex).__name__)
+            current.set_status(Status(StatusCode.ERROR))
+            raise
+
+
+def _text(statement: Any) -> bytes | None:
+    if isinstance(statement, bytes):
+        return statement
+    if isinstance(statement, str):
+        return statement.encode()
+    as_bytes = getattr(statement, "as_bytes", None)
+    if as_bytes is None:
+        return None
+    try:
+        return bytes(as_bytes(None))
+    except Exception:  # a literal that needs a connection to render
+        return None
