@@ -377,7 +377,10 @@ class AsyncDatabase(DatabaseBase):
             sent = False
             try:
                 async with self._pool.connection() as conn:
-                    if has_unread_input(conn) and not await self._alive(conn):
+                    # After a dead connection, check the next one with a round trip:
+                    # a backend killed a moment ago may not have said so yet.
+                    suspect = attempt > 0 or has_unread_input(conn)
+                    if suspect and not await self._alive(conn):
                         # The server ended this session while it sat in the pool: the
                         # statement was not sent. Take another (they may all be dead
                         # after a restart); the pool replaces this one.
