@@ -9,7 +9,9 @@
 2. prepares every named query against the migrated schema: a typo in a column fails with
    the file, the line and the server's message, and the operator must fit the result
    (`$` one column, `!` no RETURNING, ...);
-3. regenerates the typed query module and compares it with the checked-in one.
+3. regenerates the typed query module and compares it with the checked-in one;
+4. reports every table with an `updated_at` column that no trigger keeps current
+   (`persistence new NAME --updated-at TABLE` writes the migration that does).
 
 Nothing is changed in the configured database; the scratch database is dropped.
 """
@@ -27,6 +29,7 @@ import psycopg
 
 from ._scratch import create_database, database_name, drop_database
 from ._typerender import WIDTH
+from ._updated_at import unmaintained
 from .config import Settings
 from .errors import MigrationError, QueryLoadError
 from .migrations import Migrator, Output
@@ -43,7 +46,7 @@ def check(settings: Settings, out: Output = print) -> list[str]:
         problems = check_migrations(settings, out, scratch=scratch)
         if problems:
             return problems  # the queries need the schema the migrations should build
-        return _check_queries(settings, scratch, out)
+        return _check_queries(settings, scratch, out) + _check_updated_at(scratch, out)
 
 
 def check_migrations(
@@ -108,6 +111,17 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
         if not fresh:
             problems.append(f"{path} is stale: the queries or the schema changed; run `make types`")
     return problems
+
+
+def _check_updated_at(scratch: Settings, out: Output) -> list[str]:
+    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+        tables = unmaintained(conn)
+    out(f"{'FAILED' if tables else 'ok':<8}every updated_at column has a trigger")
+    return [
+        f"{table}.updated_at: no trigger keeps it current;"
+        f" run `persistence new {table.rpartition('.')[2]}_updated_at --updated-at {table}`"
+        for table in tables
+    ]
 
 
 def _render(settings: Settings, scratch: Settings) -> tuple[str, list[str], int]:

@@ -316,7 +316,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    Migrator(_settings(args)).new(args.name)
+    Migrator(_settings(args)).new(args.name, updated_at=args.updated_at)
     return 0
 
 
@@ -523,6 +523,13 @@ def _parser() -> argparse.ArgumentParser:
     new = commands.add_parser("new", help="create NNNN_NAME.sql and its rollback file")
     new.add_argument(
         "name", type=_name, help="lowercase words joined by underscores, e.g. add_users"
+    )
+    new.add_argument(
+        "--updated-at",
+        action="append",
+        default=[],
+        metavar="TABLE",
+        help="write the trigger that keeps TABLE.updated_at current (repeatable)",
     )
     new.set_defaults(func=cmd_new)
 
