@@ -358,15 +358,24 @@ def cmd_types(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    skipped: list[str] = []
+
+    def out(line: str) -> None:
+        print(line)
+        if line.startswith("skipped") and ": needs the extension" in line:
+            skipped.append(line)
+
     settings = resolve(_settings(args))
-    problems = check(settings.for_migrations())
+    problems = check(settings.for_migrations(), out=out)
     if settings.migration_url is not None or settings.production:
         # The service should not be able to change what migrations own.
         for warning in service_role_warnings(settings):
             print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
-    print("check failed" if problems else "check passed")
+    n = len(skipped)
+    note = f" ({n} {'query' if n == 1 else 'queries'} skipped: an extension is missing)"
+    print(("check failed" if problems else "check passed") + (note if n else ""))
     return 1 if problems else 0
 
 

@@ -148,3 +148,25 @@ def test_types_are_the_same_bytes_without_ruff(project: Settings, monkeypatch) -
     project.types_path.unlink()
     generate_types(project, out=lambda _: None)
     assert project.types_path.read_text() == before
+
+
+def test_queries_needing_a_missing_extension_are_skipped_and_said(
+    project: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project.project / "queries" / "posts.sql"
+    path.write_text("-- requires: no_such_extension\n" + path.read_text())
+    names = [line for line in path.read_text().splitlines() if line.startswith("-- name:")]
+    assert main(["--project", str(project.project), "check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    skipped = [line for line in out if line.startswith("skipped posts.")]
+    assert len(skipped) == len(names) > 0
+    assert skipped[0].endswith(
+        ": needs the extension no_such_extension, which this server does not have"
+    )
+    assert "skipped typed.py not compared: it types the skipped queries too" in out
+    assert out[-1] == f"check passed ({len(names)} queries skipped: an extension is missing)"
+
+    before = (project.project / "typed.py").read_text()
+    assert main(["--project", str(project.project), "types"]) == 0
+    assert "not rewritten" in capsys.readouterr().out
+    assert (project.project / "typed.py").read_text() == before

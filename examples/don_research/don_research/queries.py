@@ -34,7 +34,7 @@ class JobStatusRow:
 
 @dataclass(frozen=True, slots=True)
 class NearestRow:
-    """Row of vectors.nearest (vectors.sql:1)."""
+    """Row of vectors.nearest (vectors.sql:2)."""
 
     id: UUID
     label: str
@@ -290,7 +290,7 @@ class VectorsQueries:
     def nearest(self, *, embedding: str, institution: str, limit: int) -> list[NearestRow]:
         """The institution's stored vectors closest to `embedding` ('[x,y,z]'); needs pgvector.
 
-        (vectors.sql:1)
+        (vectors.sql:2)
         """
         return self._runner.all(
             self._nearest,
@@ -403,7 +403,7 @@ class AsyncVectorsQueries:
     async def nearest(self, *, embedding: str, institution: str, limit: int) -> list[NearestRow]:
         """The institution's stored vectors closest to `embedding` ('[x,y,z]'); needs pgvector.
 
-        (vectors.sql:1)
+        (vectors.sql:2)
         """
         return await self._runner.all(
             self._nearest,
