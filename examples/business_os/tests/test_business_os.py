@@ -110,6 +110,22 @@ def test_base_repository_operations(app: BusinessOS) -> None:
         app.businesses.insert(Business(user_id=uuid.uuid4(), name="orphan"))
 
 
+def test_updated_at_triggers_on_users_businesses_conversations(app: BusinessOS) -> None:
+    founder = owner(app)
+    business = app.businesses.insert(Business(user_id=founder.id, name="B"))
+    chat = app.conversations.insert(Conversation(business_id=business.id))
+    for repo, row, change in [
+        (app.users, founder, {"name": "Renamed"}),
+        (app.businesses, business, {"name": "Renamed"}),
+        (app.conversations, chat, {"title": "Renamed"}),
+    ]:
+        with app.db.transaction():  # now() is the transaction's start: a new one moves it
+            updated = repo.update(row.id, **change)  # type: ignore[attr-defined]
+        assert updated is not None
+        assert updated.updated_at > row.updated_at, f"{repo.table}: no trigger stamped it"
+        assert updated.created_at == row.created_at
+
+
 def test_find_all_pages_100_rows_by_default(app: BusinessOS) -> None:
     founder = owner(app)
     app.businesses.insert_many(Business(user_id=founder.id, name=f"bulk {n}") for n in range(103))
