@@ -1,12 +1,16 @@
 """persistence: a small, fast, typed toolkit for PostgreSQL with hand-written SQL."""
 
 from ._base import Health
+from ._batch import BatchReport
 from ._sqlbuild import DEFAULT
 from ._types import Page
+from .batcher import Batcher
+from .batcher_async import AsyncBatcher
 from .config import Settings
 from .database import Database
 from .database_async import AsyncDatabase
 from .errors import (
+    BatcherFull,
     CheckViolation,
     ConfigurationError,
     ConnectionFailed,
@@ -38,8 +42,12 @@ Health.__module__ = "persistence"
 __all__ = [
     "DEFAULT",
     "AsyncBaseRepository",
+    "AsyncBatcher",
     "AsyncDatabase",
     "BaseRepository",
+    "BatchReport",
+    "Batcher",
+    "BatcherFull",
     "CheckViolation",
     "ConfigurationError",
     "ConnectionFailed",

@@ -9,7 +9,9 @@
 2. prepares every named query against the migrated schema: a typo in a column fails with
    the file, the line and the server's message, and the operator must fit the result
    (`$` one column, `!` no RETURNING, ...);
-3. regenerates the typed query module and compares it with the checked-in one.
+3. regenerates the typed query module and compares it with the checked-in one;
+4. reports every table with an `updated_at` column that no trigger keeps current
+   (`persistence new NAME --updated-at TABLE` writes the migration that does).
 
 Nothing is changed in the configured database; the scratch database is dropped.
 """
@@ -25,8 +27,11 @@ from typing import Any
 
 import psycopg
 
+from ._requires import skipped_lines
+from ._requires import split as split_by_extension
 from ._scratch import create_database, database_name, drop_database
 from ._typerender import WIDTH
+from ._updated_at import unmaintained
 from .config import Settings
 from .errors import MigrationError, QueryLoadError
 from .migrations import Migrator, Output
@@ -43,7 +48,7 @@ def check(settings: Settings, out: Output = print) -> list[str]:
         problems = check_migrations(settings, out, scratch=scratch)
         if problems:
             return problems  # the queries need the schema the migrations should build
-        return _check_queries(settings, scratch, out)
+        return _check_queries(settings, scratch, out) + _check_updated_at(scratch, out)
 
 
 def check_migrations(
@@ -77,6 +82,9 @@ def check_migrations(
 def generate_types(settings: Settings, out: Output = print) -> Path:
     """Write the typed query module to `settings.types_path`; return its path.
 
+    Queries whose file `-- requires:` an extension the server lacks are listed as
+    skipped, and the module is then left as it is (it types those queries too).
+
     Raises:
         QueryLoadError: listing every query that does not prepare or whose operator
             does not fit its result.
@@ -88,9 +96,17 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
         )
     with _scratch(settings) as scratch:
         Migrator(scratch, out=lambda _: None).migrate()
-        source, problems, _ = _render(settings, scratch)
+        source, problems, _, skipped = _render(settings, scratch)
     if problems:
         raise QueryLoadError("\n".join(problems))
+    if skipped:
+        for line in skipped_lines(skipped):
+            out(line)
+        out(
+            f"skipped {settings.types_path} not rewritten: run `persistence types` on a"
+            " server with those extensions"
+        )
+        return settings.types_path
     settings.types_path.parent.mkdir(parents=True, exist_ok=True)
     settings.types_path.write_text(source)
     out(f"wrote {settings.types_path}")
@@ -98,10 +114,14 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
 
 
 def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[str]:
-    source, problems, count = _render(settings, scratch)
+    source, problems, count, skipped = _render(settings, scratch)
     out(f"{'FAILED' if problems else 'ok':<8}{count} named queries prepare and fit")
+    for line in skipped_lines(skipped):
+        out(line)
     path = settings.types_path
-    if path is not None and not problems:
+    if path is not None and skipped:
+        out(f"skipped {path.name} not compared: it types the skipped queries too")
+    elif path is not None and not problems:
         current = path.read_text() if path.exists() else ""
         fresh = current == source
         out(f"{'ok' if fresh else 'FAILED':<8}{path.name} is up to date")
@@ -110,17 +130,33 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
     return problems
 
 
-def _render(settings: Settings, scratch: Settings) -> tuple[str, list[str], int]:
-    """The typed module's source, the problems found, and how many queries were read."""
+def _check_updated_at(scratch: Settings, out: Output) -> list[str]:
+    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+        tables = unmaintained(conn)
+    out(f"{'FAILED' if tables else 'ok':<8}every updated_at column has a trigger")
+    return [
+        f"{table}.updated_at: no trigger keeps it current;"
+        f" run `persistence new {table.rpartition('.')[2]}_updated_at --updated-at {table}`"
+        for table in tables
+    ]
+
+
+def _render(
+    settings: Settings, scratch: Settings
+) -> tuple[str, list[str], int, dict[str, list[str]]]:
+    """The typed module's source, the problems found, how many queries were read, and
+    the queries skipped for an extension the server lacks (with those extensions)."""
     catalog = _catalog(settings)
     with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
-        described, problems = describe(conn, catalog)
+        runnable, skipped = split_by_extension(conn, catalog)
+        described, problems = describe(conn, runnable)
     path = settings.types_path or settings.project / "queries.py"
     try:
         origin = catalog.folder.relative_to(settings.project)
     except ValueError:
         origin = catalog.folder
-    return render(described, f"{origin}/", _line_length(path)), problems, len(catalog)
+    source = render(described, f"{origin}/", _line_length(path))
+    return source, problems, len(runnable), skipped
 
 
 def _line_length(path: Path) -> int:

@@ -316,7 +316,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    Migrator(_settings(args), out=_progress).new(args.name)
+    Migrator(_settings(args), out=_progress).new(args.name, updated_at=args.updated_at)
     return 0
 
 
@@ -358,15 +358,24 @@ def cmd_types(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    skipped: list[str] = []
+
+    def out(line: str) -> None:
+        print(line)
+        if line.startswith("skipped") and ": needs the extension" in line:
+            skipped.append(line)
+
     settings = resolve(_settings(args))
-    problems = check(settings.for_migrations())
+    problems = check(settings.for_migrations(), out=out)
     if settings.migration_url is not None or settings.production:
         # The service should not be able to change what migrations own.
         for warning in service_role_warnings(settings):
             print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
-    print("check failed" if problems else "check passed")
+    n = len(skipped)
+    note = f" ({n} {'query' if n == 1 else 'queries'} skipped: an extension is missing)"
+    print(("check failed" if problems else "check passed") + (note if n else ""))
     return 1 if problems else 0
 
 
@@ -523,6 +532,13 @@ def _parser() -> argparse.ArgumentParser:
     new = commands.add_parser("new", help="create NNNN_NAME.sql and its rollback file")
     new.add_argument(
         "name", type=_name, help="lowercase words joined by underscores, e.g. add_users"
+    )
+    new.add_argument(
+        "--updated-at",
+        action="append",
+        default=[],
+        metavar="TABLE",
+        help="write the trigger that keeps TABLE.updated_at current (repeatable)",
     )
     new.set_defaults(func=cmd_new)
 

@@ -43,6 +43,8 @@ class Settings:
     pool_max: int = 20
     #: How long a caller waits for a free pooled connection before PoolExhausted.
     pool_timeout: float = 30.0
+    #: Seconds a pooled connection above pool_min may sit idle before it is closed.
+    pool_max_idle: float = 600.0
     statement_timeout: float = 30.0
     #: Without one, a server that accepts TCP but never answers hangs a worker forever.
     connect_timeout: float = 5.0
@@ -76,7 +78,7 @@ class Settings:
                 f"pool sizes must satisfy 0 <= min <= max and max >= 1,"
                 f" got min={self.pool_min} max={self.pool_max}"
             )
-        for name in ("pool_timeout", "statement_timeout", "connect_timeout"):
+        for name in ("pool_timeout", "pool_max_idle", "statement_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
         if self.migration_lock_timeout < 0:
@@ -198,6 +200,7 @@ class Settings:
             pool_min=_number(env, "DB_POOL_MIN", int, 5),
             pool_max=_number(env, "DB_POOL_MAX", int, 20),
             pool_timeout=_number(env, "DB_POOL_TIMEOUT", float, 30.0),
+            pool_max_idle=_number(env, "DB_POOL_MAX_IDLE", float, 600.0),
             statement_timeout=_number(env, "DB_STATEMENT_TIMEOUT", float, 30.0),
             connect_timeout=_number(env, "DB_CONNECT_TIMEOUT", float, 5.0),
             idle_in_transaction_timeout=_number(env, "DB_IDLE_IN_TRANSACTION_TIMEOUT", float, 60.0),

@@ -71,6 +71,7 @@ class AsyncDatabase(DatabaseBase):
             min_size=s.pool_min,
             max_size=s.pool_max,
             timeout=s.pool_timeout,
+            max_idle=s.pool_max_idle,
             kwargs={"autocommit": True},
             configure=_configure,
             name=s.application_name,

@@ -14,6 +14,7 @@ from psycopg import errors as pg
 from psycopg_pool import PoolTimeout as _PoolTimeout
 
 __all__ = [
+    "BatcherFull",
     "CheckViolation",
     "ConfigurationError",
     "ConnectionFailed",
@@ -79,6 +80,12 @@ class MigrationError(PersistenceError):
     def __init__(self, message: str, *, migration: str | None = None):
         super().__init__(message)
         self.migration = migration
+
+
+class BatcherFull(PersistenceError):
+    """A batcher stayed full past the time `put()` was given to wait for room."""
+
+    __module__ = "persistence"
 
 
 class QueryLoadError(PersistenceError):

@@ -58,6 +58,7 @@ from ._migration_sql import (
 )
 from ._scratch import database_name
 from ._typeinfo import forget as forget_types
+from ._updated_at import migration as updated_at_migration
 from .config import Settings
 from .errors import MigrationError, PersistenceError, translate
 
@@ -430,8 +431,11 @@ class Migrator:
         after = "-- Run by hand, it is not recorded: status still lists the migration as applied."
         return render_for_psql(mid, undo, f"rollback of {mid}: {source}", after, rollback=True)
 
-    def new(self, name: str) -> tuple[Path, Path]:
-        """Create `NNNN_name.sql` and its rollback, depending on the current heads."""
+    def new(self, name: str, *, updated_at: Sequence[str] = ()) -> tuple[Path, Path]:
+        """Create `NNNN_name.sql` and its rollback, depending on the current heads.
+
+        With `updated_at` (table names), the files hold the trigger that keeps each
+        table's `updated_at` column current, and its rollback."""
         if not MIGRATION_NAME.fullmatch(name):
             raise MigrationError(
                 f"migration name {name!r}: use lowercase letters, digits and underscores"
@@ -444,8 +448,11 @@ class Migrator:
         up = self.directory / f"{mid}.sql"
         down = self.directory / f"{mid}.rollback.sql"
         depends = f"-- depends: {' '.join(heads)}\n" if heads else ""
-        up.write_text(f"-- {name.replace('_', ' ')}\n{depends}\n")
-        down.write_text(f"-- rollback of {mid}: undo everything {up.name} does, in reverse\n\n")
+        forward, backward = updated_at_migration(list(updated_at)) if updated_at else ("", "")
+        up.write_text(f"-- {name.replace('_', ' ')}\n{depends}\n{forward}")
+        down.write_text(
+            f"-- rollback of {mid}: undo everything {up.name} does, in reverse\n\n{backward}"
+        )
         self.out(f"created   {up}\ncreated   {down}")
         return up, down
 

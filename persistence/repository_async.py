@@ -32,8 +32,10 @@ from typing import Any, ClassVar, Generic, LiteralString, TypeVar
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 
+from . import _upsert
 from ._sqlbuild import CopyGroup, TableSpec
 from ._types import Page
+from ._upsert import Upserted
 from .database_async import AsyncDatabase
 from .errors import ConfigurationError, PersistenceError, QueryError
 
@@ -307,6 +309,65 @@ class AsyncBaseRepository(Generic[T]):
             lambda: spec.insert(cols, spec.upsert_clause(conflict, update)),
         )
         return await self._one(stmt, list(values.values()), "upsert")
+
+    async def upsert_many(
+        self, objs: Iterable[T], *, conflict: Sequence[str], update: Sequence[str] | None = None
+    ) -> Upserted:
+        """Insert many rows, or update those that conflict over the `conflict` columns
+        (their `update` columns; default: every column given that is not in `conflict`;
+        ``update=()`` leaves them alone). Returns how many were inserted and updated.
+
+        The rows are COPYed into a temporary table, then merged by one INSERT ... ON
+        CONFLICT, in one transaction: every row is stored, or none.
+
+        Raises:
+            QueryError: objects leave different fields DEFAULT, or are not of the
+                repository's dataclass (nothing sent).
+            DatabaseError: two objects share a conflict key ("cannot affect row a
+                second time"), or a row breaks a constraint.
+        """
+        spec = self._spec
+        groups = spec.copy_groups(objs)
+        if not groups:
+            return Upserted(0, 0)
+        if len(groups) > 1:
+            raise QueryError(
+                f"{spec.name}.upsert_many: every object must give the same fields;"
+                f" some give {', '.join(groups[0].columns)}, others {', '.join(groups[1].columns)}"
+            )
+        await self._check()
+        (group,) = groups
+        cols = group.columns
+        conflict = spec.columns_of(conflict, "conflict")
+        if update is None:
+            update = tuple(c for c in cols if c not in conflict)
+        update = spec.columns_of(update, "update")
+        binary = spec.copy_binary(cols)
+        create = spec.statement(("stage", cols), lambda: _upsert.create_stage(spec.table, cols))
+        copy = spec.statement(
+            ("copy_stage", cols, binary), lambda: _upsert.copy_stage(cols, binary)
+        )
+        merge = spec.statement(
+            ("merge", cols, conflict, update),
+            lambda: _upsert.merge(spec.table, cols, conflict, update),
+        )
+        drop = _upsert.DROP_STAGE.as_bytes(None)
+
+        async def op(conn: AsyncConnection[Any]) -> Upserted:
+            async with conn.transaction(), conn.cursor() as cur:
+                await cur.execute(create)
+                async with cur.copy(copy) as out:
+                    if binary:
+                        out.set_types([spec.copy_types[c] for c in cols])
+                    for row in group.rows:
+                        await out.write_row(group.pick(row))
+                await cur.execute(merge)
+                counts = await cur.fetchone()
+                await cur.execute(drop)  # a caller's transaction may upsert again
+            assert counts is not None
+            return Upserted(int(counts[0]), int(counts[1]))
+
+        return await self.db.run(op, name=spec.metric("upsert_many"))
 
     async def delete(self, pk: Any) -> bool:
         """Delete the row `pk` (soft: set `deleted_at` when the table has it); return

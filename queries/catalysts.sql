@@ -26,30 +26,6 @@ on conflict (nct_id) do update
        ticker_confidence = excluded.ticker_confidence
 returning *;
 
--- name: create_staging#
--- A session-private table to COPY a scrape into, dropped at commit (emptied if an
--- enclosing transaction already made it).
-create temporary table if not exists catalyst_staging (like catalysts including defaults)
-    on commit drop;
-truncate catalyst_staging;
-
--- name: merge_staging#
--- Upsert everything COPYed into catalyst_staging, in one statement.
-insert into catalysts (nct_id, ticker, company, drug_name, indication, phase, completion_date,
-                       market_cap, ticker_confidence)
-select nct_id, ticker, company, drug_name, indication, phase, completion_date, market_cap,
-       ticker_confidence
-  from catalyst_staging
-on conflict (nct_id) do update
-   set ticker = excluded.ticker,
-       company = excluded.company,
-       drug_name = excluded.drug_name,
-       indication = excluded.indication,
-       phase = excluded.phase,
-       completion_date = excluded.completion_date,
-       market_cap = excluded.market_cap,
-       ticker_confidence = excluded.ticker_confidence;
-
 -- name: upsert_snapshot(catalyst_id, snapshot_date, current_price, market_cap, volume)<!
 -- Today's (or any day's) market snapshot: a second one for the same day replaces it.
 insert into catalyst_history (catalyst_id, snapshot_date, current_price, market_cap, volume)

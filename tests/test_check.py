@@ -7,9 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from persistence import QueryLoadError, Settings
+from persistence import Migrator, QueryLoadError, Settings
 from persistence.check import check, generate_types
 from persistence.cli import main
 
@@ -48,7 +49,40 @@ def test_check_passes_on_the_sample(project: Settings) -> None:
         "ok      migration 0003_repository_tables",
         "ok      13 named queries prepare and fit",
         "ok      typed.py is up to date",
+        "ok      every updated_at column has a trigger",
     ]
+
+
+def test_an_unmaintained_updated_at_is_reported_until_the_trigger_is_added(
+    project: Settings, empty_settings: Settings
+) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    (folder / "0004_gadgets.sql").write_text(
+        "-- depends: 0003_repository_tables\ncreate table gadgets (id int primary key,"
+        " name text, updated_at timestamptz not null default now());\n"
+    )
+    (folder / "0004_gadgets.rollback.sql").write_text("drop table gadgets;\n")
+    lines: list[str] = []
+    assert check(project, out=lines.append) == [
+        "gadgets.updated_at: no trigger keeps it current;"
+        " run `persistence new gadgets_updated_at --updated-at gadgets`"
+    ]
+    assert lines[-1] == "FAILED  every updated_at column has a trigger"
+
+    argv = ["--project", str(project.project), "new", "gadgets_updated_at"]
+    assert main([*argv, "--updated-at", "gadgets"]) == 0
+    assert check(project, out=lambda _: None) == []  # the rollback is proven too
+    own = dataclasses.replace(project, database_url=empty_settings.database_url)
+    Migrator(own, out=lambda _: None).migrate()  # a database of the test's own
+    with psycopg.connect(own.conninfo(), autocommit=True) as conn:
+        conn.execute("insert into gadgets (id, name) values (1, 'a')")
+        before = conn.execute("select updated_at from gadgets").fetchone()
+        conn.execute("update gadgets set name = 'b'")
+        after = conn.execute("select updated_at from gadgets").fetchone()
+    assert before is not None
+    assert after is not None
+    assert after[0] > before[0], "the trigger did not stamp updated_at"
 
 
 def test_a_missing_column_is_named_with_file_and_line(project: Settings) -> None:
@@ -114,3 +148,25 @@ def test_types_are_the_same_bytes_without_ruff(project: Settings, monkeypatch) -
     project.types_path.unlink()
     generate_types(project, out=lambda _: None)
     assert project.types_path.read_text() == before
+
+
+def test_queries_needing_a_missing_extension_are_skipped_and_said(
+    project: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project.project / "queries" / "posts.sql"
+    path.write_text("-- requires: no_such_extension\n" + path.read_text())
+    names = [line for line in path.read_text().splitlines() if line.startswith("-- name:")]
+    assert main(["--project", str(project.project), "check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    skipped = [line for line in out if line.startswith("skipped posts.")]
+    assert len(skipped) == len(names) > 0
+    assert skipped[0].endswith(
+        ": needs the extension no_such_extension, which this server does not have"
+    )
+    assert "skipped typed.py not compared: it types the skipped queries too" in out
+    assert out[-1] == f"check passed ({len(names)} queries skipped: an extension is missing)"
+
+    before = (project.project / "typed.py").read_text()
+    assert main(["--project", str(project.project), "types"]) == 0
+    assert "not rewritten" in capsys.readouterr().out
+    assert (project.project / "typed.py").read_text() == before

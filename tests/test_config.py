@@ -18,6 +18,8 @@ def test_defaults_match_what_the_seeds_asked_for() -> None:
     assert (settings.pool_min, settings.pool_max) == (5, 20)
     assert settings.statement_timeout == 30.0
     assert settings.connect_timeout == 5.0
+    assert settings.pool_max_idle == 600.0
+    assert Settings.from_env({"DB_POOL_MAX_IDLE": "30"}).pool_max_idle == 30.0
     assert settings.env == "development"
 
 
@@ -86,6 +88,8 @@ def test_no_url_means_the_embedded_server() -> None:
         ({"PERSISTENCE_ENV": "prod"}, "PERSISTENCE_ENV"),
         ({"DB_HOST": "h", "DB_PORT": "54x"}, "DB_PORT"),
         ({"DB_CONNECT_TIMEOUT": "0"}, "connect_timeout"),
+        ({"DB_POOL_MAX_IDLE": "0"}, "pool_max_idle"),
+        ({"DB_POOL_MAX_IDLE": "soon"}, "DB_POOL_MAX_IDLE"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:

@@ -174,6 +174,20 @@ async def test_pool_exhaustion_raises_within_the_pool_timeout(fresh_settings: Se
         assert await database.fetch_value("select 1") == 1
 
 
+async def test_idle_connections_above_the_minimum_close_after_pool_max_idle(
+    fresh_settings: Settings,
+) -> None:
+    settings = dataclasses.replace(fresh_settings, pool_min=1, pool_max=4, pool_max_idle=0.2)
+    async with AsyncDatabase(settings) as database:
+        await agather(*[lambda: database.fetch_value("select pg_sleep(0.2)")] * 4)
+        assert database.pool.get_stats()["pool_size"] == 4
+        for _ in range(100):  # the pool closes one idle connection per max_idle period
+            if database.pool.get_stats()["pool_size"] == 1:
+                break
+            await asleep(0.1)
+        assert database.pool.get_stats()["pool_size"] == 1, "idle connections were kept"
+
+
 async def test_constraint_violations_name_the_constraint(adb: AsyncDatabase) -> None:
     await adb.execute(SCHEMA)
     await adb.execute("insert into parent values (1, 'ada')")

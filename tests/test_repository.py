@@ -105,6 +105,39 @@ def test_insert_takes_database_defaults_and_triggers(db: Database) -> None:
     assert items.update(-1, name="nobody") is None
 
 
+def test_upsert_many_counts_inserted_and_updated(db: Database) -> None:
+    items = Items(db)
+    assert items.upsert_many([item(n) for n in range(3)], conflict=["sku"]) == (3, 0)
+    again = [item(1, name="one"), item(2, name="two"), item(3, name="three")]
+    assert items.upsert_many(again, conflict=["sku"]) == (1, 2)
+    stored = {i.sku: i.name for i in items.find(order_by="sku")}
+    assert stored == {
+        "sku-000000": "item 0",
+        "sku-000001": "one",
+        "sku-000002": "two",
+        "sku-000003": "three",
+    }
+    keep = [item(0, name="ignored"), item(4)]
+    assert items.upsert_many(keep, conflict=["sku"], update=()) == (1, 0)
+    assert (items.find(sku="sku-000000"))[0].name == "item 0"
+    with db.transaction():  # twice in one transaction: the stage is dropped each time
+        assert items.upsert_many([item(5)], conflict=["sku"]) == (1, 0)
+        assert items.upsert_many([item(5, name="five")], conflict=["sku"]) == (0, 1)
+    assert items.upsert_many([], conflict=["sku"]) == (0, 0)
+
+
+def test_upsert_many_is_all_or_nothing_and_checks_its_input(db: Database) -> None:
+    items = Items(db)
+    with pytest.raises(CheckViolation):
+        rows = [item(1, price=Decimal(1)), item(2, price=Decimal(-1))]
+        items.upsert_many(rows, conflict=["sku"])
+    assert items.count() == 0
+    with pytest.raises(QueryError, match="every object must give the same fields"):
+        items.upsert_many([item(1), item(2, price=Decimal(1))], conflict=["sku"])
+    with pytest.raises(QueryError, match="conflict 'nope' is not a column"):
+        items.upsert_many([item(1)], conflict=["nope"])
+
+
 def test_get_and_get_many_with_simple_and_composite_keys(db: Database) -> None:
     items, members = Items(db), Memberships(db)
     a, b = items.insert(item(1)), items.insert(item(2))

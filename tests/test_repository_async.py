@@ -104,6 +104,39 @@ async def test_insert_takes_database_defaults_and_triggers(db: AsyncDatabase) ->
     assert await items.update(-1, name="nobody") is None
 
 
+async def test_upsert_many_counts_inserted_and_updated(db: AsyncDatabase) -> None:
+    items = Items(db)
+    assert await items.upsert_many([item(n) for n in range(3)], conflict=["sku"]) == (3, 0)
+    again = [item(1, name="one"), item(2, name="two"), item(3, name="three")]
+    assert await items.upsert_many(again, conflict=["sku"]) == (1, 2)
+    stored = {i.sku: i.name for i in await items.find(order_by="sku")}
+    assert stored == {
+        "sku-000000": "item 0",
+        "sku-000001": "one",
+        "sku-000002": "two",
+        "sku-000003": "three",
+    }
+    keep = [item(0, name="ignored"), item(4)]
+    assert await items.upsert_many(keep, conflict=["sku"], update=()) == (1, 0)
+    assert (await items.find(sku="sku-000000"))[0].name == "item 0"
+    async with db.transaction():  # twice in one transaction: the stage is dropped each time
+        assert await items.upsert_many([item(5)], conflict=["sku"]) == (1, 0)
+        assert await items.upsert_many([item(5, name="five")], conflict=["sku"]) == (0, 1)
+    assert await items.upsert_many([], conflict=["sku"]) == (0, 0)
+
+
+async def test_upsert_many_is_all_or_nothing_and_checks_its_input(db: AsyncDatabase) -> None:
+    items = Items(db)
+    with pytest.raises(CheckViolation):
+        rows = [item(1, price=Decimal(1)), item(2, price=Decimal(-1))]
+        await items.upsert_many(rows, conflict=["sku"])
+    assert await items.count() == 0
+    with pytest.raises(QueryError, match="every object must give the same fields"):
+        await items.upsert_many([item(1), item(2, price=Decimal(1))], conflict=["sku"])
+    with pytest.raises(QueryError, match="conflict 'nope' is not a column"):
+        await items.upsert_many([item(1)], conflict=["nope"])
+
+
 async def test_get_and_get_many_with_simple_and_composite_keys(db: AsyncDatabase) -> None:
     items, members = Items(db), Memberships(db)
     a, b = await items.insert(item(1)), await items.insert(item(2))

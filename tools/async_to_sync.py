@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Source -> generated. Tests are generated the same way.
 FILES = {
+    "persistence/batcher_async.py": "persistence/batcher.py",
     "persistence/database_async.py": "persistence/database.py",
     "persistence/query_runner_async.py": "persistence/query_runner.py",
     "persistence/repository_async.py": "persistence/repository.py",
+    "tests/test_batcher_async.py": "tests/test_batcher.py",
     "tests/test_database_async.py": "tests/test_database.py",
     "tests/test_query_runner_async.py": "tests/test_query_runner.py",
     "tests/test_repository_async.py": "tests/test_repository.py",
@@ -33,6 +35,8 @@ FILES = {
 }
 
 RENAMES = {
+    "AsyncBatcher": "Batcher",
+    "AsyncBatchWriter": "BatchWriter",
     "AsyncDatabase": "Database",
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncConnection": "Connection",
@@ -54,6 +58,12 @@ RENAMES = {
     "aclose": "close",
     "asleep": "sleep",
     "ALock": "Lock",
+    "AEvent": "Event",
+    "ABackground": "Background",
+    "aevent_wait": "event_wait",
+    "aspawn": "spawn",
+    "ajoin": "join",
+    "batcher_async": "batcher",
     "aowner": "owner",
     "aregister_types": "register_types",
     "database_async": "database",

@@ -76,7 +76,7 @@ class CatalystHistoryRow:
 
 @dataclass(frozen=True, slots=True)
 class CatalystHistoryQueryRow:
-    """Row of catalysts.catalyst_history (catalysts.sql:63)."""
+    """Row of catalysts.catalyst_history (catalysts.sql:39)."""
 
     snapshot_date: date
     current_price: Decimal | None
@@ -1014,8 +1014,6 @@ class CatalystsQueries:
         self._runner = runner
         self._get_catalysts = runner.query("catalysts.get_catalysts")
         self._upsert_catalyst = runner.query("catalysts.upsert_catalyst")
-        self._create_staging = runner.query("catalysts.create_staging")
-        self._merge_staging = runner.query("catalysts.merge_staging")
         self._upsert_snapshot = runner.query("catalysts.upsert_snapshot")
         self._catalyst_history = runner.query("catalysts.catalyst_history")
 
@@ -1076,21 +1074,6 @@ class CatalystsQueries:
             CatalystsRow,
         )
 
-    def create_staging(self) -> str:
-        """A session-private table to COPY a scrape into, dropped at commit (emptied if an
-
-        enclosing transaction already made it).
-        (catalysts.sql:29)
-        """
-        return self._runner.script(self._create_staging)
-
-    def merge_staging(self) -> str:
-        """Upsert everything COPYed into catalyst_staging, in one statement.
-
-        (catalysts.sql:36)
-        """
-        return self._runner.script(self._merge_staging)
-
     def upsert_snapshot(
         self,
         *,
@@ -1102,7 +1085,7 @@ class CatalystsQueries:
     ) -> CatalystHistoryRow:
         """Today's (or any day's) market snapshot: a second one for the same day replaces it.
 
-        (catalysts.sql:53)
+        (catalysts.sql:29)
         """
         return self._runner.row(
             self._upsert_snapshot,
@@ -1117,7 +1100,7 @@ class CatalystsQueries:
         )
 
     def catalyst_history(self, *, catalyst_id: UUID) -> list[CatalystHistoryQueryRow]:
-        """catalysts.catalyst_history (catalysts.sql:63)"""
+        """catalysts.catalyst_history (catalysts.sql:39)"""
         return self._runner.all(
             self._catalyst_history,
             {"catalyst_id": catalyst_id},
@@ -1413,8 +1396,6 @@ class AsyncCatalystsQueries:
         self._runner = runner
         self._get_catalysts = runner.query("catalysts.get_catalysts")
         self._upsert_catalyst = runner.query("catalysts.upsert_catalyst")
-        self._create_staging = runner.query("catalysts.create_staging")
-        self._merge_staging = runner.query("catalysts.merge_staging")
         self._upsert_snapshot = runner.query("catalysts.upsert_snapshot")
         self._catalyst_history = runner.query("catalysts.catalyst_history")
 
@@ -1475,21 +1456,6 @@ class AsyncCatalystsQueries:
             CatalystsRow,
         )
 
-    async def create_staging(self) -> str:
-        """A session-private table to COPY a scrape into, dropped at commit (emptied if an
-
-        enclosing transaction already made it).
-        (catalysts.sql:29)
-        """
-        return await self._runner.script(self._create_staging)
-
-    async def merge_staging(self) -> str:
-        """Upsert everything COPYed into catalyst_staging, in one statement.
-
-        (catalysts.sql:36)
-        """
-        return await self._runner.script(self._merge_staging)
-
     async def upsert_snapshot(
         self,
         *,
@@ -1501,7 +1467,7 @@ class AsyncCatalystsQueries:
     ) -> CatalystHistoryRow:
         """Today's (or any day's) market snapshot: a second one for the same day replaces it.
 
-        (catalysts.sql:53)
+        (catalysts.sql:29)
         """
         return await self._runner.row(
             self._upsert_snapshot,
@@ -1516,7 +1482,7 @@ class AsyncCatalystsQueries:
         )
 
     async def catalyst_history(self, *, catalyst_id: UUID) -> list[CatalystHistoryQueryRow]:
-        """catalysts.catalyst_history (catalysts.sql:63)"""
+        """catalysts.catalyst_history (catalysts.sql:39)"""
         return await self._runner.all(
             self._catalyst_history,
             {"catalyst_id": catalyst_id},

@@ -15,10 +15,3 @@ class Users(UsersRepository[User]):
 class Catalysts(BaseRepository[Catalyst]):
     table = "catalysts"
     primary_key = ("nct_id",)
-
-
-class CatalystStaging(BaseRepository[Catalyst]):
-    """The temporary table a scrape is COPYed into (see Radar.load_catalysts)."""
-
-    table = "catalyst_staging"
-    primary_key = ("nct_id",)

@@ -15,7 +15,7 @@ from persistence import Database, Health
 
 from . import queries as q
 from .models import Catalyst, User
-from .repositories import CatalystStaging, Users
+from .repositories import Catalysts, Users
 
 #: Stripe event types the webhook handler acts on; others are acknowledged and ignored.
 SUBSCRIPTION_EVENTS = (
@@ -96,14 +96,10 @@ class Radar:
     # -- catalysts ------------------------------------------------------------------------
 
     def load_catalysts(self, scraped: Iterable[Catalyst]) -> int:
-        """Upsert a scrape in bulk: COPY into a temporary table, then one INSERT ... ON
-        CONFLICT from it. Returns how many catalysts were loaded."""
-        rows = list(scraped)
-        with self.db.transaction():
-            self.q.catalysts.create_staging()
-            CatalystStaging(self.db).insert_many(rows)
-            self.q.catalysts.merge_staging()
-        return len(rows)
+        """Upsert a scrape in bulk (the repository's `upsert_many`: COPY into a temporary
+        table, then one INSERT ... ON CONFLICT). Returns how many catalysts were loaded."""
+        inserted, updated = Catalysts(self.db).upsert_many(scraped, conflict=["nct_id"])
+        return inserted + updated
 
     def find_catalysts(
         self,

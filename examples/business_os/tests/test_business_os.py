@@ -10,7 +10,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from persistence import Database, ForeignKeyViolation, Migrator, NotFound, Settings
+from persistence import (
+    ConnectionFailed,
+    Database,
+    ForeignKeyViolation,
+    Migrator,
+    NotFound,
+    Settings,
+)
 
 from business_os import BusinessOS
 from business_os.models import Business, Conversation, User
@@ -91,8 +98,9 @@ def test_base_repository_operations(app: BusinessOS) -> None:
     ]
     assert created[0].stage == "idea"
     assert created[0].context == {}
-    newest = app.businesses.find(order_by="-created_at", limit=2, offset=1)  # findAll
-    assert len(newest) == 2
+    newest = app.businesses.find_all(limit=2, offset=1)  # findAll: newest first
+    assert [b.name for b in newest] == ["B3", "B2"]
+    assert [b.name for b in app.businesses.find_all()] == [f"B{n}" for n in range(4, -1, -1)]
     renamed = app.businesses.update(created[0].id, name="Renamed", stage="mvp")
     assert renamed is not None
     assert (renamed.name, renamed.stage) == ("Renamed", "mvp")
@@ -100,6 +108,29 @@ def test_base_repository_operations(app: BusinessOS) -> None:
     assert app.businesses.count() == 4
     with pytest.raises(ForeignKeyViolation):
         app.businesses.insert(Business(user_id=uuid.uuid4(), name="orphan"))
+
+
+def test_updated_at_triggers_on_users_businesses_conversations(app: BusinessOS) -> None:
+    founder = owner(app)
+    business = app.businesses.insert(Business(user_id=founder.id, name="B"))
+    chat = app.conversations.insert(Conversation(business_id=business.id))
+    for repo, row, change in [
+        (app.users, founder, {"name": "Renamed"}),
+        (app.businesses, business, {"name": "Renamed"}),
+        (app.conversations, chat, {"title": "Renamed"}),
+    ]:
+        with app.db.transaction():  # now() is the transaction's start: a new one moves it
+            updated = repo.update(row.id, **change)  # type: ignore[attr-defined]
+        assert updated is not None
+        assert updated.updated_at > row.updated_at, f"{repo.table}: no trigger stamped it"
+        assert updated.created_at == row.created_at
+
+
+def test_find_all_pages_100_rows_by_default(app: BusinessOS) -> None:
+    founder = owner(app)
+    app.businesses.insert_many(Business(user_id=founder.id, name=f"bulk {n}") for n in range(103))
+    assert len(app.businesses.find_all()) == 100, "findAll's default page is 100 rows"
+    assert len(app.businesses.find_all(offset=100)) == 3
 
 
 def test_messages_append_and_page_in_order(app: BusinessOS) -> None:
@@ -119,10 +150,24 @@ def test_messages_append_and_page_in_order(app: BusinessOS) -> None:
     assert stored.message_count == 8
 
 
-def test_append_message_is_all_or_nothing(app: BusinessOS) -> None:
+def test_append_message_is_all_or_nothing(app: BusinessOS, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ForeignKeyViolation):
         app.append_message(uuid.uuid4(), "user", "to nowhere")
-    assert app.db.fetch_value("select count(*) from messages") == 0
+    chat = app.conversations.insert(
+        Conversation(business_id=app.businesses.insert(Business(owner(app).id, "B")).id)
+    )
+
+    # The message is inserted, then the count update fails: the insert must go too.
+    def fail(**_: object) -> int:
+        raise ConnectionFailed("the server went away (injected)")
+
+    monkeypatch.setattr(app.q.conversations, "bump_message_count", fail)
+    with pytest.raises(ConnectionFailed):
+        app.append_message(chat.id, "user", "half written")
+    assert app.db.fetch_value("select count(*) from messages") == 0, "the insert outlived it"
+    stored = app.conversations.get(chat.id)
+    assert stored is not None
+    assert stored.message_count == 0
 
 
 def test_context_update_merges_jsonb(app: BusinessOS) -> None:

@@ -1,20 +1,25 @@
 """The audit trail of every request, written in batches off the request path.
 
-`record()` only appends to a buffer: a request never waits for the audit insert. A
-background task writes the buffer with COPY when it holds `batch_size` entries or
-`interval` seconds have passed; `aclose()` writes what is left. A batch that fails is
-logged and kept for the next flush, so a database hiccup loses nothing; what a crashed
-process had not flushed yet is lost, which is the price of not blocking requests.
+`record()` only queues the entry: a request never waits for the audit insert. The
+toolkit's `AsyncBatcher` writes the queue with COPY when it holds `batch_size` entries
+or `interval` seconds have passed, and `aclose()` writes what is queued and in flight.
+
+What it promises: an entry the database refuses (a status code outside 100-599) is
+logged and counted in `rejected`, and every other entry of its batch is still written;
+while the database is unavailable the entries wait and are written when it is back; at
+most `max_entries` wait (more are dropped and counted in `dropped`, so a long outage
+cannot exhaust memory); `aclose()` returns a report naming the entries it could not
+write. What a crashed process had not flushed yet is lost: the price of not blocking
+requests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from types import TracebackType
 from typing import Self
 
-from persistence import AsyncDatabase, PersistenceError
+from persistence import AsyncBatcher, AsyncDatabase, BatchReport
 
 from .models import AuditEntry
 from .repositories import AuditLogs
@@ -23,23 +28,43 @@ logger = logging.getLogger(__name__)
 
 
 class AuditLog:
-    def __init__(self, db: AsyncDatabase, *, batch_size: int = 200, interval: float = 0.5):
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        *,
+        batch_size: int = 200,
+        interval: float = 0.5,
+        max_entries: int = 50_000,
+    ):
         self.repository = AuditLogs(db)
-        self.batch_size = batch_size
-        self.interval = interval
-        self.written = 0
-        self._buffer: list[AuditEntry] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.batcher = AsyncBatcher(
+            self.repository.insert_many,
+            batch_size=batch_size,
+            interval=interval,
+            max_rows=max_entries,
+            on_error=self._refused,
+            name="audit_logs",
+        )
+
+    @property
+    def written(self) -> int:
+        return self.batcher.written
+
+    @property
+    def rejected(self) -> int:
+        return self.batcher.rejected
+
+    @property
+    def dropped(self) -> int:
+        return self.batcher.dropped
 
     def record(self, entry: AuditEntry) -> None:
-        """Queue an entry; returns at once."""
-        self._buffer.append(entry)
-        if len(self._buffer) >= self.batch_size:
-            self._wake.set()
+        """Queue an entry; returns at once (a full queue drops it and counts it)."""
+        if not self.batcher.put_nowait(entry):
+            logger.warning("audit queue full: entry %s dropped", entry.trace_id)
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run())
+        await self.batcher.open()
         return self
 
     async def __aexit__(
@@ -47,36 +72,14 @@ class AuditLog:
     ) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
-        """Stop the background writer and write everything still queued."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        await self.flush()
+    async def aclose(self, timeout: float = 30.0) -> BatchReport[AuditEntry]:
+        """Write everything queued or in flight; report what could not be written."""
+        return await self.batcher.aclose(timeout)
 
-    async def flush(self) -> int:
-        """Write what is queued now; return how many entries were written."""
-        batch, self._buffer = self._buffer, []
-        if not batch:
-            return 0
-        try:
-            await self.repository.insert_many(batch)
-        except PersistenceError:
-            logger.exception("audit batch of %d not written; kept for the next flush", len(batch))
-            self._buffer[:0] = batch
-            return 0
-        self.written += len(batch)
-        return len(batch)
+    async def flush(self) -> None:
+        """Write what is queued now."""
+        await self.batcher.flush()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            await self.flush()
+    @staticmethod
+    def _refused(entry: AuditEntry, error: Exception) -> None:
+        logger.error("audit entry %s refused: %s", entry.trace_id, error)

@@ -34,7 +34,7 @@ class JobStatusRow:
 
 @dataclass(frozen=True, slots=True)
 class NearestRow:
-    """Row of vectors.nearest (vectors.sql:1)."""
+    """Row of vectors.nearest (vectors.sql:2)."""
 
     id: UUID
     label: str
@@ -243,21 +243,21 @@ class RetentionQueries:
         self._purge_audit_logs = runner.query("retention.purge_audit_logs")
         self._purge_usage = runner.query("retention.purge_usage")
 
-    def purge_vector_stores(self) -> int:
-        """Input vectors are temporary: 24 hours. (retention.sql:1)"""
-        return self._runner.execute(self._purge_vector_stores, {})
+    def purge_vector_stores(self, *, batch_size: int) -> int:
+        """Input vectors are temporary: 24 hours. (retention.sql:5)"""
+        return self._runner.execute(self._purge_vector_stores, {"batch_size": batch_size})
 
-    def purge_jobs(self) -> int:
-        """Finished jobs: 7 days after completion. (retention.sql:5)"""
-        return self._runner.execute(self._purge_jobs, {})
+    def purge_jobs(self, *, batch_size: int) -> int:
+        """Finished jobs: 7 days after completion. (retention.sql:12)"""
+        return self._runner.execute(self._purge_jobs, {"batch_size": batch_size})
 
-    def purge_audit_logs(self) -> int:
-        """The audit trail: 90 days (compliance). (retention.sql:9)"""
-        return self._runner.execute(self._purge_audit_logs, {})
+    def purge_audit_logs(self, *, batch_size: int) -> int:
+        """The audit trail: 90 days (compliance). (retention.sql:19)"""
+        return self._runner.execute(self._purge_audit_logs, {"batch_size": batch_size})
 
-    def purge_usage(self) -> int:
-        """Usage metrics: 90 days. (retention.sql:13)"""
-        return self._runner.execute(self._purge_usage, {})
+    def purge_usage(self, *, batch_size: int) -> int:
+        """Usage metrics: 90 days. (retention.sql:26)"""
+        return self._runner.execute(self._purge_usage, {"batch_size": batch_size})
 
 
 class UsageQueries:
@@ -290,7 +290,7 @@ class VectorsQueries:
     def nearest(self, *, embedding: str, institution: str, limit: int) -> list[NearestRow]:
         """The institution's stored vectors closest to `embedding` ('[x,y,z]'); needs pgvector.
 
-        (vectors.sql:1)
+        (vectors.sql:2)
         """
         return self._runner.all(
             self._nearest,
@@ -356,21 +356,21 @@ class AsyncRetentionQueries:
         self._purge_audit_logs = runner.query("retention.purge_audit_logs")
         self._purge_usage = runner.query("retention.purge_usage")
 
-    async def purge_vector_stores(self) -> int:
-        """Input vectors are temporary: 24 hours. (retention.sql:1)"""
-        return await self._runner.execute(self._purge_vector_stores, {})
+    async def purge_vector_stores(self, *, batch_size: int) -> int:
+        """Input vectors are temporary: 24 hours. (retention.sql:5)"""
+        return await self._runner.execute(self._purge_vector_stores, {"batch_size": batch_size})
 
-    async def purge_jobs(self) -> int:
-        """Finished jobs: 7 days after completion. (retention.sql:5)"""
-        return await self._runner.execute(self._purge_jobs, {})
+    async def purge_jobs(self, *, batch_size: int) -> int:
+        """Finished jobs: 7 days after completion. (retention.sql:12)"""
+        return await self._runner.execute(self._purge_jobs, {"batch_size": batch_size})
 
-    async def purge_audit_logs(self) -> int:
-        """The audit trail: 90 days (compliance). (retention.sql:9)"""
-        return await self._runner.execute(self._purge_audit_logs, {})
+    async def purge_audit_logs(self, *, batch_size: int) -> int:
+        """The audit trail: 90 days (compliance). (retention.sql:19)"""
+        return await self._runner.execute(self._purge_audit_logs, {"batch_size": batch_size})
 
-    async def purge_usage(self) -> int:
-        """Usage metrics: 90 days. (retention.sql:13)"""
-        return await self._runner.execute(self._purge_usage, {})
+    async def purge_usage(self, *, batch_size: int) -> int:
+        """Usage metrics: 90 days. (retention.sql:26)"""
+        return await self._runner.execute(self._purge_usage, {"batch_size": batch_size})
 
 
 class AsyncUsageQueries:
@@ -403,7 +403,7 @@ class AsyncVectorsQueries:
     async def nearest(self, *, embedding: str, institution: str, limit: int) -> list[NearestRow]:
         """The institution's stored vectors closest to `embedding` ('[x,y,z]'); needs pgvector.
 
-        (vectors.sql:1)
+        (vectors.sql:2)
         """
         return await self._runner.all(
             self._nearest,

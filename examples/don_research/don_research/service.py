@@ -83,14 +83,25 @@ class Research:
             institution=institution, embedding=_vector(embedding), limit=limit
         )
 
-    async def retention(self) -> dict[str, int]:
-        """Apply the retention policy; return the rows removed per table."""
-        return {
-            "vector_stores (24 h)": await self.q.retention.purge_vector_stores(),
-            "job_status (7 days)": await self.q.retention.purge_jobs(),
-            "audit_logs (90 days)": await self.q.retention.purge_audit_logs(),
-            "usage_metrics (90 days)": await self.q.retention.purge_usage(),
+    async def retention(self, *, batch_size: int = 5000) -> dict[str, int]:
+        """Apply the retention policy; return the rows removed per table. Each table is
+        purged `batch_size` rows per statement (each its own transaction)."""
+        r = self.q.retention
+        purges = {
+            "vector_stores (24 h)": r.purge_vector_stores,
+            "job_status (7 days)": r.purge_jobs,
+            "audit_logs (90 days)": r.purge_audit_logs,
+            "usage_metrics (90 days)": r.purge_usage,
         }
+        removed = {}
+        for table, purge in purges.items():
+            total = 0
+            while (batch := await purge(batch_size=batch_size)) > 0:
+                total += batch
+                if batch < batch_size:
+                    break
+            removed[table] = total
+        return removed
 
     async def _require_vectors(self) -> None:
         if not await self.vector_search_available():

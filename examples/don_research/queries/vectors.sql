@@ -1,3 +1,4 @@
+-- requires: vector
 -- name: nearest(institution, embedding, limit)
 -- The institution's stored vectors closest to `embedding` ('[x,y,z]'); needs pgvector.
 select id, label, (embedding <-> :embedding::vector)::float8 as "distance!"

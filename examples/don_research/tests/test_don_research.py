@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -59,6 +60,39 @@ async def test_audit_records_without_waiting_and_writes_in_batches(research: Res
     assert await research.db.fetch_value("select count(*) from audit_logs") == 250
 
 
+async def test_audit_a_refused_entry_does_not_block_the_trail(research: Research) -> None:
+    # Before the batcher, one bad row sent the whole batch back to the buffer forever:
+    # 0 of 49 valid entries were written.
+    async with AuditLog(research.db, batch_size=50, interval=60) as audit:
+        for n in range(50):
+            bad = replace(entry(n), status_code=999) if n == 30 else entry(n)
+            audit.record(bad)
+    assert (audit.written, audit.rejected) == (49, 1)
+    traces = await research.db.fetch_all("select trace_id from audit_logs")
+    assert sorted(t[0] for t in traces) == sorted(f"trace-{n}" for n in range(50) if n != 30)
+
+
+async def test_audit_close_during_a_flush_writes_that_batch(research: Research) -> None:
+    # Before the batcher, aclose() cancelled the writer mid-flush: 10 recorded, 0 written.
+    audit = AuditLog(research.db, batch_size=10, interval=60)
+    slow = audit.batcher.write
+
+    async def write(rows: list[AuditEntry]) -> object:
+        await asyncio.sleep(0.3)  # the batch is in flight when aclose() is called
+        return await slow(rows)
+
+    audit.batcher.write = write
+    await audit.__aenter__()
+    for n in range(10):
+        audit.record(entry(n))
+    await asyncio.sleep(0.1)
+    assert audit.batcher.pending == 10
+    assert audit.written == 0
+    report = await audit.aclose()
+    assert report.complete
+    assert await research.db.fetch_value("select count(*) from audit_logs") == 10
+
+
 async def test_job_status_transitions(research: Research) -> None:
     job = await research.start_job("mit", "qac_solve")
     assert job.status == "queued"
@@ -98,11 +132,12 @@ async def test_retention_removes_exactly_the_expired_rows(research: Research) ->
         "insert into usage_metrics values ('mit', now() - interval '91 days', 5),"
         " ('mit', now() - interval '89 days', 5)"
     )
-    removed = await research.retention()
+    assert await research.q.retention.purge_audit_logs(batch_size=2) == 2, "not batched"
+    removed = await research.retention(batch_size=2)
     assert removed == {
         "vector_stores (24 h)": 1,
         "job_status (7 days)": 1,
-        "audit_logs (90 days)": 5,
+        "audit_logs (90 days)": 3,  # 2 went in the single batch above
         "usage_metrics (90 days)": 1,
     }
     assert await db.fetch_value("select string_agg(label, ',') from vector_stores") == "new"

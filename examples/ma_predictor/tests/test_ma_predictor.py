@@ -46,6 +46,28 @@ def company(
     )
 
 
+async def test_updating_a_company_moves_updated_at(predictor: Predictor) -> None:
+    stored = await predictor.companies.insert(company("UPDT", 1e9, ["oncology"]))
+    assert stored.updated_at == stored.created_at
+    async with predictor.db.transaction():  # now() is the transaction's start
+        changed = await predictor.companies.update(stored.id, market_cap_usd=Decimal("2e9"))
+    assert changed is not None
+    assert changed.updated_at > stored.updated_at, "no trigger maintains companies.updated_at"
+    assert changed.created_at == stored.created_at
+
+
+async def test_add_company_stores_nothing_when_a_candidate_is_refused(
+    predictor: Predictor,
+) -> None:
+    with pytest.raises(CheckViolation):
+        await predictor.add_company(
+            company("ROLL", 1e9, ["oncology"]),
+            [("good-1", "phase1", "oncology"), ("bad", "phase9", None)],
+        )
+    assert await predictor.companies.count(ticker="ROLL") == 0, "the company outlived its rollback"
+    assert await predictor.db.fetch_value("select count(*) from drug_candidates") == 0
+
+
 async def test_search_filters_combine_and_paginate(predictor: Predictor) -> None:
     await predictor.add_company(company("ONCO", 5e9, ["oncology"], 1e9, 1e8), [])
     await predictor.add_company(company("RARE", 2e9, ["oncology", "rare"], 1e8, 5e7), [])
