@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -162,6 +163,11 @@ def bench_sync(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]
     get_item = db.queries.bench.get_item.query  # the same SQL, as a named query
     list_items = db.queries.bench.list_items.query
     runner = db.queries
+    # The same, with the statements' sqlcommenter comment off: what the comment costs.
+    db_plain = Database(dataclasses.replace(settings, sql_comment=False)).open()
+    items_plain = Items(db_plain)
+    runner_plain = db_plain.queries
+    get_item_plain = runner_plain.bench.get_item.query
     rows = class_row(Item)
 
     def psycopg_tuples() -> object:
@@ -191,6 +197,10 @@ def bench_sync(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]
             "psycopg, held connection": psycopg_held,
             "persistence named query": lambda: runner.one(get_item, {"id": rand_id()}, Item),
             "persistence repository": lambda: items.get(rand_id()),
+            "persistence named query, no comment": lambda: runner_plain.one(
+                get_item_plain, {"id": rand_id()}, Item
+            ),
+            "persistence repository, no comment": lambda: items_plain.get(rand_id()),
             "SQLAlchemy Core": sa_core,
             "SQLAlchemy ORM": sa_orm,
         },
@@ -254,6 +264,7 @@ def bench_sync(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]
         rounds,
     )
     db.close()
+    db_plain.close()
     pool.close()
     held.close()
     engine.dispose()
@@ -439,6 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         / lst["psycopg + class_row"],
         "async_repo_get_vs_psycopg_async_class_row": asyn["get"]["persistence async repository"]
         / asyn["get"]["psycopg async + class_row"],
+        # What the statement-naming comment costs (goal: at most 1.02).
+        "repo_get_with_vs_without_sql_comment": get["persistence repository"]
+        / get["persistence repository, no comment"],
+        "query_get_with_vs_without_sql_comment": get["persistence named query"]
+        / get["persistence named query, no comment"],
         "sqlalchemy_orm_get_vs_repo_get": get["SQLAlchemy ORM"] / get["persistence repository"],
         "insert_many_speedup_vs_executemany": bulk_rates["persistence insert_many (COPY)"]
         / bulk_rates["psycopg executemany"],

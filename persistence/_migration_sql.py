@@ -118,17 +118,23 @@ def load_files(directory: Path) -> list[MigrationFile]:
 
 
 def run_statements(
-    conn: psycopg.Connection[Any], path: Path, text: str, *, transactional: bool = True
+    conn: psycopg.Connection[Any],
+    path: Path,
+    text: str,
+    *,
+    transactional: bool = True,
+    lead: str = "",
 ) -> None:
     """Execute the statements of `text` one by one; on failure name the file and line.
 
     One statement at a time (split by sqlparse, as yoyo does) so that every failure can
     be placed, also those the server reports without a position (a lock timeout).
+    `lead` (the comment naming the migration) goes before each statement.
     """
     for offset, statement in split_statements(text):
         try:
             # No parameters: psycopg sends the text as is (a literal % is fine).
-            conn.execute(statement.encode())
+            conn.execute((lead + statement).encode())
         except psycopg.Error as ex:
             note = (
                 ""
@@ -138,15 +144,20 @@ def run_statements(
                     " stay applied, so make them idempotent and run migrate again"
                 )
             )
-            raise MigrationError(failure(path, text, ex, offset, statement) + note) from ex
+            where = failure(path, text, ex, offset, statement, lead=len(lead))
+            raise MigrationError(where + note) from ex
 
 
-def failure(path: Path, text: str, ex: psycopg.Error, offset: int, statement: str) -> str:
+def failure(
+    path: Path, text: str, ex: psycopg.Error, offset: int, statement: str, *, lead: int = 0
+) -> str:
     """`file:line: message`: the error's line if the server gives a position, else the
-    line where the failing statement's code starts (after its leading comments)."""
+    line where the failing statement's code starts (after its leading comments).
+    `lead`: characters sent before the statement (its comment), which the position
+    counts."""
     position = ex.diag.statement_position
     if position:
-        at = offset + int(position) - 1
+        at = offset + max(int(position) - 1 - lead, 0)
     else:
         code = re.search(r"^(?!\s*--)\s*\S", statement, re.MULTILINE)
         at = offset + (code.end() - 1 if code else 0)

@@ -67,6 +67,8 @@ class Settings:
     migration_url: str | None = None
     #: The setting row-level security policies read the tenant from.
     tenant_setting: str = "app.tenant_id"
+    #: Name every statement in a `/* persistence='name' */` comment (DB_SQL_COMMENT=0: off).
+    sql_comment: bool = True
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -215,6 +217,7 @@ class Settings:
             migration_lock_timeout=_number(env, "DB_MIGRATION_LOCK_TIMEOUT", float, 600.0),
             migration_url=env.get("DATABASE_MIGRATION_URL", "").strip() or None,
             tenant_setting=env.get("DB_TENANT_SETTING", "app.tenant_id").strip(),
+            sql_comment=_flag(env, "DB_SQL_COMMENT", True),
         )
 
 
@@ -363,6 +366,17 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], de
         return kind(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {text!r}")
 
 
 def _project_dirs(root: Path) -> dict[str, Path]:

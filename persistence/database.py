@@ -149,7 +149,7 @@ class Database(DatabaseBase):
         """
         if self._queries is None:
             folder = self.settings.queries_dir or self.settings.project / "queries"
-            self._queries = QueryRunner(self, Catalog(folder))
+            self._queries = QueryRunner(self, Catalog(folder, comment=self.settings.sql_comment))
         return self._queries
 
     @property

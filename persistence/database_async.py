@@ -148,7 +148,9 @@ class AsyncDatabase(DatabaseBase):
         """
         if self._queries is None:
             folder = self.settings.queries_dir or self.settings.project / "queries"
-            self._queries = AsyncQueryRunner(self, Catalog(folder))
+            self._queries = AsyncQueryRunner(
+                self, Catalog(folder, comment=self.settings.sql_comment)
+            )
         return self._queries
 
     @property

@@ -43,6 +43,7 @@ from yoyo.connections import default_migration_table
 from yoyo.migrations import get_migration_hash
 
 from . import _telemetry
+from ._comment import comment
 from ._migration_sql import (
     MIGRATION_NAME,
     MigrationFile,
@@ -471,7 +472,7 @@ class Migrator:
                 conn.transaction(),
             ):
                 for path in paths:
-                    run_statements(conn, path, read_text(path))
+                    run_statements(conn, path, read_text(path), lead=self._lead(path, "seeds"))
                     self.out(f"seeded    {path.name}")
         except psycopg.Error as ex:
             raise translate(ex, secrets=self._secrets) from ex
@@ -661,17 +662,23 @@ class Migrator:
             if is_transactional(text):
                 with backend.transaction():
                     set_timeouts(conn, text, local=True)
-                    run_statements(conn, path, text)
+                    run_statements(conn, path, text, lead=self._lead(path))
                     record()
             else:
                 set_timeouts(conn, text, local=False)
-                run_statements(conn, path, text, transactional=False)
+                run_statements(conn, path, text, transactional=False, lead=self._lead(path))
                 conn.execute("reset lock_timeout; reset statement_timeout")
                 with backend.transaction():
                     record()
         except MigrationError as ex:
             ex.migration = mid
             raise
+
+    def _lead(self, path: Path, kind: str = "migrations") -> str:
+        """The comment naming a migration's statements: `migrations.0002_users` (its
+        rollback: `migrations.0002_users.rollback`), seeds `seeds.NAME`."""
+        name = path.name.removesuffix(".sql")
+        return comment(f"{kind}.{name}") if self.settings.sql_comment else ""
 
     def _refuse_in_production(self, what: str) -> None:
         if self.settings.production:

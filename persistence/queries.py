@@ -33,6 +33,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.multirange import Multirange
 from psycopg.types.range import Range
 
+from ._comment import comment
 from ._sqltext import SqlTextError, convert, statement_starts
 from .errors import QueryError, QueryLoadError
 
@@ -75,8 +76,11 @@ class Query:
     #: The file line of each line of `sql` (aiosql drops comment lines from the body).
     line_map: tuple[int, ...]
     doc: str
-    #: `sql` encoded once: psycopg takes bytes as they are, with no per-call encoding.
+    #: `sql` encoded once: psycopg takes bytes as they are, with no per-call encoding;
+    #: led by the comment naming the query unless the catalog was loaded without.
     sql_bytes: bytes
+    #: The leading comment (`/* persistence='users.get_user' */ `), or "" when off.
+    comment: str = ""
 
     @property
     def where(self) -> str:
@@ -165,17 +169,21 @@ class _Loader(QueryLoader):
 class Catalog:
     """Every named query under a folder, by fully qualified name.
 
+    Args:
+        folder: the queries folder.
+        comment: lead each statement with `/* persistence='name' */` (see _comment).
+
     Raises:
         QueryLoadError: on the first malformed file, naming it and the line.
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *, comment: bool = True):
         self.folder = folder
         self.queries: dict[str, Query] = {}
         if folder.is_dir():
             for path in sorted(folder.rglob("*.sql")):
                 namespace = path.relative_to(folder).with_suffix("").parts
-                for query in _load_file(path, list(namespace)):
+                for query in _load_file(path, list(namespace), comment):
                     self.queries[query.name] = query
 
     def __getitem__(self, name: str) -> Query:
@@ -194,7 +202,7 @@ class Catalog:
         return len(self.queries)
 
 
-def _load_file(path: Path, namespace: list[str]) -> list[Query]:
+def _load_file(path: Path, namespace: list[str], comment: bool = True) -> list[Query]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as ex:
@@ -213,7 +221,7 @@ def _load_file(path: Path, namespace: list[str]) -> list[Query]:
         _check_body(path, line, chunk)
         try:
             (datum,) = loader.load_query_data_from_sql(chunk, namespace, path)
-            queries.append(_query(datum, path, line, _line_map(chunk, line)))
+            queries.append(_query(datum, path, line, _line_map(chunk, line), comment))
         except SQLParseException as ex:
             message = re.sub(r" at \S+:\d+", "", str(ex))  # aiosql's own (shifted) place
             raise _load_error(f"{path}:{line}: {message}") from None
@@ -312,8 +320,13 @@ def _line_map(chunk: str, line: int) -> tuple[int, ...]:
     return tuple(number for number, _ in kept)
 
 
-def _query(datum: QueryDatum, path: Path, line: int, line_map: tuple[int, ...]) -> Query:
+def _query(
+    datum: QueryDatum, path: Path, line: int, line_map: tuple[int, ...], commented: bool
+) -> Query:
     converted = convert(datum.sql)
+    lead = comment(datum.query_name) if commented else ""
+    # Scripts run without parameters (single %), the rest through psycopg's pyformat.
+    sent = comment(datum.query_name, pyformat=True) if commented else ""
     return Query(
         name=datum.query_name,
         operation=OPERATIONS[datum.operation_type],
@@ -326,5 +339,6 @@ def _query(datum: QueryDatum, path: Path, line: int, line_map: tuple[int, ...]) 
         line=line,
         line_map=line_map,
         doc=datum.doc_comments,
-        sql_bytes=converted.pyformat.encode(),
+        sql_bytes=(sent + converted.pyformat).encode(),
+        comment=lead,
     )

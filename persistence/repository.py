@@ -34,6 +34,7 @@ from psycopg import Connection, sql
 from psycopg.rows import class_row
 
 from . import _upsert
+from ._comment import strip
 from ._sqlbuild import CopyGroup, TableSpec
 from ._types import Page
 from ._upsert import Upserted
@@ -76,6 +77,8 @@ class BaseRepository(Generic[T]):
             raise ConfigurationError(f"{type(self).__name__} needs a `table` class attribute")
         self.db = db
         self._rows = class_row(self.model)
+        #: The statements come with their comment; a database without strips it.
+        self._plain = not db.settings.sql_comment
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -254,10 +257,12 @@ class BaseRepository(Generic[T]):
             with conn.cursor() as cur:
                 if not cols:  # every field DEFAULT: there is no column to COPY
                     stmt = spec.statement("insert_defaults", spec.insert_defaults)
+                    stmt = strip(stmt) if self._plain else stmt
                     cur.execute(stmt, [len(group.rows)])
                     return
                 binary = spec.copy_binary(cols)
                 stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
+                stmt = strip(stmt) if self._plain else stmt
                 pick = group.pick
                 with cur.copy(stmt) as out:
                     if binary:
@@ -445,6 +450,8 @@ class BaseRepository(Generic[T]):
 
     def _one(self, stmt: bytes, params: list[Any], op: str) -> T | None:
         self._check()
+        if self._plain:
+            stmt = strip(stmt)
         rows = self._rows
 
         def run(conn: Connection[Any]) -> T | None:
@@ -456,6 +463,8 @@ class BaseRepository(Generic[T]):
 
     def _all(self, stmt: bytes, params: list[Any], op: str) -> list[T]:
         self._check()
+        if self._plain:
+            stmt = strip(stmt)
         rows = self._rows
 
         def run(conn: Connection[Any]) -> list[T]:
@@ -467,6 +476,8 @@ class BaseRepository(Generic[T]):
 
     def _value(self, stmt: bytes, params: list[Any], op: str) -> Any:
         self._check()
+        if self._plain:
+            stmt = strip(stmt)
 
         def run(conn: Connection[Any]) -> Any:
             with conn.cursor() as cur:
@@ -478,6 +489,8 @@ class BaseRepository(Generic[T]):
 
     def _execute(self, stmt: bytes, params: list[Any], op: str) -> int:
         self._check()
+        if self._plain:
+            stmt = strip(stmt)
 
         def run(conn: Connection[Any]) -> int:
             with conn.cursor() as cur:

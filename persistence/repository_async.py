@@ -33,6 +33,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 
 from . import _upsert
+from ._comment import strip
 from ._sqlbuild import CopyGroup, TableSpec
 from ._types import Page
 from ._upsert import Upserted
@@ -75,6 +76,8 @@ class AsyncBaseRepository(Generic[T]):
             raise ConfigurationError(f"{type(self).__name__} needs a `table` class attribute")
         self.db = db
         self._rows = class_row(self.model)
+        #: The statements come with their comment; a database without strips it.
+        self._plain = not db.settings.sql_comment
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -253,10 +256,12 @@ class AsyncBaseRepository(Generic[T]):
             async with conn.cursor() as cur:
                 if not cols:  # every field DEFAULT: there is no column to COPY
                     stmt = spec.statement("insert_defaults", spec.insert_defaults)
+                    stmt = strip(stmt) if self._plain else stmt
                     await cur.execute(stmt, [len(group.rows)])
                     return
                 binary = spec.copy_binary(cols)
                 stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
+                stmt = strip(stmt) if self._plain else stmt
                 pick = group.pick
                 async with cur.copy(stmt) as out:
                     if binary:
@@ -444,6 +449,8 @@ class AsyncBaseRepository(Generic[T]):
 
     async def _one(self, stmt: bytes, params: list[Any], op: str) -> T | None:
         await self._check()
+        if self._plain:
+            stmt = strip(stmt)
         rows = self._rows
 
         async def run(conn: AsyncConnection[Any]) -> T | None:
@@ -455,6 +462,8 @@ class AsyncBaseRepository(Generic[T]):
 
     async def _all(self, stmt: bytes, params: list[Any], op: str) -> list[T]:
         await self._check()
+        if self._plain:
+            stmt = strip(stmt)
         rows = self._rows
 
         async def run(conn: AsyncConnection[Any]) -> list[T]:
@@ -466,6 +475,8 @@ class AsyncBaseRepository(Generic[T]):
 
     async def _value(self, stmt: bytes, params: list[Any], op: str) -> Any:
         await self._check()
+        if self._plain:
+            stmt = strip(stmt)
 
         async def run(conn: AsyncConnection[Any]) -> Any:
             async with conn.cursor() as cur:
@@ -477,6 +488,8 @@ class AsyncBaseRepository(Generic[T]):
 
     async def _execute(self, stmt: bytes, params: list[Any], op: str) -> int:
         await self._check()
+        if self._plain:
+            stmt = strip(stmt)
 
         async def run(conn: AsyncConnection[Any]) -> int:
             async with conn.cursor() as cur:
