@@ -117,6 +117,10 @@ types: $(VENV)/.installed ## regenerate the typed query modules from the live sc
 check: $(VENV)/.installed check-generated ## per project: prove rollbacks, prepare queries, types fresh
 	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p check || exit 1; done
 
+.PHONY: lint-migrations
+lint-migrations: $(VENV)/.installed ## squawk on every project's migrations: file:line and rule (no database)
+	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p lint-migrations || exit 1; done
+
 .PHONY: reliability
 reliability: $(VENV)/.installed ## fault injection on servers of its own; prints the reliability table
 	$(PY) -m pytest tests/reliability -m reliability -q

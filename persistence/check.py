@@ -2,6 +2,7 @@
 
 `check` creates a scratch database beside the configured one and, in it:
 
+0. lints every migration and rollback with squawk (see lint.py), when it is installed;
 1. proves every migration: for each, in dependency order, snapshot the schema, apply,
    roll back, check the schema is back to the snapshot, apply again and check it matches
    the first application (a rollback that forgets an index, a trigger or a default is
@@ -34,21 +35,35 @@ from ._typerender import WIDTH
 from ._updated_at import unmaintained
 from .config import Settings
 from .errors import MigrationError, QueryLoadError
+from .lint import SquawkMissing, lint_migrations
 from .migrations import Migrator, Output
 from .queries import Catalog
 from .schema import diff, snapshot
 from .typegen import describe, render
 
-__all__ = ["check", "check_migrations", "generate_types"]
+__all__ = ["check", "check_migrations", "generate_types", "lint"]
 
 
 def check(settings: Settings, out: Output = print) -> list[str]:
     """Run every check; return the problems found (empty: all passed)."""
+    linted = lint(settings, out)
     with _scratch(settings) as scratch:
         problems = check_migrations(settings, out, scratch=scratch)
         if problems:
-            return problems  # the queries need the schema the migrations should build
-        return _check_queries(settings, scratch, out) + _check_updated_at(scratch, out)
+            return linted + problems  # the queries need the schema the migrations build
+        return linted + _check_queries(settings, scratch, out) + _check_updated_at(scratch, out)
+
+
+def lint(settings: Settings, out: Output = print) -> list[str]:
+    """squawk's findings on the migrations, as problems; without squawk, a note."""
+    directory = settings.migrations_dir or settings.project / "migrations"
+    try:
+        findings = lint_migrations(directory, settings.project)
+    except SquawkMissing as ex:
+        out(f"{'skipped':<8}{ex}")
+        return []
+    out(f"{'FAILED' if findings else 'ok':<8}migrations pass squawk's lint")
+    return [f"{f} (if deliberate, say why above it: -- squawk-ignore {f.rule})" for f in findings]
 
 
 def check_migrations(

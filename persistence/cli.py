@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from . import __version__
 from ._migration_sql import MIGRATION_NAME
-from .check import check, generate_types
+from .check import check, generate_types, lint
 from .config import Settings, secrets_of
 from .database import Database
 from .embedded import EmbeddedServer, resolve
@@ -379,6 +379,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_lint_migrations(args: argparse.Namespace) -> int:
+    problems = lint(_settings(args), out=lambda _: None)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} finding{'' if len(problems) == 1 else 's'}" if problems else "ok")
+    return 1 if problems else 0
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -581,6 +589,11 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check",
         parents=[database],
-        help="prove rollbacks, prepare every query, check the typed module is fresh",
+        help="lint migrations, prove rollbacks, prepare every query, typed module fresh",
     ).set_defaults(func=cmd_check)
+
+    commands.add_parser(
+        "lint-migrations",
+        help="lint the migrations with squawk (file:line and rule); no database needed",
+    ).set_defaults(func=cmd_lint_migrations)
     return parser

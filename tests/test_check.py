@@ -44,6 +44,7 @@ def test_check_passes_on_the_sample(project: Settings) -> None:
     lines: list[str] = []
     assert check(project, out=lines.append) == []
     assert lines == [
+        "ok      migrations pass squawk's lint",
         "ok      migration 0001_users",
         "ok      migration 0002_posts",
         "ok      migration 0003_repository_tables",
