@@ -20,6 +20,7 @@ from yoyo import exceptions as yoyo_exceptions
 from yoyo.migrations import read_migrations, topological_sort
 from yoyo.topologicalsort import CycleError
 
+from ._comment import attach
 from .errors import MigrationError
 
 __all__ = [
@@ -123,18 +124,18 @@ def run_statements(
     text: str,
     *,
     transactional: bool = True,
-    lead: str = "",
+    name: str | None = None,
 ) -> None:
     """Execute the statements of `text` one by one; on failure name the file and line.
 
     One statement at a time (split by sqlparse, as yoyo does) so that every failure can
     be placed, also those the server reports without a position (a lock timeout).
-    `lead` (the comment naming the migration) goes before each statement.
+    `name`: the comment naming each statement (see _comment), None for none.
     """
     for offset, statement in split_statements(text):
         try:
             # No parameters: psycopg sends the text as is (a literal % is fine).
-            conn.execute((lead + statement).encode())
+            conn.execute((attach(statement, name) if name else statement).encode())
         except psycopg.Error as ex:
             note = (
                 ""
@@ -144,20 +145,15 @@ def run_statements(
                     " stay applied, so make them idempotent and run migrate again"
                 )
             )
-            where = failure(path, text, ex, offset, statement, lead=len(lead))
-            raise MigrationError(where + note) from ex
+            raise MigrationError(failure(path, text, ex, offset, statement) + note) from ex
 
 
-def failure(
-    path: Path, text: str, ex: psycopg.Error, offset: int, statement: str, *, lead: int = 0
-) -> str:
+def failure(path: Path, text: str, ex: psycopg.Error, offset: int, statement: str) -> str:
     """`file:line: message`: the error's line if the server gives a position, else the
-    line where the failing statement's code starts (after its leading comments).
-    `lead`: characters sent before the statement (its comment), which the position
-    counts."""
+    line where the failing statement's code starts (after its leading comments)."""
     position = ex.diag.statement_position
     if position:
-        at = offset + max(int(position) - 1 - lead, 0)
+        at = offset + int(position) - 1
     else:
         code = re.search(r"^(?!\s*--)\s*\S", statement, re.MULTILINE)
         at = offset + (code.end() - 1 if code else 0)

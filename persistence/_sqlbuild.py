@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ._comment import comment
+from ._comment import attach
 from .errors import ConfigurationError, QueryError
 from .filters import OPERATORS, Filter
 
@@ -198,14 +198,15 @@ class TableSpec:
         return name
 
     def statement(self, key: Hashable, build: Callable[[], sql.Composable]) -> bytes:
-        """The statement for a call shape, composed on first use and then reused; led by
-        the comment naming it (`/* persistence='users.get' */`: `key` starts with the
-        operation), which a repository on a database with the comment off strips."""
+        """The statement for a call shape, composed on first use and then reused; it ends
+        with the comment naming it (`/* persistence='users.get' */`: `key` starts with
+        the operation), which a repository on a database with the comment off strips."""
         found = self._cache.get(key)
         if found is None:
             operation = key[0] if isinstance(key, tuple) else key
-            lead = comment(self.metric(str(operation)), pyformat=True).encode()
-            found = self._cache[key] = lead + build().as_bytes(None)
+            text = build().as_string(None)
+            named = attach(text, self.metric(str(operation)), pyformat=True)
+            found = self._cache[key] = named.encode()
         return found
 
     # -- where clauses ------------------------------------------------------------------

@@ -43,7 +43,6 @@ from yoyo.connections import default_migration_table
 from yoyo.migrations import get_migration_hash
 
 from . import _telemetry
-from ._comment import comment
 from ._migration_sql import (
     MIGRATION_NAME,
     MigrationFile,
@@ -472,7 +471,7 @@ class Migrator:
                 conn.transaction(),
             ):
                 for path in paths:
-                    run_statements(conn, path, read_text(path), lead=self._lead(path, "seeds"))
+                    run_statements(conn, path, read_text(path), name=self._name(path, "seeds"))
                     self.out(f"seeded    {path.name}")
         except psycopg.Error as ex:
             raise translate(ex, secrets=self._secrets) from ex
@@ -662,11 +661,11 @@ class Migrator:
             if is_transactional(text):
                 with backend.transaction():
                     set_timeouts(conn, text, local=True)
-                    run_statements(conn, path, text, lead=self._lead(path))
+                    run_statements(conn, path, text, name=self._name(path))
                     record()
             else:
                 set_timeouts(conn, text, local=False)
-                run_statements(conn, path, text, transactional=False, lead=self._lead(path))
+                run_statements(conn, path, text, transactional=False, name=self._name(path))
                 conn.execute("reset lock_timeout; reset statement_timeout")
                 with backend.transaction():
                     record()
@@ -674,11 +673,12 @@ class Migrator:
             ex.migration = mid
             raise
 
-    def _lead(self, path: Path, kind: str = "migrations") -> str:
-        """The comment naming a migration's statements: `migrations.0002_users` (its
-        rollback: `migrations.0002_users.rollback`), seeds `seeds.NAME`."""
+    def _name(self, path: Path, kind: str = "migrations") -> str | None:
+        """The name in the comment on a migration's statements: `migrations.0002_users`
+        (its rollback: `migrations.0002_users.rollback`), seeds `seeds.NAME`; None when
+        the comment is off."""
         name = path.name.removesuffix(".sql")
-        return comment(f"{kind}.{name}") if self.settings.sql_comment else ""
+        return f"{kind}.{name}" if self.settings.sql_comment else None
 
     def _refuse_in_production(self, what: str) -> None:
         if self.settings.production:

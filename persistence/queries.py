@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from psycopg.types.multirange import Multirange
 from psycopg.types.range import Range
 
-from ._comment import comment
+from ._comment import attach
 from ._sqltext import SqlTextError, convert, statement_starts
 from .errors import QueryError, QueryLoadError
 
@@ -77,10 +77,10 @@ class Query:
     line_map: tuple[int, ...]
     doc: str
     #: `sql` encoded once: psycopg takes bytes as they are, with no per-call encoding;
-    #: led by the comment naming the query unless the catalog was loaded without.
+    #: ends with the comment naming the query unless the catalog was loaded without.
     sql_bytes: bytes
-    #: The leading comment (`/* persistence='users.get_user' */ `), or "" when off.
-    comment: str = ""
+    #: `numbered` as a script (`#`) sends it, with no parameters: likewise commented.
+    script_bytes: bytes = b""
 
     @property
     def where(self) -> str:
@@ -324,9 +324,11 @@ def _query(
     datum: QueryDatum, path: Path, line: int, line_map: tuple[int, ...], commented: bool
 ) -> Query:
     converted = convert(datum.sql)
-    lead = comment(datum.query_name) if commented else ""
-    # Scripts run without parameters (single %), the rest through psycopg's pyformat.
-    sent = comment(datum.query_name, pyformat=True) if commented else ""
+    name, sent, script = datum.query_name, converted.pyformat, converted.numbered
+    if commented:
+        # Scripts run without parameters (single %), the rest through psycopg's pyformat.
+        sent = attach(sent, name, pyformat=True)
+        script = attach(script, name)
     return Query(
         name=datum.query_name,
         operation=OPERATIONS[datum.operation_type],
@@ -339,6 +341,6 @@ def _query(
         line=line,
         line_map=line_map,
         doc=datum.doc_comments,
-        sql_bytes=(sent + converted.pyformat).encode(),
-        comment=lead,
+        sql_bytes=sent.encode(),
+        script_bytes=script.encode(),
     )

@@ -148,7 +148,7 @@ class QueryRunner:
         def op(conn: Connection[Any]) -> str:
             with conn.cursor() as cur:
                 # No parameters: sent as written, so the text with single % signs.
-                cur.execute((query.comment + query.numbered).encode())
+                cur.execute(query.script_bytes)
                 status = cur.statusmessage
                 while cur.nextset():  # one result per statement; the cursor starts at the first
                     status = cur.statusmessage

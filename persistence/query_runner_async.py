@@ -147,7 +147,7 @@ class AsyncQueryRunner:
         async def op(conn: AsyncConnection[Any]) -> str:
             async with conn.cursor() as cur:
                 # No parameters: sent as written, so the text with single % signs.
-                await cur.execute((query.comment + query.numbered).encode())
+                await cur.execute(query.script_bytes)
                 status = cur.statusmessage
                 while cur.nextset():  # one result per statement; the cursor starts at the first
                     status = cur.statusmessage

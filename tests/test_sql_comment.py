@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from persistence import DEFAULT, BaseRepository, Database, Migrator, Settings
-from persistence._comment import comment, name_in, strip
+from persistence._comment import attach, comment, name_in, strip
 from persistence.errors import ConfigurationError
 
 
@@ -78,7 +78,8 @@ def test_named_query_is_named_in_pg_stat_activity(sample_settings: Settings) -> 
             lambda: db.queries.users.get_user_by_email(email="secret-value@example.com"),
             "users",
         )
-    assert text.startswith("/* persistence='users.get_user_by_email' */ select")
+    assert text.startswith("select")
+    assert text.endswith(" /* persistence='users.get_user_by_email' */;")
     assert name_in(text) == "users.get_user_by_email"
     assert "secret-value" not in text
 
@@ -87,7 +88,8 @@ def test_repository_call_is_named_in_pg_stat_activity(sample_settings: Settings)
     with Database(sample_settings) as db:
         items = Items(db)
         text = blocked_text(sample_settings, lambda: items.get(424242), "items")
-    assert text.startswith("/* persistence='items.get' */ select")
+    assert text.startswith("select")
+    assert text.endswith(" /* persistence='items.get' */")
     assert "424242" not in text
 
 
@@ -103,7 +105,7 @@ def test_migration_statements_are_named(tmp_path: Path, empty_settings: Settings
     with psycopg.connect(settings.conninfo()) as conn:
         row = conn.execute("select q from seen").fetchone()
     assert row is not None
-    assert row[0].startswith("/* persistence='migrations.0001_seen' */ ")
+    assert row[0].endswith(" /* persistence='migrations.0001_seen' */;")
 
 
 def test_migration_error_line_ignores_the_comment(tmp_path: Path, empty_settings: Settings) -> None:
@@ -119,9 +121,11 @@ def test_comment_off(sample_settings: Settings) -> None:
     with Database(settings) as db:
         text = blocked_text(settings, lambda: db.queries.users.count_users(), "users")
         assert text.startswith("select count(*)")
+        assert "persistence=" not in text
         items = Items(db)
         text = blocked_text(settings, lambda: items.get(1), "items")
         assert text.startswith("select ")
+        assert "persistence=" not in text
         assert items.insert(Item(sku="s-1", name="one")).id > 0
 
 
@@ -135,11 +139,13 @@ def test_setting_from_env() -> None:
 
 def test_escaping() -> None:
     # sqlcommenter: URL-encoded, so a name can never end the comment or inject SQL.
-    assert (
-        comment("a*/ drop table x; /*")
-        == "/* persistence='a%2A%2F%20drop%20table%20x%3B%20%2F%2A' */ "
+    assert comment("a*/ drop table x; /*") == (
+        "/* persistence='a%2A%2F%20drop%20table%20x%3B%20%2F%2A' */"
     )
-    assert comment("a b", pyformat=True) == "/* persistence='a%%20b' */ "
+    assert comment("a b", pyformat=True) == "/* persistence='a%%20b' */"
     assert name_in(comment("it's")) == "it's"
-    assert strip(comment("x").encode() + b"select 1") == b"select 1"
+    # At the end, before a final semicolon; after a -- comment, on a line of its own.
+    assert attach("select 1 ;\n", "x") == "select 1 /* persistence='x' */;"
+    assert attach("select 1 -- one;", "x") == "select 1 -- one\n/* persistence='x' */;"
+    assert strip(attach("select 1", "x").encode()) == b"select 1"
     assert strip(b"select 1") == b"select 1"
