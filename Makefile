@@ -117,6 +117,15 @@ types: $(VENV)/.installed ## regenerate the typed query modules from the live sc
 check: $(VENV)/.installed check-generated ## per project: prove rollbacks, prepare queries, types fresh
 	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p check || exit 1; done
 
+.PHONY: stats
+stats: $(VENV)/.installed ## per named query (pg_stat_statements), tables, unused indexes, connections, locks (JSON=1)
+	$(CLI) stats $(if $(JSON),--json)
+
+.PHONY: explain
+explain: $(VENV)/.installed ## the plan of a named query (Q=users.get_user P="email=a@b.c"; ANALYZE=1: run it, rolled back)
+	@test -n "$(Q)" || { echo 'usage: make explain Q=users.get_user_by_email [P="email=a@b.c ..."] [ANALYZE=1]' >&2; exit 2; }
+	@$(CLI) explain $(Q) $(foreach p,$(P),-p $(p)) $(if $(ANALYZE),--analyze)
+
 .PHONY: lint-migrations
 lint-migrations: $(VENV)/.installed ## squawk on every project's migrations: file:line and rule (no database)
 	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p lint-migrations || exit 1; done

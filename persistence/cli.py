@@ -35,8 +35,12 @@ from .config import Settings, secrets_of
 from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError, scrub
+from .explain import explain
 from .migrations import MigrationState, Migrator
+from .queries import Catalog
 from .security import grant_sql, service_role_warnings
+from .stats import collect
+from .stats import render as render_stats
 
 __all__ = ["main"]
 
@@ -379,6 +383,31 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    settings = resolve(_settings(args))
+    found = collect(settings, _catalog(settings), threshold=args.threshold, tables=args.tables)
+    print(json.dumps(found.as_json(), indent=2) if args.json else render_stats(found))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    settings = resolve(_settings(args))
+    params: dict[str, str] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"persistence: error: -p takes name=value, not {key!r}", file=sys.stderr)
+            return 2
+        params[key] = value
+    plan = explain(settings, _catalog(settings), args.name, params, analyze=args.analyze)
+    print("\n".join(plan))
+    return 0
+
+
+def _catalog(settings: Settings) -> Catalog:
+    return Catalog(settings.queries_dir or settings.project / "queries")
+
+
 def cmd_lint_migrations(args: argparse.Namespace) -> int:
     problems = lint(_settings(args), out=lambda _: None)
     for problem in problems:
@@ -591,6 +620,43 @@ def _parser() -> argparse.ArgumentParser:
         parents=[database],
         help="lint migrations, prove rollbacks, prepare every query, typed module fresh",
     ).set_defaults(func=cmd_check)
+
+    stats = commands.add_parser(
+        "stats",
+        parents=[database],
+        help="per named query (pg_stat_statements), tables, unused indexes, connections, locks",
+    )
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.add_argument(
+        "--threshold",
+        type=_seconds,
+        default=60.0,
+        metavar="S",
+        help="list transactions open longer than S seconds (default 60)",
+    )
+    stats.add_argument(
+        "--tables", type=int, default=20, metavar="N", help="the N largest tables (default 20)"
+    )
+    stats.set_defaults(func=cmd_stats)
+
+    explain_cmd = commands.add_parser(
+        "explain",
+        parents=[database],
+        help="the plan of a named query (generic plan, or --analyze in a rolled-back transaction)",
+    )
+    explain_cmd.add_argument("name", help="the query's name: users.get_user_by_email")
+    explain_cmd.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter's value, as text (repeat for each)",
+    )
+    explain_cmd.add_argument(
+        "--analyze", action="store_true", help="run it for real times (rolled back after)"
+    )
+    explain_cmd.set_defaults(func=cmd_explain)
 
     commands.add_parser(
         "lint-migrations",

@@ -44,6 +44,8 @@ max_connections = 200
 # only a crash of the machine could, and this data is disposable.
 fsync = off
 full_page_writes = off
+# Per-statement figures for `persistence stats` (after create extension pg_stat_statements).
+shared_preload_libraries = 'pg_stat_statements'
 """
 
 
