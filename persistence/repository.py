@@ -358,6 +358,8 @@ class BaseRepository(Generic[T]):
             lambda: _upsert.merge(spec.table, cols, conflict, update),
         )
         drop = _upsert.DROP_STAGE.as_bytes(None)
+        if self._plain:
+            create, copy, merge = strip(create), strip(copy), strip(merge)
 
         def op(conn: Connection[Any]) -> Upserted:
             with conn.transaction(), conn.cursor() as cur:

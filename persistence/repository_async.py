@@ -357,6 +357,8 @@ class AsyncBaseRepository(Generic[T]):
             lambda: _upsert.merge(spec.table, cols, conflict, update),
         )
         drop = _upsert.DROP_STAGE.as_bytes(None)
+        if self._plain:
+            create, copy, merge = strip(create), strip(copy), strip(merge)
 
         async def op(conn: AsyncConnection[Any]) -> Upserted:
             async with conn.transaction(), conn.cursor() as cur:

@@ -127,6 +127,8 @@ def test_comment_off(sample_settings: Settings) -> None:
         assert text.startswith("select ")
         assert "persistence=" not in text
         assert items.insert(Item(sku="s-1", name="one")).id > 0
+        done = items.upsert_many([Item(sku="s-1", name="uno")], conflict=["sku"])
+        assert (done.inserted, done.updated) == (0, 1)
 
 
 def test_setting_from_env() -> None:
