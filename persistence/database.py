@@ -1,8 +1,7 @@
 # Generated from persistence/database_async.py by tools/async_to_sync.py: DO NOT EDIT.
 """Database: a psycopg_pool pool with transactions, health and error translation.
 
-The sync `Database` (database.py) is generated from this module by
-tools/async_to_sync.py.
+Generated from persistence/database_async.py: edit that file.
 
 What is retried after a dead connection is decided from the statement (see
 _classify): reads run again on another connection, writes never do; a write whose

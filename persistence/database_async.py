@@ -1,7 +1,6 @@
 """AsyncDatabase: a psycopg_pool pool with transactions, health and error translation.
 
-The sync `Database` (database.py) is generated from this module by
-tools/async_to_sync.py.
+The sync twin is generated from this file.
 
 What is retried after a dead connection is decided from the statement (see
 _classify): reads run again on another connection, writes never do; a write whose

@@ -1,7 +1,7 @@
 # Generated from persistence/repository_async.py by tools/async_to_sync.py: DO NOT EDIT.
 """BaseRepository[T]: everyday CRUD for a dataclass mapped to a table.
 
-This is the source of the sync `BaseRepository` too (generated: repository.py).
+Generated from persistence/repository_async.py: edit that file.
 
     @dataclass
     class User:

@@ -1,6 +1,6 @@
 """AsyncBaseRepository[T]: everyday CRUD for a dataclass mapped to a table.
 
-This is the source of the sync `BaseRepository` too (generated: repository.py).
+The sync twin is generated from this file.
 
     @dataclass
     class User:
