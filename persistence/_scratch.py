@@ -7,6 +7,7 @@ import dataclasses
 import psycopg
 from psycopg import sql
 
+from ._connect import connect
 from ._typeinfo import forget as forget_types
 from .config import Settings
 
@@ -29,7 +30,7 @@ def on_database(settings: Settings, dbname: str) -> Settings:
 
 def create_database(settings: Settings, name: str, template: str | None = None) -> Settings:
     """(Re)create database `name`, empty or cloned from `template`; return its settings."""
-    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+    with connect(settings) as conn:
         conn.execute(_DROP.format(sql.Identifier(name)))
         stmt = sql.SQL("create database {}").format(sql.Identifier(name))
         if template:
@@ -42,6 +43,6 @@ def create_database(settings: Settings, name: str, template: str | None = None) 
 
 def drop_database(settings: Settings, name: str) -> None:
     """Drop database `name`, disconnecting whoever is still on it."""
-    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+    with connect(settings) as conn:
         conn.execute(_DROP.format(sql.Identifier(name)))
     forget_types()

@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from ._connect import connect
 from ._requires import skipped_lines
 from ._requires import split as split_by_extension
 from ._scratch import create_database, database_name, drop_database
@@ -70,7 +71,7 @@ def check_migrations(
         with _scratch(settings) as own:
             return check_migrations(settings, out, scratch=own)
     proof = Migrator(scratch, out=lambda _: None)
-    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+    with connect(scratch) as conn:
         for f in files:
             problem = _prove(proof, conn, f.id, str(f.rollback_path))
             out(f"{'FAILED' if problem else 'ok':<8}migration {f.id}")
@@ -131,7 +132,7 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
 
 
 def _check_updated_at(scratch: Settings, out: Output) -> list[str]:
-    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+    with connect(scratch) as conn:
         tables = unmaintained(conn)
     out(f"{'FAILED' if tables else 'ok':<8}every updated_at column has a trigger")
     return [
@@ -147,7 +148,7 @@ def _render(
     """The typed module's source, the problems found, how many queries were read, and
     the queries skipped for an extension the server lacks (with those extensions)."""
     catalog = _catalog(settings)
-    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+    with connect(scratch) as conn:
         runnable, skipped = split_by_extension(conn, catalog)
         described, problems = describe(conn, runnable)
     path = settings.types_path or settings.project / "queries.py"

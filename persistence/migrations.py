@@ -43,6 +43,7 @@ from yoyo.connections import default_migration_table
 from yoyo.migrations import get_migration_hash
 
 from . import _telemetry
+from ._connect import connect, open_connection
 from ._migration_sql import (
     MIGRATION_NAME,
     MigrationFile,
@@ -139,7 +140,7 @@ class _Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
     """yoyo's backend on a connection made from our Settings (timeouts, sslmode...)."""
 
     def connect(self, dburi: _Target) -> psycopg.Connection[Any]:
-        return psycopg.connect(dburi.settings.conninfo(), autocommit=True)
+        return open_connection(dburi.settings)
 
 
 class Migrator:
@@ -465,16 +466,10 @@ class Migrator:
         self._refuse_in_production("seed")
         folder = self.settings.seeds_dir or self.settings.project / "seeds"
         paths = sorted(folder.glob("*.sql")) if folder.is_dir() else []
-        try:
-            with (
-                psycopg.connect(self.settings.conninfo(), autocommit=True) as conn,
-                conn.transaction(),
-            ):
-                for path in paths:
-                    run_statements(conn, path, read_text(path))
-                    self.out(f"seeded    {path.name}")
-        except psycopg.Error as ex:
-            raise translate(ex, secrets=self._secrets) from ex
+        with connect(self.settings) as conn, conn.transaction():
+            for path in paths:
+                run_statements(conn, path, read_text(path))
+                self.out(f"seeded    {path.name}")
         if not paths:
             self.out(f"no seed files in {folder}")
         return paths
@@ -493,17 +488,13 @@ class Migrator:
 
     # -- internals ----------------------------------------------------------------------
 
-    @property
-    def _secrets(self) -> tuple[str, ...]:
-        return self.settings.secrets
-
     @contextmanager
     def _session(self) -> Iterator[_Backend]:
         try:
             target = _Target(self.settings, database_name(self.settings))
             backend = _Backend(target, default_migration_table)
         except psycopg.Error as ex:
-            raise translate(ex, secrets=self._secrets) from None
+            raise translate(ex, secrets=self.settings.secrets) from None
         try:
             conn = backend.connection
             if conn.info.server_version >= 140000:
@@ -522,7 +513,7 @@ class Migrator:
             )
             yield backend
         except psycopg.Error as ex:
-            raise translate(ex, secrets=self._secrets) from ex
+            raise translate(ex, secrets=self.settings.secrets) from ex
         finally:
             # Closing the session releases the advisory lock, on every path.
             backend.connection.close()
@@ -569,11 +560,8 @@ class Migrator:
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
         """A session for reports: no lock taken, nothing created."""
-        try:
-            with psycopg.connect(self.settings.conninfo(), autocommit=True) as conn:
-                yield conn
-        except psycopg.Error as ex:
-            raise translate(ex, secrets=self._secrets) from ex
+        with connect(self.settings) as conn:
+            yield conn
 
     def _refuse_edited(self, applied: dict[str, _Applied], files: dict[str, MigrationFile]) -> None:
         for mid, a in applied.items():
