@@ -172,7 +172,7 @@ def _line_length(path: Path) -> int:
 
 
 def _catalog(settings: Settings) -> Catalog:
-    return Catalog(settings.queries_dir or settings.project / "queries")
+    return Catalog(settings.queries_folder)
 
 
 @contextmanager

@@ -147,8 +147,7 @@ class Database(DatabaseBase):
             QueryLoadError: a `.sql` file is malformed (the message names file and line).
         """
         if self._queries is None:
-            folder = self.settings.queries_dir or self.settings.project / "queries"
-            self._queries = QueryRunner(self, Catalog(folder))
+            self._queries = QueryRunner(self, Catalog(self.settings.queries_folder))
         return self._queries
 
     @property
