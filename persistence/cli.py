@@ -29,7 +29,7 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from . import __version__
-from ._migration_sql import MIGRATION_NAME
+from ._migration_sql import MIGRATION_NAME, new_migration
 from .check import check, generate_types
 from .config import Settings, secrets_of
 from .database import Database
@@ -37,6 +37,7 @@ from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError, scrub
 from .migrations import MigrationState, Migrator
 from .security import grant_sql, service_role_warnings
+from .seeds import seed
 
 __all__ = ["main"]
 
@@ -316,7 +317,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    Migrator(_settings(args), out=_progress).new(args.name, updated_at=args.updated_at)
+    folder = _settings(args).migrations_folder
+    for path in new_migration(folder, args.name, updated_at=args.updated_at):
+        _progress(f"created   {path}")
     return 0
 
 
@@ -331,7 +334,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    _migrator(args).seed()
+    seed(resolve(_settings(args)), out=_progress)
     return 0
 
 
