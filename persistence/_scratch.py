@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
@@ -11,7 +14,7 @@ from ._connect import connect
 from ._typeinfo import forget as forget_types
 from .config import Settings
 
-__all__ = ["create_database", "database_name", "drop_database", "on_database"]
+__all__ = ["create_database", "database_name", "drop_database", "on_database", "scratch_database"]
 
 # WITH (FORCE) disconnects sessions left on the database (a killed test, a leaked pool).
 _DROP = sql.SQL("drop database if exists {} with (force)")
@@ -46,3 +49,15 @@ def drop_database(settings: Settings, name: str) -> None:
     with connect(settings) as conn:
         conn.execute(_DROP.format(sql.Identifier(name)))
     forget_types()
+
+
+@contextmanager
+def scratch_database(settings: Settings, purpose: str) -> Iterator[Settings]:
+    """A new empty database beside `settings`' one, named after it, `purpose` and this
+    process, dropped when the block ends; yields its settings."""
+    name = f"{database_name(settings)[:40]}_{purpose}_{os.getpid()}"
+    scratch = create_database(settings, name)
+    try:
+        yield scratch
+    finally:
+        drop_database(settings, name)

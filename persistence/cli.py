@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from . import __version__
 from ._migration_sql import MIGRATION_NAME, new_migration
-from .check import check, generate_types
+from .check import check
 from .config import Settings, secrets_of
 from .database import Database
 from .embedded import EmbeddedServer, resolve
@@ -38,6 +38,7 @@ from .errors import PersistenceError, scrub
 from .migrations import MigrationState, Migrator
 from .security import grant_sql, service_role_warnings
 from .seeds import seed
+from .typegen import generate_types
 
 __all__ = ["main"]
 

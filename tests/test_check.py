@@ -15,8 +15,9 @@ import pytest
 from psycopg import sql
 
 from persistence import Migrator, QueryLoadError, Settings
-from persistence.check import check, generate_types
+from persistence.check import check
 from persistence.cli import main
+from persistence.typegen import generate_types
 
 from .conftest import SAMPLE
 
