@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import psycopg
 from psycopg import sql
@@ -14,7 +14,14 @@ from ._connect import connect
 from ._typeinfo import forget as forget_types
 from .config import Settings
 
-__all__ = ["create_database", "database_name", "drop_database", "on_database", "scratch_database"]
+__all__ = [
+    "create_database",
+    "database_name",
+    "drop_database",
+    "on_database",
+    "scratch_database",
+    "temporary_database",
+]
 
 # WITH (FORCE) disconnects sessions left on the database (a killed test, a leaked pool).
 _DROP = sql.SQL("drop database if exists {} with (force)")
@@ -52,12 +59,19 @@ def drop_database(settings: Settings, name: str) -> None:
 
 
 @contextmanager
-def scratch_database(settings: Settings, purpose: str) -> Iterator[Settings]:
-    """A new empty database beside `settings`' one, named after it, `purpose` and this
-    process, dropped when the block ends; yields its settings."""
-    name = f"{database_name(settings)[:40]}_{purpose}_{os.getpid()}"
-    scratch = create_database(settings, name)
+def temporary_database(
+    settings: Settings, name: str, template: Settings | None = None
+) -> Iterator[Settings]:
+    """Database `name`, empty or cloned from `template`'s database, for the block only:
+    dropped when it ends, however it ends; yields its settings."""
+    created = create_database(settings, name, database_name(template) if template else None)
     try:
-        yield scratch
+        yield created
     finally:
         drop_database(settings, name)
+
+
+def scratch_database(settings: Settings, purpose: str) -> AbstractContextManager[Settings]:
+    """A temporary empty database beside `settings`' one, named after it, `purpose` and
+    this process."""
+    return temporary_database(settings, f"{database_name(settings)[:40]}_{purpose}_{os.getpid()}")
