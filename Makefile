@@ -45,10 +45,11 @@ test: $(VENV)/.installed ## run the test suite (embedded server unless DATABASE_
 	$(PY) -m pytest
 
 .PHONY: lint
-lint: $(VENV)/.installed check-generated ## ruff, formatting, mypy --strict, generated code up to date
+lint: $(VENV)/.installed check-generated ## ruff, formatting, mypy --strict, import layers, generated code up to date
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 .PHONY: typecheck
 typecheck: $(VENV)/.installed ## mypy --strict on the package, tests, tools, benchmarks and examples

@@ -2,7 +2,6 @@
 
 from ._base import Health
 from ._batch import BatchReport
-from ._sqlbuild import DEFAULT
 from ._types import Page
 from .batcher import Batcher
 from .batcher_async import AsyncBatcher
@@ -31,6 +30,7 @@ from .errors import (
     TransientError,
     UniqueViolation,
 )
+from .fields import DEFAULT
 from .migrations import Migrator
 from .repository import BaseRepository
 from .repository_async import AsyncBaseRepository

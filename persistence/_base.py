@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from .config import Settings
+from .config import NO_DATABASE, Settings
 from .errors import (
     DISCONNECT_STATES,
     ConfigurationError,
@@ -109,10 +109,7 @@ class DatabaseBase:
         elif isinstance(settings, str):
             settings = Settings(database_url=settings)
         if settings.database_url is None:
-            raise ConfigurationError(
-                "no database configured: set DATABASE_URL, or use"
-                " persistence.embedded to start the embedded server"
-            )
+            raise ConfigurationError(NO_DATABASE)
         self.settings = settings
         self.metrics = Metrics(settings.slow_query_ms)
         # Everything that may be the password, or the part of it a mis-typed URL put

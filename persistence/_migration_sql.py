@@ -16,11 +16,10 @@ from typing import Any
 import psycopg
 import sqlparse
 from psycopg import sql
-from yoyo import exceptions as yoyo_exceptions
-from yoyo.migrations import read_migrations, topological_sort
-from yoyo.topologicalsort import CycleError
 
 from ._comment import attach
+from ._updated_at import migration as updated_at_migration
+from ._yoyo import BadMigration, CycleError, read_migrations, topological_sort
 from .errors import MigrationError
 
 __all__ = [
@@ -35,6 +34,7 @@ __all__ = [
     "format_duration",
     "is_transactional",
     "load_files",
+    "new_migration",
     "read_text",
     "render_for_psql",
     "run_statements",
@@ -113,7 +113,7 @@ def load_files(directory: Path) -> list[MigrationFile]:
         raise MigrationError(
             f"{directory}: circular dependencies among these migrations: {names}"
         ) from None
-    except yoyo_exceptions.BadMigration as ex:
+    except BadMigration as ex:
         raise MigrationError(f"{directory}: {ex.args[0]}") from None
     return [files[m.id] for m in ordered]
 
@@ -167,6 +167,37 @@ def set_timeouts(conn: psycopg.Connection[Any], text: str, *, local: bool) -> No
     headers = directives(text)
     for name, default in DEFAULT_TIMEOUTS.items():
         conn.execute("select set_config(%s, %s, %s)", (name, headers.get(name, default), local))
+
+
+def new_migration(
+    directory: Path, name: str, *, updated_at: Sequence[str] = ()
+) -> tuple[Path, Path]:
+    """Create `NNNN_name.sql` and its rollback in `directory`, the new file depending
+    on the current heads; return both paths. With `updated_at` (table names), the files
+    hold the trigger that keeps each table's `updated_at` column current, and its rollback.
+
+    Raises:
+        MigrationError: `name` is not lowercase letters, digits and underscores; or, as
+            `load_files`, the existing migrations do not load.
+    """
+    if not MIGRATION_NAME.fullmatch(name):
+        raise MigrationError(
+            f"migration name {name!r}: use lowercase letters, digits and underscores"
+        )
+    files = load_files(directory)
+    numbers = [int(m.group()) for f in files if (m := re.match(r"\d+", f.id))]
+    mid = f"{max(numbers, default=0) + 1:04d}_{name}"
+    heads = find_heads(files)
+    directory.mkdir(parents=True, exist_ok=True)
+    up = directory / f"{mid}.sql"
+    down = directory / f"{mid}.rollback.sql"
+    depends = f"-- depends: {' '.join(heads)}\n" if heads else ""
+    forward, backward = updated_at_migration(list(updated_at)) if updated_at else ("", "")
+    up.write_text(f"-- {name.replace('_', ' ')}\n{depends}\n{forward}")
+    down.write_text(
+        f"-- rollback of {mid}: undo everything {up.name} does, in reverse\n\n{backward}"
+    )
+    return up, down
 
 
 def find_heads(files: Sequence[MigrationFile]) -> list[str]:

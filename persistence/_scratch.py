@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import psycopg
 from psycopg import sql
 
+from ._connect import connect
 from ._typeinfo import forget as forget_types
 from .config import Settings
 
-__all__ = ["create_database", "database_name", "drop_database", "on_database"]
+__all__ = [
+    "create_database",
+    "database_name",
+    "drop_database",
+    "on_database",
+    "scratch_database",
+    "temporary_database",
+]
 
 # WITH (FORCE) disconnects sessions left on the database (a killed test, a leaked pool).
 _DROP = sql.SQL("drop database if exists {} with (force)")
@@ -29,7 +40,7 @@ def on_database(settings: Settings, dbname: str) -> Settings:
 
 def create_database(settings: Settings, name: str, template: str | None = None) -> Settings:
     """(Re)create database `name`, empty or cloned from `template`; return its settings."""
-    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+    with connect(settings) as conn:
         conn.execute(_DROP.format(sql.Identifier(name)))
         stmt = sql.SQL("create database {}").format(sql.Identifier(name))
         if template:
@@ -42,6 +53,25 @@ def create_database(settings: Settings, name: str, template: str | None = None) 
 
 def drop_database(settings: Settings, name: str) -> None:
     """Drop database `name`, disconnecting whoever is still on it."""
-    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+    with connect(settings) as conn:
         conn.execute(_DROP.format(sql.Identifier(name)))
     forget_types()
+
+
+@contextmanager
+def temporary_database(
+    settings: Settings, name: str, template: Settings | None = None
+) -> Iterator[Settings]:
+    """Database `name`, empty or cloned from `template`'s database, for the block only:
+    dropped when it ends, however it ends; yields its settings."""
+    created = create_database(settings, name, database_name(template) if template else None)
+    try:
+        yield created
+    finally:
+        drop_database(settings, name)
+
+
+def scratch_database(settings: Settings, purpose: str) -> AbstractContextManager[Settings]:
+    """A temporary empty database beside `settings`' one, named after it, `purpose` and
+    this process."""
+    return temporary_database(settings, f"{database_name(settings)[:40]}_{purpose}_{os.getpid()}")

@@ -20,27 +20,14 @@ from psycopg.types.json import Jsonb
 
 from ._comment import attach
 from .errors import ConfigurationError, QueryError
+from .fields import DEFAULT
 from .filters import OPERATORS, Filter
 
-__all__ = ["DEFAULT", "TableSpec"]
-
-
-class _Default:
-    """The value of a field the database should fill in (a serial id, `now()`, ...)."""
-
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-    def __reduce__(self) -> str:
-        return "DEFAULT"
-
-
-#: Give a dataclass field this default to let the database fill it on insert:
-#: ``id: UUID = DEFAULT``. Typed as Any so that it fits any annotation.
-DEFAULT: Any = _Default()
+__all__ = ["TableSpec"]
 
 
 EMPTY = sql.SQL("")
+_LIMIT_OFFSET = sql.SQL(" limit %s offset %s")
 
 #: What decides a WHERE clause: (column, comparison) pairs, never the values.
 Shape = tuple[tuple[str, str], ...]
@@ -85,6 +72,12 @@ class CopyGroup:
     pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
 
 
+def _and(where: sql.Composable, condition: sql.Composable) -> sql.Composed:
+    """`where` (a WHERE clause, or nothing) with one more condition."""
+    joiner = sql.SQL(" where ") if where is EMPTY else sql.SQL(" and ")
+    return sql.Composed([where, joiner, condition])
+
+
 def _same(row: tuple[Any, ...]) -> tuple[Any, ...]:
     return row
 
@@ -108,6 +101,54 @@ class TableSpec:
         model: the dataclass; its fields are the columns.
         table, schema: where the rows live.
         primary_key: the key columns (several for a composite key).
+
+    The statements, for a table with soft delete (a `deleted_at` column):
+
+    >>> @dataclasses.dataclass
+    ... class Item:
+    ...     id: int
+    ...     name: str
+    ...     deleted_at: object = None
+    >>> spec = TableSpec(Item, "items", None, ["id"])
+    >>> shape, params = spec.where({"name": "pen"})
+    >>> shape, params
+    ((('name', '='), ('deleted_at', 'null')), ['pen'])
+    >>> import textwrap
+    >>> def show(stmt): print(textwrap.fill(stmt.as_string(), 88, subsequent_indent="  "))
+    >>> show(spec.select(spec.where_sql(shape)))
+    select "id", "name", "deleted_at" from "items" where "name" = %s and "deleted_at" is
+      null
+    >>> show(spec.find(shape, spec.order("-name")))
+    select "id", "name", "deleted_at" from "items" where "name" = %s and "deleted_at" is
+      null order by "name" desc limit %s offset %s
+    >>> show(spec.count(shape))
+    select count(*) from "items" where "name" = %s and "deleted_at" is null
+    >>> show(spec.exists(shape))
+    select exists (select 1 from "items" where "name" = %s and "deleted_at" is null)
+    >>> keys, desc = spec.page_keys(spec.order("-name"))
+    >>> keys, desc
+    (('name', 'id'), True)
+    >>> show(spec.page(shape, keys, desc, after=True))
+    select "id", "name", "deleted_at" from "items" where "name" = %s and "deleted_at" is
+      null and ("name", "id") < (%s, %s) order by "name" desc, "id" desc limit %s
+    >>> show(spec.delete_where(shape))
+    update "items" set deleted_at = now() where "name" = %s and "deleted_at" is null
+    >>> key, _ = spec.key(7, include_deleted=True)
+    >>> show(spec.delete(key))
+    delete from "items" where "id" = %s
+    >>> show(spec.set_deleted(key, deleted=True))
+    update "items" set "deleted_at" = now() where "id" = %s and "deleted_at" is null
+    >>> show(spec.set_deleted(key, deleted=False))
+    update "items" set "deleted_at" = null where "id" = %s and "deleted_at" is not null
+    >>> show(spec.insert_defaults())
+    insert into "items" select from generate_series(1, %s)
+
+    With a composite key, `get_many` matches the key columns against one array each:
+
+    >>> pairs = TableSpec(Item, "items", "shop", ["id", "name"])
+    >>> show(pairs.select_keys(pairs.where({})[0]))
+    select "id", "name", "deleted_at" from "shop"."items" where "deleted_at" is null and
+      ("id", "name") in (select * from unnest(%s, %s))
     """
 
     def __init__(
@@ -327,6 +368,80 @@ class TableSpec:
     def select(self, where: sql.Composable, tail: sql.Composable = EMPTY) -> sql.Composed:
         return sql.SQL("select {} from {}{}{}").format(self._columns, self.table, where, tail)
 
+    def find(self, shape: Shape, names: tuple[str, ...]) -> sql.Composed:
+        """Rows of a shape, in `order` order; parameters: the shape's, limit, offset."""
+        return self.select(self.where_sql(shape), self.order_sql(names) + _LIMIT_OFFSET)
+
+    def select_keys(self, shape: Shape) -> sql.Composed:
+        """Rows of a shape whose composite key is among the keys given as one array
+        parameter per key column (after the shape's parameters)."""
+        match = sql.SQL("({}) in (select * from unnest({}))").format(
+            sql.SQL(", ").join(map(sql.Identifier, self.primary_key)),
+            sql.SQL(", ").join(sql.Placeholder() * len(self.primary_key)),
+        )
+        return self.select(_and(self.where_sql(shape), match))
+
+    def count(self, shape: Shape) -> sql.Composed:
+        return sql.SQL("select count(*) from {}{}").format(self.table, self.where_sql(shape))
+
+    def exists(self, shape: Shape) -> sql.Composed:
+        return sql.SQL("select exists (select 1 from {}{})").format(
+            self.table, self.where_sql(shape)
+        )
+
+    def page_keys(self, names: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+        """(columns, descending) of a keyset page for sort keys from `order`: the sort
+        columns then the rest of the primary key, all one direction.
+
+        Raises:
+            QueryError: the sort keys mix directions (a keyset compares one row value).
+        """
+        directions = {n.startswith("-") for n in names}
+        if len(directions) > 1:
+            raise QueryError(f"{self.name}.page: sort columns must all go the same direction")
+        keys = [n.lstrip("-") for n in names]
+        keys += [k for k in self.primary_key if k not in keys]
+        return tuple(keys), directions == {True}
+
+    def page(self, shape: Shape, keys: tuple[str, ...], desc: bool, after: bool) -> sql.Composed:
+        """A keyset page; parameters: the shape's, then the previous page's last
+        `keys` values when `after`, then the limit."""
+        clause = self.where_sql(shape)
+        if after:
+            clause = _and(
+                clause,
+                sql.SQL("({}) {} ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, keys)),
+                    sql.SQL("<" if desc else ">"),
+                    sql.SQL(", ").join(sql.Placeholder() * len(keys)),
+                ),
+            )
+        direction = sql.SQL(" desc" if desc else "")
+        order = sql.SQL(" order by ") + sql.SQL(", ").join(
+            sql.SQL("{}{}").format(sql.Identifier(k), direction) for k in keys
+        )
+        return self.select(clause, order + sql.SQL(" limit %s"))
+
+    def delete(self, shape: Shape) -> sql.Composed:
+        """Delete for good, soft delete or not."""
+        return sql.SQL("delete from {}{}").format(self.table, self.where_sql(shape))
+
+    def delete_where(self, shape: Shape) -> sql.Composed:
+        """Delete the rows of a shape: soft (set deleted_at) where the table has it."""
+        if self.soft:
+            return sql.SQL("update {} set deleted_at = now(){}").format(
+                self.table, self.where_sql(shape)
+            )
+        return self.delete(shape)
+
+    def set_deleted(self, shape: Shape, deleted: bool) -> sql.Composed:
+        """Soft delete (or restore) the row of a key shape, if it is not already."""
+        value, state = ("now()", "is null") if deleted else ("null", "is not null")
+        column = sql.Identifier("deleted_at")
+        return sql.SQL("update {} set {} = {}{} and {} {}").format(
+            self.table, column, sql.SQL(value), self.where_sql(shape), column, sql.SQL(state)
+        )
+
     def insert(
         self, columns: Sequence[str], conflict: sql.Composable | None = None
     ) -> sql.Composed:
@@ -410,13 +525,8 @@ class TableSpec:
         return result
 
     def insert_defaults(self) -> sql.Composed:
-        """Insert %s rows made only of column defaults (COPY needs a column).
-
-        A query with no columns inserts every column's default:
-
-        >>> spec.insert_defaults().as_string(None)  # doctest: +SKIP
-        'insert into "items" select from generate_series(1, %s)'
-        """
+        """Insert %s rows made only of column defaults (COPY needs a column): a query
+        with no columns inserts every column's default."""
         return sql.SQL("insert into {} select from generate_series(1, %s)").format(self.table)
 
     def values(self, obj: Any) -> dict[str, Any]:

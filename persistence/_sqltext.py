@@ -123,7 +123,7 @@ def statement_starts(sql: str) -> list[int]:
     Raises:
         SqlTextError: the SQL does not lex; `index` is the offset of the fault.
 
-    >>> statement_starts("select ';';\n-- two\nselect 2")
+    >>> statement_starts("select ';';\\n-- two\\nselect 2")
     [0, 19]
     """
     try:

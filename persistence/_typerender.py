@@ -13,10 +13,8 @@ import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .typegen import Described
+from ._described import Described
 
 __all__ = ["camel", "render", "returns_row"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, LiteralString, TypeAlias, TypeVar
+from typing import Any, Generic, LiteralString, Protocol, TypeAlias, TypeVar
 
 from psycopg import AsyncConnection, Connection, sql
 
@@ -20,6 +20,33 @@ Params: TypeAlias = Sequence[Any] | Mapping[str, Any] | None
 #: A unit of work on one connection, run by `Database.run` / `AsyncDatabase.run`.
 Operation: TypeAlias = Callable[[Connection[Any]], R]
 AsyncOperation: TypeAlias = Callable[[AsyncConnection[Any]], Awaitable[R]]
+
+
+class Executor(Protocol):
+    """What the query runner needs of a `Database`: its `run`. The runner depends on
+    this, not on the database module, so imports point one way (database -> runner)."""
+
+    def run(
+        self,
+        operation: Operation[R],
+        *,
+        name: str | None = None,
+        statement: Query | None = None,
+        idempotent: bool = False,
+    ) -> R: ...
+
+
+class AsyncExecutor(Protocol):
+    """What the async query runner needs of an `AsyncDatabase`: its `run`."""
+
+    async def run(
+        self,
+        operation: AsyncOperation[R],
+        *,
+        name: str | None = None,
+        statement: Query | None = None,
+        idempotent: bool = False,
+    ) -> R: ...
 
 
 @dataclass(frozen=True, slots=True)

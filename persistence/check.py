@@ -1,4 +1,4 @@
-"""`persistence check` and `persistence types`: everything proven in a scratch database.
+"""`persistence check`: everything proven in a scratch database.
 
 `check` creates a scratch database beside the configured one and, in it:
 
@@ -19,35 +19,28 @@ Nothing is changed in the configured database; the scratch database is dropped.
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from ._connect import connect
 from ._requires import skipped_lines
-from ._requires import split as split_by_extension
-from ._scratch import create_database, database_name, drop_database
-from ._typerender import WIDTH
+from ._scratch import scratch_database
 from ._updated_at import unmaintained
 from .config import Settings
-from .errors import MigrationError, QueryLoadError
+from .errors import MigrationError
 from .lint import SquawkMissing, lint_migrations
 from .migrations import Migrator, Output
-from .queries import Catalog
 from .schema import diff, snapshot
-from .typegen import describe, render
+from .typegen import typed_source
 
-__all__ = ["check", "check_migrations", "generate_types", "lint"]
+__all__ = ["check", "check_migrations", "lint"]
 
 
 def check(settings: Settings, out: Output = print) -> list[str]:
     """Run every check; return the problems found (empty: all passed)."""
     linted = lint(settings, out)
-    with _scratch(settings) as scratch:
+    with scratch_database(settings, "check") as scratch:
         problems = check_migrations(settings, out, scratch=scratch)
         if problems:
             return linted + problems  # the queries need the schema the migrations build
@@ -56,9 +49,8 @@ def check(settings: Settings, out: Output = print) -> list[str]:
 
 def lint(settings: Settings, out: Output = print) -> list[str]:
     """squawk's findings on the migrations, as problems; without squawk, a note."""
-    directory = settings.migrations_dir or settings.project / "migrations"
     try:
-        findings = lint_migrations(directory, settings.project)
+        findings = lint_migrations(settings.migrations_folder, settings.project)
     except SquawkMissing as ex:
         out(f"{'skipped':<8}{ex}")
         return []
@@ -82,10 +74,10 @@ def check_migrations(
             out(f"no migrations in {migrator.directory}")
         return problems
     if scratch is None:
-        with _scratch(settings) as own:
+        with scratch_database(settings, "check") as own:
             return check_migrations(settings, out, scratch=own)
     proof = Migrator(scratch, out=lambda _: None)
-    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+    with connect(scratch) as conn:
         for f in files:
             problem = _prove(proof, conn, f.id, str(f.rollback_path))
             out(f"{'FAILED' if problem else 'ok':<8}migration {f.id}")
@@ -94,42 +86,8 @@ def check_migrations(
     return []
 
 
-def generate_types(settings: Settings, out: Output = print) -> Path:
-    """Write the typed query module to `settings.types_path`; return its path.
-
-    Queries whose file `-- requires:` an extension the server lacks are listed as
-    skipped, and the module is then left as it is (it types those queries too).
-
-    Raises:
-        QueryLoadError: listing every query that does not prepare or whose operator
-            does not fit its result.
-    """
-    if settings.types_path is None:
-        raise QueryLoadError(
-            'no place for the typed module: set `types = "pkg/queries.py"`'
-            " under [tool.persistence] in pyproject.toml"
-        )
-    with _scratch(settings) as scratch:
-        Migrator(scratch, out=lambda _: None).migrate()
-        source, problems, _, skipped = _render(settings, scratch)
-    if problems:
-        raise QueryLoadError("\n".join(problems))
-    if skipped:
-        for line in skipped_lines(skipped):
-            out(line)
-        out(
-            f"skipped {settings.types_path} not rewritten: run `persistence types` on a"
-            " server with those extensions"
-        )
-        return settings.types_path
-    settings.types_path.parent.mkdir(parents=True, exist_ok=True)
-    settings.types_path.write_text(source)
-    out(f"wrote {settings.types_path}")
-    return settings.types_path
-
-
 def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[str]:
-    source, problems, count, skipped = _render(settings, scratch)
+    source, problems, count, skipped = typed_source(settings, scratch)
     out(f"{'FAILED' if problems else 'ok':<8}{count} named queries prepare and fit")
     for line in skipped_lines(skipped):
         out(line)
@@ -146,7 +104,7 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
 
 
 def _check_updated_at(scratch: Settings, out: Output) -> list[str]:
-    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
+    with connect(scratch) as conn:
         tables = unmaintained(conn)
     out(f"{'FAILED' if tables else 'ok':<8}every updated_at column has a trigger")
     return [
@@ -154,49 +112,6 @@ def _check_updated_at(scratch: Settings, out: Output) -> list[str]:
         f" run `persistence new {table.rpartition('.')[2]}_updated_at --updated-at {table}`"
         for table in tables
     ]
-
-
-def _render(
-    settings: Settings, scratch: Settings
-) -> tuple[str, list[str], int, dict[str, list[str]]]:
-    """The typed module's source, the problems found, how many queries were read, and
-    the queries skipped for an extension the server lacks (with those extensions)."""
-    catalog = _catalog(settings)
-    with psycopg.connect(scratch.conninfo(), autocommit=True) as conn:
-        runnable, skipped = split_by_extension(conn, catalog)
-        described, problems = describe(conn, runnable)
-    path = settings.types_path or settings.project / "queries.py"
-    try:
-        origin = catalog.folder.relative_to(settings.project)
-    except ValueError:
-        origin = catalog.folder
-    source = render(described, f"{origin}/", _line_length(path))
-    return source, problems, len(runnable), skipped
-
-
-def _line_length(path: Path) -> int:
-    """The ruff line length of the project the typed module lives in (the nearest
-    pyproject.toml up from it), so the module passes that project's `ruff format`."""
-    for folder in path.resolve().parents:
-        config = folder / "pyproject.toml"
-        if config.is_file():
-            ruff = tomllib.loads(config.read_text()).get("tool", {}).get("ruff", {})
-            return int(ruff.get("line-length", WIDTH))
-    return WIDTH
-
-
-def _catalog(settings: Settings) -> Catalog:
-    return Catalog(settings.queries_dir or settings.project / "queries")
-
-
-@contextmanager
-def _scratch(settings: Settings) -> Iterator[Settings]:
-    name = f"{database_name(settings)[:40]}_check_{os.getpid()}"
-    scratch = create_database(settings, name)
-    try:
-        yield scratch
-    finally:
-        drop_database(settings, name)
 
 
 def _prove(migrator: Migrator, conn: psycopg.Connection[Any], mid: str, where: str) -> str | None:

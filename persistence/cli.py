@@ -29,8 +29,8 @@ from pathlib import Path
 from psycopg.conninfo import conninfo_to_dict
 
 from . import __version__
-from ._migration_sql import MIGRATION_NAME
-from .check import check, generate_types, lint
+from ._migration_sql import MIGRATION_NAME, new_migration
+from .check import check, lint
 from .config import Settings, secrets_of
 from .database import Database
 from .embedded import EmbeddedServer, resolve
@@ -39,8 +39,10 @@ from .explain import explain
 from .migrations import MigrationState, Migrator
 from .queries import Catalog
 from .security import grant_sql, service_role_warnings
+from .seeds import seed
 from .stats import collect
 from .stats import render as render_stats
+from .typegen import generate_types
 
 __all__ = ["main"]
 
@@ -320,7 +322,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    Migrator(_settings(args), out=_progress).new(args.name, updated_at=args.updated_at)
+    folder = _settings(args).migrations_folder
+    for path in new_migration(folder, args.name, updated_at=args.updated_at):
+        _progress(f"created   {path}")
     return 0
 
 
@@ -335,7 +339,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    _migrator(args).seed()
+    seed(resolve(_settings(args)), out=_progress)
     return 0
 
 

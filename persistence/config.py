@@ -21,11 +21,17 @@ from urllib.parse import quote, unquote
 from psycopg import conninfo as _conninfo
 from psycopg import errors as _pg
 
-from .errors import ConfigurationError, scrub
+from .errors import ConfigurationError, PersistenceError, scrub
 
 __all__ = ["Settings", "mask_url", "secrets_of"]
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+#: The one message for settings that name no server, wherever it is found out.
+NO_DATABASE = (
+    "no database configured: set DATABASE_URL (or DB_HOST/DB_NAME/...), or start the"
+    " embedded server with persistence.embedded.resolve(settings) (the CLI does this itself)"
+)
+
 ENVIRONMENTS = ("development", "test", "staging", "production")
 
 
@@ -115,6 +121,21 @@ class Settings:
         return self.env == "production"
 
     @property
+    def queries_folder(self) -> Path:
+        """`queries_dir`, else the project's queries/."""
+        return self.queries_dir or self.project / "queries"
+
+    @property
+    def migrations_folder(self) -> Path:
+        """`migrations_dir`, else the project's migrations/."""
+        return self.migrations_dir or self.project / "migrations"
+
+    @property
+    def seeds_folder(self) -> Path:
+        """`seeds_dir`, else the project's seeds/."""
+        return self.seeds_dir or self.project / "seeds"
+
+    @property
     def effective_sslmode(self) -> str | None:
         if self.sslmode is not None:
             return self.sslmode
@@ -156,10 +177,7 @@ class Settings:
             ConfigurationError: if `database_url` is None (start the embedded server first).
         """
         if self.database_url is None:
-            raise ConfigurationError(
-                "no database configured: set DATABASE_URL (or DB_HOST/DB_NAME/...),"
-                " or start the embedded server with `persistence db start`"
-            )
+            raise ConfigurationError(NO_DATABASE)
         params = _parse(self.database_url)
         gucs = [
             f"-c statement_timeout={int(self.statement_timeout * 1000)}",
@@ -306,6 +324,18 @@ def _stray_at(url: str) -> bool:
         return False
     rest = url.split("://", 1)[1].split("?", 1)[0]
     return "@" in rest.partition("/")[2]
+
+
+def refuse_in_production(settings: Settings, what: str) -> None:
+    """Raise before a development-only operation (seed, reset) touches production.
+
+    Raises:
+        PersistenceError: `settings` is for production (PERSISTENCE_ENV=production).
+    """
+    if settings.production:
+        raise PersistenceError(
+            f"refusing to {what} a production database (PERSISTENCE_ENV=production)"
+        )
 
 
 def secrets_of(url: str | None) -> tuple[str, ...]:

@@ -1,8 +1,7 @@
 # Generated from persistence/database_async.py by tools/async_to_sync.py: DO NOT EDIT.
 """Database: a psycopg_pool pool with transactions, health and error translation.
 
-The sync `Database` (database.py) is generated from this module by
-tools/async_to_sync.py.
+Generated from persistence/database_async.py: edit that file.
 
 What is retried after a dead connection is decided from the statement (see
 _classify): reads run again on another connection, writes never do; a write whose
@@ -148,8 +147,9 @@ class Database(DatabaseBase):
             QueryLoadError: a `.sql` file is malformed (the message names file and line).
         """
         if self._queries is None:
-            folder = self.settings.queries_dir or self.settings.project / "queries"
-            self._queries = QueryRunner(self, Catalog(folder, comment=self.settings.sql_comment))
+            self._queries = QueryRunner(
+                self, Catalog(self.settings.queries_folder, comment=self.settings.sql_comment)
+            )
         return self._queries
 
     @property

@@ -1,7 +1,6 @@
 """AsyncDatabase: a psycopg_pool pool with transactions, health and error translation.
 
-The sync `Database` (database.py) is generated from this module by
-tools/async_to_sync.py.
+The sync twin is generated from this file.
 
 What is retried after a dead connection is decided from the statement (see
 _classify): reads run again on another connection, writes never do; a write whose
@@ -147,9 +146,8 @@ class AsyncDatabase(DatabaseBase):
             QueryLoadError: a `.sql` file is malformed (the message names file and line).
         """
         if self._queries is None:
-            folder = self.settings.queries_dir or self.settings.project / "queries"
             self._queries = AsyncQueryRunner(
-                self, Catalog(folder, comment=self.settings.sql_comment)
+                self, Catalog(self.settings.queries_folder, comment=self.settings.sql_comment)
             )
         return self._queries
 

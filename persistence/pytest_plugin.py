@@ -34,16 +34,17 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from psycopg import sql
 
+from ._connect import connect
 from ._migration_sql import load_files
 from ._scratch import create_database, database_name, drop_database, on_database
 from .config import Settings
 from .database import Database
 from .database_async import AsyncDatabase
 from .embedded import resolve
+from .errors import ConfigurationError
 from .migrations import Migrator
 
 #: This run's databases: unique across processes, machines and CI jobs on one server.
@@ -142,7 +143,7 @@ def _fill_template(config: pytest.Config, settings: Settings) -> None:
 def _reusable_template(config: pytest.Config, base: Settings) -> Settings:
     """The template for these migrations (and conftest files), made once and kept."""
     name = f"persistence_tpl_{_fingerprint(base, config)}"
-    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
+    with connect(base) as conn:
         # Workers and parallel jobs wait for whoever makes it, then all reuse it.
         conn.execute("select pg_advisory_lock(hashtext(%s))", [name])
         try:
@@ -180,12 +181,8 @@ def _fingerprint(settings: Settings, config: pytest.Config) -> str:
 def _create(settings: Settings, name: str, template: str | None = None) -> Settings:
     try:
         return create_database(settings, name, template=template)
-    except psycopg.errors.InsufficientPrivilege:
-        role = psycopg.conninfo.conninfo_to_dict(settings.database_url or "").get("user")
-        raise pytest.UsageError(
-            f"persistence: the test role {role or '(default)'} cannot create databases;"
-            f" give it CREATEDB (alter role {role or '...'} createdb) or test as another role"
-        ) from None
+    except ConfigurationError as ex:  # _connect's: which privilege is missing, and how
+        raise pytest.UsageError(f"persistence: {ex}") from None
 
 
 @pytest.fixture(scope="session")

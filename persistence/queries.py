@@ -26,13 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiosql.query_loader import QueryLoader
-from aiosql.types import QueryDatum, SQLOperationType
-from aiosql.utils import SQLParseException
 from psycopg.types.json import Jsonb
 from psycopg.types.multirange import Multirange
 from psycopg.types.range import Range
 
+from ._aiosql import QueryDatum, SQLOperationType, SQLParseException, new_loader
 from ._comment import attach
 from ._sqltext import SqlTextError, convert, statement_starts
 from .errors import QueryError, QueryLoadError
@@ -128,44 +126,6 @@ def as_json(value: Any) -> Any:
     return value if value is None or isinstance(value, Jsonb) else Jsonb(value)
 
 
-class _Adapter:
-    """The part of an aiosql driver adapter its loader calls: SQL passes through
-    unchanged, since _sqltext converts placeholders with a real lexer."""
-
-    def process_sql(self, query_name: str, op_type: SQLOperationType, sql: str) -> str:
-        return sql
-
-
-class _Loader(QueryLoader):
-    """aiosql's loader, finding parameters with PostgreSQL's lexer, not a regex."""
-
-    def _build_signature(self, sql: str, qname: str, sig: list[str] | None) -> Any:
-        try:
-            converted = convert(sql)
-        except SqlTextError as ex:
-            raise SQLParseException(f"query {qname}: {ex}") from None
-        if converted.positional:
-            number = converted.positional[0]
-            hint = f": write :{sig[number - 1]}" if sig and number <= len(sig) else " (:name)"
-            raise SQLParseException(
-                f"query {qname} uses the positional parameter ${number};"
-                f" named parameters are required{hint}"
-            )
-        used = converted.params
-        if sig is not None:
-            undeclared = [p for p in used if p not in sig]
-            unused = [p for p in sig if p not in used]
-            if undeclared:
-                raise SQLParseException(
-                    f"query {qname} uses :{undeclared[0]}, which is not in its parameter list"
-                )
-            if unused:
-                raise SQLParseException(
-                    f"query {qname} declares {unused[0]!r}, which its SQL does not use"
-                )
-        return None
-
-
 class Catalog:
     """Every named query under a folder, by fully qualified name.
 
@@ -214,7 +174,7 @@ def _load_file(path: Path, namespace: list[str], comment: bool = True) -> list[Q
     lines = _name_lines(path, text)
     chunks = _chunks(text, lines)
     _check_preamble(path, text, lines[0] if lines else None)
-    loader = _Loader(_Adapter(), None, attribute=None, mandatory_parameters=True)  # type: ignore[arg-type]
+    loader = new_loader()
     queries = []
     # One definition at a time, so that an error is placed at its own name line.
     for line, chunk in zip(lines, chunks, strict=True):

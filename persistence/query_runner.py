@@ -1,7 +1,7 @@
 # Generated from persistence/query_runner_async.py by tools/async_to_sync.py: DO NOT EDIT.
-"""QueryRunner: run named queries on an Database.
+"""QueryRunner: run named queries on a Database.
 
-This is the source of the sync `QueryRunner` too (generated: query_runner.py).
+Generated from persistence/query_runner_async.py: edit that file.
 
 Two ways in. Untyped, by attribute: `db.queries.users.get_user(id=1)` (rows come
 back as dicts). Typed, through the module `make types` generates, whose methods call
@@ -18,16 +18,14 @@ file declares it `-- idempotent`), and is counted in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from psycopg import Connection
 from psycopg.rows import BaseRowFactory, class_row, dict_row
 
+from ._types import Executor
 from .errors import NotFound, QueryError
 from .queries import Catalog, Query
-
-if TYPE_CHECKING:
-    from .database import Database
 
 __all__ = ["QueryRunner"]
 
@@ -37,7 +35,7 @@ Row = TypeVar("Row")
 class QueryRunner:
     """Named queries bound to one Database; namespaces are attributes."""
 
-    def __init__(self, db: Database, catalog: Catalog):
+    def __init__(self, db: Executor, catalog: Catalog):
         self.db = db
         self.catalog = catalog
         self._factories: dict[type[Any], BaseRowFactory[Any]] = {}

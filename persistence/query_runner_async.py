@@ -1,6 +1,6 @@
 """AsyncQueryRunner: run named queries on an AsyncDatabase.
 
-This is the source of the sync `QueryRunner` too (generated: query_runner.py).
+The sync twin is generated from this file.
 
 Two ways in. Untyped, by attribute: `await db.queries.users.get_user(id=1)` (rows come
 back as dicts). Typed, through the module `make types` generates, whose methods call
@@ -17,16 +17,14 @@ file declares it `-- idempotent`), and is counted in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from psycopg import AsyncConnection
 from psycopg.rows import BaseRowFactory, class_row, dict_row
 
+from ._types import AsyncExecutor
 from .errors import NotFound, QueryError
 from .queries import Catalog, Query
-
-if TYPE_CHECKING:
-    from .database_async import AsyncDatabase
 
 __all__ = ["AsyncQueryRunner"]
 
@@ -36,7 +34,7 @@ Row = TypeVar("Row")
 class AsyncQueryRunner:
     """Named queries bound to one AsyncDatabase; namespaces are attributes."""
 
-    def __init__(self, db: AsyncDatabase, catalog: Catalog):
+    def __init__(self, db: AsyncExecutor, catalog: Catalog):
         self.db = db
         self.catalog = catalog
         self._factories: dict[type[Any], BaseRowFactory[Any]] = {}

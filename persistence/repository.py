@@ -1,7 +1,7 @@
 # Generated from persistence/repository_async.py by tools/async_to_sync.py: DO NOT EDIT.
 """BaseRepository[T]: everyday CRUD for a dataclass mapped to a table.
 
-This is the source of the sync `BaseRepository` too (generated: repository.py).
+Generated from persistence/repository_async.py: edit that file.
 
     @dataclass
     class User:
@@ -28,7 +28,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
-from typing import Any, ClassVar, Generic, LiteralString, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from psycopg import Connection, sql
 from psycopg.rows import class_row
@@ -102,14 +102,8 @@ class BaseRepository(Generic[T]):
             stmt = spec.statement(("get_many", shape), lambda: spec.select(spec.where_sql(shape)))
             return self._all(stmt, params, "get_many")
         # Composite key: match (a, b) against the arrays of each key column.
-        columns = sql.SQL(", ").join(map(sql.Identifier, spec.primary_key))
-        arrays = sql.SQL(", ").join(sql.Placeholder() * len(spec.primary_key))
         shape, params = spec.where({}, include_deleted)
-        match = sql.SQL("({}) in (select * from unnest({}))").format(columns, arrays)
-        clause = sql.SQL(" and ") + match if shape else sql.SQL(" where ") + match
-        stmt = spec.statement(
-            ("get_many_composite", shape), lambda: spec.select(spec.where_sql(shape) + clause)
-        )
+        stmt = spec.statement(("get_many_composite", shape), lambda: spec.select_keys(shape))
         arrays_params = [[k[c] for k in keys] for c in spec.primary_key]
         return self._all(stmt, [*params, *arrays_params], "get_many")
 
@@ -131,12 +125,7 @@ class BaseRepository(Generic[T]):
         spec = self._spec
         shape, params = spec.where(filters, include_deleted)
         names = spec.order(order_by)
-        stmt = spec.statement(
-            ("find", shape, names),
-            lambda: spec.select(
-                spec.where_sql(shape), spec.order_sql(names) + sql.SQL(" limit %s offset %s")
-            ),
-        )
+        stmt = spec.statement(("find", shape, names), lambda: spec.find(shape, names))
         return self._all(
             stmt, [*params, _count(limit, "limit"), _count(offset, "offset") or 0], "find"
         )
@@ -145,22 +134,14 @@ class BaseRepository(Generic[T]):
         """How many rows match the filters (the same filters as `find`)."""
         spec = self._spec
         shape, params = spec.where(filters, include_deleted)
-        stmt = spec.statement(
-            ("count", shape),
-            lambda: sql.SQL("select count(*) from {}{}").format(spec.table, spec.where_sql(shape)),
-        )
+        stmt = spec.statement(("count", shape), lambda: spec.count(shape))
         return int(self._value(stmt, params, "count"))
 
     def exists(self, *, include_deleted: bool = False, **filters: Any) -> bool:
         """Whether any row matches the filters."""
         spec = self._spec
         shape, params = spec.where(filters, include_deleted)
-        stmt = spec.statement(
-            ("exists", shape),
-            lambda: sql.SQL("select exists (select 1 from {}{})").format(
-                spec.table, spec.where_sql(shape)
-            ),
-        )
+        stmt = spec.statement(("exists", shape), lambda: spec.exists(shape))
         return bool(self._value(stmt, params, "exists"))
 
     def page(
@@ -179,39 +160,16 @@ class BaseRepository(Generic[T]):
         sort columns go the same direction (all ascending, or all "-descending").
         """
         spec = self._spec
-        names = (
-            ()
-            if order_by is None
-            else ((order_by,) if isinstance(order_by, str) else tuple(order_by))
-        )
-        desc = {n.startswith("-") for n in names} == {True}
-        if names and {n.startswith("-") for n in names} == {True, False}:
-            raise QueryError(f"{spec.name}.page: sort columns must all go the same direction")
-        keys = [spec.column(n.lstrip("-"), "order_by") for n in names]
-        keys += [k for k in spec.primary_key if k not in keys]
+        keys, desc = spec.page_keys(spec.order(order_by))
         shape, params = spec.where(filters, include_deleted)
-        direction = sql.SQL(" desc" if desc else "")
-        cols = sql.SQL(", ").join(map(sql.Identifier, keys))
-
-        def build() -> sql.Composable:
-            clause = spec.where_sql(shape)
-            if after is not None:
-                cmp = sql.SQL("({}) {} ({})").format(
-                    cols,
-                    sql.SQL("<" if desc else ">"),
-                    sql.SQL(", ").join(sql.Placeholder() * len(keys)),
-                )
-                clause = clause + (sql.SQL(" and ") if shape else sql.SQL(" where ")) + cmp
-            order = sql.SQL(" order by ") + sql.SQL(", ").join(
-                sql.SQL("{}{}").format(sql.Identifier(k), direction) for k in keys
-            )
-            return spec.select(clause, order + sql.SQL(" limit %s"))
-
         if after is not None and len(after) != len(keys):
             raise QueryError(
                 f"{spec.name}.page: `after` must hold {len(keys)} values ({', '.join(keys)})"
             )
-        stmt = spec.statement(("page", shape, tuple(keys), desc, after is not None), build)
+        stmt = spec.statement(
+            ("page", shape, keys, desc, after is not None),
+            lambda: spec.page(shape, keys, desc, after is not None),
+        )
         items = self._all(stmt, [*params, *(after or ()), _count(limit, "limit")], "page")
         last = attrgetter(*keys)
         nxt = None
@@ -382,21 +340,18 @@ class BaseRepository(Generic[T]):
         whether a row was deleted."""
         spec = self._spec
         if spec.soft:
-            return self._soft(pk, "delete", "now()", "is null")
+            return self._soft(pk, "delete", deleted=True)
         return self.purge(pk)
 
     def restore(self, pk: Any) -> bool:
         """Undo a soft delete; return whether a deleted row was restored."""
-        return self._soft(pk, "restore", "null", "is not null")
+        return self._soft(pk, "restore", deleted=False)
 
     def purge(self, pk: Any) -> bool:
         """Delete the row `pk` for good, soft delete or not."""
         spec = self._spec
         shape, params = spec.key(pk, include_deleted=True)
-        stmt = spec.statement(
-            ("purge", shape),
-            lambda: sql.SQL("delete from {}{}").format(spec.table, spec.where_sql(shape)),
-        )
+        stmt = spec.statement(("purge", shape), lambda: spec.delete(shape))
         return self._execute(stmt, params, "purge") > 0
 
     def delete_where(self, **filters: Any) -> int:
@@ -409,30 +364,17 @@ class BaseRepository(Generic[T]):
         if not filters:
             raise QueryError(f"{spec.name}.delete_where needs at least one filter")
         shape, params = spec.where(filters)
-
-        def build() -> sql.Composable:
-            where = spec.where_sql(shape)
-            if spec.soft:
-                return sql.SQL("update {} set deleted_at = now(){}").format(spec.table, where)
-            return sql.SQL("delete from {}{}").format(spec.table, where)
-
-        stmt = spec.statement(("delete_where", shape), build)
+        stmt = spec.statement(("delete_where", shape), lambda: spec.delete_where(shape))
         return self._execute(stmt, params, "delete_where")
 
     # -- internals -----------------------------------------------------------------------
 
-    def _soft(self, pk: Any, what: str, value: LiteralString, state: LiteralString) -> bool:
+    def _soft(self, pk: Any, what: str, *, deleted: bool) -> bool:
         spec = self._spec
         if not spec.soft:
             raise QueryError(f"{spec.name} has no deleted_at column: {what} needs soft delete")
         shape, params = spec.key(pk, include_deleted=True)
-        deleted = sql.Identifier("deleted_at")
-        stmt = spec.statement(
-            (what, shape),
-            lambda: sql.SQL("update {} set {} = {}{} and {} {}").format(
-                spec.table, deleted, sql.SQL(value), spec.where_sql(shape), deleted, sql.SQL(state)
-            ),
-        )
+        stmt = spec.statement((what, shape), lambda: spec.set_deleted(shape, deleted))
         return self._execute(stmt, params, what) > 0
 
     def _check(self) -> None:

@@ -1,6 +1,6 @@
 """AsyncBaseRepository[T]: everyday CRUD for a dataclass mapped to a table.
 
-This is the source of the sync `BaseRepository` too (generated: repository.py).
+The sync twin is generated from this file.
 
     @dataclass
     class User:
@@ -27,7 +27,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
-from typing import Any, ClassVar, Generic, LiteralString, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
@@ -101,14 +101,8 @@ class AsyncBaseRepository(Generic[T]):
             stmt = spec.statement(("get_many", shape), lambda: spec.select(spec.where_sql(shape)))
             return await self._all(stmt, params, "get_many")
         # Composite key: match (a, b) against the arrays of each key column.
-        columns = sql.SQL(", ").join(map(sql.Identifier, spec.primary_key))
-        arrays = sql.SQL(", ").join(sql.Placeholder() * len(spec.primary_key))
         shape, params = spec.where({}, include_deleted)
-        match = sql.SQL("({}) in (select * from unnest({}))").format(columns, arrays)
-        clause = sql.SQL(" and ") + match if shape else sql.SQL(" where ") + match
-        stmt = spec.statement(
-            ("get_many_composite", shape), lambda: spec.select(spec.where_sql(shape) + clause)
-        )
+        stmt = spec.statement(("get_many_composite", shape), lambda: spec.select_keys(shape))
         arrays_params = [[k[c] for k in keys] for c in spec.primary_key]
         return await self._all(stmt, [*params, *arrays_params], "get_many")
 
@@ -130,12 +124,7 @@ class AsyncBaseRepository(Generic[T]):
         spec = self._spec
         shape, params = spec.where(filters, include_deleted)
         names = spec.order(order_by)
-        stmt = spec.statement(
-            ("find", shape, names),
-            lambda: spec.select(
-                spec.where_sql(shape), spec.order_sql(names) + sql.SQL(" limit %s offset %s")
-            ),
-        )
+        stmt = spec.statement(("find", shape, names), lambda: spec.find(shape, names))
         return await self._all(
             stmt, [*params, _count(limit, "limit"), _count(offset, "offset") or 0], "find"
         )
@@ -144,22 +133,14 @@ class AsyncBaseRepository(Generic[T]):
         """How many rows match the filters (the same filters as `find`)."""
         spec = self._spec
         shape, params = spec.where(filters, include_deleted)
-        stmt = spec.statement(
-            ("count", shape),
-            lambda: sql.SQL("select count(*) from {}{}").format(spec.table, spec.where_sql(shape)),
-        )
+        stmt = spec.statement(("count", shape), lambda: spec.count(shape))
         return int(await self._value(stmt, params, "count"))
 
     async def exists(self, *, include_deleted: bool = False, **filters: Any) -> bool:
         """Whether any row matches the filters."""
         spec = self._spec
         shape, params = spec.where(filters, include_deleted)
-        stmt = spec.statement(
-            ("exists", shape),
-            lambda: sql.SQL("select exists (select 1 from {}{})").format(
-                spec.table, spec.where_sql(shape)
-            ),
-        )
+        stmt = spec.statement(("exists", shape), lambda: spec.exists(shape))
         return bool(await self._value(stmt, params, "exists"))
 
     async def page(
@@ -178,39 +159,16 @@ class AsyncBaseRepository(Generic[T]):
         sort columns go the same direction (all ascending, or all "-descending").
         """
         spec = self._spec
-        names = (
-            ()
-            if order_by is None
-            else ((order_by,) if isinstance(order_by, str) else tuple(order_by))
-        )
-        desc = {n.startswith("-") for n in names} == {True}
-        if names and {n.startswith("-") for n in names} == {True, False}:
-            raise QueryError(f"{spec.name}.page: sort columns must all go the same direction")
-        keys = [spec.column(n.lstrip("-"), "order_by") for n in names]
-        keys += [k for k in spec.primary_key if k not in keys]
+        keys, desc = spec.page_keys(spec.order(order_by))
         shape, params = spec.where(filters, include_deleted)
-        direction = sql.SQL(" desc" if desc else "")
-        cols = sql.SQL(", ").join(map(sql.Identifier, keys))
-
-        def build() -> sql.Composable:
-            clause = spec.where_sql(shape)
-            if after is not None:
-                cmp = sql.SQL("({}) {} ({})").format(
-                    cols,
-                    sql.SQL("<" if desc else ">"),
-                    sql.SQL(", ").join(sql.Placeholder() * len(keys)),
-                )
-                clause = clause + (sql.SQL(" and ") if shape else sql.SQL(" where ")) + cmp
-            order = sql.SQL(" order by ") + sql.SQL(", ").join(
-                sql.SQL("{}{}").format(sql.Identifier(k), direction) for k in keys
-            )
-            return spec.select(clause, order + sql.SQL(" limit %s"))
-
         if after is not None and len(after) != len(keys):
             raise QueryError(
                 f"{spec.name}.page: `after` must hold {len(keys)} values ({', '.join(keys)})"
             )
-        stmt = spec.statement(("page", shape, tuple(keys), desc, after is not None), build)
+        stmt = spec.statement(
+            ("page", shape, keys, desc, after is not None),
+            lambda: spec.page(shape, keys, desc, after is not None),
+        )
         items = await self._all(stmt, [*params, *(after or ()), _count(limit, "limit")], "page")
         last = attrgetter(*keys)
         nxt = None
@@ -381,21 +339,18 @@ class AsyncBaseRepository(Generic[T]):
         whether a row was deleted."""
         spec = self._spec
         if spec.soft:
-            return await self._soft(pk, "delete", "now()", "is null")
+            return await self._soft(pk, "delete", deleted=True)
         return await self.purge(pk)
 
     async def restore(self, pk: Any) -> bool:
         """Undo a soft delete; return whether a deleted row was restored."""
-        return await self._soft(pk, "restore", "null", "is not null")
+        return await self._soft(pk, "restore", deleted=False)
 
     async def purge(self, pk: Any) -> bool:
         """Delete the row `pk` for good, soft delete or not."""
         spec = self._spec
         shape, params = spec.key(pk, include_deleted=True)
-        stmt = spec.statement(
-            ("purge", shape),
-            lambda: sql.SQL("delete from {}{}").format(spec.table, spec.where_sql(shape)),
-        )
+        stmt = spec.statement(("purge", shape), lambda: spec.delete(shape))
         return await self._execute(stmt, params, "purge") > 0
 
     async def delete_where(self, **filters: Any) -> int:
@@ -408,30 +363,17 @@ class AsyncBaseRepository(Generic[T]):
         if not filters:
             raise QueryError(f"{spec.name}.delete_where needs at least one filter")
         shape, params = spec.where(filters)
-
-        def build() -> sql.Composable:
-            where = spec.where_sql(shape)
-            if spec.soft:
-                return sql.SQL("update {} set deleted_at = now(){}").format(spec.table, where)
-            return sql.SQL("delete from {}{}").format(spec.table, where)
-
-        stmt = spec.statement(("delete_where", shape), build)
+        stmt = spec.statement(("delete_where", shape), lambda: spec.delete_where(shape))
         return await self._execute(stmt, params, "delete_where")
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _soft(self, pk: Any, what: str, value: LiteralString, state: LiteralString) -> bool:
+    async def _soft(self, pk: Any, what: str, *, deleted: bool) -> bool:
         spec = self._spec
         if not spec.soft:
             raise QueryError(f"{spec.name} has no deleted_at column: {what} needs soft delete")
         shape, params = spec.key(pk, include_deleted=True)
-        deleted = sql.Identifier("deleted_at")
-        stmt = spec.statement(
-            (what, shape),
-            lambda: sql.SQL("update {} set {} = {}{} and {} {}").format(
-                spec.table, deleted, sql.SQL(value), spec.where_sql(shape), deleted, sql.SQL(state)
-            ),
-        )
+        stmt = spec.statement((what, shape), lambda: spec.set_deleted(shape, deleted))
         return await self._execute(stmt, params, what) > 0
 
     async def _check(self) -> None:

@@ -24,18 +24,20 @@ _BOOKKEEPING = (
     "_persistence_migration",
 )
 
-_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+# The schemas a snapshot covers: every one but the system's and the sessions' temporary
+# ones. Read first; every other query takes the list, so the filter is written once.
+_SCHEMAS: LiteralString = """
+    select nspname from pg_namespace
+    where nspname <> all (array['pg_catalog', 'information_schema', 'pg_toast'])
+      and nspname !~ '^pg_(toast_)?temp_'"""
 
 _QUERIES: dict[str, LiteralString] = {
-    "schemas": """
-        select nspname from pg_namespace n
-        where n.nspname <> all (%(system)s) and n.nspname !~ '^pg_(toast_)?temp_'""",
     "extensions": "select extname from pg_extension",
     "relations": """
         select format('%%s %%s.%%s', c.relkind, n.nspname, c.relname)
         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname <> all (%(system)s)
-          and n.nspname !~ '^pg_(toast_)?temp_' and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+        where n.nspname = any (%(schemas)s)
+          and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
           and c.relname <> all (%(bookkeeping)s)""",
     "columns": """
         select format('%%s.%%s.%%s %%s%%s%%s%%s', n.nspname, c.relname, a.attname,
@@ -47,8 +49,8 @@ _QUERIES: dict[str, LiteralString] = {
         join pg_class c on c.oid = a.attrelid
         join pg_namespace n on n.oid = c.relnamespace
         left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-        where n.nspname <> all (%(system)s)
-          and n.nspname !~ '^pg_(toast_)?temp_' and c.relkind in ('r', 'p', 'v', 'm', 'f')
+        where n.nspname = any (%(schemas)s)
+          and c.relkind in ('r', 'p', 'v', 'm', 'f')
           and a.attnum > 0 and not a.attisdropped
           and c.relname <> all (%(bookkeeping)s)""",
     "constraints": """
@@ -57,15 +59,15 @@ _QUERIES: dict[str, LiteralString] = {
         from pg_constraint k
         join pg_class c on c.oid = k.conrelid
         join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname <> all (%(system)s)
-          and n.nspname !~ '^pg_(toast_)?temp_' and c.relname <> all (%(bookkeeping)s)""",
+        where n.nspname = any (%(schemas)s)
+          and c.relname <> all (%(bookkeeping)s)""",
     "indexes": """
         select pg_get_indexdef(i.indexrelid)
         from pg_index i
         join pg_class c on c.oid = i.indrelid
         join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname <> all (%(system)s)
-          and n.nspname !~ '^pg_(toast_)?temp_' and c.relname <> all (%(bookkeeping)s)""",
+        where n.nspname = any (%(schemas)s)
+          and c.relname <> all (%(bookkeeping)s)""",
     "sequences": """
         select format('%%s.%%s %%s start %%s inc %%s min %%s max %%s cycle %%s',
                       schemaname, sequencename, data_type, start_value, increment_by,
@@ -74,28 +76,28 @@ _QUERIES: dict[str, LiteralString] = {
     "views": """
         select format('%%s.%%s: %%s', n.nspname, c.relname, pg_get_viewdef(c.oid))
         from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname <> all (%(system)s)
-          and n.nspname !~ '^pg_(toast_)?temp_' and c.relkind in ('v', 'm')""",
+        where n.nspname = any (%(schemas)s)
+          and c.relkind in ('v', 'm')""",
     "functions": """
         select pg_get_functiondef(p.oid)
         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         left join pg_depend d on d.objid = p.oid and d.deptype = 'e'
-        where n.nspname <> all (%(system)s)
-          and n.nspname !~ '^pg_(toast_)?temp_' and p.prokind in ('f', 'p') and d.objid is null""",
+        where n.nspname = any (%(schemas)s)
+          and p.prokind in ('f', 'p') and d.objid is null""",
     "triggers": """
         select pg_get_triggerdef(t.oid)
         from pg_trigger t
         join pg_class c on c.oid = t.tgrelid
         join pg_namespace n on n.oid = c.relnamespace
-        where n.nspname <> all (%(system)s)
-          and n.nspname !~ '^pg_(toast_)?temp_' and not t.tgisinternal""",
+        where n.nspname = any (%(schemas)s)
+          and not t.tgisinternal""",
     "enums": """
         select format('%%s.%%s (%%s)', n.nspname, t.typname,
                       string_agg(e.enumlabel, ', ' order by e.enumsortorder))
         from pg_type t
         join pg_namespace n on n.oid = t.typnamespace
         join pg_enum e on e.enumtypid = t.oid
-        where n.nspname <> all (%(system)s) and n.nspname !~ '^pg_(toast_)?temp_'
+        where n.nspname = any (%(schemas)s)
         group by n.nspname, t.typname""",
     "comments": """
         select format('%%s.%%s%%s: %%s', n.nspname, c.relname,
@@ -105,14 +107,15 @@ _QUERIES: dict[str, LiteralString] = {
         join pg_namespace n on n.oid = c.relnamespace
         left join pg_attribute a on a.attrelid = c.oid and a.attnum = d.objsubid
                                  and d.objsubid > 0
-        where n.nspname <> all (%(system)s) and n.nspname !~ '^pg_(toast_)?temp_'""",
+        where n.nspname = any (%(schemas)s)""",
 }
 
 
 def snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
     """The schema of the connection's database, object kind by object kind."""
-    params = {"bookkeeping": list(_BOOKKEEPING), "system": list(_SYSTEM_SCHEMAS)}
-    taken: Snapshot = {}
+    schemas = [str(row[0]) for row in conn.execute(_SCHEMAS).fetchall()]
+    params = {"bookkeeping": list(_BOOKKEEPING), "schemas": schemas}
+    taken: Snapshot = {"schemas": frozenset(schemas)}
     for kind, query in _QUERIES.items():
         rows = conn.execute(query, params).fetchall()
         taken[kind] = frozenset(str(row[0]) for row in rows)

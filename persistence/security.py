@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Literal, LiteralString
 
-import psycopg
 from psycopg import sql
 
+from ._connect import connect
 from .config import Settings
-from .errors import ConfigurationError, translate
+from .errors import ConfigurationError
 
 __all__ = ["grant_sql", "service_role_warnings", "tenant_policy_sql"]
 
@@ -95,11 +95,8 @@ def service_role_warnings(settings: Settings) -> list[str]:
     Raises:
         ConnectionFailed: the service's database cannot be reached.
     """
-    try:
-        with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
-            row = conn.execute(_ROLE_REPORT).fetchone()
-    except psycopg.Error as ex:
-        raise translate(ex, secrets=settings.secrets) from None
+    with connect(settings) as conn:
+        row = conn.execute(_ROLE_REPORT).fetchone()
     if row is None:  # pragma: no cover - the query always returns a row
         raise ConfigurationError("could not read the service role's privileges")
     return _warnings(*row)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
+import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from persistence import Migrator, QueryLoadError, Settings
-from persistence.check import check, generate_types
+from persistence.check import check
 from persistence.cli import main
+from persistence.typegen import generate_types
 
 from .conftest import SAMPLE
 
@@ -171,3 +176,74 @@ def test_queries_needing_a_missing_extension_are_skipped_and_said(
     assert main(["--project", str(project.project), "types"]) == 0
     assert "not rewritten" in capsys.readouterr().out
     assert (project.project / "typed.py").read_text() == before
+
+
+def _url(settings: Settings, **change: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(settings.database_url or "")
+    params.update(change, password="Ch3ck-secret")
+    return psycopg.conninfo.make_conninfo("", **params)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def role_without_createdb(project: Settings) -> Iterator[str]:
+    role = f"persistence_nocreatedb_{os.getpid()}"
+    with psycopg.connect(project.conninfo(), autocommit=True) as admin:
+        admin.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(role)))
+        admin.execute(sql.SQL("create role {} login nocreatedb").format(sql.Identifier(role)))
+        try:
+            yield role
+        finally:
+            admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+
+
+def _run(
+    project: Settings, command: str, url: str, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> str:
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert main(["--project", str(project.project), command]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "Ch3ck-secret" not in err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    return err
+
+
+@pytest.mark.parametrize("command", ["check", "types"])
+def test_unreachable_server_is_one_line(project: Settings, command: str, monkeypatch, capsys):
+    err = _run(
+        project,
+        command,
+        _url(project, host="127.0.0.1", port=str(_free_port())),
+        monkeypatch,
+        capsys,
+    )
+    assert err.startswith('error: connection failed: connection to server at "127.0.0.1"')
+    assert err.endswith("; start the server or point DATABASE_URL at one that is running\n")
+
+
+@pytest.mark.parametrize("command", ["check", "types"])
+def test_missing_database_is_one_line(project: Settings, command: str, monkeypatch, capsys):
+    err = _run(project, command, _url(project, dbname="no_such_db"), monkeypatch, capsys)
+    assert err == (
+        "error: database 'no_such_db' does not exist: create it (createdb no_such_db)"
+        " or point DATABASE_URL at one that does\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["check", "types"])
+def test_role_without_createdb_is_one_line(
+    project: Settings, role_without_createdb: str, command: str, monkeypatch, capsys
+):
+    role = role_without_createdb
+    err = _run(project, command, _url(project, user=role), monkeypatch, capsys)
+    assert err == (
+        f"error: permission denied to create database: role {role!r} lacks the CREATEDB"
+        " privilege, which check, types and the test plugin need for scratch databases;"
+        f" grant it (alter role {role} createdb) or use a role that has it\n"
+    )

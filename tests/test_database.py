@@ -1,5 +1,8 @@
 # Generated from tests/test_database_async.py by tools/async_to_sync.py: DO NOT EDIT.
-"""Database on a real server. tests/test_database.py is generated from this file."""
+"""Database on a real server.
+
+Generated from tests/test_database_async.py: edit that file.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""AsyncDatabase on a real server. tests/test_database.py is generated from this file."""
+"""AsyncDatabase on a real server.
+
+The sync twin is generated from this file.
+"""
 
 from __future__ import annotations
 

@@ -23,9 +23,11 @@ import pytest
 from psycopg import sql
 
 from persistence import MigrationError, PersistenceError, Settings
+from persistence._migration_sql import new_migration
 from persistence.check import check_migrations
 from persistence.cli import main
 from persistence.migrations import LOCK_KEY, Migrator
+from persistence.seeds import seed
 
 
 def write(folder: Path, mid: str, up: str, down: str | None = None) -> Path:
@@ -258,12 +260,13 @@ def test_dry_run_prints_sql_and_changes_nothing(three: Settings) -> None:
 
 
 def test_new_depends_on_the_current_heads(three: Settings) -> None:
-    up, down = quiet(three).new("add_email_index")
+    assert three.migrations_dir is not None
+    up, down = new_migration(three.migrations_dir, "add_email_index")
     assert up.name == "0004_add_email_index.sql"
     assert down.name == "0004_add_email_index.rollback.sql"
     assert "-- depends: 0003_index\n" in up.read_text()
     with pytest.raises(MigrationError, match="lowercase"):
-        quiet(three).new("Drop Table;")
+        new_migration(three.migrations_dir, "Drop Table;")
 
 
 def test_unknown_dependencies_and_cycles_are_clear(project: Settings) -> None:
@@ -367,10 +370,10 @@ def test_seed_loads_data_and_names_a_failing_line(project: Settings) -> None:
     assert seeds is not None
     seeds.mkdir()
     (seeds / "01_rows.sql").write_text("insert into t values (1), (2) on conflict do nothing;\n")
-    assert [p.name for p in quiet(project).seed()] == ["01_rows.sql"]
+    assert [p.name for p in seed(project, out=lambda _: None)] == ["01_rows.sql"]
     (seeds / "02_bad.sql").write_text("\n\ninsert into t values ('x');\n")
     with pytest.raises(MigrationError, match=r"02_bad.sql:3: invalid input syntax"):
-        quiet(project).seed()
+        seed(project, out=lambda _: None)
     with psycopg.connect(project.conninfo()) as conn:
         assert conn.execute("select count(*) from t").fetchone() == (2,)
 
@@ -378,7 +381,7 @@ def test_seed_loads_data_and_names_a_failing_line(project: Settings) -> None:
 def test_seed_and_reset_refuse_production(three: Settings, monkeypatch, capsys) -> None:
     production = dataclasses.replace(three, env="production", sslmode="disable")
     with pytest.raises(PersistenceError, match="refusing to seed a production database"):
-        quiet(production).seed()
+        seed(production, out=lambda _: None)
     with pytest.raises(PersistenceError, match="refusing to reset a production database"):
         quiet(production).reset()
     monkeypatch.setenv("DATABASE_URL", three.database_url)

@@ -1,7 +1,7 @@
 # Generated from tests/test_query_runner_async.py by tools/async_to_sync.py: DO NOT EDIT.
 """Named queries through the typed module and by attribute, on a real server.
 
-tests/test_query_runner.py is generated from this file.
+Generated from tests/test_query_runner_async.py: edit that file.
 """
 
 from __future__ import annotations

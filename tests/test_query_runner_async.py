@@ -1,6 +1,6 @@
 """Named queries through the typed module and by attribute, on a real server.
 
-tests/test_query_runner.py is generated from this file.
+The sync twin is generated from this file.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 # Generated from tests/test_repository_async.py by tools/async_to_sync.py: DO NOT EDIT.
-"""BaseRepository on a real server. tests/test_repository.py is generated from it."""
+"""BaseRepository on a real server.
+
+Generated from tests/test_repository_async.py: edit that file.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""AsyncBaseRepository on a real server. tests/test_repository.py is generated from it."""
+"""AsyncBaseRepository on a real server.
+
+The sync twin is generated from this file.
+"""
 
 from __future__ import annotations
 

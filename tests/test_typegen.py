@@ -11,8 +11,10 @@ import psycopg
 import pytest
 
 from persistence import QueryLoadError, Settings
+from persistence._describe import describe
+from persistence._described import Described
+from persistence._typerender import render
 from persistence.queries import Catalog
-from persistence.typegen import Described, describe, render
 
 RULES = """
 -- name: aggregates()^

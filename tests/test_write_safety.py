@@ -1,6 +1,7 @@
 # Generated from tests/test_write_safety_async.py by tools/async_to_sync.py: DO NOT EDIT.
 """Write safety with faults injected from outside: no silent duplicate, no lost
-acknowledged write, no endless wait. tests/test_write_safety.py is generated from this.
+acknowledged write, no endless wait.
+Generated from tests/test_write_safety_async.py: edit that file.
 
 The proxy (tests/faults.py) forwards a statement, lets the server run and commit it,
 drops the reply and cuts the connection: the one case a client cannot resolve alone.

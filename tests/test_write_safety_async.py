@@ -1,5 +1,6 @@
 """Write safety with faults injected from outside: no silent duplicate, no lost
-acknowledged write, no endless wait. tests/test_write_safety.py is generated from this.
+acknowledged write, no endless wait.
+The sync twin is generated from this file.
 
 The proxy (tests/faults.py) forwards a statement, lets the server run and commit it,
 drops the reply and cuts the connection: the one case a client cannot resolve alone.

@@ -44,6 +44,7 @@ RENAMES = {
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
     "AsyncOperation": "Operation",
+    "AsyncExecutor": "Executor",
     "AsyncQueries": "Queries",
     "AsyncQueryRunner": "QueryRunner",
     "AsyncBaseRepository": "BaseRepository",
@@ -73,6 +74,11 @@ RENAMES = {
     "adb": "db",
 }
 _WORD = re.compile(r"\b(" + "|".join(map(re.escape, RENAMES)) + r")\b")
+# "an AsyncDatabase" reads "a Database" once renamed.
+_ARTICLE = re.compile(r"\b([Aa])n (`?)(?=(Async\w+))")
+# Each async source says this of itself; in the twin it would be false.
+SOURCE_NOTE = "The sync twin is generated from this file."
+TWIN_NOTE = "Generated from {src}: edit that file."
 HEADER = "# Generated from {src} by tools/async_to_sync.py: DO NOT EDIT.\n"
 
 
@@ -86,9 +92,12 @@ def convert(source: str, src_name: str) -> str:
             after = col + 1 if lines[row - 1][col : col + 1] == " " else col
             edits.append((tok.start, (row, after), ""))
         elif tok.type in (tokenize.NAME, tokenize.STRING, tokenize.COMMENT):
-            new = _WORD.sub(lambda m: RENAMES[m.group(1)], tok.string)
-            if tok.type != tokenize.NAME:  # prose in docstrings and comments
+            prose = tok.type != tokenize.NAME  # docstrings and comments
+            new = _ARTICLE.sub(_article, tok.string) if prose else tok.string
+            new = _WORD.sub(lambda m: RENAMES[m.group(1)], new)
+            if prose:
                 new = re.sub(r"\b(async|await) (?=\w)", "", new)
+                new = new.replace(SOURCE_NOTE, TWIN_NOTE.format(src=src_name))
             if new != tok.string:
                 edits.append((tok.start, tok.end, new))
     # Splice from the end so earlier positions stay valid.
@@ -96,6 +105,11 @@ def convert(source: str, src_name: str) -> str:
         head, tail = lines[srow - 1][:scol], lines[erow - 1][ecol:]
         lines[srow - 1 : erow] = [head + new + tail]
     return HEADER.format(src=src_name) + "".join(lines)
+
+
+def _article(m: re.Match[str]) -> str:
+    vowel = RENAMES.get(m.group(3), m.group(3))[0] in "AEIOU"
+    return f"{m.group(1)}{'n' if vowel else ''} {m.group(2)}"
 
 
 def _ruff_format(text: str, path: Path) -> str:

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from persistence import Database, Migrator, PersistenceError, Settings
 from persistence.embedded import resolve
+from persistence.seeds import seed
 
 from .models import Catalyst
 from .service import Radar
@@ -39,7 +40,7 @@ def run() -> None:
     section("database")
     migrator = Migrator(settings, out=indent)
     migrator.migrate()
-    migrator.seed()
+    seed(settings, out=indent)
 
     with Database(settings) as db:
         radar = Radar(db)

@@ -1,0 +1,80 @@
+"""The one door to the server for every connection outside the pool: `connect`.
+
+Scratch and template databases, `check`, `types`, the migrator's sessions, seeds and
+the pytest plugin's admin work all open their connections here, so each gets the
+session settings of `Settings.conninfo()` (timeouts, application_name, sslmode) and
+each failure becomes one `PersistenceError` line that says what to do, never a
+traceback and never the password. The pools open theirs in `database_async`, which
+translates the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg
+
+from .config import Settings
+from .errors import ConfigurationError, ConnectionFailed, PersistenceError, translate
+
+__all__ = ["connect", "connection_error", "open_connection"]
+
+_NO_DATABASE = re.compile(r'FATAL:\s+database ".*" does not exist')
+
+
+@contextmanager
+def connect(settings: Settings, *, autocommit: bool = True) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to `settings`' database, closed when the block ends.
+
+    Driver errors, while connecting or inside the block, are raised translated.
+
+    Raises:
+        ConnectionFailed: the server is unreachable or the database does not exist.
+        ConfigurationError: no database is configured, or the role lacks a privilege
+            the work needs (CREATEDB for scratch databases).
+        PersistenceError: any other driver error, translated.
+    """
+    try:
+        with open_connection(settings, autocommit=autocommit) as conn:
+            yield conn
+    except psycopg.Error as ex:
+        raise connection_error(ex, settings) from None
+
+
+def open_connection(settings: Settings, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A connection the caller closes (yoyo's backend keeps its own); errors while
+    connecting are raised translated, as by `connect`."""
+    try:
+        return psycopg.connect(settings.conninfo(), autocommit=autocommit)
+    except psycopg.Error as ex:
+        raise connection_error(ex, settings) from None
+
+
+def connection_error(ex: psycopg.Error, settings: Settings) -> PersistenceError:
+    """The toolkit's error for `ex`, with advice for the failures of setting up."""
+    params = psycopg.conninfo.conninfo_to_dict(settings.database_url or "")
+    user = params.get("user") or "the role in DATABASE_URL"
+    # libpq reports a failed connection without a SQLSTATE: the server's FATAL
+    # invalid_catalog_name (3D000) reaches us only as the text of the message.
+    if isinstance(ex, pg.InvalidCatalogName) or _NO_DATABASE.search(str(ex)):
+        name = params.get("dbname", "")
+        return ConnectionFailed(
+            f"database {name!r} does not exist: create it (createdb {name})"
+            " or point DATABASE_URL at one that does"
+        )
+    if isinstance(ex, pg.InsufficientPrivilege) and "create database" in str(ex):
+        return ConfigurationError(
+            f"permission denied to create database: role {user!r} lacks the CREATEDB"
+            " privilege, which check, types and the test plugin need for scratch databases;"
+            f" grant it (alter role {user} createdb) or use a role that has it"
+        )
+    error = translate(ex, secrets=settings.secrets)
+    if type(error) is ConnectionFailed:
+        return ConnectionFailed(
+            f"{error}; start the server or point DATABASE_URL at one that is running"
+        )
+    return error

