@@ -39,8 +39,9 @@ __all__ = ["check", "check_migrations", "lint"]
 
 def check(settings: Settings, out: Output = print) -> list[str]:
     """Run every check; return the problems found (empty: all passed)."""
-    linted = lint(settings, out)
     with scratch_database(settings, "check") as scratch:
+        # After the server answered: an unreachable one is the only line printed.
+        linted = lint(settings, out)
         problems = check_migrations(settings, out, scratch=scratch)
         if problems:
             return linted + problems  # the queries need the schema the migrations build
