@@ -46,11 +46,27 @@ __all__ = ["check", "check_migrations", "generate_types", "lint"]
 
 def check(settings: Settings, out: Output = print) -> list[str]:
     """Run every check; return the problems found (empty: all passed)."""
-    linted = lint(settings, out)
+    queries = _queries_dir(settings)
+    migrations = settings.migrations_dir or settings.project / "migrations"
+    if not queries.is_dir() and not migrations.is_dir():
+        # Passing here would prove nothing: most likely the wrong folder.
+        return [
+            f"nothing to check in {settings.project}: no {migrations.name}/ and no"
+            f" {queries.name}/ folder; run it in your project (or pass --project DIR),"
+            " or create one with `persistence init`"
+        ]
+    linted = lint(settings, out) if migrations.is_dir() else []
     with _scratch(settings) as scratch:
-        problems = check_migrations(settings, out, scratch=scratch)
+        problems = []
+        if migrations.is_dir():
+            problems = check_migrations(settings, out, scratch=scratch)
+        else:
+            out(f"no migrations folder {migrations}: no migrations to prove")
         if problems:
             return linted + problems  # the queries need the schema the migrations build
+        if not queries.is_dir():
+            out(f"no queries folder {queries}: no named queries to prepare")
+            return linted + _check_updated_at(scratch, out)
         return linted + _check_queries(settings, scratch, out) + _check_updated_at(scratch, out)
 
 
@@ -110,7 +126,9 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
             " under [tool.persistence] in pyproject.toml"
         )
     with _scratch(settings) as scratch:
-        Migrator(scratch, out=lambda _: None).migrate()
+        migrator = Migrator(scratch, out=lambda _: None)
+        if migrator.directory.is_dir():
+            migrator.migrate()
         source, problems, _, skipped = _render(settings, scratch)
     if problems:
         raise QueryLoadError("\n".join(problems))
@@ -141,7 +159,9 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
         fresh = current == source
         out(f"{'ok' if fresh else 'FAILED':<8}{path.name} is up to date")
         if not fresh:
-            problems.append(f"{path} is stale: the queries or the schema changed; run `make types`")
+            problems.append(
+                f"{path} is stale: the queries or the schema changed; run `persistence types`"
+            )
     return problems
 
 
@@ -185,8 +205,12 @@ def _line_length(path: Path) -> int:
     return WIDTH
 
 
+def _queries_dir(settings: Settings) -> Path:
+    return settings.queries_dir or settings.project / "queries"
+
+
 def _catalog(settings: Settings) -> Catalog:
-    return Catalog(settings.queries_dir or settings.project / "queries")
+    return Catalog(_queries_dir(settings))
 
 
 @contextmanager

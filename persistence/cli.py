@@ -445,7 +445,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="project folder holding queries/, migrations/, seeds/ (default: current folder)",
+        help="project folder holding queries/, migrations/, seeds/ (default: the nearest"
+        " folder up from here whose pyproject.toml has [tool.persistence])",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 

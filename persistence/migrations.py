@@ -170,8 +170,14 @@ class Migrator:
 
         Raises:
             MigrationError: naming the file of an unknown `-- depends:` name, a cycle, or
-                an unreadable file.
+                an unreadable file; or when the migrations folder does not exist (the
+                wrong project: "no migrations" would read as "nothing to do").
         """
+        if not self.directory.is_dir():
+            raise MigrationError(
+                f"no migrations folder {self.directory}: run in your project (or pass"
+                " --project DIR), or create one with `persistence init`"
+            )
         return load_files(self.directory)
 
     # -- operations ---------------------------------------------------------------------
@@ -440,7 +446,7 @@ class Migrator:
             raise MigrationError(
                 f"migration name {name!r}: use lowercase letters, digits and underscores"
             )
-        files = self.load()
+        files = self.load() if self.directory.is_dir() else []
         numbers = [int(m.group()) for f in files if (m := re.match(r"\d+", f.id))]
         mid = f"{max(numbers, default=0) + 1:04d}_{name}"
         heads = find_heads(files)
