@@ -132,6 +132,10 @@ explain: $(VENV)/.installed ## the plan of a named query (Q=users.get_user P="em
 lint-migrations: $(VENV)/.installed ## squawk on every project's migrations: file:line and rule (no database)
 	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p lint-migrations || exit 1; done
 
+.PHONY: consumer
+consumer: $(VENV)/.installed ## a new project outside the repo adopts the toolkit (editable and wheel): init, types, check, migrate, mypy, pytest
+	tools/consumer.sh
+
 .PHONY: reliability
 reliability: $(VENV)/.installed ## fault injection on servers of its own; prints the reliability table
 	$(PY) -m pytest tests/reliability -m reliability -q

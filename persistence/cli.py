@@ -9,6 +9,7 @@
     persistence [--project DIR] baseline [--target ID] | accept ID...
     persistence [--project DIR] new NAME | seed | reset [--yes]
     persistence [--project DIR] types | check
+    persistence init [DIR] [--package NAME]
 
 Every command reads the same settings as the library (see README, Configuration);
 `--url URL` on a command that uses a database replaces DATABASE_URL. With neither,
@@ -30,6 +31,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from . import __version__
 from ._migration_sql import MIGRATION_NAME
+from ._scaffold import init_project, package_name
 from .check import check, generate_types, lint
 from .config import Settings, secrets_of
 from .database import Database
@@ -416,6 +418,22 @@ def cmd_lint_migrations(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    root = (args.dir or args.project or Path.cwd()).resolve()
+    package = args.package or package_name(root)
+    if not init_project(root, package, out=print):
+        print(
+            f"error: nothing to do in {root}: everything `init` writes exists (skipped above)",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"next: `persistence migrate`, then `persistence types` (writes {package}/queries.py),"
+        " then `persistence check` and `pytest`"
+    )
+    return 0
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -615,6 +633,21 @@ def _parser() -> argparse.ArgumentParser:
         parents=[database],
         help="write the typed query module from the live schema (scratch database)",
     ).set_defaults(func=cmd_types)
+
+    init = commands.add_parser(
+        "init",
+        help="start a project: [tool.persistence], migrations/, queries/, tests, Makefile;"
+        " never overwrites",
+    )
+    init.add_argument(
+        "dir", nargs="?", type=Path, metavar="DIR", help="the project folder (default: here)"
+    )
+    init.add_argument(
+        "--package",
+        metavar="NAME",
+        help="the package that holds the typed module (default: from the folder's name)",
+    )
+    init.set_defaults(func=cmd_init)
 
     commands.add_parser(
         "check",
