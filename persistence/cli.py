@@ -33,7 +33,7 @@ from . import __version__
 from ._migration_sql import MIGRATION_NAME
 from ._scaffold import init_project, package_name
 from .check import check, generate_types, lint
-from .config import Settings, secrets_of
+from .config import Settings, find_project, secrets_of
 from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError, scrub
@@ -99,7 +99,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     environ = dict(os.environ)
     if getattr(args, "url", None):
         environ["DATABASE_URL"] = args.url  # --url wins over the environment
-    return Settings.from_env(environ, project=args.project)
+    project = args.project
+    if project is None and not environ.get("PERSISTENCE_PROJECT"):
+        # Up from the current directory only, as ruff and pytest look: not from where
+        # the `persistence` script happens to be installed.
+        project = find_project(Path.cwd())
+    return Settings.from_env(environ, project=project)
 
 
 def cmd_db_start(args: argparse.Namespace) -> int:
