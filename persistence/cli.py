@@ -9,6 +9,7 @@
     persistence [--project DIR] baseline [--target ID] | accept ID...
     persistence [--project DIR] new NAME | seed | reset [--yes]
     persistence [--project DIR] types | check
+    persistence init [DIR] [--package NAME]
 
 Every command reads the same settings as the library (see README, Configuration);
 `--url URL` on a command that uses a database replaces DATABASE_URL. With neither,
@@ -30,8 +31,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from . import __version__
 from ._migration_sql import MIGRATION_NAME, new_migration
+from ._scaffold import init_project, package_name
 from .check import check, lint
-from .config import Settings, secrets_of
+from .config import Settings, find_project, secrets_of
 from .database import Database
 from .embedded import EmbeddedServer, resolve
 from .errors import PersistenceError, scrub
@@ -99,7 +101,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     environ = dict(os.environ)
     if getattr(args, "url", None):
         environ["DATABASE_URL"] = args.url  # --url wins over the environment
-    return Settings.from_env(environ, project=args.project)
+    project = args.project
+    if project is None and not environ.get("PERSISTENCE_PROJECT"):
+        # Up from the current directory only, as ruff and pytest look: not from where
+        # the `persistence` script happens to be installed.
+        project = find_project(Path.cwd())
+    return Settings.from_env(environ, project=project)
 
 
 def cmd_db_start(args: argparse.Namespace) -> int:
@@ -420,6 +427,22 @@ def cmd_lint_migrations(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    root = (args.dir or args.project or Path.cwd()).resolve()
+    package = args.package or package_name(root)
+    if not init_project(root, package, out=print):
+        print(
+            f"error: nothing to do in {root}: everything `init` writes exists (skipped above)",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"next: `persistence migrate`, then `persistence types` (writes {package}/queries.py),"
+        " then `persistence check` and `pytest`"
+    )
+    return 0
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -449,7 +472,8 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="project folder holding queries/, migrations/, seeds/ (default: current folder)",
+        help="project folder holding queries/, migrations/, seeds/ (default: the nearest"
+        " folder up from here whose pyproject.toml has [tool.persistence])",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -618,6 +642,21 @@ def _parser() -> argparse.ArgumentParser:
         parents=[database],
         help="write the typed query module from the live schema (scratch database)",
     ).set_defaults(func=cmd_types)
+
+    init = commands.add_parser(
+        "init",
+        help="start a project: [tool.persistence], migrations/, queries/, tests, Makefile;"
+        " never overwrites",
+    )
+    init.add_argument(
+        "dir", nargs="?", type=Path, metavar="DIR", help="the project folder (default: here)"
+    )
+    init.add_argument(
+        "--package",
+        metavar="NAME",
+        help="the package that holds the typed module (default: from the folder's name)",
+    )
+    init.set_defaults(func=cmd_init)
 
     commands.add_parser(
         "check",

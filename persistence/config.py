@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from psycopg import errors as _pg
 
 from .errors import ConfigurationError, PersistenceError, scrub
 
-__all__ = ["Settings", "mask_url", "secrets_of"]
+__all__ = ["Settings", "find_project", "mask_url", "secrets_of"]
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 #: The one message for settings that name no server, wherever it is found out.
@@ -207,12 +209,23 @@ class Settings:
     ) -> Settings:
         """Read settings from the environment and `[tool.persistence]` in pyproject.toml.
 
+        The project is `project` if given, else PERSISTENCE_PROJECT, else found: the
+        nearest folder with a pyproject.toml holding `[tool.persistence]`, up from the
+        current directory, then up from the running program (so an application started
+        from another directory still finds its queries); else the current directory.
+
         Raises:
-            ConfigurationError: naming the variable that is malformed or out of range.
+            ConfigurationError: naming the variable that is malformed or out of range,
+                an unknown `[tool.persistence]` key, or a configured folder that does
+                not exist.
         """
         env = os.environ if environ is None else environ
-        root = Path(project) if project is not None else Path(env.get("PERSISTENCE_PROJECT", "."))
-        root = root.resolve()
+        if project is not None:
+            root = Path(project).resolve()
+        elif env.get("PERSISTENCE_PROJECT"):
+            root = Path(env["PERSISTENCE_PROJECT"]).resolve()
+        else:
+            root = find_project()
         dirs = _project_dirs(root)
         return cls(
             database_url=_url_from_env(env),
@@ -409,16 +422,72 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {text!r}")
 
 
+#: The keys `[tool.persistence]` understands; any other is a typo, refused.
+PROJECT_KEYS = ("queries", "migrations", "seeds", "types")
+
+
+def find_project(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: the current directory, then the
+    running program's folder) whose pyproject.toml has a `[tool.persistence]` table,
+    as ruff and pytest find theirs; the current directory when there is none."""
+    cwd = Path.cwd().resolve()
+    starts = [start.resolve()] if start is not None else [cwd, *_program_folder()]
+    for first in starts:
+        for folder in (first, *first.parents):
+            if _has_table(folder / "pyproject.toml"):
+                return folder
+    return starts[0] if start is not None else cwd
+
+
+def _program_folder() -> list[Path]:
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    return [Path(main).resolve().parent] if main else []
+
+
+def _has_table(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text()
+    except OSError:
+        return False
+    try:
+        return "persistence" in tomllib.loads(text).get("tool", {})
+    except tomllib.TOMLDecodeError:
+        # Broken, but meant to be ours: from_env reads it and says where it is broken.
+        return "[tool.persistence" in text
+
+
+def _read_pyproject(pyproject: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(pyproject.read_text())
+    except tomllib.TOMLDecodeError as ex:
+        raise ConfigurationError(f"{pyproject}: {ex}") from None
+
+
 def _project_dirs(root: Path) -> dict[str, Path]:
-    """Folders from `[tool.persistence]` in the project's pyproject.toml, else defaults."""
+    """Folders from `[tool.persistence]` in the project's pyproject.toml, else defaults.
+
+    Raises:
+        ConfigurationError: an unknown key (with the nearest known one), or a configured
+            queries/migrations/seeds folder that does not exist.
+    """
     table: dict[str, Any] = {}
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
-        try:
-            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("persistence", {})
-        except tomllib.TOMLDecodeError as ex:
-            raise ConfigurationError(f"{pyproject}: {ex}") from None
+        table = _read_pyproject(pyproject).get("tool", {}).get("persistence", {})
+    for key in table:
+        if key not in PROJECT_KEYS:
+            close = difflib.get_close_matches(key, PROJECT_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(PROJECT_KEYS)}"
+            raise ConfigurationError(
+                f"{pyproject}: unknown key {key!r} in [tool.persistence]; {hint}"
+            )
     dirs = {name: root / str(table.get(name, name)) for name in ("queries", "migrations", "seeds")}
+    for name in ("queries", "migrations", "seeds"):
+        if name in table and not dirs[name].is_dir():
+            raise ConfigurationError(
+                f"{pyproject}: [tool.persistence] {name} = {table[name]!r}, but {dirs[name]}"
+                f" is not a folder; create it or correct the path"
+            )
     if "types" in table:
         dirs["types"] = root / str(table["types"])
     return dirs

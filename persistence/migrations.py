@@ -150,8 +150,14 @@ class Migrator:
 
         Raises:
             MigrationError: naming the file of an unknown `-- depends:` name, a cycle, or
-                an unreadable file.
+                an unreadable file; or when the migrations folder does not exist (the
+                wrong project: "no migrations" would read as "nothing to do").
         """
+        if not self.directory.is_dir():
+            raise MigrationError(
+                f"no migrations folder {self.directory}: run in your project (or pass"
+                " --project DIR), or create one with `persistence init`"
+            )
         return load_files(self.directory)
 
     # -- operations ---------------------------------------------------------------------

@@ -136,7 +136,9 @@ def persistence_template(
 
 
 def _fill_template(config: pytest.Config, settings: Settings) -> None:
-    Migrator(settings, out=lambda _: None).migrate()
+    migrator = Migrator(settings, out=lambda _: None)
+    if migrator.directory.is_dir():  # a project without migrations yet
+        migrator.migrate()
     config.hook.pytest_persistence_setup_template(settings=settings)
 
 

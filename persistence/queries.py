@@ -19,6 +19,7 @@ is the job of `QueryRunner` / `AsyncQueryRunner` (queries_runner_async.py).
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 from collections.abc import Iterator, Mapping
@@ -40,6 +41,11 @@ from .errors import QueryError, QueryLoadError
 __all__ = ["Catalog", "Multirange", "Query", "Range", "as_json"]
 
 _NAME_LINE = re.compile(r"^\s*--\s*name\s*:\s*(?P<spec>.*?)\s*$")
+#: A comment that may be a name line with a typo: `-- nam: x`, `--name x`, `-- Name: x`.
+_LOOKS_LIKE_NAME = re.compile(
+    r"^\s*--\s*(?P<word>[A-Za-z]+)\s*(?P<colon>:)?\s*"
+    r"(?P<spec>[A-Za-z_][\w-]*\s*(?:\([^)]*\))?\s*[$^!<*#]*)\s*$"
+)
 
 #: aiosql's operation types, by the names the generated code and the runner use.
 OPERATIONS = {
@@ -134,17 +140,22 @@ class Catalog:
         comment: lead each statement with `/* persistence='name' */` (see _comment).
 
     Raises:
-        QueryLoadError: on the first malformed file, naming it and the line.
+        QueryLoadError: on the first malformed file, naming it and the line; or when
+            `folder` does not exist (an application started outside its project).
     """
 
     def __init__(self, folder: Path, *, comment: bool = True):
         self.folder = folder
         self.queries: dict[str, Query] = {}
-        if folder.is_dir():
-            for path in sorted(folder.rglob("*.sql")):
-                namespace = path.relative_to(folder).with_suffix("").parts
-                for query in _load_file(path, list(namespace), comment):
-                    self.queries[query.name] = query
+        if not folder.is_dir():
+            raise QueryLoadError(
+                f"no queries folder {folder}: set PERSISTENCE_PROJECT to the project folder"
+                " (or run from inside it), or set `queries` under [tool.persistence]"
+            )
+        for path in sorted(folder.rglob("*.sql")):
+            namespace = path.relative_to(folder).with_suffix("").parts
+            for query in _load_file(path, list(namespace), comment):
+                self.queries[query.name] = query
 
     def __getitem__(self, name: str) -> Query:
         try:
@@ -152,7 +163,7 @@ class Catalog:
         except KeyError:
             raise QueryError(
                 f"no query named {name!r} in {self.folder}"
-                " (if the generated types name it, run `make types`)"
+                " (if the generated types name it, run `persistence types`)"
             ) from None
 
     def __iter__(self) -> Iterator[Query]:
@@ -250,6 +261,7 @@ def _name_lines(path: Path, text: str) -> list[int]:
     for number, line in enumerate(all_lines, start=1):
         match = _NAME_LINE.match(line)
         if not match:
+            _check_misspelt(path, number, line)
             continue
         name = re.split(r"[(\s^$!<*#]", match["spec"].replace("-", "_"), maxsplit=1)[0]
         if name in seen:
@@ -259,6 +271,23 @@ def _name_lines(path: Path, text: str) -> list[int]:
         seen[name] = number
         found.append(number)
     return found
+
+
+def _check_misspelt(path: Path, number: int, line: str) -> None:
+    """Refuse a comment that looks like a name line with a typo: aiosql reads only the
+    exact `-- name:` and would drop the query (or glue it onto the one above) silently."""
+    match = _LOOKS_LIKE_NAME.match(line)
+    if match is None:
+        return
+    word = match["word"]
+    # `--name x` (no colon) or a near miss with a colon (`-- nam: x`, `-- Name: x`).
+    if (word == "name" and not match["colon"]) or (
+        match["colon"] and difflib.get_close_matches(word.lower(), ["name"], cutoff=0.75)
+    ):
+        raise _load_error(
+            f"{path}:{number}: {line.strip()!r} looks like a misspelt name line;"
+            f" write `-- name: {match['spec'].strip()}` (or reword the comment)"
+        )
 
 
 def _chunks(text: str, lines: list[int]) -> list[str]:

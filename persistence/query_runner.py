@@ -89,7 +89,7 @@ class QueryRunner:
 
         Raises:
             NotFound: no row came back after all (a trigger or rule added since the
-                types were generated drops it: run `make types`).
+                types were generated drops it: run `persistence types`).
         """
         found = self.one(query, params, row)
         if found is None:

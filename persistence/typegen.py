@@ -40,7 +40,9 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
             " under [tool.persistence] in pyproject.toml"
         )
     with scratch_database(settings, "types") as scratch:
-        Migrator(scratch, out=lambda _: None).migrate()
+        migrator = Migrator(scratch, out=lambda _: None)
+        if migrator.directory.is_dir():  # a project of queries over another's schema
+            migrator.migrate()
         source, problems, _, skipped = typed_source(settings, scratch)
     if problems:
         raise QueryLoadError("\n".join(problems))

@@ -128,7 +128,7 @@ def test_stale_types_fail_until_regenerated(project: Settings, monkeypatch, caps
     users = project.project / "queries" / "users.sql"
     edit(users, "select id, email, name, plan\n", "select id, email, name, plan, created_at\n")
     assert check(project, out=lambda _: None) == [
-        f"{project.types_path} is stale: the queries or the schema changed; run `make types`"
+        f"{project.types_path} is stale: the queries or the schema changed; run `persistence types`"
     ]
     monkeypatch.setenv("DATABASE_URL", project.database_url)
     assert main(["--project", str(project.project), "check"]) == 1

@@ -139,6 +139,7 @@ def test_mask_url(url: str, masked: str) -> None:
 
 def test_project_folders_come_from_pyproject(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.persistence]\nqueries = "sql/named"\n')
+    (tmp_path / "sql" / "named").mkdir(parents=True)
     settings = Settings.from_env({}, project=tmp_path)
     assert settings.queries_dir == tmp_path / "sql" / "named"
     assert settings.migrations_dir == tmp_path / "migrations"

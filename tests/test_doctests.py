@@ -14,7 +14,7 @@ import persistence
 MODULES = sorted(
     m.name
     for m in pkgutil.walk_packages(persistence.__path__, "persistence.")
-    if not m.name.startswith("persistence.radar") and m.name != "persistence.__main__"
+    if m.name != "persistence.__main__"
 )
 
 

@@ -40,7 +40,8 @@ def write(folder: Path, mid: str, up: str, down: str | None = None) -> Path:
 
 @pytest.fixture
 def project(tmp_path: Path, empty_settings: Settings) -> Settings:
-    """The test's own database with an empty project folder."""
+    """The test's own database with an empty project folder (and migrations folder)."""
+    (tmp_path / "migrations").mkdir()
     return dataclasses.replace(
         empty_settings,
         project=tmp_path,

@@ -201,7 +201,8 @@ async def async_surfaces(settings: Settings) -> list[str]:
 def test_cli(case: Case, server: dict[str, str], tmp_path: Path) -> None:
     url = case.template.format(**server)
     env = {**os.environ, "DATABASE_URL": url, "DB_CONNECT_TIMEOUT": "2"}
-    # An empty project: `migrate` on a working URL has nothing to apply.
+    # A project with no migrations yet: `migrate` on a working URL has nothing to apply.
+    (tmp_path / "migrations").mkdir()
     commands = [["health"], ["db", "url"], ["migrate"], ["status"]]
     running = [
         subprocess.Popen(

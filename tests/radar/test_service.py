@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -15,8 +16,8 @@ import psycopg
 import pytest
 
 from persistence import CheckViolation, Database, NotFound, Settings, UniqueViolation
-from persistence.radar import Radar
-from persistence.radar.models import Catalyst
+from radar import Radar
+from radar.models import Catalyst
 
 
 @pytest.fixture
@@ -361,7 +362,8 @@ def test_updated_at_triggers(fresh_settings: Settings) -> None:
 def test_the_demo_runs_end_to_end(fresh_settings: Settings) -> None:
     env = {**os.environ, "DATABASE_URL": fresh_settings.database_url or ""}
     done = subprocess.run(
-        [sys.executable, "-m", "persistence.radar.demo"],
+        [sys.executable, "-m", "radar.demo"],
+        cwd=Path(__file__).resolve().parents[2],  # the reference domain sits at the root
         env=env,
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@ the domain service: a sign-up with a 7-day trial, Stripe webhooks (delivered twi
 Stripe does), a bulk load of 1,000 scraped catalysts, filtered queries, analytics, an
 email and a workflow run; and ends with the health report and the per-query metrics.
 
-    python -m persistence.radar.demo
+    python -m radar.demo
 """
 
 from __future__ import annotations
