@@ -12,7 +12,10 @@
    (`$` one column, `!` no RETURNING, ...);
 3. regenerates the typed query module and compares it with the checked-in one;
 4. reports every table with an `updated_at` column that no trigger keeps current
-   (`persistence new NAME --updated-at TABLE` writes the migration that does).
+   (`persistence new NAME --updated-at TABLE` writes the migration that does);
+5. with `--compat REF`, prepares the named queries of git revision REF on that schema
+   too (see release.py), and with `--plans`, explains every named query on the
+   configured database (real data) and reports sequential scans over big tables.
 
 Nothing is changed in the configured database; the scratch database is dropped.
 """
@@ -23,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from . import release
 from ._connect import connect
 from ._requires import skipped_lines
 from ._scratch import scratch_database
@@ -37,8 +41,21 @@ from .typegen import typed_source
 __all__ = ["check", "check_migrations", "lint"]
 
 
-def check(settings: Settings, out: Output = print) -> list[str]:
-    """Run every check; return the problems found (empty: all passed)."""
+def check(
+    settings: Settings,
+    out: Output = print,
+    *,
+    compat: str | None = None,
+    plans: int | None = None,
+) -> list[str]:
+    """Run every check; return the problems found (empty: all passed).
+
+    Args:
+        compat: a git revision whose named queries must still prepare on the schema
+            after the current migrations (a rolling deploy runs both releases).
+        plans: also explain every named query on the configured database (real data)
+            and report sequential scans over tables above this many rows.
+    """
     queries = settings.queries_folder
     migrations = settings.migrations_folder
     if not queries.is_dir() and not migrations.is_dir():
@@ -61,7 +78,13 @@ def check(settings: Settings, out: Output = print) -> list[str]:
         if not queries.is_dir():
             out(f"no queries folder {queries}: no named queries to prepare")
             return linted + _check_updated_at(scratch, out)
-        return linted + _check_queries(settings, scratch, out) + _check_updated_at(scratch, out)
+        problems = linted + _check_queries(settings, scratch, out)
+        problems += _check_updated_at(scratch, out)
+        if compat is not None:
+            problems += release.compat(settings, scratch, compat, out)
+    if plans is not None:
+        problems += release.plans(settings, out, plans)
+    return problems
 
 
 def lint(settings: Settings, out: Output = print) -> list[str]:

@@ -381,7 +381,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             skipped.append(line)
 
     settings = resolve(_settings(args))
-    problems = check(settings.for_migrations(), out=out)
+    problems = check(settings.for_migrations(), out=out, compat=args.compat, plans=args.plans)
     if settings.migration_url is not None or settings.production:
         # The service should not be able to change what migrations own.
         for warning in service_role_warnings(settings):
@@ -658,11 +658,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     init.set_defaults(func=cmd_init)
 
-    commands.add_parser(
+    check_parser = commands.add_parser(
         "check",
         parents=[database],
         help="lint migrations, prove rollbacks, prepare every query, typed module fresh",
-    ).set_defaults(func=cmd_check)
+    )
+    check_parser.add_argument(
+        "--compat",
+        metavar="REF",
+        help="also prepare the named queries of git revision REF (the release still running)",
+    )
+    check_parser.add_argument(
+        "--plans",
+        nargs="?",
+        const=10_000,
+        type=int,
+        metavar="ROWS",
+        help="also explain every query on the database: flag sequential scans over tables"
+        " above ROWS rows (default 10000)",
+    )
+    check_parser.set_defaults(func=cmd_check)
 
     stats = commands.add_parser(
         "stats",
