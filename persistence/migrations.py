@@ -254,7 +254,12 @@ class Migrator:
                 if dry_run:
                     self.out(f"-- would roll back {a.id}\n{undo.strip()}\n")
                 else:
-                    self._rollback(backend, a, undo)
+                    # A rollback runs outside a transaction when its migration does
+                    # (DROP INDEX CONCURRENTLY undoing CREATE INDEX CONCURRENTLY), or
+                    # when its own header says so.
+                    forward = files.get(a.id)
+                    outside = forward is not None and not is_transactional(forward.sql)
+                    self._rollback(backend, a, undo, transactional=not outside)
             return [a.id for a in chosen]
 
     def _undo(self, a: _Applied, files: dict[str, MigrationFile]) -> str:
@@ -558,7 +563,9 @@ class Migrator:
             (f.id, f.checksum, f.rollback_sql),
         )
 
-    def _rollback(self, backend: Backend, a: _Applied, undo: str) -> None:
+    def _rollback(
+        self, backend: Backend, a: _Applied, undo: str, *, transactional: bool = True
+    ) -> None:
         self.out(f"rolling back {a.id}")
         started = time.perf_counter()
 
@@ -570,7 +577,8 @@ class Migrator:
             )
 
         with _telemetry.span(f"rollback {a.id}", undo, _telemetry_where(self.settings)):
-            self._execute(backend, a.id, self.directory / f"{a.id}.rollback.sql", undo, unrecord)
+            path = self.directory / f"{a.id}.rollback.sql"
+            self._execute(backend, a.id, path, undo, unrecord, transactional=transactional)
         seconds = time.perf_counter() - started
         logger.info(
             "rolled back migration %s in %.3f s",
@@ -581,14 +589,21 @@ class Migrator:
         self.out(f"rolled back {a.id:<42} {format_duration(seconds)}")
 
     def _execute(
-        self, backend: Backend, mid: str, path: Path, text: str, record: Callable[[], None]
+        self,
+        backend: Backend,
+        mid: str,
+        path: Path,
+        text: str,
+        record: Callable[[], None],
+        *,
+        transactional: bool = True,
     ) -> None:
         """Run `text` under its headers' timeouts and `record` it: in one transaction, or,
-        for `-- transactional: false` (CREATE/DROP INDEX CONCURRENTLY), statement by
-        statement with the record written after the last one."""
+        for `-- transactional: false` (CREATE/DROP INDEX CONCURRENTLY; or `transactional`
+        False), statement by statement with the record written after the last one."""
         conn = backend.connection
         try:
-            if is_transactional(text):
+            if transactional and is_transactional(text):
                 with backend.transaction():
                     set_timeouts(conn, text, local=True)
                     run_statements(conn, path, text, name=self._name(path))

@@ -135,3 +135,27 @@ def test_plans_flag_a_sequential_scan_over_a_big_table(
         project, url, "--plans", "50000", monkeypatch=monkeypatch, capsys=capsys
     )
     assert code == 0, err
+
+
+def test_a_non_transactional_migration_has_its_rollback_proven(
+    tmp_path: Path, persistence_settings: Settings, monkeypatch, capsys
+) -> None:
+    """DROP INDEX CONCURRENTLY undoing CREATE INDEX CONCURRENTLY: the rollback runs
+    outside a transaction because its migration does."""
+    (tmp_path / "pyproject.toml").write_text("[tool.persistence]\n")
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_t.sql").write_text(
+        "create table if not exists t (id bigint primary key, v bigint);\n"
+    )
+    (migrations / "0001_t.rollback.sql").write_text("drop table if exists t;\n")
+    (migrations / "0002_idx.sql").write_text(
+        "-- depends: 0001_t\n-- transactional: false\n"
+        "create index concurrently if not exists t_v on t (v);\n"
+    )
+    (migrations / "0002_idx.rollback.sql").write_text("drop index concurrently if exists t_v;\n")
+    code, out, err = run_check(
+        tmp_path, persistence_settings.database_url or "", monkeypatch=monkeypatch, capsys=capsys
+    )
+    assert code == 0, err
+    assert "ok      migration 0002_idx" in out
