@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -14,6 +17,17 @@ from persistence import Migrator, Settings
 from persistence._scratch import create_database, database_name, drop_database
 
 SAMPLE = Path(__file__).parent / "sample"
+
+
+@pytest.fixture
+def server_root() -> Iterator[Path]:
+    """A folder for an embedded server of the test's own, outside pytest's temporary
+    folders: a pytest session starting elsewhere on the machine resets those to mode
+    0700, and the server's system user would lose its way to its own data files."""
+    root = Path(tempfile.mkdtemp(prefix="persistence-test-pg-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from persistence.embedded import EmbeddedServer, _alive
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[EmbeddedServer]:
-    scratch = EmbeddedServer(tmp_path / "pg")
+def server(server_root: Path) -> Iterator[EmbeddedServer]:
+    scratch = EmbeddedServer(server_root / "pg")
     yield scratch
     scratch.destroy()
 

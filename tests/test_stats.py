@@ -42,13 +42,13 @@ def preloads(settings: Settings) -> bool:
 
 @pytest.fixture
 def pgss_settings(
-    sample_template: Settings, persistence_settings: Settings, tmp_path: Path
+    sample_template: Settings, persistence_settings: Settings, server_root: Path
 ) -> Iterator[Settings]:
     """The sample project migrated into a database with pg_stat_statements created."""
     own: EmbeddedServer | None = None
     base = persistence_settings
     if not preloads(base):
-        own = EmbeddedServer(tmp_path / "pg")
+        own = EmbeddedServer(server_root / "pg")
         info = own.start()
         base = dataclasses.replace(base, database_url=info.url())
     name = f"persistence_st{os.getpid()}_{uuid.uuid4().hex[:8]}"

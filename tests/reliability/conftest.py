@@ -80,9 +80,9 @@ def table(results: list[Result]) -> str:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+def server(server_root: Path) -> Iterator[EmbeddedServer]:
     """An embedded server of this scenario's own."""
-    own = EmbeddedServer(tmp_path / "pg")
+    own = EmbeddedServer(server_root / "pg")
     own.start()
     yield own
     own.destroy()
