@@ -200,44 +200,76 @@ class BaseRepository(Generic[T]):
         COPY of its own, all in one transaction (every row is stored, or none), and a
         value given is never dropped.
 
+        `objs` that is not a Sequence (a generator, a cursor, any iterator) is read
+        once, as COPY sends it: memory stays constant, whatever the number of rows,
+        for the rows with the first row's DEFAULT fields; rows with other DEFAULT
+        fields are kept until that COPY ends, then sent in a COPY of their own.
+
         Raises:
-            QueryError: an object is not of the repository's dataclass (nothing sent).
+            QueryError: an object is not of the repository's dataclass (nothing is
+                stored).
         """
+        if not isinstance(objs, Sequence):
+            return self._insert_stream(objs)
         spec = self._spec
         groups = spec.copy_groups(objs)
         if not groups:
             return 0
         self._check()
-        count = sum(len(group.rows) for group in groups)
-
-        def copy(conn: Connection[Any], group: CopyGroup) -> None:
-            cols = group.columns
-            with conn.cursor() as cur:
-                if not cols:  # every field DEFAULT: there is no column to COPY
-                    stmt = spec.statement("insert_defaults", spec.insert_defaults)
-                    stmt = strip(stmt) if self._plain else stmt
-                    cur.execute(stmt, [len(group.rows)])
-                    return
-                binary = spec.copy_binary(cols)
-                stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
-                stmt = strip(stmt) if self._plain else stmt
-                pick = group.pick
-                with cur.copy(stmt) as out:
-                    if binary:
-                        out.set_types([spec.copy_types[c] for c in cols])
-                    for row in group.rows:
-                        out.write_row(pick(row))
 
         def op(conn: Connection[Any]) -> int:
             if len(groups) == 1:
-                copy(conn, groups[0])  # one statement: atomic on its own
-            else:
-                with conn.transaction():
-                    for group in groups:
-                        copy(conn, group)
+                return self._copy(conn, groups[0])  # one statement: atomic on its own
+            count = 0
+            with conn.transaction():
+                for group in groups:
+                    count += self._copy(conn, group)
             return count
 
         return self.db.run(op, name=spec.metric("insert_many"))
+
+    def _insert_stream(self, objs: Iterable[T]) -> int:
+        """`insert_many` for an iterator: one pass, in one transaction."""
+        spec = self._spec
+        stream = spec.copy_stream(objs)
+        if stream is None:
+            return 0
+        first, rest = stream
+        self._check()
+
+        def op(conn: Connection[Any]) -> int:
+            with conn.transaction():
+                count = self._copy(conn, first)
+                for group in rest():
+                    count += self._copy(conn, group)
+            return count
+
+        return self.db.run(op, name=spec.metric("insert_many"))
+
+    def _copy(self, conn: Connection[Any], group: CopyGroup) -> int:
+        """Send `group` in one statement; return how many rows it held."""
+        spec = self._spec
+        cols = group.columns
+        count = 0
+        with conn.cursor() as cur:
+            if not cols:  # every field DEFAULT: there is no column to COPY
+                for _ in group.rows:
+                    count += 1
+                stmt = spec.statement("insert_defaults", spec.insert_defaults)
+                stmt = strip(stmt) if self._plain else stmt
+                cur.execute(stmt, [count])
+                return count
+            binary = spec.copy_binary(cols)
+            stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
+            stmt = strip(stmt) if self._plain else stmt
+            pick = group.pick
+            with cur.copy(stmt) as out:
+                if binary:
+                    out.set_types([spec.copy_types[c] for c in cols])
+                for row in group.rows:
+                    out.write_row(pick(row))
+                    count += 1
+        return count
 
     def update(self, pk: Any, **changes: Any) -> T | None:
         """Set the given columns of the row `pk`; return the updated row, or None if no
