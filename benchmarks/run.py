@@ -329,6 +329,58 @@ def bench_bulk(url: str, count: int, rounds: int) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
+def bench_cli(url: str, starts: int) -> dict[str, float]:
+    """Median seconds of `starts` process starts of `persistence --help` and `status`,
+    interleaved."""
+    env = {**os.environ, "DATABASE_URL": url}
+    commands = {"help": ["--help"], "status": ["status"]}
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(starts):
+        for name, argv in commands.items():
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "persistence", *argv],
+                env=env,
+                cwd=HERE.parent,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            samples[name].append(time.perf_counter() - started)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def peak_mb(url: str, job: str, count: int) -> float:
+    """How much a fresh process's peak RSS grows while it runs `job` over `count` rows
+    (see `child`), in MiB."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", job, "--url", url, "--count", str(count)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout.split()[-1])
+
+
+def child(job: str, url: str, count: int) -> None:
+    """One memory measurement, alone in its process: print the growth of peak RSS."""
+    import resource
+
+    settings = PSettings(database_url=url, pool_min=1, pool_max=1)
+    with Database(settings) as db, psycopg.connect(url, autocommit=True) as conn:
+        items = Items(db)
+        now = datetime.now(UTC)
+        conn.execute("truncate items")
+        list(items.find(id=1))  # warm up: statements, adapters
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if job == "insert_many_generator":
+            items.insert_many(Item(i, f"item {i}", i % 100, i * 0.5, now) for i in range(count))
+        else:
+            raise SystemExit(f"no such job: {job}")
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        conn.execute("truncate items")
+    print((after - before) / 1024)
+
+
 async def bench_async(url: str, calls: int, rounds: int, seconds: float) -> dict[str, Any]:
     settings = PSettings(database_url=url, pool_min=16, pool_max=16)
     pool = AsyncConnectionPool(
@@ -409,7 +461,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="persistence benchmarks")
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.url, args.count)
+        return 0
     calls, rounds, bulk, seconds = (200, 5, 20_000, 2.0) if args.quick else (500, 15, 100_000, 10.0)
 
     base = resolve(PSettings.from_env())
@@ -436,6 +494,13 @@ def main(argv: list[str] | None = None) -> int:
         bulk_rates = bench_bulk(url, bulk, 3 if args.quick else 5)
         print("  bulk done", flush=True)
         pgbench = bench_pgbench(url, 2 if args.quick else 5)
+        cli = bench_cli(url, 10)
+        print("  cli done", flush=True)
+        million = 200_000 if args.quick else 1_000_000
+        memory = {
+            "insert_many_1m_generator_peak_mb": peak_mb(url, "insert_many_generator", million),
+        }
+        print("  memory done", flush=True)
     finally:
         drop_database(base, name)
 
@@ -479,6 +544,11 @@ def main(argv: list[str] | None = None) -> int:
         "rows_per_second": {"bulk_insert": bulk_rates},
         "ops_per_second": {"async_32_workers": asyn["throughput"]},
         "pgbench_select_us": pgbench,
+        "cli_help_seconds": cli["help"],
+        "cli_status_seconds": cli["status"],
+        # Growth of peak RSS over 1M rows (200k in a quick run), in its own process.
+        "rows_for_peak_mb": million,
+        **memory,
         "ratios": ratios,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -512,6 +582,14 @@ def report(results: dict[str, Any]) -> str:
     lines.append("\n32 concurrent workers through an async pool")
     for name, value in results["ops_per_second"]["async_32_workers"].items():
         lines.append(f"  {name:<34} {value:11,.0f} ops/s")
+    lines.append(
+        f"\nprocess start (median of 10): --help {results['cli_help_seconds']:.3f} s,"
+        f" status {results['cli_status_seconds']:.3f} s"
+    )
+    lines.append(f"\npeak memory growth over {results['rows_for_peak_mb']:,} rows")
+    for name, value in results.items():
+        if name.endswith("_peak_mb"):
+            lines.append(f"  {name:<44} {value:8.1f} MiB")
     lines.append("\nratios (time ratios; 'speedup' ones are how many times faster)")
     for name, value in results["ratios"].items():
         lines.append(f"  {name:<44} {'-' if value is None else f'{value:6.2f}'}")
