@@ -25,7 +25,8 @@ inside `db.transaction()`, else a pooled one) and is counted in `db.metrics` as
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from itertools import count as _counter
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -43,6 +44,9 @@ from .errors import ConfigurationError, PersistenceError, QueryError
 __all__ = ["AsyncBaseRepository"]
 
 T = TypeVar("T")
+
+#: Names of the server-side cursors of `stream`: unique per process, as per connection.
+_cursors = _counter()
 
 
 class AsyncBaseRepository(Generic[T]):
@@ -128,6 +132,45 @@ class AsyncBaseRepository(Generic[T]):
         return await self._all(
             stmt, [*params, _count(limit, "limit"), _count(offset, "offset") or 0], "find"
         )
+
+    async def stream(
+        self,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        batch: int = 1000,
+        include_deleted: bool = False,
+        **filters: Any,
+    ) -> AsyncIterator[T]:
+        """The rows `find` would return, `batch` at a time from a server-side cursor:
+        memory stays constant, whatever the number of rows.
+
+        The cursor lives in a transaction (the current one, or one of its own that
+        holds a pooled connection until the iteration ends): leave a loop early with
+        ``contextlib.aclosing`` (async) or by closing the iterator, so that the
+        connection goes back at once. Each FETCH is a statement of its own, under
+        the statement timeout.
+
+        Raises:
+            QueryError: a filter or order_by name is not a field, or `batch` is not
+                positive (nothing is sent).
+        """
+        spec = self._spec
+        if batch < 1:
+            raise QueryError(f"{spec.name}.stream: batch must be at least 1, not {batch}")
+        shape, params = spec.where(filters, include_deleted)
+        names = spec.order(order_by)
+        stmt = spec.statement(("find", shape, names), lambda: spec.find(shape, names))
+        await self._check()
+        if self._plain:
+            stmt = strip(stmt)
+        async with (
+            self.db.transaction() as conn,
+            conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
+        ):
+            await cur.execute(stmt, [*params, None, 0])
+            while rows := await cur.fetchmany(batch):
+                for row in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
+                    yield row
 
     async def count(self, *, include_deleted: bool = False, **filters: Any) -> int:
         """How many rows match the filters (the same filters as `find`)."""

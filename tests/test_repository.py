@@ -261,6 +261,36 @@ def test_soft_delete(db: Database) -> None:
         Items(db).restore(1)
 
 
+def test_stream_yields_what_find_returns_batch_by_batch(db: Database) -> None:
+    items = Items(db)
+    items.insert_many([item(n, price=Decimal(n % 7)) for n in range(2_500)])
+    streamed = [i for i in items.stream(order_by="sku", batch=1000)]  # noqa: C416, RUF100
+    assert streamed == items.find(order_by="sku")
+    assert len(streamed) == 2_500
+    cheap = [i.sku for i in items.stream(price=gt(Decimal(5)), order_by="-sku", batch=7)]
+    assert cheap == [i.sku for i in items.find(price=gt(Decimal(5)), order_by="-sku")]
+    assert [i for i in items.stream(sku="none")] == []  # noqa: C416, RUF100
+    with pytest.raises(QueryError, match="no_such"):
+        [i for i in items.stream(no_such=1)]  # noqa: C416, RUF100
+    with pytest.raises(QueryError, match="batch must be at least 1"):
+        [i for i in items.stream(batch=0)]  # noqa: C416, RUF100
+
+
+def test_stream_reads_a_server_side_cursor_in_the_current_transaction(
+    db: Database,
+) -> None:
+    items = Items(db)
+    with db.transaction():
+        items.insert_many([item(n) for n in range(30)])  # not committed yet
+        seen = 0
+        for _ in items.stream(batch=10):
+            seen += 1
+            if seen == 15:  # the cursor is open on the server, in this transaction
+                assert db.fetch_value("select count(*) from pg_cursors") == 1
+        assert seen == 30
+        assert db.fetch_value("select count(*) from pg_cursors") == 0
+
+
 def test_insert_many_copies_100_000_rows(db: Database) -> None:
     items = Items(db)
     rows = [item(n, price=Decimal(n % 100), tags=[str(n % 3)]) for n in range(100_000)]
