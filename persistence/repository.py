@@ -26,7 +26,7 @@ inside `db.transaction()`, else a pooled one) and is counted in `db.metrics` as
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from itertools import count as _counter
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
@@ -141,7 +141,7 @@ class BaseRepository(Generic[T]):
         batch: int = 1000,
         include_deleted: bool = False,
         **filters: Any,
-    ) -> Iterator[T]:
+    ) -> Generator[T, None]:
         """The rows `find` would return, `batch` at a time from a server-side cursor:
         memory stays constant, whatever the number of rows.
 

@@ -25,7 +25,7 @@ inside `db.transaction()`, else a pooled one) and is counted in `db.metrics` as
 from __future__ import annotations
 
 import typing
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from itertools import count as _counter
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
@@ -140,7 +140,7 @@ class AsyncBaseRepository(Generic[T]):
         batch: int = 1000,
         include_deleted: bool = False,
         **filters: Any,
-    ) -> AsyncIterator[T]:
+    ) -> AsyncGenerator[T, None]:
         """The rows `find` would return, `batch` at a time from a server-side cursor:
         memory stays constant, whatever the number of rows.
 
