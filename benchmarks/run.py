@@ -362,8 +362,14 @@ def peak_mb(url: str, job: str, count: int) -> float:
 
 
 def child(job: str, url: str, count: int) -> None:
-    """One memory measurement, alone in its process: print the growth of peak RSS."""
-    import resource
+    """One memory measurement, alone in its process: print the growth of peak RSS.
+
+    The peak is VmHWM (Linux): getrusage's ru_maxrss survives exec, so a child would
+    start at its parent's peak."""
+
+    def peak_kib() -> int:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0])
 
     settings = PSettings(database_url=url, pool_min=1, pool_max=1)
     with Database(settings) as db, psycopg.connect(url, autocommit=True) as conn:
@@ -371,7 +377,7 @@ def child(job: str, url: str, count: int) -> None:
         now = datetime.now(UTC)
         conn.execute("truncate items")
         list(items.find(id=1))  # warm up: statements, adapters
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_kib()
         if job == "insert_many_generator":
             items.insert_many(Item(i, f"item {i}", i % 100, i * 0.5, now) for i in range(count))
         elif job == "insert_many_list":  # the contrast: every row held at once
@@ -379,12 +385,12 @@ def child(job: str, url: str, count: int) -> None:
         elif job == "stream":
             conn.execute("truncate items")
             items.insert_many(Item(i, f"item {i}", i % 100, i * 0.5, now) for i in range(count))
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            before = peak_kib()
             seen = sum(1 for _ in items.stream(order_by="id", batch=1000))
             assert seen == count, seen
         else:
             raise SystemExit(f"no such job: {job}")
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        after = peak_kib()
         conn.execute("truncate items")
     print((after - before) / 1024)
 
