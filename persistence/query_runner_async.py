@@ -86,7 +86,9 @@ class AsyncQueryRunner:
         The cursor lives in a transaction (the current one, or one of its own that
         holds a pooled connection until the iteration ends): leave a loop early by
         closing the iterator. Each FETCH is a statement of its own, under the
-        statement timeout. Not retried, and not counted in `metrics`.
+        statement timeout; a consumer that pauses between two batches longer than
+        `idle_in_transaction_timeout` loses the cursor with its transaction. Not
+        retried, and not counted in `metrics`.
 
         Raises:
             QueryError: the query is not a plain select, a parameter is missing, or

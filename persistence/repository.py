@@ -149,7 +149,8 @@ class BaseRepository(Generic[T]):
         holds a pooled connection until the iteration ends): leave a loop early with
         ``contextlib.aclosing`` (async) or by closing the iterator, so that the
         connection goes back at once. Each FETCH is a statement of its own, under
-        the statement timeout.
+        the statement timeout; a consumer that pauses between two batches longer
+        than `idle_in_transaction_timeout` loses the cursor with its transaction.
 
         Raises:
             QueryError: a filter or order_by name is not a field, or `batch` is not
