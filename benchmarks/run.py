@@ -329,6 +329,110 @@ def bench_bulk(url: str, count: int, rounds: int) -> dict[str, float]:
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
+def bench_cli(url: str, starts: int) -> dict[str, float]:
+    """Median seconds of `starts` process starts of `persistence --help` and `status`,
+    interleaved."""
+    env = {**os.environ, "DATABASE_URL": url}
+    commands = {"help": ["--help"], "status": ["status"]}
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(starts):
+        for name, argv in commands.items():
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "persistence", *argv],
+                env=env,
+                cwd=HERE.parent,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            samples[name].append(time.perf_counter() - started)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def peak_mb(url: str, job: str, count: int) -> float:
+    """How much a fresh process's peak RSS grows while it runs `job` over `count` rows
+    (see `child`), in MiB."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", job, "--url", url, "--count", str(count)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(done.stdout.split()[-1])
+
+
+def child(job: str, url: str, count: int) -> None:
+    """One memory measurement, alone in its process: print the growth of peak RSS.
+
+    The peak is VmHWM (Linux): getrusage's ru_maxrss survives exec, so a child would
+    start at its parent's peak."""
+
+    def peak_kib() -> int:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0])
+
+    settings = PSettings(database_url=url, pool_min=1, pool_max=1)
+    with Database(settings) as db, psycopg.connect(url, autocommit=True) as conn:
+        items = Items(db)
+        now = datetime.now(UTC)
+        conn.execute("truncate items")
+        list(items.find(id=1))  # warm up: statements, adapters
+        before = peak_kib()
+        if job == "insert_many_generator":
+            items.insert_many(Item(i, f"item {i}", i % 100, i * 0.5, now) for i in range(count))
+        elif job == "insert_many_list":  # the contrast: every row held at once
+            items.insert_many([Item(i, f"item {i}", i % 100, i * 0.5, now) for i in range(count)])
+        elif job == "stream":
+            conn.execute("truncate items")
+            items.insert_many(Item(i, f"item {i}", i % 100, i * 0.5, now) for i in range(count))
+            before = peak_kib()
+            seen = sum(1 for _ in items.stream(order_by="id", batch=1000))
+            assert seen == count, seen
+        else:
+            raise SystemExit(f"no such job: {job}")
+        after = peak_kib()
+        conn.execute("truncate items")
+    print((after - before) / 1024)
+
+
+def bench_stream(url: str, count: int, rounds: int) -> dict[str, float]:
+    """Rows per second reading `count` rows into dataclasses, 1000 per FETCH from a
+    server-side cursor, per contender (interleaved)."""
+    settings = PSettings(database_url=url, pool_min=1, pool_max=2)
+    now = datetime.now(UTC)
+    with Database(settings) as db, psycopg.connect(url, autocommit=True) as conn:
+        items = Items(db)
+        conn.execute("truncate items")
+        items.insert_many(Item(i, f"item {i}", i % 100, i * 0.5, now) for i in range(count))
+        conn.execute("analyze items")
+
+        def repository_stream() -> int:
+            return sum(1 for _ in items.stream(order_by="id", batch=1000))
+
+        def psycopg_named_cursor() -> int:
+            with (
+                conn.transaction(),
+                conn.cursor("bench", row_factory=class_row(Item)) as cur,
+            ):
+                cur.itersize = 1000
+                cur.execute("select id, name, qty, price, created_at from items order by id")
+                return sum(1 for _ in cur)
+
+        contenders = {
+            "persistence repo.stream": repository_stream,
+            "psycopg named cursor + class_row": psycopg_named_cursor,
+        }
+        samples: dict[str, list[float]] = {name: [] for name in contenders}
+        for r in range(rounds):
+            names = list(contenders)
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                started = time.perf_counter()
+                assert contenders[name]() == count
+                samples[name].append(count / (time.perf_counter() - started))
+        conn.execute("truncate items")
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
 async def bench_async(url: str, calls: int, rounds: int, seconds: float) -> dict[str, Any]:
     settings = PSettings(database_url=url, pool_min=16, pool_max=16)
     pool = AsyncConnectionPool(
@@ -409,7 +513,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="persistence benchmarks")
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.url, args.count)
+        return 0
     calls, rounds, bulk, seconds = (200, 5, 20_000, 2.0) if args.quick else (500, 15, 100_000, 10.0)
 
     base = resolve(PSettings.from_env())
@@ -436,6 +546,17 @@ def main(argv: list[str] | None = None) -> int:
         bulk_rates = bench_bulk(url, bulk, 3 if args.quick else 5)
         print("  bulk done", flush=True)
         pgbench = bench_pgbench(url, 2 if args.quick else 5)
+        cli = bench_cli(url, 10)
+        print("  cli done", flush=True)
+        million = 200_000 if args.quick else 1_000_000
+        memory = {
+            "insert_many_1m_generator_peak_mb": peak_mb(url, "insert_many_generator", million),
+            "insert_many_1m_list_peak_mb": peak_mb(url, "insert_many_list", million),
+            "stream_1m_peak_mb": peak_mb(url, "stream", million),
+        }
+        print("  memory done", flush=True)
+        streams = bench_stream(url, million, 3)
+        print("  stream done", flush=True)
     finally:
         drop_database(base, name)
 
@@ -463,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
         "async_pool_throughput_vs_asyncpg": asyn["throughput"]["persistence async repository"]
         / asyn["throughput"]["asyncpg"],
         "repo_get_vs_pgbench": get["persistence repository"] / pgbench if pgbench else None,
+        # A throughput ratio (rows/s of repo.stream over psycopg's): 1.0 is as fast.
+        "stream_1m_throughput_vs_psycopg_named_cursor": streams["persistence repo.stream"]
+        / streams["psycopg named cursor + class_row"],
     }
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -476,9 +600,14 @@ def main(argv: list[str] | None = None) -> int:
             "insert": sync["insert"],
             "async_get": asyn["get"],
         },
-        "rows_per_second": {"bulk_insert": bulk_rates},
+        "rows_per_second": {"bulk_insert": bulk_rates, "stream": streams},
         "ops_per_second": {"async_32_workers": asyn["throughput"]},
         "pgbench_select_us": pgbench,
+        "cli_help_seconds": cli["help"],
+        "cli_status_seconds": cli["status"],
+        # Growth of peak RSS over 1M rows (200k in a quick run), in its own process.
+        "peak_mb_rows": million,
+        **memory,
         "ratios": ratios,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -509,9 +638,20 @@ def report(results: dict[str, Any]) -> str:
         results["rows_per_second"]["bulk_insert"].items(), key=lambda kv: -kv[1]
     ):
         lines.append(f"  {name:<34} {value:11,.0f} rows/s")
+    lines.append(f"\nstream {results['peak_mb_rows']:,} rows, 1000 per FETCH")
+    for name, value in sorted(results["rows_per_second"]["stream"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {name:<34} {value:11,.0f} rows/s")
     lines.append("\n32 concurrent workers through an async pool")
     for name, value in results["ops_per_second"]["async_32_workers"].items():
         lines.append(f"  {name:<34} {value:11,.0f} ops/s")
+    lines.append(
+        f"\nprocess start (median of 10): --help {results['cli_help_seconds']:.3f} s,"
+        f" status {results['cli_status_seconds']:.3f} s"
+    )
+    lines.append(f"\npeak memory growth over {results['peak_mb_rows']:,} rows")
+    for name, value in results.items():
+        if name.endswith("_peak_mb"):
+            lines.append(f"  {name:<44} {value:8.1f} MiB")
     lines.append("\nratios (time ratios; 'speedup' ones are how many times faster)")
     for name, value in results["ratios"].items():
         lines.append(f"  {name:<44} {'-' if value is None else f'{value:6.2f}'}")

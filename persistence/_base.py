@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 class Health:
     """A health report: safe to log or serve, it never contains the password."""
 
+    __module__ = "persistence"
+
     ok: bool
     url: str
     server_version: str | None

@@ -68,7 +68,8 @@ class CopyGroup:
 
     columns: tuple[str, ...]
     #: Every field of each object, DEFAULT included; `pick` keeps `columns`' values.
-    rows: list[tuple[Any, ...]]
+    #: A list, or (the first group of `copy_stream`) an iterator read once.
+    rows: Iterable[tuple[Any, ...]]
     pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
 
 
@@ -510,19 +511,80 @@ class TableSpec:
                 last_key = key
                 last = groups.setdefault(key, [])
             last.append(row)
-        result = []
-        for key, rows in groups.items():
-            given = [i for i, is_default in enumerate(key) if not is_default]
-            columns = tuple(self.fields[i] for i in given)
-            pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
-            if len(given) == len(self.fields):
-                pick = _same
-            elif len(given) == 1:
-                pick = _single(given[0])
-            else:  # none given too: insert_many then sends only how many rows
-                pick = itemgetter(*given) if given else _nothing
-            result.append(CopyGroup(columns, rows, pick))
-        return result
+        return [self._copy_group(key, rows) for key, rows in groups.items()]
+
+    def _copy_group(self, key: tuple[bool, ...], rows: Iterable[tuple[Any, ...]]) -> CopyGroup:
+        """The COPY for the rows whose DEFAULT fields are `key`'s True ones."""
+        given = [i for i, is_default in enumerate(key) if not is_default]
+        columns = tuple(self.fields[i] for i in given)
+        pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+        if len(given) == len(self.fields):
+            pick = _same
+        elif len(given) == 1:
+            pick = _single(given[0])
+        else:  # none given too: insert_many then sends only how many rows
+            pick = itemgetter(*given) if given else _nothing
+        return CopyGroup(columns, rows, pick)
+
+    def copy_stream(
+        self, objs: Iterable[Any]
+    ) -> tuple[CopyGroup, Callable[[], list[CopyGroup]]] | None:
+        """`copy_groups` in one pass over `objs` without holding it: the first group's
+        `rows` is an iterator that yields the rows of the first object's DEFAULT
+        fields as `objs` yields them, and keeps the rows of any other set of DEFAULT
+        fields; once it is exhausted, the second callable returns those kept groups,
+        in order of first appearance. None when `objs` is empty.
+
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Tag:
+        ...     id: int = DEFAULT
+        ...     name: str = ""
+        >>> first, rest = TableSpec(Tag, "tags", None, ["id"]).copy_stream(
+        ...     iter([Tag(name="a"), Tag(1, "b"), Tag(name="c")]))
+        >>> first.columns, list(first.rows)
+        (('name',), [(DEFAULT, 'a'), (DEFAULT, 'c')])
+        >>> [(g.columns, g.rows) for g in rest()]
+        [(('id', 'name'), [(1, 'b')])]
+
+        Raises (while `rows` is read):
+            QueryError: an object is not of the model's class.
+        """
+        model = self.model
+        values = self._all_values
+        defaults = (DEFAULT,) * len(self.fields)
+        name = self.name
+        it = iter(objs)
+
+        def checked(index: int, obj: Any) -> tuple[Any, ...]:
+            if type(obj) is not model and not isinstance(obj, model):
+                raise QueryError(
+                    f"{name} stores {model.__name__}; row {index} is a {type(obj).__name__}"
+                )
+            return values(obj)
+
+        sentinel = object()
+        head = next(it, sentinel)
+        if head is sentinel:
+            return None
+        first = checked(0, head)
+        first_key = tuple(map(is_, first, defaults))
+        others: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+
+        def rows() -> Iterable[tuple[Any, ...]]:
+            yield first
+            for index, obj in enumerate(it, 1):
+                row = checked(index, obj)
+                key = tuple(map(is_, row, defaults))
+                if key == first_key:
+                    yield row
+                else:
+                    others.setdefault(key, []).append(row)
+
+        def rest() -> list[CopyGroup]:
+            return [self._copy_group(key, kept) for key, kept in others.items()]
+
+        return self._copy_group(first_key, rows()), rest
 
     def insert_defaults(self) -> sql.Composed:
         """Insert %s rows made only of column defaults (COPY needs a column): a query

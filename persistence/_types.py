@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, LiteralString, Protocol, TypeAlias, TypeVar
 
@@ -23,8 +24,11 @@ AsyncOperation: TypeAlias = Callable[[AsyncConnection[Any]], Awaitable[R]]
 
 
 class Executor(Protocol):
-    """What the query runner needs of a `Database`: its `run`. The runner depends on
-    this, not on the database module, so imports point one way (database -> runner)."""
+    """What the query runner needs of a `Database`: its `run`, and `transaction` for a
+    stream's server-side cursor. The runner depends on this, not on the database
+    module, so imports point one way (database -> runner)."""
+
+    def transaction(self) -> AbstractContextManager[Connection[Any]]: ...
 
     def run(
         self,
@@ -37,7 +41,10 @@ class Executor(Protocol):
 
 
 class AsyncExecutor(Protocol):
-    """What the async query runner needs of an `AsyncDatabase`: its `run`."""
+    """What the async query runner needs of an `AsyncDatabase`: its `run`, and
+    `transaction` for a stream's server-side cursor."""
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
 
     async def run(
         self,

@@ -26,25 +26,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-from psycopg.conninfo import conninfo_to_dict
+from typing import TYPE_CHECKING
 
 from . import __version__
-from ._migration_sql import MIGRATION_NAME, new_migration
-from ._scaffold import init_project, package_name
-from .check import check, lint
-from .config import Settings, find_project, secrets_of
-from .database import Database
-from .embedded import EmbeddedServer, resolve
-from .errors import PersistenceError, scrub
-from .explain import explain
-from .migrations import MigrationState, Migrator
-from .queries import Catalog
-from .security import grant_sql, service_role_warnings
-from .seeds import seed
-from .stats import collect
-from .stats import render as render_stats
-from .typegen import generate_types
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .migrations import MigrationState, Migrator
+    from .queries import Catalog
+
+# The commands import what they use when they run, so that `persistence --help` and
+# `persistence db url` start without loading the pool, yoyo, pglast or the type generator.
 
 __all__ = ["main"]
 
@@ -65,18 +57,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as ex:
         print(f"persistence: error: {ex}", file=sys.stderr)
         return 2
-    except PersistenceError as ex:
-        # One boundary for expected failures: one line, no traceback, no password.
-        print(f"error: {_one_line(str(ex), getattr(args, 'url', None))}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as ex:
+        from .errors import PersistenceError  # loaded by any command that raises one
+
+        message = _one_line(str(ex), getattr(args, "url", None))
+        if isinstance(ex, PersistenceError):
+            # One boundary for expected failures: one line, no traceback, no password.
+            print(f"error: {message}", file=sys.stderr)
+            return 1
         # A bug, or a failure nobody translated: still one line, because a traceback
         # quotes values (hosts, database names) that a mistyped URL fills with pieces
         # of the password.
-        message = _one_line(str(ex), getattr(args, "url", None))
         print(f"error: unexpected {type(ex).__name__}: {message}", file=sys.stderr)
         return 1
     return code
@@ -85,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _one_line(message: str, url: str | None = None) -> str:
     """`message` on one line, with anything that may be the password scrubbed, again:
     the settings may not have been built, and this is the last stop before a log."""
+    from .config import secrets_of
+    from .errors import scrub
+
     secrets = (
         *secrets_of(os.environ.get("DATABASE_URL")),
         *secrets_of(url),
@@ -98,6 +95,8 @@ class _UsageError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .config import Settings, find_project
+
     environ = dict(os.environ)
     if getattr(args, "url", None):
         environ["DATABASE_URL"] = args.url  # --url wins over the environment
@@ -110,18 +109,24 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_db_start(args: argparse.Namespace) -> int:
+    from .embedded import EmbeddedServer
+
     info = EmbeddedServer.for_project(_settings(args).project).start()
     print(f"embedded server running (pid {info.pid}) at {info.url()}")
     return 0
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
+    from .embedded import EmbeddedServer
+
     stopped = EmbeddedServer.for_project(_settings(args).project).stop()
     print("embedded server stopped" if stopped else "embedded server was not running")
     return 0
 
 
 def cmd_db_status(args: argparse.Namespace) -> int:
+    from .embedded import EmbeddedServer
+
     info = EmbeddedServer.for_project(_settings(args).project).status()
     if info is None:
         print("embedded server not running")
@@ -131,6 +136,8 @@ def cmd_db_status(args: argparse.Namespace) -> int:
 
 
 def cmd_db_url(args: argparse.Namespace) -> int:
+    from .embedded import EmbeddedServer
+
     settings = _settings(args)
     if settings.database_url is not None:
         # Never print a password, even on request: this output ends up in logs.
@@ -141,6 +148,9 @@ def cmd_db_url(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    from .database import Database
+    from .embedded import resolve
+
     with Database(resolve(_settings(args))) as db:
         report = db.health()
     print(json.dumps(report.as_dict(), indent=2) if args.json else report)
@@ -148,6 +158,12 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_grant(args: argparse.Namespace) -> int:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from .database import Database
+    from .embedded import resolve
+    from .security import grant_sql
+
     settings = resolve(_settings(args)).for_migrations()
     params = conninfo_to_dict(settings.conninfo())
     statements = grant_sql(args.role, str(params.get("dbname") or "postgres"), args.schema)
@@ -168,6 +184,9 @@ def _progress(line: str) -> None:
 
 
 def _migrator(args: argparse.Namespace) -> Migrator:
+    from .embedded import resolve
+    from .migrations import Migrator
+
     return Migrator(
         resolve(_settings(args)), out=_progress, lock_wait=getattr(args, "lock_timeout", None)
     )
@@ -216,6 +235,8 @@ def _confirm(question: str, *, yes: bool, action: str) -> None:
     One question for every destructive command (reset; rollback in production). Without
     a terminal (CI, cron, a pipe) nobody can answer: refused unless --yes.
     """
+    from .errors import PersistenceError
+
     if yes:
         return
     if not sys.stdin.isatty():
@@ -312,6 +333,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_heads(args: argparse.Namespace) -> int:
+    from .migrations import Migrator
+
     heads = Migrator(_settings(args), out=_progress).heads()
     if args.json:
         print(json.dumps({"heads": heads}))
@@ -321,6 +344,9 @@ def cmd_heads(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from .embedded import resolve
+    from .migrations import Migrator
+
     settings = _settings(args)
     # Only the rollback reads the database (the SQL stored at apply time).
     migrator = Migrator(resolve(settings) if args.rollback else settings, out=_progress)
@@ -329,6 +355,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    from ._migration_sql import new_migration
+
     folder = _settings(args).migrations_folder
     for path in new_migration(folder, args.name, updated_at=args.updated_at):
         _progress(f"created   {path}")
@@ -346,6 +374,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    from .embedded import resolve
+    from .seeds import seed
+
     seed(resolve(_settings(args)), out=_progress)
     return 0
 
@@ -364,6 +395,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_types(args: argparse.Namespace) -> int:
+    from .embedded import resolve
+    from .typegen import generate_types
+
     settings = _settings(args)
     if settings.types_path is None:
         print(f"no typed module configured for {settings.project} ([tool.persistence] types)")
@@ -373,6 +407,10 @@ def cmd_types(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .check import check
+    from .embedded import resolve
+    from .security import service_role_warnings
+
     skipped: list[str] = []
 
     def out(line: str) -> None:
@@ -395,6 +433,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from .embedded import resolve
+    from .stats import collect
+    from .stats import render as render_stats
+
     settings = resolve(_settings(args))
     found = collect(settings, _catalog(settings), threshold=args.threshold, tables=args.tables)
     print(json.dumps(found.as_json(), indent=2) if args.json else render_stats(found))
@@ -402,6 +444,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from .embedded import resolve
+    from .explain import explain
+
     settings = resolve(_settings(args))
     params: dict[str, str] = {}
     for item in args.param:
@@ -416,10 +461,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _catalog(settings: Settings) -> Catalog:
+    from .queries import Catalog
+
     return Catalog(settings.queries_dir or settings.project / "queries")
 
 
 def cmd_lint_migrations(args: argparse.Namespace) -> int:
+    from .check import lint
+
     problems = lint(_settings(args), out=lambda _: None)
     for problem in problems:
         print(problem)
@@ -428,6 +477,8 @@ def cmd_lint_migrations(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from ._scaffold import init_project, package_name
+
     root = (args.dir or args.project or Path.cwd()).resolve()
     package = args.package or package_name(root)
     if not init_project(root, package, out=print):
@@ -454,6 +505,8 @@ def _seconds(text: str) -> float:
 
 
 def _name(text: str) -> str:
+    from ._migration_sql import MIGRATION_NAME
+
     if not MIGRATION_NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a migration name: use lowercase letters, digits and underscores"

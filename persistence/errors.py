@@ -8,10 +8,10 @@ our names and never need to import psycopg's.
 from __future__ import annotations
 
 import re
+import sys
 
 import psycopg
 from psycopg import errors as pg
-from psycopg_pool import PoolTimeout as _PoolTimeout
 
 __all__ = [
     "BatcherFull",
@@ -231,7 +231,10 @@ def translate(
     if isinstance(ex, PersistenceError):
         return ex
     where = f" in {query!r}" if query else ""
-    if isinstance(ex, _PoolTimeout):
+    # Only a pool raises PoolTimeout: psycopg_pool is loaded already (and `persistence
+    # --help` does not load it just for this check).
+    pool = sys.modules.get("psycopg_pool")
+    if pool is not None and isinstance(ex, pool.PoolTimeout):
         return PoolExhausted(f"no connection free in the pool{where}: {scrub(str(ex), secrets)}")
     client = _client_error(ex, where)
     if client is not None:

@@ -25,7 +25,8 @@ inside `db.transaction()`, else a pooled one) and is counted in `db.metrics` as
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from itertools import count as _counter
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -43,6 +44,9 @@ from .errors import ConfigurationError, PersistenceError, QueryError
 __all__ = ["AsyncBaseRepository"]
 
 T = TypeVar("T")
+
+#: Names of the server-side cursors of `stream`: unique per process, as per connection.
+_cursors = _counter()
 
 
 class AsyncBaseRepository(Generic[T]):
@@ -129,6 +133,46 @@ class AsyncBaseRepository(Generic[T]):
             stmt, [*params, _count(limit, "limit"), _count(offset, "offset") or 0], "find"
         )
 
+    async def stream(
+        self,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        batch: int = 1000,
+        include_deleted: bool = False,
+        **filters: Any,
+    ) -> AsyncGenerator[T, None]:
+        """The rows `find` would return, `batch` at a time from a server-side cursor:
+        memory stays constant, whatever the number of rows.
+
+        The cursor lives in a transaction (the current one, or one of its own that
+        holds a pooled connection until the iteration ends): leave a loop early with
+        ``contextlib.aclosing`` (async) or by closing the iterator, so that the
+        connection goes back at once. Each FETCH is a statement of its own, under
+        the statement timeout; a consumer that pauses between two batches longer
+        than `idle_in_transaction_timeout` loses the cursor with its transaction.
+
+        Raises:
+            QueryError: a filter or order_by name is not a field, or `batch` is not
+                positive (nothing is sent).
+        """
+        spec = self._spec
+        if batch < 1:
+            raise QueryError(f"{spec.name}.stream: batch must be at least 1, not {batch}")
+        shape, params = spec.where(filters, include_deleted)
+        names = spec.order(order_by)
+        stmt = spec.statement(("find", shape, names), lambda: spec.find(shape, names))
+        await self._check()
+        if self._plain:
+            stmt = strip(stmt)
+        async with (
+            self.db.transaction() as conn,
+            conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
+        ):
+            await cur.execute(stmt, [*params, None, 0])
+            while rows := await cur.fetchmany(batch):
+                for row in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
+                    yield row
+
     async def count(self, *, include_deleted: bool = False, **filters: Any) -> int:
         """How many rows match the filters (the same filters as `find`)."""
         spec = self._spec
@@ -199,44 +243,76 @@ class AsyncBaseRepository(Generic[T]):
         COPY of its own, all in one transaction (every row is stored, or none), and a
         value given is never dropped.
 
+        `objs` that is not a Sequence (a generator, a cursor, any iterator) is read
+        once, as COPY sends it: memory stays constant, whatever the number of rows,
+        for the rows with the first row's DEFAULT fields; rows with other DEFAULT
+        fields are kept until that COPY ends, then sent in a COPY of their own.
+
         Raises:
-            QueryError: an object is not of the repository's dataclass (nothing sent).
+            QueryError: an object is not of the repository's dataclass (nothing is
+                stored).
         """
+        if not isinstance(objs, Sequence):
+            return await self._insert_stream(objs)
         spec = self._spec
         groups = spec.copy_groups(objs)
         if not groups:
             return 0
         await self._check()
-        count = sum(len(group.rows) for group in groups)
-
-        async def copy(conn: AsyncConnection[Any], group: CopyGroup) -> None:
-            cols = group.columns
-            async with conn.cursor() as cur:
-                if not cols:  # every field DEFAULT: there is no column to COPY
-                    stmt = spec.statement("insert_defaults", spec.insert_defaults)
-                    stmt = strip(stmt) if self._plain else stmt
-                    await cur.execute(stmt, [len(group.rows)])
-                    return
-                binary = spec.copy_binary(cols)
-                stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
-                stmt = strip(stmt) if self._plain else stmt
-                pick = group.pick
-                async with cur.copy(stmt) as out:
-                    if binary:
-                        out.set_types([spec.copy_types[c] for c in cols])
-                    for row in group.rows:
-                        await out.write_row(pick(row))
 
         async def op(conn: AsyncConnection[Any]) -> int:
             if len(groups) == 1:
-                await copy(conn, groups[0])  # one statement: atomic on its own
-            else:
-                async with conn.transaction():
-                    for group in groups:
-                        await copy(conn, group)
+                return await self._copy(conn, groups[0])  # one statement: atomic on its own
+            count = 0
+            async with conn.transaction():
+                for group in groups:
+                    count += await self._copy(conn, group)
             return count
 
         return await self.db.run(op, name=spec.metric("insert_many"))
+
+    async def _insert_stream(self, objs: Iterable[T]) -> int:
+        """`insert_many` for an iterator: one pass, in one transaction."""
+        spec = self._spec
+        stream = spec.copy_stream(objs)
+        if stream is None:
+            return 0
+        first, rest = stream
+        await self._check()
+
+        async def op(conn: AsyncConnection[Any]) -> int:
+            async with conn.transaction():
+                count = await self._copy(conn, first)
+                for group in rest():
+                    count += await self._copy(conn, group)
+            return count
+
+        return await self.db.run(op, name=spec.metric("insert_many"))
+
+    async def _copy(self, conn: AsyncConnection[Any], group: CopyGroup) -> int:
+        """Send `group` in one statement; return how many rows it held."""
+        spec = self._spec
+        cols = group.columns
+        count = 0
+        async with conn.cursor() as cur:
+            if not cols:  # every field DEFAULT: there is no column to COPY
+                for _ in group.rows:
+                    count += 1
+                stmt = spec.statement("insert_defaults", spec.insert_defaults)
+                stmt = strip(stmt) if self._plain else stmt
+                await cur.execute(stmt, [count])
+                return count
+            binary = spec.copy_binary(cols)
+            stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
+            stmt = strip(stmt) if self._plain else stmt
+            pick = group.pick
+            async with cur.copy(stmt) as out:
+                if binary:
+                    out.set_types([spec.copy_types[c] for c in cols])
+                for row in group.rows:
+                    await out.write_row(pick(row))
+                    count += 1
+        return count
 
     async def update(self, pk: Any, **changes: Any) -> T | None:
         """Set the given columns of the row `pk`; return the updated row, or None if no

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -64,6 +65,34 @@ def test_malformed_url_is_one_line(
         "error: malformed DATABASE_URL: the port is not a number; percent-encode '@', '/',"
         " ':', '?' and spaces in the user name and password (%40, %2F, %3A, %3F, %20)\n"
     )
+
+
+_HEAVY = ("pglast", "yoyo", "psycopg_pool", "sqlalchemy", "aiosql", "persistence.typegen")
+
+
+def _loaded_after(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """The heavy modules a fresh interpreter holds after `persistence ARGV`."""
+    probe = (
+        "import sys\n"
+        "from persistence.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(' '.join(m for m in {_HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *argv], capture_output=True, text=True, env=env, check=True
+    )
+    return done.stderr.split()
+
+
+def test_help_and_db_url_load_no_pool_yoyo_pglast_or_typegen(env: Settings) -> None:
+    assert _loaded_after(["--help"]) == []
+    environ = {**os.environ, "DATABASE_URL": env.database_url or ""}
+    assert _loaded_after(["db", "url"], environ) == []
+    # status needs yoyo, and only yoyo of these
+    assert _loaded_after(["status"], environ) == ["yoyo"]
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

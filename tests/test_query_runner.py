@@ -7,7 +7,9 @@ Generated from tests/test_query_runner_async.py: edit that file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -15,7 +17,7 @@ import pytest
 
 from persistence import Database, NotFound, QueryError, Settings, UniqueViolation
 
-from .sample.typed import PostsWithAuthorsRow, Queries, UsersRow
+from .sample.typed import ListUsersRow, PostsWithAuthorsRow, Queries, UsersRow
 
 
 @pytest.fixture
@@ -142,3 +144,28 @@ def test_metrics_and_the_slow_query_log(
         q.users.get_user_by_email(email="m@example.com")
         assert "slow query 'users.get_user_by_email' took" in caplog.text
         assert "m@example.com" not in caplog.text, "parameter values must never be logged"
+
+
+def test_a_select_streams_from_a_server_side_cursor(db: Database) -> None:
+    q = Queries(db)
+    rows: list[Any] = [
+        {"email": f"u{n:04d}@example.com", "name": f"U{n}", "plan": "free"} for n in range(250)
+    ]
+    assert q.users.insert_users(rows) == 250
+    listed = q.users.list_users(plan="free")
+    query = db.queries.query("users.list_users")
+    streamed = db.queries.stream(query, {"plan": "free"}, ListUsersRow, batch=100)
+    assert [u for u in streamed] == listed  # noqa: C416, RUF100
+    as_dicts = [u["email"] for u in db.queries.users.list_users.stream(plan="free")]
+    assert as_dicts == [u.email for u in listed]
+    with db.transaction():  # the current transaction's cursor, open on the server
+        streaming: Generator[Any, None] = db.queries.stream(query, {"plan": "free"}, batch=10)
+        for _ in streaming:
+            assert db.fetch_value("select count(*) from pg_cursors") == 1
+            break
+        streaming.close()  # leaving early: closed before the transaction ends
+        assert db.fetch_value("select count(*) from pg_cursors") == 0
+    with pytest.raises(QueryError, match="is not a select to stream"):
+        [u for u in db.queries.users.get_user.stream(id=UUID(int=0))]  # noqa: C416, RUF100
+    with pytest.raises(QueryError, match="plan"):
+        [u for u in db.queries.users.list_users.stream()]  # noqa: C416, RUF100

@@ -6,7 +6,9 @@ The sync twin is generated from this file.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -14,7 +16,7 @@ import pytest
 
 from persistence import AsyncDatabase, NotFound, QueryError, Settings, UniqueViolation
 
-from .sample.typed import AsyncQueries, PostsWithAuthorsRow, UsersRow
+from .sample.typed import AsyncQueries, ListUsersRow, PostsWithAuthorsRow, UsersRow
 
 
 @pytest.fixture
@@ -142,3 +144,28 @@ async def test_metrics_and_the_slow_query_log(
         await q.users.get_user_by_email(email="m@example.com")
         assert "slow query 'users.get_user_by_email' took" in caplog.text
         assert "m@example.com" not in caplog.text, "parameter values must never be logged"
+
+
+async def test_a_select_streams_from_a_server_side_cursor(db: AsyncDatabase) -> None:
+    q = AsyncQueries(db)
+    rows: list[Any] = [
+        {"email": f"u{n:04d}@example.com", "name": f"U{n}", "plan": "free"} for n in range(250)
+    ]
+    assert await q.users.insert_users(rows) == 250
+    listed = await q.users.list_users(plan="free")
+    query = db.queries.query("users.list_users")
+    streamed = db.queries.stream(query, {"plan": "free"}, ListUsersRow, batch=100)
+    assert [u async for u in streamed] == listed  # noqa: C416, RUF100
+    as_dicts = [u["email"] async for u in db.queries.users.list_users.stream(plan="free")]
+    assert as_dicts == [u.email for u in listed]
+    async with db.transaction():  # the current transaction's cursor, open on the server
+        streaming: AsyncGenerator[Any, None] = db.queries.stream(query, {"plan": "free"}, batch=10)
+        async for _ in streaming:
+            assert await db.fetch_value("select count(*) from pg_cursors") == 1
+            break
+        await streaming.aclose()  # leaving early: closed before the transaction ends
+        assert await db.fetch_value("select count(*) from pg_cursors") == 0
+    with pytest.raises(QueryError, match="is not a select to stream"):
+        [u async for u in db.queries.users.get_user.stream(id=UUID(int=0))]  # noqa: C416, RUF100
+    with pytest.raises(QueryError, match="plan"):
+        [u async for u in db.queries.users.list_users.stream()]  # noqa: C416, RUF100

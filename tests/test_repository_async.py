@@ -5,6 +5,7 @@ The sync twin is generated from this file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -259,6 +260,36 @@ async def test_soft_delete(db: AsyncDatabase) -> None:
         await Items(db).restore(1)
 
 
+async def test_stream_yields_what_find_returns_batch_by_batch(db: AsyncDatabase) -> None:
+    items = Items(db)
+    await items.insert_many([item(n, price=Decimal(n % 7)) for n in range(2_500)])
+    streamed = [i async for i in items.stream(order_by="sku", batch=1000)]  # noqa: C416, RUF100
+    assert streamed == await items.find(order_by="sku")
+    assert len(streamed) == 2_500
+    cheap = [i.sku async for i in items.stream(price=gt(Decimal(5)), order_by="-sku", batch=7)]
+    assert cheap == [i.sku for i in await items.find(price=gt(Decimal(5)), order_by="-sku")]
+    assert [i async for i in items.stream(sku="none")] == []  # noqa: C416, RUF100
+    with pytest.raises(QueryError, match="no_such"):
+        [i async for i in items.stream(no_such=1)]  # noqa: C416, RUF100
+    with pytest.raises(QueryError, match="batch must be at least 1"):
+        [i async for i in items.stream(batch=0)]  # noqa: C416, RUF100
+
+
+async def test_stream_reads_a_server_side_cursor_in_the_current_transaction(
+    db: AsyncDatabase,
+) -> None:
+    items = Items(db)
+    async with db.transaction():
+        await items.insert_many([item(n) for n in range(30)])  # not committed yet
+        seen = 0
+        async for _ in items.stream(batch=10):
+            seen += 1
+            if seen == 15:  # the cursor is open on the server, in this transaction
+                assert await db.fetch_value("select count(*) from pg_cursors") == 1
+        assert seen == 30
+        assert await db.fetch_value("select count(*) from pg_cursors") == 0
+
+
 async def test_insert_many_copies_100_000_rows(db: AsyncDatabase) -> None:
     items = Items(db)
     rows = [item(n, price=Decimal(n % 100), tags=[str(n % 3)]) for n in range(100_000)]
@@ -312,6 +343,64 @@ async def test_insert_many_refuses_another_class(db: AsyncDatabase) -> None:
     with pytest.raises(QueryError, match="row 1 is a Note"):
         await Items(db).insert_many(rows)
     assert await Items(db).count() == 0
+
+
+async def test_insert_many_streams_a_generator_of_200_000_rows(db: AsyncDatabase) -> None:
+    items = Items(db)
+    made = 0
+
+    def rows() -> Iterator[Item]:
+        nonlocal made
+        for n in range(200_000):
+            made += 1
+            yield item(n, price=Decimal(n % 100))
+
+    assert await items.insert_many(rows()) == 200_000
+    assert made == 200_000
+    assert await items.count() == 200_000
+    total = await db.fetch_value("select sum(price) from items")
+    assert total == sum(Decimal(n % 100) for n in range(200_000))
+    assert await items.insert_many(iter([])) == 0
+
+
+@pytest.mark.parametrize("given_first", [False, True])
+async def test_insert_many_from_a_generator_keeps_every_value_given_when_rows_mix_defaults(
+    db: AsyncDatabase, given_first: bool
+) -> None:
+    items = Items(db)
+    rows = [item(1), item(2, id=777), item(3, price=Decimal(5)), item(4), item(5, id=778)]
+    if given_first:
+        rows.reverse()
+    assert await items.insert_many(row for row in rows) == 5
+    stored = {i.sku: i for i in await items.find()}
+    assert stored["sku-000002"].id == 777
+    assert stored["sku-000005"].id == 778
+    assert stored["sku-000003"].price == Decimal(5)
+    assert stored["sku-000001"].price == Decimal(0)
+    assert len({i.id for i in stored.values()}) == 5
+
+
+async def test_insert_many_from_a_generator_is_all_or_nothing(db: AsyncDatabase) -> None:
+    items = Items(db)
+    with pytest.raises(UniqueViolation):  # the later group breaks the first's unique sku
+        await items.insert_many(iter([item(1), item(2), item(1, id=900)]))
+    assert await items.count() == 0
+    wrong: list[Any] = [item(1), item(2), Note(body="x")]
+    with pytest.raises(QueryError, match="row 2 is a Note"):  # found mid-COPY
+        await items.insert_many(iter(wrong))
+    assert await items.count() == 0
+
+
+async def test_insert_many_from_a_generator_of_rows_made_only_of_defaults(
+    db: AsyncDatabase,
+) -> None:
+    await db.execute(
+        "create table stamps (id bigint generated always as identity primary key,"
+        " at timestamptz not null default now())"
+    )
+    stamps = Stamps(db)
+    assert await stamps.insert_many(Stamp() for _ in range(3)) == 3
+    assert await stamps.count() == 3
 
 
 async def test_violations_come_back_as_the_toolkits_errors(db: AsyncDatabase) -> None:
