@@ -34,6 +34,7 @@ NO_DATABASE = (
     " embedded server with persistence.embedded.resolve(settings) (the CLI does this itself)"
 )
 
+JSON_LIBRARIES = ("json", "orjson")
 ENVIRONMENTS = ("development", "test", "staging", "production")
 
 
@@ -75,6 +76,9 @@ class Settings:
     migration_url: str | None = None
     #: The setting row-level security policies read the tenant from.
     tenant_setting: str = "app.tenant_id"
+    #: The JSON library for json/jsonb values on the pool's connections: "json" (the
+    #: standard library) or "orjson" (faster; the `orjson` extra).
+    json: str = "json"
     #: Name every statement in a `/* persistence='name' */` comment (DB_SQL_COMMENT=0: off).
     sql_comment: bool = True
 
@@ -103,6 +107,10 @@ class Settings:
             _parse(self.database_url)  # fail now, naming the variable, not inside the pool
         if self.migration_url is not None:
             _parse(self.migration_url, "DATABASE_MIGRATION_URL")
+        if self.json not in JSON_LIBRARIES:
+            raise ConfigurationError(
+                f"DB_JSON must be one of {', '.join(JSON_LIBRARIES)}, not {self.json[:40]!r}"
+            )
         if not _TENANT_SETTING.fullmatch(self.tenant_setting):
             raise ConfigurationError(
                 f"DB_TENANT_SETTING must be a custom setting name like 'app.tenant_id',"
@@ -248,6 +256,7 @@ class Settings:
             migration_lock_timeout=_number(env, "DB_MIGRATION_LOCK_TIMEOUT", float, 600.0),
             migration_url=env.get("DATABASE_MIGRATION_URL", "").strip() or None,
             tenant_setting=env.get("DB_TENANT_SETTING", "app.tenant_id").strip(),
+            json=env.get("DB_JSON", "json").strip().lower() or "json",
             sql_comment=_flag(env, "DB_SQL_COMMENT", True),
         )
 

@@ -24,10 +24,9 @@ from typing import Any, Self, TypeVar, overload
 import psycopg
 from psycopg import Connection, sql
 from psycopg.rows import BaseRowFactory
-from psycopg.types.json import JsonbDumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from . import _deadline, _telemetry
+from . import _deadline, _json, _telemetry
 from ._acompat import Lock, owner, sleep
 from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect, logger
 from ._classify import is_read
@@ -65,6 +64,7 @@ class Database(DatabaseBase):
 
     def __init__(self, settings: Settings | str | None = None):
         super().__init__(settings)
+        _json.check_available(self.settings.json)
         s = self.settings
         self._pool: ConnectionPool[Connection[Any]] = ConnectionPool(
             s.conninfo(),
@@ -73,7 +73,7 @@ class Database(DatabaseBase):
             timeout=s.pool_timeout,
             max_idle=s.pool_max_idle,
             kwargs={"autocommit": True},
-            configure=_configure,
+            configure=self._configure,
             name=s.application_name,
             open=False,
         )
@@ -99,6 +99,12 @@ class Database(DatabaseBase):
             .as_bytes(None)
         )
         self._queries: QueryRunner | None = None
+
+    def _configure(self, conn: Connection[Any]) -> None:
+        """Set up each new pooled connection: the JSON library, and arrays of enums and
+        domains loaded as lists, as the generated types say."""
+        _json.configure(conn, self.settings.json)
+        register_types(conn)
 
     def open(self, *, timeout: float | None = None) -> Self:
         """Connect, fill the pool to its minimum size, and return self.
@@ -627,11 +633,3 @@ def _is_read(statement: Query) -> bool:
         return is_read(statement.as_bytes(None))
     except psycopg.Error:
         return False  # a literal that needs a connection to render: assume a write
-
-
-def _configure(conn: Connection[Any]) -> None:
-    # A dict parameter is a JSON document: send it as jsonb, on this pool's connections
-    # only (registering on psycopg's global adapters would change every other user).
-    conn.adapters.register_dumper(dict, JsonbDumper)
-    # Arrays of enums and domains come back as lists, as the generated types say.
-    register_types(conn)
