@@ -64,7 +64,7 @@ def _stdlib_dumps(obj: Any) -> str:
 
 
 def _orjson_dumps(obj: Any) -> bytes:
-    import orjson
+    import orjson  # imported by configure() already: a dictionary lookup here
 
     try:
         return orjson.dumps(obj)

@@ -85,6 +85,9 @@ class Query:
     sql_bytes: bytes
     #: `numbered` as a script (`#`) sends it, with no parameters: likewise commented.
     script_bytes: bytes = b""
+    #: Declared safe to run twice by an `-- idempotent` line under its name: retried
+    #: after a dead connection although it writes. Read once, at load.
+    idempotent: bool = False
 
     @property
     def where(self) -> str:
@@ -96,12 +99,6 @@ class Query:
         index = self.numbered[: max(position - 1, 0)].count("\n")
         line = self.line_map[min(index, len(self.line_map) - 1)] if self.line_map else self.line
         return f"{self.path}:{line}"
-
-    @property
-    def idempotent(self) -> bool:
-        """Declared safe to run twice by an `-- idempotent` line under its name: it may
-        be retried after a dead connection although it writes."""
-        return any(line.strip().lower() == "idempotent" for line in self.doc.splitlines())
 
     def bind(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """Check the parameters before anything is sent.
@@ -332,4 +329,7 @@ def _query(
         doc=datum.doc_comments,
         sql_bytes=sent.encode(),
         script_bytes=script.encode(),
+        idempotent=any(
+            line.strip().lower() == "idempotent" for line in datum.doc_comments.splitlines()
+        ),
     )

@@ -71,7 +71,9 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchall()
 
-        return self.db.run(op, name=query.name, **_retry(query))
+        return self.db.run(
+            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+        )
 
     def stream(
         self,
@@ -122,7 +124,9 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchone()
 
-        return self.db.run(op, name=query.name, **_retry(query))
+        return self.db.run(
+            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+        )
 
     def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
         """The row an INSERT ... VALUES ... RETURNING always returns (the typed module
@@ -151,7 +155,9 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchone()
 
-        found = self.db.run(op, name=query.name, **_retry(query))
+        found = self.db.run(
+            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+        )
         if found is None:
             if query.operation == "select_value":
                 raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
@@ -167,7 +173,9 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.rowcount
 
-        return self.db.run(op, name=query.name, **_retry(query))
+        return self.db.run(
+            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+        )
 
     def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:
         """Run a write (`*!`) once per parameter set, pipelined; return rows affected."""
@@ -215,12 +223,6 @@ class QueryRunner:
                 return self.execute_many(query, params.get("rows", ()))
             case _:
                 return self.script(query)
-
-
-def _retry(query: Query) -> dict[str, Any]:
-    """What decides whether `query` runs again after a dead connection: its SQL (a
-    read is retried), or an `-- idempotent` line in its file."""
-    return {"statement": query.sql_bytes, "idempotent": query.idempotent}
 
 
 class _Namespace:

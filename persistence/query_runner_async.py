@@ -70,7 +70,9 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchall()
 
-        return await self.db.run(op, name=query.name, **_retry(query))
+        return await self.db.run(
+            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+        )
 
     async def stream(
         self,
@@ -121,7 +123,9 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchone()
 
-        return await self.db.run(op, name=query.name, **_retry(query))
+        return await self.db.run(
+            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+        )
 
     async def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
         """The row an INSERT ... VALUES ... RETURNING always returns (the typed module
@@ -150,7 +154,9 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchone()
 
-        found = await self.db.run(op, name=query.name, **_retry(query))
+        found = await self.db.run(
+            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+        )
         if found is None:
             if query.operation == "select_value":
                 raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
@@ -166,7 +172,9 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return cur.rowcount
 
-        return await self.db.run(op, name=query.name, **_retry(query))
+        return await self.db.run(
+            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+        )
 
     async def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:
         """Run a write (`*!`) once per parameter set, pipelined; return rows affected."""
@@ -214,12 +222,6 @@ class AsyncQueryRunner:
                 return await self.execute_many(query, params.get("rows", ()))
             case _:
                 return await self.script(query)
-
-
-def _retry(query: Query) -> dict[str, Any]:
-    """What decides whether `query` runs again after a dead connection: its SQL (a
-    read is retried), or an `-- idempotent` line in its file."""
-    return {"statement": query.sql_bytes, "idempotent": query.idempotent}
 
 
 class _Namespace:
