@@ -112,14 +112,22 @@ def describe(conn: psycopg.Connection[Any], catalog: Catalog) -> tuple[list[Desc
     return described, problems
 
 
+def prepare_error(conn: psycopg.Connection[Any], query: Query) -> str | None:
+    """Why `query` does not prepare on `conn` (file:line, name, the server's message),
+    or None when it does. It stays prepared as the unnamed statement."""
+    result = conn.pgconn.prepare(b"", query.numbered.encode())
+    if result.status == ExecStatus.COMMAND_OK:
+        return None
+    message = (result.error_field(_DIAG_MESSAGE) or b"").decode()
+    position = result.error_field(_DIAG_POSITION)
+    where = query.where_in_sql(int(position)) if position else query.where
+    return f"{where}: query {query.name!r}: {message}"
+
+
 def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) -> Described:
+    if error := prepare_error(conn, query):
+        raise DescribeError(error)
     pgconn = conn.pgconn
-    result = pgconn.prepare(b"", query.numbered.encode())
-    if result.status != ExecStatus.COMMAND_OK:
-        message = (result.error_field(_DIAG_MESSAGE) or b"").decode()
-        position = result.error_field(_DIAG_POSITION)
-        where = query.where_in_sql(int(position)) if position else query.where
-        raise DescribeError(f"{where}: query {query.name!r}: {message}")
     desc = pgconn.describe_prepared(b"")
     out = Described(query)
     oids = [desc.param_type(i) for i in range(desc.nparams)]

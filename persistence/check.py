@@ -28,13 +28,16 @@ import psycopg
 
 from . import release
 from ._connect import connect
+from ._describe import prepare_error
 from ._requires import skipped_lines
+from ._requires import split as split_by_extension
 from ._scratch import scratch_database
 from ._updated_at import unmaintained
 from .config import Settings
 from .errors import MigrationError
 from .lint import SquawkMissing, lint_migrations
 from .migrations import Migrator, Output
+from .queries import Catalog
 from .schema import diff, snapshot
 from .typegen import typed_source
 
@@ -78,7 +81,10 @@ def check(
         if not queries.is_dir():
             out(f"no queries folder {queries}: no named queries to prepare")
             return linted + _check_updated_at(scratch, out)
-        problems = linted + _check_queries(settings, scratch, out)
+        failed = _check_queries(settings, scratch, out)
+        if failed and migrations.is_dir():
+            failed = _blame(settings, scratch, failed)
+        problems = linted + failed
         problems += _check_updated_at(scratch, out)
         if compat is not None:
             problems += release.compat(settings, scratch, compat, out)
@@ -143,6 +149,39 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
                 f"{path} is stale: the queries or the schema changed; run `persistence types`"
             )
     return problems
+
+
+def _blame(settings: Settings, scratch: Settings, problems: list[str]) -> list[str]:
+    """Name the migration that broke each query which no longer prepares.
+
+    Rolls the scratch database back one migration at a time (every rollback is proven
+    by then) until each failing query prepares again: the migration just undone dropped
+    or renamed what it uses. A query that prepares on no schema keeps its own message.
+    The migrations are applied again at the end, for the checks that follow.
+    """
+    migrator = Migrator(scratch, out=lambda _: None)
+    with connect(scratch) as conn:
+        runnable, _ = split_by_extension(conn, Catalog(settings.queries_folder))
+        queries = [q for q in runnable if q.operation != "script"]
+        failing = {q.name: q for q in queries if prepare_error(conn, q)}
+        culprits: dict[str, str] = {}
+        while failing and (undone := migrator.rollback(1)):
+            for name, query in list(failing.items()):
+                if prepare_error(conn, query) is None:
+                    culprits[name] = undone[0]
+                    del failing[name]
+    migrator.migrate()
+    blamed = []
+    for problem in problems:
+        culprit = next((m for n, m in culprits.items() if f": query {n!r}: " in problem), None)
+        if culprit is not None:
+            problem += (
+                f"\n  broken by migration {culprit}: the query prepares before it and not"
+                " after; change the query in the same release, or drop the old name in a"
+                " later one (expand, then contract)"
+            )
+        blamed.append(problem)
+    return blamed
 
 
 def _check_updated_at(scratch: Settings, out: Output) -> list[str]:

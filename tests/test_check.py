@@ -105,6 +105,49 @@ def test_a_missing_column_is_named_with_file_and_line(project: Settings) -> None
     ]
 
 
+def test_a_migration_that_drops_a_used_column_is_named_with_the_query(
+    project: Settings,
+) -> None:
+    migrations = project.project / "migrations"
+    (migrations / "0004_rename_title.sql").write_text(
+        "-- depends: 0003_repository_tables\n"
+        "-- the test's point: a rename that a named query still needs\n"
+        "-- squawk-ignore renaming-column\n"
+        "alter table posts rename column title to headline;\n"
+    )
+    (migrations / "0004_rename_title.rollback.sql").write_text(
+        "-- squawk-ignore renaming-column\nalter table posts rename column headline to title;\n"
+    )
+    posts = project.project / "queries" / "posts.sql"
+    problems = check(project, out=lambda _: None)
+    assert problems, "a query using the renamed column must fail"
+    for problem in problems:
+        head, _, blame = problem.partition("\n  broken by migration ")
+        assert head.startswith(f"{posts}:")
+        assert "title" in head
+        assert "does not exist" in head
+        assert blame.startswith("0004_rename_title: the query prepares before it and not after")
+    # Only the posts queries that use the column, and each of them is named.
+    assert {p.split("query ", 1)[1].split(":")[0] for p in problems} == {
+        "'posts.add_post'",
+        "'posts.posts_with_authors'",
+    }
+
+
+def test_a_query_broken_on_every_schema_is_not_blamed_on_a_migration(
+    project: Settings,
+) -> None:
+    users = project.project / "queries" / "users.sql"
+    edit(
+        users,
+        "select * from users where email = :email;",
+        "select * from usrs where email = :email;",
+    )
+    [problem] = check(project, out=lambda _: None)
+    assert 'relation "usrs" does not exist' in problem
+    assert "broken by migration" not in problem
+
+
 def test_the_operator_must_fit_the_result(project: Settings) -> None:
     users = project.project / "queries" / "users.sql"
     edit(users, 'select count(*) as "n!" from users;', "select count(*), max(email) from users;")
