@@ -19,6 +19,10 @@ __all__ = ["span"]
 try:  # an optional dependency: no import cost, no call cost when it is absent
     from opentelemetry import trace as _trace
     from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    # Providers whose spans go nowhere: the API's default (no SDK configured, as when
+    # opentelemetry-api came in as another package's dependency) and the explicit no-op.
+    _SILENT: tuple[type, ...] = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
 except ImportError:  # pragma: no cover - exercised where OpenTelemetry is not installed
     _trace = None  # type: ignore[assignment]
 
@@ -26,17 +30,31 @@ _FIRST_WORD = re.compile(rb"\s*(?:/\*.*?\*/\s*)*([A-Za-z]+)", re.DOTALL)
 _NULL = nullcontext()
 
 
+_tracer: tuple[Any, Any] = (None, None)  # (provider, its tracer): one per provider
+
+
 def span(name: str | None, statement: Any, where: dict[str, str]) -> Any:
     """A context manager timing one call as a CLIENT span (a shared no-op without
-    OpenTelemetry, or for work that has no name)."""
+    OpenTelemetry, without a configured SDK, or for work that has no name)."""
     if _trace is None or name is None:
         return _NULL
-    return _span(name, statement, where)
+    # Asked on every call, as the application may configure its SDK after the first
+    # query; an unconfigured API would otherwise cost a tenth of a pooled call.
+    provider = _trace.get_tracer_provider()
+    if isinstance(provider, _SILENT):
+        return _NULL
+    return _span(_tracer_of(provider), name, statement, where)
+
+
+def _tracer_of(provider: Any) -> Any:
+    global _tracer
+    if _tracer[0] is not provider:
+        _tracer = (provider, provider.get_tracer("persistence"))
+    return _tracer[1]
 
 
 @contextmanager
-def _span(name: str, statement: Any, where: dict[str, str]) -> Iterator[None]:
-    tracer = _trace.get_tracer("persistence")
+def _span(tracer: Any, name: str, statement: Any, where: dict[str, str]) -> Iterator[None]:
     attributes = {"db.system.name": "postgresql", "db.system": "postgresql", **where}
     text = _text(statement)
     if text is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,31 @@ def test_percentiles_and_prometheus_exposition(sample_settings: Settings) -> Non
     assert 'persistence_query_errors_total{query="users.count_users"} 0' in text
     assert "select 1" not in text
     assert "p95" in db.metrics.table()
+
+
+def test_without_a_configured_sdk_no_span_is_made_and_one_set_later_is_used(
+    tmp_path: Path,
+) -> None:
+    # A process of its own: this module already set the global provider.
+    script = tmp_path / "otel.py"
+    script.write_text(
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import"
+        " InMemorySpanExporter\n"
+        "from persistence import _telemetry\n"
+        "assert _telemetry.span('q', 'select 1', {}) is _telemetry._NULL\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        "with _telemetry.span('q', 'select 1', {}):\n"
+        "    pass\n"
+        "print([s.name for s in exporter.get_finished_spans()])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['q']"
