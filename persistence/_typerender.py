@@ -82,6 +82,8 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
         enums.update(d.enums)
     if enums:
         imports.add("from typing import Literal, TypeAlias")
+    if any(_streams(d) for d in described):
+        imports.add("from collections.abc import AsyncGenerator, Generator")
     if any(d.query.operation == "execute_many" for d in described):
         imports.add("from collections.abc import Iterable")
         imports.add("from typing import TypedDict")
@@ -334,17 +336,43 @@ def _group_class(
         short = d.query.name.split(".")[-1]
         call = _Group(f"self._{short} = runner.query(", (_str(d.query.name),), ")")
         lines += _layout(call, 8, width)
+    names = {d.query.name.split(".")[-1] for d in members}
     for d in members:
         lines += _method(d, is_async, width)
+        if _streams(d) and f"{d.query.name.split('.')[-1]}_stream" not in names:
+            lines += _stream_method(d, is_async, width)
     return lines
 
 
-def _method(d: Described, is_async: bool, width: int) -> list[str]:
-    q = d.query
-    short = q.name.split(".")[-1]
-    op = q.operation
-    # A list or a str for a JSON parameter would be sent as an array or text: wrap it.
-    params = _Group(
+def _streams(d: Described) -> bool:
+    """A query returning rows of a select also gets a `_stream` method (a query of that
+    name takes precedence)."""
+    return d.query.operation == "select" and returns_row(d)
+
+
+def _stream_method(d: Described, is_async: bool, width: int) -> list[str]:
+    short = d.query.name.split(".")[-1]
+    args = ["*", *(f"{p}: {a}" for p, a in d.params), "batch: int = 1000"]
+    # Generators, not iterators: a caller leaving early closes it (and the cursor).
+    row = d.row_name
+    returns = f"AsyncGenerator[{row}, None]" if is_async else f"Generator[{row}, None, None]"
+    signature = _Group(f"def {short}_stream(", ("self", *args), f") -> {returns}:")
+    where = f"({d.query.path.name}:{d.query.line})"
+    doc = [
+        f'        """{d.query.name}, row by row: `batch` rows per FETCH from a server-side',
+        f'        cursor, in constant memory {where}"""',
+    ]
+    params = _params(d)
+    body = _Group(
+        "return self._runner.stream(", (f"self._{short}", params, d.row_name, "batch=batch"), ")"
+    )
+    return ["", *_layout(signature, 4, width), *doc, *_layout(body, 8, width)]
+
+
+def _params(d: Described) -> _Group:
+    """The call's parameters as a dict literal; a list or a str for a JSON parameter
+    would be sent as an array or text: wrapped."""
+    return _Group(
         "{",
         tuple(
             f"{_str(p)}: as_json({p})" if p in d.json_params else f"{_str(p)}: {p}"
@@ -352,6 +380,13 @@ def _method(d: Described, is_async: bool, width: int) -> list[str]:
         ),
         "}",
     )
+
+
+def _method(d: Described, is_async: bool, width: int) -> list[str]:
+    q = d.query
+    short = q.name.split(".")[-1]
+    op = q.operation
+    params = _params(d)
     aw = "await " if is_async else ""
     query = f"self._{short}"
     body: str | _Group

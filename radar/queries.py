@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -932,6 +932,22 @@ class ActivityQueries:
             RecentEventsRow,
         )
 
+    def recent_events_stream(
+        self,
+        *,
+        user_id: UUID,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[RecentEventsRow, None, None]:
+        """activity.recent_events, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (activity.sql:7)"""
+        return self._runner.stream(
+            self._recent_events,
+            {"user_id": user_id, "limit": limit},
+            RecentEventsRow,
+            batch=batch,
+        )
+
     def log_email_sent(
         self,
         *,
@@ -1041,6 +1057,29 @@ class CatalystsQueries:
             CatalystsRow,
         )
 
+    def get_catalysts_stream(
+        self,
+        *,
+        phase: str | None,
+        max_market_cap: Decimal | None,
+        min_ticker_confidence: int | None,
+        limit: int | None,
+        batch: int = 1000,
+    ) -> Generator[CatalystsRow, None, None]:
+        """catalysts.get_catalysts, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (catalysts.sql:1)"""
+        return self._runner.stream(
+            self._get_catalysts,
+            {
+                "phase": phase,
+                "max_market_cap": max_market_cap,
+                "min_ticker_confidence": min_ticker_confidence,
+                "limit": limit,
+            },
+            CatalystsRow,
+            batch=batch,
+        )
+
     def upsert_catalyst(
         self,
         *,
@@ -1107,6 +1146,21 @@ class CatalystsQueries:
             CatalystHistoryQueryRow,
         )
 
+    def catalyst_history_stream(
+        self,
+        *,
+        catalyst_id: UUID,
+        batch: int = 1000,
+    ) -> Generator[CatalystHistoryQueryRow, None, None]:
+        """catalysts.catalyst_history, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (catalysts.sql:39)"""
+        return self._runner.stream(
+            self._catalyst_history,
+            {"catalyst_id": catalyst_id},
+            CatalystHistoryQueryRow,
+            batch=batch,
+        )
+
 
 class HealthQueries:
     """Named queries of health.sql."""
@@ -1118,6 +1172,11 @@ class HealthQueries:
     def table_counts(self) -> list[TableCountsRow]:
         """Row counts of every table of the domain, for the health report. (health.sql:1)"""
         return self._runner.all(self._table_counts, {}, TableCountsRow)
+
+    def table_counts_stream(self, *, batch: int = 1000) -> Generator[TableCountsRow, None, None]:
+        """health.table_counts, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (health.sql:1)"""
+        return self._runner.stream(self._table_counts, {}, TableCountsRow, batch=batch)
 
 
 class SubscriptionsQueries:
@@ -1314,6 +1373,22 @@ class AsyncActivityQueries:
             RecentEventsRow,
         )
 
+    def recent_events_stream(
+        self,
+        *,
+        user_id: UUID,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[RecentEventsRow, None]:
+        """activity.recent_events, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (activity.sql:7)"""
+        return self._runner.stream(
+            self._recent_events,
+            {"user_id": user_id, "limit": limit},
+            RecentEventsRow,
+            batch=batch,
+        )
+
     async def log_email_sent(
         self,
         *,
@@ -1423,6 +1498,29 @@ class AsyncCatalystsQueries:
             CatalystsRow,
         )
 
+    def get_catalysts_stream(
+        self,
+        *,
+        phase: str | None,
+        max_market_cap: Decimal | None,
+        min_ticker_confidence: int | None,
+        limit: int | None,
+        batch: int = 1000,
+    ) -> AsyncGenerator[CatalystsRow, None]:
+        """catalysts.get_catalysts, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (catalysts.sql:1)"""
+        return self._runner.stream(
+            self._get_catalysts,
+            {
+                "phase": phase,
+                "max_market_cap": max_market_cap,
+                "min_ticker_confidence": min_ticker_confidence,
+                "limit": limit,
+            },
+            CatalystsRow,
+            batch=batch,
+        )
+
     async def upsert_catalyst(
         self,
         *,
@@ -1489,6 +1587,21 @@ class AsyncCatalystsQueries:
             CatalystHistoryQueryRow,
         )
 
+    def catalyst_history_stream(
+        self,
+        *,
+        catalyst_id: UUID,
+        batch: int = 1000,
+    ) -> AsyncGenerator[CatalystHistoryQueryRow, None]:
+        """catalysts.catalyst_history, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (catalysts.sql:39)"""
+        return self._runner.stream(
+            self._catalyst_history,
+            {"catalyst_id": catalyst_id},
+            CatalystHistoryQueryRow,
+            batch=batch,
+        )
+
 
 class AsyncHealthQueries:
     """Named queries of health.sql."""
@@ -1500,6 +1613,11 @@ class AsyncHealthQueries:
     async def table_counts(self) -> list[TableCountsRow]:
         """Row counts of every table of the domain, for the health report. (health.sql:1)"""
         return await self._runner.all(self._table_counts, {}, TableCountsRow)
+
+    def table_counts_stream(self, *, batch: int = 1000) -> AsyncGenerator[TableCountsRow, None]:
+        """health.table_counts, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (health.sql:1)"""
+        return self._runner.stream(self._table_counts, {}, TableCountsRow, batch=batch)
 
 
 class AsyncSubscriptionsQueries:

@@ -156,6 +156,16 @@ def test_a_select_streams_from_a_server_side_cursor(db: Database) -> None:
     query = db.queries.query("users.list_users")
     streamed = db.queries.stream(query, {"plan": "free"}, ListUsersRow, batch=100)
     assert [u for u in streamed] == listed  # noqa: C416, RUF100
+    # The typed module's form: the generated row class, from a server-side cursor.
+    with db.transaction():  # to see the cursor from the same session
+        typed = q.users.list_users_stream(plan="free", batch=100)
+        for first in typed:
+            assert isinstance(first, ListUsersRow)
+            assert db.fetch_value("select count(*) from pg_cursors") == 1
+            break
+        typed.close()  # leaving early closes the cursor
+        assert db.fetch_value("select count(*) from pg_cursors") == 0
+    assert [u for u in q.users.list_users_stream(plan="free", batch=7)] == listed  # noqa: C416, RUF100
     as_dicts = [u["email"] for u in db.queries.users.list_users.stream(plan="free")]
     assert as_dicts == [u.email for u in listed]
     with db.transaction():  # the current transaction's cursor, open on the server

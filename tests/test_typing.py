@@ -37,6 +37,8 @@ def test_wrong_calls_are_rejected() -> None:
     assert 'has no attribute "emial"' in by_line[at["print(user.emial)"]]
     assert "Too many positional arguments" in by_line[at['q.users.rename_user(UUID(int=1), "x")']]
     assert 'Item "None"' in by_line[at["q.users.get_user(id=UUID(int=1)).email"]]
+    streamed = by_line[at['[row.emial for row in q.users.list_users_stream(plan="pro")]']]
+    assert '"ListUsersRow" has no attribute "emial"' in streamed
     # Repositories generated for a table: filters, update keys and the key are checked.
     assert 'Unexpected keyword argument "emial"' in by_line[at['users.find(emial="a@b.c")']]
     assert (

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -387,12 +387,22 @@ class AllTypesQueries:
         """Every row, in insertion order: one of values, one of NULLs. (all_types.sql:1)"""
         return self._runner.all(self._all_rows, {}, AllTypesRow)
 
+    def all_rows_stream(self, *, batch: int = 1000) -> Generator[AllTypesRow, None, None]:
+        """all_types.all_rows, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (all_types.sql:1)"""
+        return self._runner.stream(self._all_rows, {}, AllTypesRow, batch=batch)
+
     def computed(self) -> list[ComputedRow]:
         """The same columns through expressions: the generator follows the type, not the table.
 
         (all_types.sql:5)
         """
         return self._runner.all(self._computed, {}, ComputedRow)
+
+    def computed_stream(self, *, batch: int = 1000) -> Generator[ComputedRow, None, None]:
+        """all_types.computed, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (all_types.sql:5)"""
+        return self._runner.stream(self._computed, {}, ComputedRow, batch=batch)
 
     def fill(self) -> int:
         """One row with a value in every column (but xml: see set_xml), then one of NULLs.
@@ -440,12 +450,22 @@ class AsyncAllTypesQueries:
         """Every row, in insertion order: one of values, one of NULLs. (all_types.sql:1)"""
         return await self._runner.all(self._all_rows, {}, AllTypesRow)
 
+    def all_rows_stream(self, *, batch: int = 1000) -> AsyncGenerator[AllTypesRow, None]:
+        """all_types.all_rows, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (all_types.sql:1)"""
+        return self._runner.stream(self._all_rows, {}, AllTypesRow, batch=batch)
+
     async def computed(self) -> list[ComputedRow]:
         """The same columns through expressions: the generator follows the type, not the table.
 
         (all_types.sql:5)
         """
         return await self._runner.all(self._computed, {}, ComputedRow)
+
+    def computed_stream(self, *, batch: int = 1000) -> AsyncGenerator[ComputedRow, None]:
+        """all_types.computed, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (all_types.sql:5)"""
+        return self._runner.stream(self._computed, {}, ComputedRow, batch=batch)
 
     async def fill(self) -> int:
         """One row with a value in every column (but xml: see set_xml), then one of NULLs.

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -264,6 +264,15 @@ class PostsQueries:
         """
         return self._runner.all(self._posts_with_authors, {}, PostsWithAuthorsRow)
 
+    def posts_with_authors_stream(
+        self,
+        *,
+        batch: int = 1000,
+    ) -> Generator[PostsWithAuthorsRow, None, None]:
+        """posts.posts_with_authors, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (posts.sql:4)"""
+        return self._runner.stream(self._posts_with_authors, {}, PostsWithAuthorsRow, batch=batch)
+
 
 class UsersQueries:
     """Named queries of users.sql."""
@@ -293,6 +302,16 @@ class UsersQueries:
         """Every user, or those on one plan when `plan` is given. (users.sql:8)"""
         return self._runner.all(self._list_users, {"plan": plan}, ListUsersRow)
 
+    def list_users_stream(
+        self,
+        *,
+        plan: Plan | None,
+        batch: int = 1000,
+    ) -> Generator[ListUsersRow, None, None]:
+        """users.list_users, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (users.sql:8)"""
+        return self._runner.stream(self._list_users, {"plan": plan}, ListUsersRow, batch=batch)
+
     def count_users(self) -> int:
         """users.count_users (users.sql:15)"""
         return cast("int", self._runner.value(self._count_users, {}))
@@ -317,9 +336,33 @@ class UsersQueries:
         """A literal % and a :colon inside a string are not placeholders. (users.sql:28)"""
         return self._runner.all(self._search_names, {"prefix": prefix}, SearchNamesRow)
 
+    def search_names_stream(
+        self,
+        *,
+        prefix: str,
+        batch: int = 1000,
+    ) -> Generator[SearchNamesRow, None, None]:
+        """users.search_names, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (users.sql:28)"""
+        return self._runner.stream(
+            self._search_names,
+            {"prefix": prefix},
+            SearchNamesRow,
+            batch=batch,
+        )
+
     def emails_by_domain(self) -> list[EmailsByDomainRow]:
         """users.emails_by_domain (users.sql:35)"""
         return self._runner.all(self._emails_by_domain, {}, EmailsByDomainRow)
+
+    def emails_by_domain_stream(
+        self,
+        *,
+        batch: int = 1000,
+    ) -> Generator[EmailsByDomainRow, None, None]:
+        """users.emails_by_domain, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (users.sql:35)"""
+        return self._runner.stream(self._emails_by_domain, {}, EmailsByDomainRow, batch=batch)
 
     def email_of(self, *, id: UUID) -> str:
         """users.email_of (users.sql:41)"""
@@ -379,6 +422,15 @@ class AsyncPostsQueries:
         """
         return await self._runner.all(self._posts_with_authors, {}, PostsWithAuthorsRow)
 
+    def posts_with_authors_stream(
+        self,
+        *,
+        batch: int = 1000,
+    ) -> AsyncGenerator[PostsWithAuthorsRow, None]:
+        """posts.posts_with_authors, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (posts.sql:4)"""
+        return self._runner.stream(self._posts_with_authors, {}, PostsWithAuthorsRow, batch=batch)
+
 
 class AsyncUsersQueries:
     """Named queries of users.sql."""
@@ -408,6 +460,16 @@ class AsyncUsersQueries:
         """Every user, or those on one plan when `plan` is given. (users.sql:8)"""
         return await self._runner.all(self._list_users, {"plan": plan}, ListUsersRow)
 
+    def list_users_stream(
+        self,
+        *,
+        plan: Plan | None,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ListUsersRow, None]:
+        """users.list_users, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (users.sql:8)"""
+        return self._runner.stream(self._list_users, {"plan": plan}, ListUsersRow, batch=batch)
+
     async def count_users(self) -> int:
         """users.count_users (users.sql:15)"""
         return cast("int", await self._runner.value(self._count_users, {}))
@@ -432,9 +494,33 @@ class AsyncUsersQueries:
         """A literal % and a :colon inside a string are not placeholders. (users.sql:28)"""
         return await self._runner.all(self._search_names, {"prefix": prefix}, SearchNamesRow)
 
+    def search_names_stream(
+        self,
+        *,
+        prefix: str,
+        batch: int = 1000,
+    ) -> AsyncGenerator[SearchNamesRow, None]:
+        """users.search_names, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (users.sql:28)"""
+        return self._runner.stream(
+            self._search_names,
+            {"prefix": prefix},
+            SearchNamesRow,
+            batch=batch,
+        )
+
     async def emails_by_domain(self) -> list[EmailsByDomainRow]:
         """users.emails_by_domain (users.sql:35)"""
         return await self._runner.all(self._emails_by_domain, {}, EmailsByDomainRow)
+
+    def emails_by_domain_stream(
+        self,
+        *,
+        batch: int = 1000,
+    ) -> AsyncGenerator[EmailsByDomainRow, None]:
+        """users.emails_by_domain, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (users.sql:35)"""
+        return self._runner.stream(self._emails_by_domain, {}, EmailsByDomainRow, batch=batch)
 
     async def email_of(self, *, id: UUID) -> str:
         """users.email_of (users.sql:41)"""

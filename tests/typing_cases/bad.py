@@ -27,6 +27,7 @@ def wrong(db: Database) -> None:
     print(user.emial)  # a column the query does not return
     q.users.rename_user(UUID(int=1), "x")  # parameters are keyword-only
     q.users.get_user(id=UUID(int=1)).email  # may be None
+    [row.emial for row in q.users.list_users_stream(plan="pro")]  # a column it does not return
 
 
 def wrong_repository(db: Database) -> None:

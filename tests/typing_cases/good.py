@@ -65,11 +65,14 @@ def sync_calls(db: Database) -> str | None:
     q.users.list_users(plan="pro")
     q.users.list_users(plan=None)
     q.users.insert_users([{"email": "a@b.c", "name": None, "plan": "free"}])
-    assert count >= 0
+    emails: list[str] = [row.email for row in q.users.list_users_stream(plan="pro", batch=500)]
+    assert count >= len(emails)
     return user.email if user else None
 
 
 async def async_calls(db: AsyncDatabase) -> int:
     q = AsyncQueries(db)
     created = await q.users.create_user(email="a@b.c", name=None, plan="free")
+    async for row in q.users.list_users_stream(plan=None):
+        assert row.plan in ("free", "pro")
     return 0 if created is None else len(created.email)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
@@ -239,6 +239,29 @@ class ConversationsQueries:
             MessagesPageRow,
         )
 
+    def messages_page_stream(
+        self,
+        *,
+        conversation_id: UUID,
+        after_created_at: datetime | None,
+        after_id: UUID | None,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[MessagesPageRow, None, None]:
+        """conversations.messages_page, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (conversations.sql:1)"""
+        return self._runner.stream(
+            self._messages_page,
+            {
+                "conversation_id": conversation_id,
+                "after_created_at": after_created_at,
+                "after_id": after_id,
+                "limit": limit,
+            },
+            MessagesPageRow,
+            batch=batch,
+        )
+
     def add_message(
         self,
         *,
@@ -326,6 +349,29 @@ class AsyncConversationsQueries:
                 "limit": limit,
             },
             MessagesPageRow,
+        )
+
+    def messages_page_stream(
+        self,
+        *,
+        conversation_id: UUID,
+        after_created_at: datetime | None,
+        after_id: UUID | None,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[MessagesPageRow, None]:
+        """conversations.messages_page, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (conversations.sql:1)"""
+        return self._runner.stream(
+            self._messages_page,
+            {
+                "conversation_id": conversation_id,
+                "after_created_at": after_created_at,
+                "after_id": after_id,
+                "limit": limit,
+            },
+            MessagesPageRow,
+            batch=batch,
         )
 
     async def add_message(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
@@ -298,6 +298,23 @@ class VectorsQueries:
             NearestRow,
         )
 
+    def nearest_stream(
+        self,
+        *,
+        embedding: str,
+        institution: str,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[NearestRow, None, None]:
+        """vectors.nearest, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (vectors.sql:2)"""
+        return self._runner.stream(
+            self._nearest,
+            {"embedding": embedding, "institution": institution, "limit": limit},
+            NearestRow,
+            batch=batch,
+        )
+
 
 class Queries:
     """Named queries of the queries folder."""
@@ -409,6 +426,23 @@ class AsyncVectorsQueries:
             self._nearest,
             {"embedding": embedding, "institution": institution, "limit": limit},
             NearestRow,
+        )
+
+    def nearest_stream(
+        self,
+        *,
+        embedding: str,
+        institution: str,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[NearestRow, None]:
+        """vectors.nearest, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (vectors.sql:2)"""
+        return self._runner.stream(
+            self._nearest,
+            {"embedding": embedding, "institution": institution, "limit": limit},
+            NearestRow,
+            batch=batch,
         )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -392,6 +392,21 @@ class ChatQueries:
         """chat.session_messages (chat.sql:10)"""
         return self._runner.all(self._session_messages, {"session_id": session_id}, ChatMessagesRow)
 
+    def session_messages_stream(
+        self,
+        *,
+        session_id: UUID,
+        batch: int = 1000,
+    ) -> Generator[ChatMessagesRow, None, None]:
+        """chat.session_messages, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (chat.sql:10)"""
+        return self._runner.stream(
+            self._session_messages,
+            {"session_id": session_id},
+            ChatMessagesRow,
+            batch=batch,
+        )
+
 
 class MetricsQueries:
     """Named queries of metrics.sql."""
@@ -478,6 +493,21 @@ class AsyncChatQueries:
             self._session_messages,
             {"session_id": session_id},
             ChatMessagesRow,
+        )
+
+    def session_messages_stream(
+        self,
+        *,
+        session_id: UUID,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ChatMessagesRow, None]:
+        """chat.session_messages, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (chat.sql:10)"""
+        return self._runner.stream(
+            self._session_messages,
+            {"session_id": session_id},
+            ChatMessagesRow,
+            batch=batch,
         )
 
 

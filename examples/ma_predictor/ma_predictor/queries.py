@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -286,6 +286,35 @@ class CompaniesQueries:
             SearchCompaniesRow,
         )
 
+    def search_companies_stream(
+        self,
+        *,
+        name: str | None,
+        areas: Any | None,
+        min_cap: Decimal | None,
+        max_cap: Decimal | None,
+        cash_constrained: bool | None,
+        limit: int,
+        offset: int,
+        batch: int = 1000,
+    ) -> Generator[SearchCompaniesRow, None, None]:
+        """companies.search_companies, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (companies.sql:1)"""
+        return self._runner.stream(
+            self._search_companies,
+            {
+                "name": name,
+                "areas": as_json(areas),
+                "min_cap": min_cap,
+                "max_cap": max_cap,
+                "cash_constrained": cash_constrained,
+                "limit": limit,
+                "offset": offset,
+            },
+            SearchCompaniesRow,
+            batch=batch,
+        )
+
     def company_with_pipeline(self, *, ticker: str) -> CompanyWithPipelineRow | None:
         """A company and its live pipeline in one round trip (no query per candidate).
 
@@ -345,12 +374,38 @@ class ScoresQueries:
             ScoreHistoryRow,
         )
 
+    def score_history_stream(
+        self,
+        *,
+        company_id: UUID,
+        since: date,
+        batch: int = 1000,
+    ) -> Generator[ScoreHistoryRow, None, None]:
+        """scores.score_history, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (scores.sql:11)"""
+        return self._runner.stream(
+            self._score_history,
+            {"company_id": company_id, "since": since},
+            ScoreHistoryRow,
+            batch=batch,
+        )
+
     def top_scores(self, *, limit: int) -> list[TopScoresRow]:
         """Each live company's latest score, best first, with its percentile among them.
 
         (scores.sql:16)
         """
         return self._runner.all(self._top_scores, {"limit": limit}, TopScoresRow)
+
+    def top_scores_stream(
+        self,
+        *,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[TopScoresRow, None, None]:
+        """scores.top_scores, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (scores.sql:16)"""
+        return self._runner.stream(self._top_scores, {"limit": limit}, TopScoresRow, batch=batch)
 
     def percentile_rank(self, *, company_id: UUID) -> Decimal:
         """Where the company's latest score stands among every live company's latest (0-100).
@@ -395,9 +450,51 @@ class SignalsQueries:
             SignalsForRow,
         )
 
+    def signals_for_stream(
+        self,
+        *,
+        company_id: UUID,
+        signal_type: str | None,
+        since: date | None,
+        until: date | None,
+        min_severity: int | None,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[SignalsForRow, None, None]:
+        """signals.signals_for, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (signals.sql:1)"""
+        return self._runner.stream(
+            self._signals_for,
+            {
+                "company_id": company_id,
+                "signal_type": signal_type,
+                "since": since,
+                "until": until,
+                "min_severity": min_severity,
+                "limit": limit,
+            },
+            SignalsForRow,
+            batch=batch,
+        )
+
     def signal_counts(self, *, company_id: UUID) -> list[SignalCountsRow]:
         """signals.signal_counts (signals.sql:13)"""
         return self._runner.all(self._signal_counts, {"company_id": company_id}, SignalCountsRow)
+
+    def signal_counts_stream(
+        self,
+        *,
+        company_id: UUID,
+        batch: int = 1000,
+    ) -> Generator[SignalCountsRow, None, None]:
+        """signals.signal_counts, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (signals.sql:13)"""
+        return self._runner.stream(
+            self._signal_counts,
+            {"company_id": company_id},
+            SignalCountsRow,
+            batch=batch,
+        )
 
 
 class Queries:
@@ -448,6 +545,35 @@ class AsyncCompaniesQueries:
                 "offset": offset,
             },
             SearchCompaniesRow,
+        )
+
+    def search_companies_stream(
+        self,
+        *,
+        name: str | None,
+        areas: Any | None,
+        min_cap: Decimal | None,
+        max_cap: Decimal | None,
+        cash_constrained: bool | None,
+        limit: int,
+        offset: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[SearchCompaniesRow, None]:
+        """companies.search_companies, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (companies.sql:1)"""
+        return self._runner.stream(
+            self._search_companies,
+            {
+                "name": name,
+                "areas": as_json(areas),
+                "min_cap": min_cap,
+                "max_cap": max_cap,
+                "cash_constrained": cash_constrained,
+                "limit": limit,
+                "offset": offset,
+            },
+            SearchCompaniesRow,
+            batch=batch,
         )
 
     async def company_with_pipeline(self, *, ticker: str) -> CompanyWithPipelineRow | None:
@@ -509,12 +635,38 @@ class AsyncScoresQueries:
             ScoreHistoryRow,
         )
 
+    def score_history_stream(
+        self,
+        *,
+        company_id: UUID,
+        since: date,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ScoreHistoryRow, None]:
+        """scores.score_history, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (scores.sql:11)"""
+        return self._runner.stream(
+            self._score_history,
+            {"company_id": company_id, "since": since},
+            ScoreHistoryRow,
+            batch=batch,
+        )
+
     async def top_scores(self, *, limit: int) -> list[TopScoresRow]:
         """Each live company's latest score, best first, with its percentile among them.
 
         (scores.sql:16)
         """
         return await self._runner.all(self._top_scores, {"limit": limit}, TopScoresRow)
+
+    def top_scores_stream(
+        self,
+        *,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[TopScoresRow, None]:
+        """scores.top_scores, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (scores.sql:16)"""
+        return self._runner.stream(self._top_scores, {"limit": limit}, TopScoresRow, batch=batch)
 
     async def percentile_rank(self, *, company_id: UUID) -> Decimal:
         """Where the company's latest score stands among every live company's latest (0-100).
@@ -559,12 +711,54 @@ class AsyncSignalsQueries:
             SignalsForRow,
         )
 
+    def signals_for_stream(
+        self,
+        *,
+        company_id: UUID,
+        signal_type: str | None,
+        since: date | None,
+        until: date | None,
+        min_severity: int | None,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[SignalsForRow, None]:
+        """signals.signals_for, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (signals.sql:1)"""
+        return self._runner.stream(
+            self._signals_for,
+            {
+                "company_id": company_id,
+                "signal_type": signal_type,
+                "since": since,
+                "until": until,
+                "min_severity": min_severity,
+                "limit": limit,
+            },
+            SignalsForRow,
+            batch=batch,
+        )
+
     async def signal_counts(self, *, company_id: UUID) -> list[SignalCountsRow]:
         """signals.signal_counts (signals.sql:13)"""
         return await self._runner.all(
             self._signal_counts,
             {"company_id": company_id},
             SignalCountsRow,
+        )
+
+    def signal_counts_stream(
+        self,
+        *,
+        company_id: UUID,
+        batch: int = 1000,
+    ) -> AsyncGenerator[SignalCountsRow, None]:
+        """signals.signal_counts, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (signals.sql:13)"""
+        return self._runner.stream(
+            self._signal_counts,
+            {"company_id": company_id},
+            SignalCountsRow,
+            batch=batch,
         )
 
 
