@@ -653,6 +653,12 @@ def main(argv: list[str] | None = None) -> int:
         / get["persistence repository, no comment"],
         "query_get_with_vs_without_sql_comment": get["persistence named query"]
         / get["persistence named query, no comment"],
+        # What borrowing from the pool costs over a held connection (psycopg's own),
+        # and the toolkit's share of a pooled get over psycopg's (goal: at most 0.05).
+        "pooled_get_vs_held_connection": get["psycopg + class_row"]
+        / get["psycopg, held connection"],
+        "toolkit_share_of_pooled_get": 1
+        - get["psycopg + class_row"] / get["persistence repository"],
         "sqlalchemy_orm_get_vs_repo_get": get["SQLAlchemy ORM"] / get["persistence repository"],
         "insert_many_speedup_vs_executemany": bulk_rates["persistence insert_many (COPY)"]
         / bulk_rates["psycopg executemany"],
