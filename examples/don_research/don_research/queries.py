@@ -404,6 +404,16 @@ class AuditQueries:
         """
         return self._runner.all(self._by_trace, {"trace_id": trace_id}, ByTraceRow)
 
+    def by_trace_stream(
+        self,
+        *,
+        trace_id: str,
+        batch: int = 1000,
+    ) -> Generator[ByTraceRow, None, None]:
+        """audit.by_trace, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (audit.sql:1)"""
+        return self._runner.stream(self._by_trace, {"trace_id": trace_id}, ByTraceRow, batch=batch)
+
 
 class JobsQueries:
     """Named queries of jobs.sql."""
@@ -480,6 +490,21 @@ class ModelsQueries:
         (models.sql:17)
         """
         return self._runner.all(self._model_versions, {"name": name}, ModelVersionsRow)
+
+    def model_versions_stream(
+        self,
+        *,
+        name: str,
+        batch: int = 1000,
+    ) -> Generator[ModelVersionsRow, None, None]:
+        """models.model_versions, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (models.sql:17)"""
+        return self._runner.stream(
+            self._model_versions,
+            {"name": name},
+            ModelVersionsRow,
+            batch=batch,
+        )
 
 
 class RetentionQueries:
@@ -569,6 +594,22 @@ class UsageQueries:
             PerEndpointRow,
         )
 
+    def per_endpoint_stream(
+        self,
+        *,
+        institution: str,
+        since: datetime,
+        batch: int = 1000,
+    ) -> Generator[PerEndpointRow, None, None]:
+        """usage.per_endpoint, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (usage.sql:25)"""
+        return self._runner.stream(
+            self._per_endpoint,
+            {"institution": institution, "since": since},
+            PerEndpointRow,
+            batch=batch,
+        )
+
 
 class VectorsQueries:
     """Named queries of vectors.sql."""
@@ -633,6 +674,16 @@ class AsyncAuditQueries:
         (audit.sql:1)
         """
         return await self._runner.all(self._by_trace, {"trace_id": trace_id}, ByTraceRow)
+
+    def by_trace_stream(
+        self,
+        *,
+        trace_id: str,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ByTraceRow, None]:
+        """audit.by_trace, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (audit.sql:1)"""
+        return self._runner.stream(self._by_trace, {"trace_id": trace_id}, ByTraceRow, batch=batch)
 
 
 class AsyncJobsQueries:
@@ -710,6 +761,21 @@ class AsyncModelsQueries:
         (models.sql:17)
         """
         return await self._runner.all(self._model_versions, {"name": name}, ModelVersionsRow)
+
+    def model_versions_stream(
+        self,
+        *,
+        name: str,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ModelVersionsRow, None]:
+        """models.model_versions, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (models.sql:17)"""
+        return self._runner.stream(
+            self._model_versions,
+            {"name": name},
+            ModelVersionsRow,
+            batch=batch,
+        )
 
 
 class AsyncRetentionQueries:
@@ -797,6 +863,22 @@ class AsyncUsageQueries:
             self._per_endpoint,
             {"institution": institution, "since": since},
             PerEndpointRow,
+        )
+
+    def per_endpoint_stream(
+        self,
+        *,
+        institution: str,
+        since: datetime,
+        batch: int = 1000,
+    ) -> AsyncGenerator[PerEndpointRow, None]:
+        """usage.per_endpoint, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (usage.sql:25)"""
+        return self._runner.stream(
+            self._per_endpoint,
+            {"institution": institution, "since": since},
+            PerEndpointRow,
+            batch=batch,
         )
 
 
