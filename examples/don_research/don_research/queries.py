@@ -62,7 +62,7 @@ class QacModelsRow:
 
 @dataclass(frozen=True, slots=True)
 class ModelVersionsRow:
-    """Row of models.model_versions (models.sql:17)."""
+    """Row of models.model_versions (models.sql:18)."""
 
     id: UUID
     version: int
@@ -461,9 +461,10 @@ class ModelsQueries:
         self._model_versions = runner.query("models.model_versions")
 
     def save_model(self, *, name: str, parameters: Any) -> QacModelsRow | None:
-        """Store a trained QAC model as the next version of its name (1 for a new name). Two
+        """Store a trained QAC model as the next version of its name (1 for a new name).
 
-        saves of one name at once: one gets a UniqueViolation (Research.save_model retries).
+        Research.save_model runs it after taking a transaction lock on the name, so
+        concurrent saves of one name never compute the same version.
         (models.sql:1)
         """
         return self._runner.one(
@@ -473,11 +474,11 @@ class ModelsQueries:
         )
 
     def latest_model(self, *, name: str) -> QacModelsRow | None:
-        """The newest version of a model; None if there is none. (models.sql:10)"""
+        """The newest version of a model; None if there is none. (models.sql:11)"""
         return self._runner.one(self._latest_model, {"name": name}, QacModelsRow)
 
     def model_version(self, *, name: str, version: int) -> QacModelsRow | None:
-        """models.model_version (models.sql:14)"""
+        """models.model_version (models.sql:15)"""
         return self._runner.one(
             self._model_version,
             {"name": name, "version": version},
@@ -487,7 +488,7 @@ class ModelsQueries:
     def model_versions(self, *, name: str) -> list[ModelVersionsRow]:
         """Every stored version of a model, newest first (trained models are never deleted).
 
-        (models.sql:17)
+        (models.sql:18)
         """
         return self._runner.all(self._model_versions, {"name": name}, ModelVersionsRow)
 
@@ -498,7 +499,7 @@ class ModelsQueries:
         batch: int = 1000,
     ) -> Generator[ModelVersionsRow, None, None]:
         """models.model_versions, row by row: `batch` rows per FETCH from a server-side
-        cursor, in constant memory (models.sql:17)"""
+        cursor, in constant memory (models.sql:18)"""
         return self._runner.stream(
             self._model_versions,
             {"name": name},
@@ -732,9 +733,10 @@ class AsyncModelsQueries:
         self._model_versions = runner.query("models.model_versions")
 
     async def save_model(self, *, name: str, parameters: Any) -> QacModelsRow | None:
-        """Store a trained QAC model as the next version of its name (1 for a new name). Two
+        """Store a trained QAC model as the next version of its name (1 for a new name).
 
-        saves of one name at once: one gets a UniqueViolation (Research.save_model retries).
+        Research.save_model runs it after taking a transaction lock on the name, so
+        concurrent saves of one name never compute the same version.
         (models.sql:1)
         """
         return await self._runner.one(
@@ -744,11 +746,11 @@ class AsyncModelsQueries:
         )
 
     async def latest_model(self, *, name: str) -> QacModelsRow | None:
-        """The newest version of a model; None if there is none. (models.sql:10)"""
+        """The newest version of a model; None if there is none. (models.sql:11)"""
         return await self._runner.one(self._latest_model, {"name": name}, QacModelsRow)
 
     async def model_version(self, *, name: str, version: int) -> QacModelsRow | None:
-        """models.model_version (models.sql:14)"""
+        """models.model_version (models.sql:15)"""
         return await self._runner.one(
             self._model_version,
             {"name": name, "version": version},
@@ -758,7 +760,7 @@ class AsyncModelsQueries:
     async def model_versions(self, *, name: str) -> list[ModelVersionsRow]:
         """Every stored version of a model, newest first (trained models are never deleted).
 
-        (models.sql:17)
+        (models.sql:18)
         """
         return await self._runner.all(self._model_versions, {"name": name}, ModelVersionsRow)
 
@@ -769,7 +771,7 @@ class AsyncModelsQueries:
         batch: int = 1000,
     ) -> AsyncGenerator[ModelVersionsRow, None]:
         """models.model_versions, row by row: `batch` rows per FETCH from a server-side
-        cursor, in constant memory (models.sql:17)"""
+        cursor, in constant memory (models.sql:18)"""
         return self._runner.stream(
             self._model_versions,
             {"name": name},

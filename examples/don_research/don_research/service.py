@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from persistence import AsyncDatabase, PersistenceError, UniqueViolation
+from persistence import AsyncDatabase, PersistenceError
 
 from . import queries as q
 from .models import Job, VectorStore
@@ -54,20 +54,16 @@ class Research:
         """The audit entries of a trace id (the X-Trace-ID header of a response)."""
         return await self.q.audit.by_trace(trace_id=trace_id)
 
-    async def save_model(self, name: str, parameters: Any, *, attempts: int = 5) -> q.QacModelsRow:
-        """Store a trained model as the next version of `name`. Two saves of one name at
-        once compete for the version number: the loser's statement fails on the unique
-        (name, version) and is run again, up to `attempts` times."""
-        for attempt in range(attempts):
-            try:
-                row = await self.q.models.save_model(name=name, parameters=parameters)
-            except UniqueViolation:
-                if attempt == attempts - 1:
-                    raise
-                continue
-            assert row is not None  # an INSERT ... SELECT of an aggregate: one row
-            return row
-        raise AssertionError("unreachable")
+    async def save_model(self, name: str, parameters: Any) -> q.QacModelsRow:
+        """Store a trained model as the next version of `name` (1 for a new name)."""
+        async with self.db.transaction():
+            # Saves of one name wait for each other here, so each computes its version
+            # after the previous one committed (a retry loop on the unique (name, version)
+            # could lose every round to a burst of concurrent saves).
+            await self.db.execute("select pg_advisory_xact_lock(hashtext(%s))", [name])
+            row = await self.q.models.save_model(name=name, parameters=parameters)
+        assert row is not None  # an INSERT ... SELECT of an aggregate: always one row
+        return row
 
     async def start_job(self, institution: str, job_type: str) -> Job:
         return await self.jobs.insert(Job(institution, job_type))

@@ -1,6 +1,7 @@
 -- name: save_model(name, parameters)<!
--- Store a trained QAC model as the next version of its name (1 for a new name). Two
--- saves of one name at once: one gets a UniqueViolation (Research.save_model retries).
+-- Store a trained QAC model as the next version of its name (1 for a new name).
+-- Research.save_model runs it after taking a transaction lock on the name, so
+-- concurrent saves of one name never compute the same version.
 insert into qac_models (name, version, parameters)
 select :name, coalesce(max(version), 0) + 1, :parameters::jsonb
   from qac_models
