@@ -57,6 +57,8 @@ class MigrationFile:
     sql: str
     rollback_sql: str | None
     depends: tuple[str, ...]
+    #: Extensions named by `-- requires:` headers: the server must be able to create them.
+    requires: tuple[str, ...] = ()
 
     @property
     def rollback_path(self) -> Path:
@@ -92,9 +94,11 @@ def load_files(directory: Path) -> list[MigrationFile]:
             )
         text = read_text(path)
         rollback = path.with_name(f"{m.id}.rollback.sql")
-        depends = tuple(directives(text).get("depends", "").split())
+        headers = directives(text)
+        depends = tuple(headers.get("depends", "").split())
+        requires = tuple(headers.get("requires", "").replace(",", " ").split())
         files[m.id] = MigrationFile(
-            m.id, path, text, read_text(rollback) if rollback.exists() else None, depends
+            m.id, path, text, read_text(rollback) if rollback.exists() else None, depends, requires
         )
     for f in files.values():
         for name in f.depends:

@@ -1,7 +1,10 @@
-"""Extensions a query file needs: `-- requires: vector` above its first `-- name:` line.
+"""Extensions a project needs: `-- requires: vector` in a migration's header, or above
+a query file's first `-- name:` line.
 
-On a server without one of them, `check` and `types` skip that file's queries and say
-why, instead of failing on the first type or operator the extension would have made.
+On a server without one of them, `check` and `types` skip that file's queries, and
+those migrations (with the migrations that depend on them), and say why, instead of
+failing on the first type or operator the extension would have made. `migrate` refuses
+such a migration before applying anything (see migrations.py).
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from .queries import Catalog
+from ._migration_sql import MigrationFile
+
+if TYPE_CHECKING:  # migrate imports this module: it must not load aiosql and pglast
+    from .queries import Catalog
 
 _REQUIRES = re.compile(r"--\s*requires:\s*(.+)")
 _NAME = re.compile(r"--\s*name:")
@@ -50,8 +56,42 @@ def split(conn: psycopg.Connection[Any], catalog: Catalog) -> tuple[Catalog, dic
 
 def skipped_lines(skipped: dict[str, list[str]]) -> list[str]:
     """One line per skipped query, saying why."""
-    return [
-        f"skipped {name}: needs the extension{'s' if len(exts) > 1 else ''}"
-        f" {', '.join(exts)}, which this server does not have"
-        for name, exts in skipped.items()
-    ]
+    return [f"skipped {name}: {_needs(exts)}" for name, exts in skipped.items()]
+
+
+def available(conn: psycopg.Connection[Any]) -> set[str]:
+    """The extensions this server has installed or can create."""
+    rows = conn.execute(
+        "select name::text from pg_available_extensions"
+        " union select extname::text from pg_extension"
+    )
+    return {row[0] for row in rows}
+
+
+def unavailable_migrations(
+    conn: psycopg.Connection[Any], files: list[MigrationFile]
+) -> dict[str, str]:
+    """The migrations this server cannot apply, by id, each with the reason: a
+    `-- requires:` extension it lacks, or a dependency on such a migration. `files` is in
+    dependency order, so a migration's dependencies are decided before it."""
+    if not any(f.requires for f in files):
+        return {}
+    server = available(conn)
+    roots: dict[str, str] = {}  # id -> the migration that needs the missing extension
+    reasons: dict[str, str] = {}
+    for f in files:
+        missing = [e for e in f.requires if e not in server]
+        if missing:
+            roots[f.id] = f.id
+            reasons[f.id] = _needs(missing)
+        elif blocked := [d for d in f.depends if d in roots]:
+            root = roots[f.id] = roots[blocked[0]]
+            reasons[f.id] = f"depends on {root}, which {reasons[root]}"
+    return reasons
+
+
+def _needs(exts: list[str]) -> str:
+    return (
+        f"needs the extension{'s' if len(exts) > 1 else ''} {', '.join(exts)},"
+        " which this server does not have"
+    )

@@ -415,7 +415,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     def out(line: str) -> None:
         print(line)
-        if line.startswith("skipped") and ": needs the extension" in line:
+        if line.startswith("skipped migration ") or (
+            line.startswith("skipped") and ": needs the extension" in line
+        ):
             skipped.append(line)
 
     settings = resolve(_settings(args))
@@ -426,9 +428,18 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
-    n = len(skipped)
-    note = f" ({n} {'query' if n == 1 else 'queries'} skipped: an extension is missing)"
-    print(("check failed" if problems else "check passed") + (note if n else ""))
+    migrations = sum(line.startswith("skipped migration ") for line in skipped)
+    queries = len(skipped) - migrations
+    counts = [
+        f"{n} {word if n == 1 else plural}"
+        for n, word, plural in (
+            (migrations, "migration", "migrations"),
+            (queries, "query", "queries"),
+        )
+        if n
+    ]
+    note = f" ({' and '.join(counts)} skipped: an extension is missing)"
+    print(("check failed" if problems else "check passed") + (note if skipped else ""))
     return 1 if problems else 0
 
 

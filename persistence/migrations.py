@@ -51,6 +51,7 @@ from ._migration_sql import (
     run_statements,
     set_timeouts,
 )
+from ._requires import unavailable_migrations
 from ._scratch import database_name
 from ._typeinfo import forget as forget_types
 from ._yoyo import MIGRATION_TABLE, Backend, migration_hash, open_backend
@@ -184,14 +185,22 @@ class Migrator:
         states += [MigrationState(a.id, a.applied_at, "file missing") for a in applied.values()]
         return states
 
-    def migrate(self, target: str | None = None, *, dry_run: bool = False) -> list[str]:
+    def migrate(
+        self, target: str | None = None, *, dry_run: bool = False, skip_unavailable: bool = False
+    ) -> list[str]:
         """Apply pending migrations (all, or `target` and what it depends on).
 
         Returns the ids applied (or, with `dry_run`, that would be).
 
+        Args:
+            skip_unavailable: leave pending (and say so) the migrations that `-- requires:`
+                an extension this server lacks, and those depending on them, instead of
+                refusing (`check` and `types` on a server without the extension).
+
         Raises:
-            MigrationError: an applied file was edited, or a migration failed; a failed
-                transactional migration leaves nothing behind.
+            MigrationError: an applied file was edited, a migration failed (a failed
+                transactional migration leaves nothing behind), or a pending migration
+                `-- requires:` an extension the server lacks (before anything is applied).
         """
         files = self.load()
         by_id = {f.id: f for f in files}
@@ -204,7 +213,19 @@ class Migrator:
             if target is not None:
                 wanted = ancestors(target, by_id) | {target}
                 pending = [f for f in pending if f.id in wanted]
+            blocked = unavailable_migrations(backend.connection, pending)
+            if blocked and not skip_unavailable:
+                mid, why = next(iter(blocked.items()))
+                more = f" (and {len(blocked) - 1} more)" if len(blocked) > 1 else ""
+                raise MigrationError(
+                    f"migration {mid} ({by_id[mid].path}) {why}{more}: install it on the"
+                    " database server, then migrate again; nothing was applied",
+                    migration=mid,
+                )
+            pending = [f for f in pending if f.id not in blocked]
             self._header(dry_run)
+            for mid, why in blocked.items():
+                self.out(f"skipped   {mid}: {why}")
             if not pending:
                 self.out("nothing to apply")
             for f in pending:

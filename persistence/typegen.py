@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ._connect import connect
 from ._describe import describe
-from ._requires import skipped_lines
+from ._requires import skipped_lines, unavailable_migrations
 from ._requires import split as split_by_extension
 from ._scratch import scratch_database
 from ._typerender import WIDTH, render
@@ -28,7 +28,8 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
     """Write the typed query module to `settings.types_path`; return its path.
 
     Queries whose file `-- requires:` an extension the server lacks are listed as
-    skipped, and the module is then left as it is (it types those queries too).
+    skipped, and so are migrations that do (with those depending on them); the module
+    is then left as it is (it types those queries too, on the whole schema).
 
     Raises:
         QueryLoadError: listing every query that does not prepare or whose operator
@@ -41,12 +42,17 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
         )
     with scratch_database(settings, "types") as scratch:
         migrator = Migrator(scratch, out=lambda _: None)
+        unavailable: dict[str, str] = {}
         if migrator.directory.is_dir():  # a project of queries over another's schema
-            migrator.migrate()
+            with connect(scratch) as conn:
+                unavailable = unavailable_migrations(conn, migrator.load())
+            migrator.migrate(skip_unavailable=True)
         source, problems, _, skipped = typed_source(settings, scratch)
     if problems:
         raise QueryLoadError("\n".join(problems))
-    if skipped:
+    if skipped or unavailable:
+        for mid, why in unavailable.items():
+            out(f"skipped migration {mid}: {why}")
         for line in skipped_lines(skipped):
             out(line)
         out(

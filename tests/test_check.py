@@ -221,6 +221,50 @@ def test_queries_needing_a_missing_extension_are_skipped_and_said(
     assert (project.project / "typed.py").read_text() == before
 
 
+def test_migrations_needing_a_missing_extension_are_skipped_and_said(
+    project: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = project.project / "migrations"
+    (folder / "0004_embeddings.sql").write_text(
+        "-- depends: 0003_repository_tables\n-- requires: no_such_extension\n"
+        "create extension no_such_extension;\ncreate table embeddings (v no_such_type);\n"
+    )
+    (folder / "0004_embeddings.rollback.sql").write_text(
+        "drop table embeddings;\ndrop extension no_such_extension;\n"
+    )
+    (folder / "0005_nearest.sql").write_text(
+        "-- depends: 0004_embeddings\nalter table embeddings add column label text;\n"
+    )
+    (folder / "0005_nearest.rollback.sql").write_text("alter table embeddings drop column label;\n")
+    (project.project / "queries" / "embeddings.sql").write_text(
+        "-- requires: no_such_extension\n-- name: nearest(v)\nselect * from embeddings"
+        " order by v <-> :v limit 5;\n"
+    )
+    assert main(["--project", str(project.project), "check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "ok      migration 0003_repository_tables" in out
+    assert (
+        "skipped migration 0004_embeddings: needs the extension no_such_extension, which this"
+        " server does not have"
+    ) in out
+    assert (
+        "skipped migration 0005_nearest: depends on 0004_embeddings, which needs the"
+        " extension no_such_extension, which this server does not have"
+    ) in out
+    assert (
+        "skipped embeddings.nearest: needs the extension no_such_extension, which this server"
+        " does not have"
+    ) in out
+    assert out[-1] == "check passed (2 migrations and 1 query skipped: an extension is missing)"
+
+    before = (project.project / "typed.py").read_text()
+    assert main(["--project", str(project.project), "types"]) == 0
+    typed = capsys.readouterr().out
+    assert "skipped migration 0004_embeddings: needs the extension no_such_extension" in typed
+    assert "not rewritten" in typed
+    assert (project.project / "typed.py").read_text() == before
+
+
 def _url(settings: Settings, **change: str) -> str:
     params = psycopg.conninfo.conninfo_to_dict(settings.database_url or "")
     params.update(change, password="Ch3ck-secret")

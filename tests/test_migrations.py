@@ -158,6 +158,47 @@ def test_failing_migration_names_file_and_line_and_leaves_nothing(
     assert [s.state for s in quiet(project).status()] == ["ok", "pending"]
 
 
+def test_migrate_refuses_a_migration_needing_a_missing_extension_before_applying_any(
+    project: Settings, monkeypatch, capsys
+) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_ok", "create table ok (id int);\n", "drop table ok;\n")
+    needs = write(
+        folder,
+        "0002_embeddings",
+        "-- depends: 0001_ok\n-- requires: no_such_extension\n"
+        "create extension no_such_extension;\n",
+        "drop extension no_such_extension;\n",
+    )
+    write(folder, "0003_after", "-- depends: 0002_embeddings\nselect 1;\n", "select 1;\n")
+    monkeypatch.setenv("DATABASE_URL", project.database_url)
+    assert main(["--project", str(project.project), "migrate"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"error: migration 0002_embeddings ({needs}) needs the extension no_such_extension,"
+        " which this server does not have (and 1 more): install it on the database server,"
+        " then migrate again; nothing was applied\n"
+    )
+    assert tables(project) == [], "a migration was applied before the refusal"
+    # What does not need it still applies on its own, and check/types skip the rest.
+    assert quiet(project).migrate(target="0001_ok") == ["0001_ok"]
+    lines: list[str] = []
+    assert Migrator(project, out=lines.append).migrate(skip_unavailable=True) == []
+    assert lines[1:] == [
+        "skipped   0002_embeddings: needs the extension no_such_extension, which this server"
+        " does not have",
+        "skipped   0003_after: depends on 0002_embeddings, which needs the extension"
+        " no_such_extension, which this server does not have",
+        "nothing to apply",
+    ]
+    # An extension the server has passes (plpgsql is in every database).
+    (folder / "0002_embeddings.sql").write_text(
+        "-- depends: 0001_ok\n-- requires: plpgsql\nselect 1;\n"
+    )
+    assert quiet(project).migrate() == ["0002_embeddings", "0003_after"]
+
+
 def test_concurrent_migrate_processes_apply_each_migration_once(project: Settings) -> None:
     folder = project.migrations_dir
     assert folder is not None

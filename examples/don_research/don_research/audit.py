@@ -16,6 +16,7 @@ requests.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from types import TracebackType
 from typing import Self
 
@@ -25,6 +26,9 @@ from .models import AuditEntry
 from .repositories import AuditLogs
 
 logger = logging.getLogger(__name__)
+
+#: The longest request body kept (characters), as in the seed's middleware.
+MAX_BODY = 10_000
 
 
 class AuditLog:
@@ -59,7 +63,10 @@ class AuditLog:
         return self.batcher.dropped
 
     def record(self, entry: AuditEntry) -> None:
-        """Queue an entry; returns at once (a full queue drops it and counts it)."""
+        """Queue an entry; returns at once (a full queue drops it and counts it). A
+        request body longer than 10,000 characters is cut there, as the seed does."""
+        if entry.request_body is not None and len(entry.request_body) > MAX_BODY:
+            entry = replace(entry, request_body=entry.request_body[:MAX_BODY])
         if not self.batcher.put_nowait(entry):
             logger.warning("audit queue full: entry %s dropped", entry.trace_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from ipaddress import IPv4Address, IPv6Address
 from uuid import UUID
 
 from persistence import DEFAULT
@@ -18,6 +19,10 @@ class AuditEntry:
     path: str
     status_code: int
     duration_ms: Decimal
+    request_body: str | None = None  # POST/PUT/PATCH bodies, cut at 10,000 characters
+    # The client's address; an ipaddress object, as COPY sends inet in binary.
+    ip_address: IPv4Address | IPv6Address | None = None
+    user_agent: str | None = None
     created_at: datetime = DEFAULT
     id: int = DEFAULT
 

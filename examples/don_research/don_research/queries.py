@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
@@ -14,6 +15,22 @@ from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
+
+
+@dataclass(frozen=True, slots=True)
+class ByTraceRow:
+    """Row of audit.by_trace (audit.sql:1)."""
+
+    id: int
+    institution: str
+    method: str
+    path: str
+    status_code: int
+    duration_ms: Decimal
+    request_body: str | None
+    ip_address: str | None
+    user_agent: str | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +47,38 @@ class JobStatusRow:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class QacModelsRow:
+    """A row of table qac_models."""
+
+    id: UUID
+    name: str
+    version: int
+    parameters: Any
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionsRow:
+    """Row of models.model_versions (models.sql:18)."""
+
+    id: UUID
+    version: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PerEndpointRow:
+    """Row of usage.per_endpoint (usage.sql:25)."""
+
+    window_start: datetime
+    endpoint: str
+    request_count: int
+    error_count: int
+    latency_ms_avg: Decimal
+    latency_ms_max: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +247,174 @@ class AsyncJobStatusRepository(AsyncBaseRepository[M]):
         async def delete_where(self, **filters: Unpack[JobStatusFilters]) -> int: ...  # type: ignore[override]
 
 
+class QacModelsFilters(TypedDict, total=False):
+    """Filters on table qac_models: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    name: FilterValue[str]
+    version: FilterValue[int]
+    parameters: FilterValue[Any]
+    created_at: FilterValue[datetime]
+
+
+class QacModelsChanges(TypedDict, total=False):
+    """Columns of table qac_models an update may set."""
+
+    id: UUID
+    name: str
+    version: int
+    parameters: Any
+    created_at: datetime
+
+
+class QacModelsRepository(BaseRepository[M]):
+    """BaseRepository for table qac_models, keyword arguments checked by mypy: `class
+    Things(QacModelsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "qac_models"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[QacModelsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[QacModelsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncQacModelsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table qac_models, keyword arguments checked by mypy: `class
+    Things(AsyncQacModelsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "qac_models"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[QacModelsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[QacModelsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AuditQueries:
+    """Named queries of audit.sql."""
+
+    def __init__(self, runner: QueryRunner) -> None:
+        self._runner = runner
+        self._by_trace = runner.query("audit.by_trace")
+
+    def by_trace(self, *, trace_id: str) -> list[ByTraceRow]:
+        """The audit entries of one trace id, oldest first (the index audit_logs_trace_id_idx).
+
+        (audit.sql:1)
+        """
+        return self._runner.all(self._by_trace, {"trace_id": trace_id}, ByTraceRow)
+
+    def by_trace_stream(
+        self,
+        *,
+        trace_id: str,
+        batch: int = 1000,
+    ) -> Generator[ByTraceRow, None, None]:
+        """audit.by_trace, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (audit.sql:1)"""
+        return self._runner.stream(self._by_trace, {"trace_id": trace_id}, ByTraceRow, batch=batch)
+
+
 class JobsQueries:
     """Named queries of jobs.sql."""
 
@@ -233,6 +450,64 @@ class JobsQueries:
         )
 
 
+class ModelsQueries:
+    """Named queries of models.sql."""
+
+    def __init__(self, runner: QueryRunner) -> None:
+        self._runner = runner
+        self._save_model = runner.query("models.save_model")
+        self._latest_model = runner.query("models.latest_model")
+        self._model_version = runner.query("models.model_version")
+        self._model_versions = runner.query("models.model_versions")
+
+    def save_model(self, *, name: str, parameters: Any) -> QacModelsRow | None:
+        """Store a trained QAC model as the next version of its name (1 for a new name).
+
+        Research.save_model runs it after taking a transaction lock on the name, so
+        concurrent saves of one name never compute the same version.
+        (models.sql:1)
+        """
+        return self._runner.one(
+            self._save_model,
+            {"name": name, "parameters": as_json(parameters)},
+            QacModelsRow,
+        )
+
+    def latest_model(self, *, name: str) -> QacModelsRow | None:
+        """The newest version of a model; None if there is none. (models.sql:11)"""
+        return self._runner.one(self._latest_model, {"name": name}, QacModelsRow)
+
+    def model_version(self, *, name: str, version: int) -> QacModelsRow | None:
+        """models.model_version (models.sql:15)"""
+        return self._runner.one(
+            self._model_version,
+            {"name": name, "version": version},
+            QacModelsRow,
+        )
+
+    def model_versions(self, *, name: str) -> list[ModelVersionsRow]:
+        """Every stored version of a model, newest first (trained models are never deleted).
+
+        (models.sql:18)
+        """
+        return self._runner.all(self._model_versions, {"name": name}, ModelVersionsRow)
+
+    def model_versions_stream(
+        self,
+        *,
+        name: str,
+        batch: int = 1000,
+    ) -> Generator[ModelVersionsRow, None, None]:
+        """models.model_versions, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (models.sql:18)"""
+        return self._runner.stream(
+            self._model_versions,
+            {"name": name},
+            ModelVersionsRow,
+            batch=batch,
+        )
+
+
 class RetentionQueries:
     """Named queries of retention.sql."""
 
@@ -242,6 +517,7 @@ class RetentionQueries:
         self._purge_jobs = runner.query("retention.purge_jobs")
         self._purge_audit_logs = runner.query("retention.purge_audit_logs")
         self._purge_usage = runner.query("retention.purge_usage")
+        self._purge_endpoint_metrics = runner.query("retention.purge_endpoint_metrics")
 
     def purge_vector_stores(self, *, batch_size: int) -> int:
         """Input vectors are temporary: 24 hours. (retention.sql:5)"""
@@ -259,6 +535,10 @@ class RetentionQueries:
         """Usage metrics: 90 days. (retention.sql:26)"""
         return self._runner.execute(self._purge_usage, {"batch_size": batch_size})
 
+    def purge_endpoint_metrics(self, *, batch_size: int) -> int:
+        """Usage per endpoint: 90 days. (retention.sql:33)"""
+        return self._runner.execute(self._purge_endpoint_metrics, {"batch_size": batch_size})
+
 
 class UsageQueries:
     """Named queries of usage.sql."""
@@ -266,6 +546,8 @@ class UsageQueries:
     def __init__(self, runner: QueryRunner) -> None:
         self._runner = runner
         self._admit = runner.query("usage.admit")
+        self._record_request = runner.query("usage.record_request")
+        self._per_endpoint = runner.query("usage.per_endpoint")
 
     def admit(self, *, institution: str, limit: int) -> int | None:
         """Count a request in the institution's current one-minute window, unless the window is
@@ -277,6 +559,56 @@ class UsageQueries:
         return cast(
             "int | None",
             self._runner.value(self._admit, {"institution": institution, "limit": limit}),
+        )
+
+    def record_request(
+        self,
+        *,
+        institution: str,
+        endpoint: str,
+        is_error: bool,
+        latency_ms: Decimal,
+    ) -> int:
+        """Add one request to its endpoint's row for the current minute: count, errors,
+
+        latency.
+        (usage.sql:12)
+        """
+        return self._runner.execute(
+            self._record_request,
+            {
+                "institution": institution,
+                "endpoint": endpoint,
+                "is_error": is_error,
+                "latency_ms": latency_ms,
+            },
+        )
+
+    def per_endpoint(self, *, institution: str, since: datetime) -> list[PerEndpointRow]:
+        """An institution's usage per endpoint per minute since `since`, newest minute first.
+
+        (usage.sql:25)
+        """
+        return self._runner.all(
+            self._per_endpoint,
+            {"institution": institution, "since": since},
+            PerEndpointRow,
+        )
+
+    def per_endpoint_stream(
+        self,
+        *,
+        institution: str,
+        since: datetime,
+        batch: int = 1000,
+    ) -> Generator[PerEndpointRow, None, None]:
+        """usage.per_endpoint, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (usage.sql:25)"""
+        return self._runner.stream(
+            self._per_endpoint,
+            {"institution": institution, "since": since},
+            PerEndpointRow,
+            batch=batch,
         )
 
 
@@ -322,10 +654,37 @@ class Queries:
     def __init__(self, db: Database) -> None:
         runner = db.queries
         self._runner = runner
+        self.audit = AuditQueries(runner)
         self.jobs = JobsQueries(runner)
+        self.models = ModelsQueries(runner)
         self.retention = RetentionQueries(runner)
         self.usage = UsageQueries(runner)
         self.vectors = VectorsQueries(runner)
+
+
+class AsyncAuditQueries:
+    """Named queries of audit.sql."""
+
+    def __init__(self, runner: AsyncQueryRunner) -> None:
+        self._runner = runner
+        self._by_trace = runner.query("audit.by_trace")
+
+    async def by_trace(self, *, trace_id: str) -> list[ByTraceRow]:
+        """The audit entries of one trace id, oldest first (the index audit_logs_trace_id_idx).
+
+        (audit.sql:1)
+        """
+        return await self._runner.all(self._by_trace, {"trace_id": trace_id}, ByTraceRow)
+
+    def by_trace_stream(
+        self,
+        *,
+        trace_id: str,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ByTraceRow, None]:
+        """audit.by_trace, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (audit.sql:1)"""
+        return self._runner.stream(self._by_trace, {"trace_id": trace_id}, ByTraceRow, batch=batch)
 
 
 class AsyncJobsQueries:
@@ -363,6 +722,64 @@ class AsyncJobsQueries:
         )
 
 
+class AsyncModelsQueries:
+    """Named queries of models.sql."""
+
+    def __init__(self, runner: AsyncQueryRunner) -> None:
+        self._runner = runner
+        self._save_model = runner.query("models.save_model")
+        self._latest_model = runner.query("models.latest_model")
+        self._model_version = runner.query("models.model_version")
+        self._model_versions = runner.query("models.model_versions")
+
+    async def save_model(self, *, name: str, parameters: Any) -> QacModelsRow | None:
+        """Store a trained QAC model as the next version of its name (1 for a new name).
+
+        Research.save_model runs it after taking a transaction lock on the name, so
+        concurrent saves of one name never compute the same version.
+        (models.sql:1)
+        """
+        return await self._runner.one(
+            self._save_model,
+            {"name": name, "parameters": as_json(parameters)},
+            QacModelsRow,
+        )
+
+    async def latest_model(self, *, name: str) -> QacModelsRow | None:
+        """The newest version of a model; None if there is none. (models.sql:11)"""
+        return await self._runner.one(self._latest_model, {"name": name}, QacModelsRow)
+
+    async def model_version(self, *, name: str, version: int) -> QacModelsRow | None:
+        """models.model_version (models.sql:15)"""
+        return await self._runner.one(
+            self._model_version,
+            {"name": name, "version": version},
+            QacModelsRow,
+        )
+
+    async def model_versions(self, *, name: str) -> list[ModelVersionsRow]:
+        """Every stored version of a model, newest first (trained models are never deleted).
+
+        (models.sql:18)
+        """
+        return await self._runner.all(self._model_versions, {"name": name}, ModelVersionsRow)
+
+    def model_versions_stream(
+        self,
+        *,
+        name: str,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ModelVersionsRow, None]:
+        """models.model_versions, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (models.sql:18)"""
+        return self._runner.stream(
+            self._model_versions,
+            {"name": name},
+            ModelVersionsRow,
+            batch=batch,
+        )
+
+
 class AsyncRetentionQueries:
     """Named queries of retention.sql."""
 
@@ -372,6 +789,7 @@ class AsyncRetentionQueries:
         self._purge_jobs = runner.query("retention.purge_jobs")
         self._purge_audit_logs = runner.query("retention.purge_audit_logs")
         self._purge_usage = runner.query("retention.purge_usage")
+        self._purge_endpoint_metrics = runner.query("retention.purge_endpoint_metrics")
 
     async def purge_vector_stores(self, *, batch_size: int) -> int:
         """Input vectors are temporary: 24 hours. (retention.sql:5)"""
@@ -389,6 +807,10 @@ class AsyncRetentionQueries:
         """Usage metrics: 90 days. (retention.sql:26)"""
         return await self._runner.execute(self._purge_usage, {"batch_size": batch_size})
 
+    async def purge_endpoint_metrics(self, *, batch_size: int) -> int:
+        """Usage per endpoint: 90 days. (retention.sql:33)"""
+        return await self._runner.execute(self._purge_endpoint_metrics, {"batch_size": batch_size})
+
 
 class AsyncUsageQueries:
     """Named queries of usage.sql."""
@@ -396,6 +818,8 @@ class AsyncUsageQueries:
     def __init__(self, runner: AsyncQueryRunner) -> None:
         self._runner = runner
         self._admit = runner.query("usage.admit")
+        self._record_request = runner.query("usage.record_request")
+        self._per_endpoint = runner.query("usage.per_endpoint")
 
     async def admit(self, *, institution: str, limit: int) -> int | None:
         """Count a request in the institution's current one-minute window, unless the window is
@@ -407,6 +831,56 @@ class AsyncUsageQueries:
         return cast(
             "int | None",
             await self._runner.value(self._admit, {"institution": institution, "limit": limit}),
+        )
+
+    async def record_request(
+        self,
+        *,
+        institution: str,
+        endpoint: str,
+        is_error: bool,
+        latency_ms: Decimal,
+    ) -> int:
+        """Add one request to its endpoint's row for the current minute: count, errors,
+
+        latency.
+        (usage.sql:12)
+        """
+        return await self._runner.execute(
+            self._record_request,
+            {
+                "institution": institution,
+                "endpoint": endpoint,
+                "is_error": is_error,
+                "latency_ms": latency_ms,
+            },
+        )
+
+    async def per_endpoint(self, *, institution: str, since: datetime) -> list[PerEndpointRow]:
+        """An institution's usage per endpoint per minute since `since`, newest minute first.
+
+        (usage.sql:25)
+        """
+        return await self._runner.all(
+            self._per_endpoint,
+            {"institution": institution, "since": since},
+            PerEndpointRow,
+        )
+
+    def per_endpoint_stream(
+        self,
+        *,
+        institution: str,
+        since: datetime,
+        batch: int = 1000,
+    ) -> AsyncGenerator[PerEndpointRow, None]:
+        """usage.per_endpoint, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (usage.sql:25)"""
+        return self._runner.stream(
+            self._per_endpoint,
+            {"institution": institution, "since": since},
+            PerEndpointRow,
+            batch=batch,
         )
 
 
@@ -452,7 +926,9 @@ class AsyncQueries:
     def __init__(self, db: AsyncDatabase) -> None:
         runner = db.queries
         self._runner = runner
+        self.audit = AsyncAuditQueries(runner)
         self.jobs = AsyncJobsQueries(runner)
+        self.models = AsyncModelsQueries(runner)
         self.retention = AsyncRetentionQueries(runner)
         self.usage = AsyncUsageQueries(runner)
         self.vectors = AsyncVectorsQueries(runner)

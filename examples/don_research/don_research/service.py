@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +34,36 @@ class Research:
         """Count a request against the institution's limit; False if over it."""
         count = await self.q.usage.admit(institution=institution, limit=limit_per_minute)
         return count is not None
+
+    async def record_request(
+        self, institution: str, endpoint: str, latency_ms: Decimal | float, *, is_error: bool
+    ) -> None:
+        """Add a request to its endpoint's usage for the current minute."""
+        await self.q.usage.record_request(
+            institution=institution,
+            endpoint=endpoint,
+            latency_ms=Decimal(str(latency_ms)),
+            is_error=is_error,
+        )
+
+    async def usage(self, institution: str, since: datetime) -> list[q.PerEndpointRow]:
+        """Requests, errors and latency per endpoint per minute since `since`."""
+        return await self.q.usage.per_endpoint(institution=institution, since=since)
+
+    async def trace(self, trace_id: str) -> list[q.ByTraceRow]:
+        """The audit entries of a trace id (the X-Trace-ID header of a response)."""
+        return await self.q.audit.by_trace(trace_id=trace_id)
+
+    async def save_model(self, name: str, parameters: Any) -> q.QacModelsRow:
+        """Store a trained model as the next version of `name` (1 for a new name)."""
+        async with self.db.transaction():
+            # Saves of one name wait for each other here, so each computes its version
+            # after the previous one committed (a retry loop on the unique (name, version)
+            # could lose every round to a burst of concurrent saves).
+            await self.db.execute("select pg_advisory_xact_lock(hashtext(%s))", [name])
+            row = await self.q.models.save_model(name=name, parameters=parameters)
+        assert row is not None  # an INSERT ... SELECT of an aggregate: always one row
+        return row
 
     async def start_job(self, institution: str, job_type: str) -> Job:
         return await self.jobs.insert(Job(institution, job_type))
@@ -92,6 +124,7 @@ class Research:
             "job_status (7 days)": r.purge_jobs,
             "audit_logs (90 days)": r.purge_audit_logs,
             "usage_metrics (90 days)": r.purge_usage,
+            "endpoint_metrics (90 days)": r.purge_endpoint_metrics,
         }
         removed = {}
         for table, purge in purges.items():

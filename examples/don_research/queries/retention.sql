@@ -29,3 +29,10 @@ delete from usage_metrics
  where ctid = any(array(select ctid from usage_metrics
                          where window_start < now() - interval '90 days'
                          order by window_start limit :batch_size));
+
+-- name: purge_endpoint_metrics(batch_size)!
+-- Usage per endpoint: 90 days.
+delete from endpoint_metrics
+ where ctid = any(array(select ctid from endpoint_metrics
+                         where window_start < now() - interval '90 days'
+                         order by window_start limit :batch_size));

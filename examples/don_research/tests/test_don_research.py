@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
-from persistence import AsyncDatabase, Settings
+from persistence import AsyncDatabase, DatabaseError, Settings
 
 from don_research import AuditLog, Research, VectorSearchUnavailable
+from don_research.audit import MAX_BODY
 from don_research.models import AuditEntry
 from don_research.service import IllegalTransition
 
@@ -93,6 +96,90 @@ async def test_audit_close_during_a_flush_writes_that_batch(research: Research) 
     assert await research.db.fetch_value("select count(*) from audit_logs") == 10
 
 
+async def test_audit_keeps_the_request_and_finds_it_by_trace_id(research: Research) -> None:
+    posted = replace(
+        entry(1),
+        trace_id="mit_20261130_ab12cd34",
+        request_body='{"n_qubits": 8}',
+        ip_address=ip_address("2001:db8::7"),
+        user_agent="curl/8.5",
+    )
+    huge = replace(
+        entry(2),
+        trace_id="mit_20261130_ab12cd34",
+        method="GET",
+        request_body="x" * (MAX_BODY + 500),
+        ip_address=ip_address("10.0.0.7"),
+    )
+    async with AuditLog(research.db, batch_size=10, interval=60) as audit:
+        audit.record(posted)
+        audit.record(huge)
+        audit.record(entry(3))  # another trace
+    rows = await research.trace("mit_20261130_ab12cd34")
+    assert [(r.method, r.ip_address, r.user_agent) for r in rows] == [
+        ("POST", "2001:db8::7", "curl/8.5"),
+        ("GET", "10.0.0.7", None),
+    ]
+    assert rows[0].request_body == '{"n_qubits": 8}'
+    assert rows[1].request_body == "x" * MAX_BODY, "the body is cut at 10,000 characters"
+    assert await research.trace("no-such-trace") == []
+    with pytest.raises(DatabaseError, match="inet"):  # the address column takes addresses only
+        await research.db.execute(
+            "insert into audit_logs (trace_id, institution, method, path, status_code,"
+            " duration_ms, ip_address) values ('t', 'mit', 'GET', '/', 200, 1, 'not-an-ip')"
+        )
+
+
+async def test_usage_per_endpoint_per_minute(research: Research) -> None:
+    for endpoint, latency, error in [
+        ("/v1/qac/fit", 120.5, False),
+        ("/v1/qac/fit", 80.0, True),
+        ("/v1/qac/fit", 99.5, False),
+        ("/v1/vectors", 12.0, False),
+    ]:
+        await research.record_request("mit", endpoint, latency, is_error=error)
+    await research.record_request("stanford", "/v1/vectors", 5, is_error=False)
+    await research.db.execute(
+        "insert into endpoint_metrics values"
+        " ('mit', '/v1/qac/fit', date_trunc('minute', now()) - interval '2 hours', 4, 0, 40, 10)"
+    )
+    since = datetime.now(UTC) - timedelta(hours=1)
+    rows = await research.usage("mit", since)
+    assert [
+        (r.endpoint, r.request_count, r.error_count, r.latency_ms_avg, r.latency_ms_max)
+        for r in rows
+    ] == [
+        ("/v1/qac/fit", 3, 1, Decimal("100.00"), Decimal("120.50")),
+        ("/v1/vectors", 1, 0, Decimal("12.00"), Decimal("12.00")),
+    ]
+    assert len({r.window_start for r in rows}) == 1, "one row per endpoint per minute"
+    assert len(await research.usage("mit", since - timedelta(hours=2))) == 3
+    assert [r.endpoint for r in await research.usage("stanford", since)] == ["/v1/vectors"]
+
+
+async def test_qac_models_are_versioned_and_kept(research: Research) -> None:
+    first = await research.save_model("ising-8", {"beta": 0.5})
+    second = await research.save_model("ising-8", {"beta": 0.7})
+    other = await research.save_model("heisenberg", {})
+    assert (first.version, second.version, other.version) == (1, 2, 1)
+    q = research.q.models
+    latest = await q.latest_model(name="ising-8")
+    assert latest is not None
+    assert (latest.id, latest.parameters) == (second.id, {"beta": 0.7})
+    v1 = await q.model_version(name="ising-8", version=1)
+    assert v1 is not None
+    assert v1.parameters == {"beta": 0.5}
+    assert await q.model_version(name="ising-8", version=3) is None
+    assert await q.latest_model(name="none") is None
+    # Saves of one name at once each get a version of their own.
+    await asyncio.gather(*(research.save_model("race", {"n": n}) for n in range(8)))
+    assert [m.version for m in await q.model_versions(name="race")] == list(range(8, 0, -1))
+    # Trained models are assets: retention never deletes them, however old.
+    await research.db.execute("update qac_models set created_at = now() - interval '5 years'")
+    await research.retention()
+    assert await research.db.fetch_value("select count(*) from qac_models") == 11
+
+
 async def test_job_status_transitions(research: Research) -> None:
     job = await research.start_job("mit", "qac_solve")
     assert job.status == "queued"
@@ -132,6 +219,11 @@ async def test_retention_removes_exactly_the_expired_rows(research: Research) ->
         "insert into usage_metrics values ('mit', now() - interval '91 days', 5),"
         " ('mit', now() - interval '89 days', 5)"
     )
+    await db.execute(
+        "insert into endpoint_metrics (institution, endpoint, window_start, request_count)"
+        " values ('mit', '/a', now() - interval '91 days', 1),"
+        " ('mit', '/b', now() - interval '92 days', 1), ('mit', '/a', now(), 1)"
+    )
     assert await research.q.retention.purge_audit_logs(batch_size=2) == 2, "not batched"
     removed = await research.retention(batch_size=2)
     assert removed == {
@@ -139,6 +231,7 @@ async def test_retention_removes_exactly_the_expired_rows(research: Research) ->
         "job_status (7 days)": 1,
         "audit_logs (90 days)": 3,  # 2 went in the single batch above
         "usage_metrics (90 days)": 1,
+        "endpoint_metrics (90 days)": 2,
     }
     assert await db.fetch_value("select string_agg(label, ',') from vector_stores") == "new"
     assert await db.fetch_value("select count(*) from audit_logs") == 5

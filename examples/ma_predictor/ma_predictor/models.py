@@ -43,3 +43,57 @@ class Signal:
     event_date: date
     signal_data: dict[str, Any] = DEFAULT
     id: int = DEFAULT
+
+
+@dataclass
+class AcquirerMatch:
+    target_company_id: UUID
+    acquirer_ticker: str
+    strategic_fit_score: Decimal
+    valuation_low_usd: Decimal | None = None
+    valuation_high_usd: Decimal | None = None
+    is_top_match: bool = DEFAULT
+    id: int = DEFAULT
+
+
+@dataclass
+class Report:
+    report_type: str
+    report_date: date
+    s3_key: str
+    delivered_at: datetime | None = None
+    id: UUID = DEFAULT
+    deleted_at: datetime | None = None  # present: delete() is a soft delete
+
+
+@dataclass
+class Alert:
+    alert_type: str
+    conditions: dict[str, Any] = DEFAULT
+    channels: list[str] = DEFAULT
+    is_active: bool = DEFAULT
+    last_triggered_at: datetime | None = None
+    id: UUID = DEFAULT
+    deleted_at: datetime | None = None
+
+
+@dataclass
+class Webhook:
+    url: str
+    events: list[str] = DEFAULT
+    is_active: bool = DEFAULT
+    last_delivery_at: datetime | None = None
+    failure_count: int = DEFAULT
+    id: UUID = DEFAULT
+    deleted_at: datetime | None = None
+
+
+@dataclass
+class Client:
+    name: str
+    api_key: str
+    rate_limit_per_minute: int = DEFAULT
+    preferences: dict[str, Any] = DEFAULT
+    is_active: bool = DEFAULT
+    id: UUID = DEFAULT
+    deleted_at: datetime | None = None

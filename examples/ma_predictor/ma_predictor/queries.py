@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
@@ -52,6 +52,92 @@ class CompanyStatisticsRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportsBetweenRow:
+    """Row of delivery.reports_between (delivery.sql:1)."""
+
+    id: UUID
+    report_type: str
+    report_date: date
+    s3_key: str
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkReportDeliveredRow:
+    """Row of delivery.mark_report_delivered (delivery.sql:11)."""
+
+    id: UUID
+    delivered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAlertsRow:
+    """Row of delivery.active_alerts (delivery.sql:17)."""
+
+    id: UUID
+    alert_type: str
+    conditions: Any
+    channels: Any
+    last_triggered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTriggeredRow:
+    """Row of delivery.alert_triggered (delivery.sql:25)."""
+
+    id: UUID
+    last_triggered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksForEventRow:
+    """Row of delivery.webhooks_for_event (delivery.sql:31)."""
+
+    id: UUID
+    url: str
+    failure_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordWebhookDeliveryRow:
+    """Row of delivery.record_webhook_delivery (delivery.sql:39)."""
+
+    id: UUID
+    is_active: bool
+    failure_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientByApiKeyRow:
+    """Row of delivery.client_by_api_key (delivery.sql:49)."""
+
+    id: UUID
+    name: str
+    rate_limit_per_minute: int
+    preferences: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TopMatchesRow:
+    """Row of matches.top_matches (matches.sql:1)."""
+
+    acquirer_ticker: str
+    strategic_fit_score: Decimal
+    valuation_low_usd: Decimal | None
+    valuation_high_usd: Decimal | None
+    is_top_match: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MatchesForAcquirerRow:
+    """Row of matches.matches_for_acquirer (matches.sql:9)."""
+
+    target_ticker: str
+    strategic_fit_score: Decimal
+    is_top_match: bool
+
+
+@dataclass(frozen=True, slots=True)
 class MaScoresRow:
     """A row of table ma_scores."""
 
@@ -81,6 +167,15 @@ class TopScoresRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoresInRangeRow:
+    """Row of scores.scores_in_range (scores.sql:43)."""
+
+    ticker: str
+    score_date: date
+    total_score: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class SignalsForRow:
     """Row of signals.signals_for (signals.sql:1)."""
 
@@ -96,6 +191,27 @@ class SignalCountsRow:
     """Row of signals.signal_counts (signals.sql:13)."""
 
     signal_type: str
+    signals: int
+    latest: date
+
+
+@dataclass(frozen=True, slots=True)
+class RecentSignalsRow:
+    """Row of signals.recent_signals (signals.sql:20)."""
+
+    ticker: str
+    id: int
+    signal_type: str
+    severity: int
+    event_date: date
+    signal_data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class CompaniesWithSignalDataRow:
+    """Row of signals.companies_with_signal_data (signals.sql:30)."""
+
+    ticker: str
     signals: int
     latest: date
 
@@ -331,6 +447,202 @@ class CompaniesQueries:
         return self._runner.one(self._company_statistics, {}, CompanyStatisticsRow)
 
 
+class DeliveryQueries:
+    """Named queries of delivery.sql."""
+
+    def __init__(self, runner: QueryRunner) -> None:
+        self._runner = runner
+        self._reports_between = runner.query("delivery.reports_between")
+        self._mark_report_delivered = runner.query("delivery.mark_report_delivered")
+        self._active_alerts = runner.query("delivery.active_alerts")
+        self._alert_triggered = runner.query("delivery.alert_triggered")
+        self._webhooks_for_event = runner.query("delivery.webhooks_for_event")
+        self._record_webhook_delivery = runner.query("delivery.record_webhook_delivery")
+        self._client_by_api_key = runner.query("delivery.client_by_api_key")
+
+    def reports_between(
+        self,
+        *,
+        report_type: str | None,
+        since: date,
+        until: date,
+        limit: int,
+    ) -> list[ReportsBetweenRow]:
+        """Live reports of a type (None: any) dated in [since, until], newest first.
+
+        (delivery.sql:1)
+        """
+        return self._runner.all(
+            self._reports_between,
+            {"report_type": report_type, "since": since, "until": until, "limit": limit},
+            ReportsBetweenRow,
+        )
+
+    def reports_between_stream(
+        self,
+        *,
+        report_type: str | None,
+        since: date,
+        until: date,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[ReportsBetweenRow, None, None]:
+        """delivery.reports_between, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (delivery.sql:1)"""
+        return self._runner.stream(
+            self._reports_between,
+            {"report_type": report_type, "since": since, "until": until, "limit": limit},
+            ReportsBetweenRow,
+            batch=batch,
+        )
+
+    def mark_report_delivered(self, *, id: UUID) -> MarkReportDeliveredRow | None:
+        """Record a report's delivery (the first one: a second call changes nothing, returns
+
+        None).
+        (delivery.sql:11)
+        """
+        return self._runner.one(self._mark_report_delivered, {"id": id}, MarkReportDeliveredRow)
+
+    def active_alerts(self, *, alert_type: str | None) -> list[ActiveAlertsRow]:
+        """The live, active alerts of a type (None: every type). (delivery.sql:17)"""
+        return self._runner.all(self._active_alerts, {"alert_type": alert_type}, ActiveAlertsRow)
+
+    def active_alerts_stream(
+        self,
+        *,
+        alert_type: str | None,
+        batch: int = 1000,
+    ) -> Generator[ActiveAlertsRow, None, None]:
+        """delivery.active_alerts, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (delivery.sql:17)"""
+        return self._runner.stream(
+            self._active_alerts,
+            {"alert_type": alert_type},
+            ActiveAlertsRow,
+            batch=batch,
+        )
+
+    def alert_triggered(self, *, id: UUID) -> AlertTriggeredRow | None:
+        """Record that an active alert fired now; None if it is inactive or deleted.
+
+        (delivery.sql:25)
+        """
+        return self._runner.one(self._alert_triggered, {"id": id}, AlertTriggeredRow)
+
+    def webhooks_for_event(self, *, event: str) -> list[WebhooksForEventRow]:
+        """The live, active webhooks subscribed to an event. (delivery.sql:31)"""
+        return self._runner.all(self._webhooks_for_event, {"event": event}, WebhooksForEventRow)
+
+    def webhooks_for_event_stream(
+        self,
+        *,
+        event: str,
+        batch: int = 1000,
+    ) -> Generator[WebhooksForEventRow, None, None]:
+        """delivery.webhooks_for_event, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (delivery.sql:31)"""
+        return self._runner.stream(
+            self._webhooks_for_event,
+            {"event": event},
+            WebhooksForEventRow,
+            batch=batch,
+        )
+
+    def record_webhook_delivery(
+        self,
+        *,
+        succeeded: bool,
+        max_failures: int,
+        id: UUID,
+    ) -> RecordWebhookDeliveryRow | None:
+        """A delivery attempt: success resets the failure count, a failure adds one, and the
+
+        webhook is switched off at `max_failures` consecutive failures.
+        (delivery.sql:39)
+        """
+        return self._runner.one(
+            self._record_webhook_delivery,
+            {"succeeded": succeeded, "max_failures": max_failures, "id": id},
+            RecordWebhookDeliveryRow,
+        )
+
+    def client_by_api_key(self, *, api_key: str) -> ClientByApiKeyRow | None:
+        """The live, active client holding an API key (the unique index finds it); None
+
+        otherwise.
+        (delivery.sql:49)
+        """
+        return self._runner.one(self._client_by_api_key, {"api_key": api_key}, ClientByApiKeyRow)
+
+
+class MatchesQueries:
+    """Named queries of matches.sql."""
+
+    def __init__(self, runner: QueryRunner) -> None:
+        self._runner = runner
+        self._top_matches = runner.query("matches.top_matches")
+        self._matches_for_acquirer = runner.query("matches.matches_for_acquirer")
+        self._mark_top_matches = runner.query("matches.mark_top_matches")
+
+    def top_matches(self, *, target_company_id: UUID, limit: int) -> list[TopMatchesRow]:
+        """The acquirers that fit a target best, best first. (matches.sql:1)"""
+        return self._runner.all(
+            self._top_matches,
+            {"target_company_id": target_company_id, "limit": limit},
+            TopMatchesRow,
+        )
+
+    def top_matches_stream(
+        self,
+        *,
+        target_company_id: UUID,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[TopMatchesRow, None, None]:
+        """matches.top_matches, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (matches.sql:1)"""
+        return self._runner.stream(
+            self._top_matches,
+            {"target_company_id": target_company_id, "limit": limit},
+            TopMatchesRow,
+            batch=batch,
+        )
+
+    def matches_for_acquirer(self, *, acquirer_ticker: str) -> list[MatchesForAcquirerRow]:
+        """Every live target an acquirer is paired with, best fit first. (matches.sql:9)"""
+        return self._runner.all(
+            self._matches_for_acquirer,
+            {"acquirer_ticker": acquirer_ticker},
+            MatchesForAcquirerRow,
+        )
+
+    def matches_for_acquirer_stream(
+        self,
+        *,
+        acquirer_ticker: str,
+        batch: int = 1000,
+    ) -> Generator[MatchesForAcquirerRow, None, None]:
+        """matches.matches_for_acquirer, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (matches.sql:9)"""
+        return self._runner.stream(
+            self._matches_for_acquirer,
+            {"acquirer_ticker": acquirer_ticker},
+            MatchesForAcquirerRow,
+            batch=batch,
+        )
+
+    def mark_top_matches(self, *, top: int, target_company_id: UUID) -> int:
+        """Flag the target's `top` best-fitting matches as top matches, and only those.
+
+        (matches.sql:17)
+        """
+        return self._runner.execute(
+            self._mark_top_matches,
+            {"top": top, "target_company_id": target_company_id},
+        )
+
+
 class ScoresQueries:
     """Named queries of scores.sql."""
 
@@ -341,6 +653,7 @@ class ScoresQueries:
         self._score_history = runner.query("scores.score_history")
         self._top_scores = runner.query("scores.top_scores")
         self._percentile_rank = runner.query("scores.percentile_rank")
+        self._scores_in_range = runner.query("scores.scores_in_range")
 
     def record_score(
         self,
@@ -417,6 +730,40 @@ class ScoresQueries:
             self._runner.value(self._percentile_rank, {"company_id": company_id}),
         )
 
+    def scores_in_range(
+        self,
+        *,
+        min_score: Decimal,
+        max_score: Decimal,
+        limit: int,
+    ) -> list[ScoresInRangeRow]:
+        """Live companies whose latest score lies in [min_score, max_score], best first.
+
+        (scores.sql:43)
+        """
+        return self._runner.all(
+            self._scores_in_range,
+            {"min_score": min_score, "max_score": max_score, "limit": limit},
+            ScoresInRangeRow,
+        )
+
+    def scores_in_range_stream(
+        self,
+        *,
+        min_score: Decimal,
+        max_score: Decimal,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[ScoresInRangeRow, None, None]:
+        """scores.scores_in_range, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (scores.sql:43)"""
+        return self._runner.stream(
+            self._scores_in_range,
+            {"min_score": min_score, "max_score": max_score, "limit": limit},
+            ScoresInRangeRow,
+            batch=batch,
+        )
+
 
 class SignalsQueries:
     """Named queries of signals.sql."""
@@ -425,6 +772,8 @@ class SignalsQueries:
         self._runner = runner
         self._signals_for = runner.query("signals.signals_for")
         self._signal_counts = runner.query("signals.signal_counts")
+        self._recent_signals = runner.query("signals.recent_signals")
+        self._companies_with_signal_data = runner.query("signals.companies_with_signal_data")
 
     def signals_for(
         self,
@@ -496,6 +845,68 @@ class SignalsQueries:
             batch=batch,
         )
 
+    def recent_signals(
+        self,
+        *,
+        since: date,
+        min_severity: int | None,
+        limit: int,
+    ) -> list[RecentSignalsRow]:
+        """The newest signals across every live company (the dashboard feed), newest first.
+
+        (signals.sql:20)
+        """
+        return self._runner.all(
+            self._recent_signals,
+            {"since": since, "min_severity": min_severity, "limit": limit},
+            RecentSignalsRow,
+        )
+
+    def recent_signals_stream(
+        self,
+        *,
+        since: date,
+        min_severity: int | None,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[RecentSignalsRow, None, None]:
+        """signals.recent_signals, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (signals.sql:20)"""
+        return self._runner.stream(
+            self._recent_signals,
+            {"since": since, "min_severity": min_severity, "limit": limit},
+            RecentSignalsRow,
+            batch=batch,
+        )
+
+    def companies_with_signal_data(self, *, data: Any) -> list[CompaniesWithSignalDataRow]:
+        """Live companies with signals whose JSONB data contains `data` (e.g. {"filing_type":
+
+        "8-K"}): how many and the latest, most recent first. Containment is what the GIN
+        index signals_signal_data_idx serves.
+        (signals.sql:30)
+        """
+        return self._runner.all(
+            self._companies_with_signal_data,
+            {"data": as_json(data)},
+            CompaniesWithSignalDataRow,
+        )
+
+    def companies_with_signal_data_stream(
+        self,
+        *,
+        data: Any,
+        batch: int = 1000,
+    ) -> Generator[CompaniesWithSignalDataRow, None, None]:
+        """signals.companies_with_signal_data, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (signals.sql:30)"""
+        return self._runner.stream(
+            self._companies_with_signal_data,
+            {"data": as_json(data)},
+            CompaniesWithSignalDataRow,
+            batch=batch,
+        )
+
 
 class Queries:
     """Named queries of the queries folder."""
@@ -504,6 +915,8 @@ class Queries:
         runner = db.queries
         self._runner = runner
         self.companies = CompaniesQueries(runner)
+        self.delivery = DeliveryQueries(runner)
+        self.matches = MatchesQueries(runner)
         self.scores = ScoresQueries(runner)
         self.signals = SignalsQueries(runner)
 
@@ -592,6 +1005,218 @@ class AsyncCompaniesQueries:
         return await self._runner.one(self._company_statistics, {}, CompanyStatisticsRow)
 
 
+class AsyncDeliveryQueries:
+    """Named queries of delivery.sql."""
+
+    def __init__(self, runner: AsyncQueryRunner) -> None:
+        self._runner = runner
+        self._reports_between = runner.query("delivery.reports_between")
+        self._mark_report_delivered = runner.query("delivery.mark_report_delivered")
+        self._active_alerts = runner.query("delivery.active_alerts")
+        self._alert_triggered = runner.query("delivery.alert_triggered")
+        self._webhooks_for_event = runner.query("delivery.webhooks_for_event")
+        self._record_webhook_delivery = runner.query("delivery.record_webhook_delivery")
+        self._client_by_api_key = runner.query("delivery.client_by_api_key")
+
+    async def reports_between(
+        self,
+        *,
+        report_type: str | None,
+        since: date,
+        until: date,
+        limit: int,
+    ) -> list[ReportsBetweenRow]:
+        """Live reports of a type (None: any) dated in [since, until], newest first.
+
+        (delivery.sql:1)
+        """
+        return await self._runner.all(
+            self._reports_between,
+            {"report_type": report_type, "since": since, "until": until, "limit": limit},
+            ReportsBetweenRow,
+        )
+
+    def reports_between_stream(
+        self,
+        *,
+        report_type: str | None,
+        since: date,
+        until: date,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ReportsBetweenRow, None]:
+        """delivery.reports_between, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (delivery.sql:1)"""
+        return self._runner.stream(
+            self._reports_between,
+            {"report_type": report_type, "since": since, "until": until, "limit": limit},
+            ReportsBetweenRow,
+            batch=batch,
+        )
+
+    async def mark_report_delivered(self, *, id: UUID) -> MarkReportDeliveredRow | None:
+        """Record a report's delivery (the first one: a second call changes nothing, returns
+
+        None).
+        (delivery.sql:11)
+        """
+        return await self._runner.one(
+            self._mark_report_delivered,
+            {"id": id},
+            MarkReportDeliveredRow,
+        )
+
+    async def active_alerts(self, *, alert_type: str | None) -> list[ActiveAlertsRow]:
+        """The live, active alerts of a type (None: every type). (delivery.sql:17)"""
+        return await self._runner.all(
+            self._active_alerts,
+            {"alert_type": alert_type},
+            ActiveAlertsRow,
+        )
+
+    def active_alerts_stream(
+        self,
+        *,
+        alert_type: str | None,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ActiveAlertsRow, None]:
+        """delivery.active_alerts, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (delivery.sql:17)"""
+        return self._runner.stream(
+            self._active_alerts,
+            {"alert_type": alert_type},
+            ActiveAlertsRow,
+            batch=batch,
+        )
+
+    async def alert_triggered(self, *, id: UUID) -> AlertTriggeredRow | None:
+        """Record that an active alert fired now; None if it is inactive or deleted.
+
+        (delivery.sql:25)
+        """
+        return await self._runner.one(self._alert_triggered, {"id": id}, AlertTriggeredRow)
+
+    async def webhooks_for_event(self, *, event: str) -> list[WebhooksForEventRow]:
+        """The live, active webhooks subscribed to an event. (delivery.sql:31)"""
+        return await self._runner.all(
+            self._webhooks_for_event,
+            {"event": event},
+            WebhooksForEventRow,
+        )
+
+    def webhooks_for_event_stream(
+        self,
+        *,
+        event: str,
+        batch: int = 1000,
+    ) -> AsyncGenerator[WebhooksForEventRow, None]:
+        """delivery.webhooks_for_event, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (delivery.sql:31)"""
+        return self._runner.stream(
+            self._webhooks_for_event,
+            {"event": event},
+            WebhooksForEventRow,
+            batch=batch,
+        )
+
+    async def record_webhook_delivery(
+        self,
+        *,
+        succeeded: bool,
+        max_failures: int,
+        id: UUID,
+    ) -> RecordWebhookDeliveryRow | None:
+        """A delivery attempt: success resets the failure count, a failure adds one, and the
+
+        webhook is switched off at `max_failures` consecutive failures.
+        (delivery.sql:39)
+        """
+        return await self._runner.one(
+            self._record_webhook_delivery,
+            {"succeeded": succeeded, "max_failures": max_failures, "id": id},
+            RecordWebhookDeliveryRow,
+        )
+
+    async def client_by_api_key(self, *, api_key: str) -> ClientByApiKeyRow | None:
+        """The live, active client holding an API key (the unique index finds it); None
+
+        otherwise.
+        (delivery.sql:49)
+        """
+        return await self._runner.one(
+            self._client_by_api_key,
+            {"api_key": api_key},
+            ClientByApiKeyRow,
+        )
+
+
+class AsyncMatchesQueries:
+    """Named queries of matches.sql."""
+
+    def __init__(self, runner: AsyncQueryRunner) -> None:
+        self._runner = runner
+        self._top_matches = runner.query("matches.top_matches")
+        self._matches_for_acquirer = runner.query("matches.matches_for_acquirer")
+        self._mark_top_matches = runner.query("matches.mark_top_matches")
+
+    async def top_matches(self, *, target_company_id: UUID, limit: int) -> list[TopMatchesRow]:
+        """The acquirers that fit a target best, best first. (matches.sql:1)"""
+        return await self._runner.all(
+            self._top_matches,
+            {"target_company_id": target_company_id, "limit": limit},
+            TopMatchesRow,
+        )
+
+    def top_matches_stream(
+        self,
+        *,
+        target_company_id: UUID,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[TopMatchesRow, None]:
+        """matches.top_matches, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (matches.sql:1)"""
+        return self._runner.stream(
+            self._top_matches,
+            {"target_company_id": target_company_id, "limit": limit},
+            TopMatchesRow,
+            batch=batch,
+        )
+
+    async def matches_for_acquirer(self, *, acquirer_ticker: str) -> list[MatchesForAcquirerRow]:
+        """Every live target an acquirer is paired with, best fit first. (matches.sql:9)"""
+        return await self._runner.all(
+            self._matches_for_acquirer,
+            {"acquirer_ticker": acquirer_ticker},
+            MatchesForAcquirerRow,
+        )
+
+    def matches_for_acquirer_stream(
+        self,
+        *,
+        acquirer_ticker: str,
+        batch: int = 1000,
+    ) -> AsyncGenerator[MatchesForAcquirerRow, None]:
+        """matches.matches_for_acquirer, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (matches.sql:9)"""
+        return self._runner.stream(
+            self._matches_for_acquirer,
+            {"acquirer_ticker": acquirer_ticker},
+            MatchesForAcquirerRow,
+            batch=batch,
+        )
+
+    async def mark_top_matches(self, *, top: int, target_company_id: UUID) -> int:
+        """Flag the target's `top` best-fitting matches as top matches, and only those.
+
+        (matches.sql:17)
+        """
+        return await self._runner.execute(
+            self._mark_top_matches,
+            {"top": top, "target_company_id": target_company_id},
+        )
+
+
 class AsyncScoresQueries:
     """Named queries of scores.sql."""
 
@@ -602,6 +1227,7 @@ class AsyncScoresQueries:
         self._score_history = runner.query("scores.score_history")
         self._top_scores = runner.query("scores.top_scores")
         self._percentile_rank = runner.query("scores.percentile_rank")
+        self._scores_in_range = runner.query("scores.scores_in_range")
 
     async def record_score(
         self,
@@ -678,6 +1304,40 @@ class AsyncScoresQueries:
             await self._runner.value(self._percentile_rank, {"company_id": company_id}),
         )
 
+    async def scores_in_range(
+        self,
+        *,
+        min_score: Decimal,
+        max_score: Decimal,
+        limit: int,
+    ) -> list[ScoresInRangeRow]:
+        """Live companies whose latest score lies in [min_score, max_score], best first.
+
+        (scores.sql:43)
+        """
+        return await self._runner.all(
+            self._scores_in_range,
+            {"min_score": min_score, "max_score": max_score, "limit": limit},
+            ScoresInRangeRow,
+        )
+
+    def scores_in_range_stream(
+        self,
+        *,
+        min_score: Decimal,
+        max_score: Decimal,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ScoresInRangeRow, None]:
+        """scores.scores_in_range, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (scores.sql:43)"""
+        return self._runner.stream(
+            self._scores_in_range,
+            {"min_score": min_score, "max_score": max_score, "limit": limit},
+            ScoresInRangeRow,
+            batch=batch,
+        )
+
 
 class AsyncSignalsQueries:
     """Named queries of signals.sql."""
@@ -686,6 +1346,8 @@ class AsyncSignalsQueries:
         self._runner = runner
         self._signals_for = runner.query("signals.signals_for")
         self._signal_counts = runner.query("signals.signal_counts")
+        self._recent_signals = runner.query("signals.recent_signals")
+        self._companies_with_signal_data = runner.query("signals.companies_with_signal_data")
 
     async def signals_for(
         self,
@@ -761,6 +1423,68 @@ class AsyncSignalsQueries:
             batch=batch,
         )
 
+    async def recent_signals(
+        self,
+        *,
+        since: date,
+        min_severity: int | None,
+        limit: int,
+    ) -> list[RecentSignalsRow]:
+        """The newest signals across every live company (the dashboard feed), newest first.
+
+        (signals.sql:20)
+        """
+        return await self._runner.all(
+            self._recent_signals,
+            {"since": since, "min_severity": min_severity, "limit": limit},
+            RecentSignalsRow,
+        )
+
+    def recent_signals_stream(
+        self,
+        *,
+        since: date,
+        min_severity: int | None,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[RecentSignalsRow, None]:
+        """signals.recent_signals, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (signals.sql:20)"""
+        return self._runner.stream(
+            self._recent_signals,
+            {"since": since, "min_severity": min_severity, "limit": limit},
+            RecentSignalsRow,
+            batch=batch,
+        )
+
+    async def companies_with_signal_data(self, *, data: Any) -> list[CompaniesWithSignalDataRow]:
+        """Live companies with signals whose JSONB data contains `data` (e.g. {"filing_type":
+
+        "8-K"}): how many and the latest, most recent first. Containment is what the GIN
+        index signals_signal_data_idx serves.
+        (signals.sql:30)
+        """
+        return await self._runner.all(
+            self._companies_with_signal_data,
+            {"data": as_json(data)},
+            CompaniesWithSignalDataRow,
+        )
+
+    def companies_with_signal_data_stream(
+        self,
+        *,
+        data: Any,
+        batch: int = 1000,
+    ) -> AsyncGenerator[CompaniesWithSignalDataRow, None]:
+        """signals.companies_with_signal_data, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (signals.sql:30)"""
+        return self._runner.stream(
+            self._companies_with_signal_data,
+            {"data": as_json(data)},
+            CompaniesWithSignalDataRow,
+            batch=batch,
+        )
+
 
 class AsyncQueries:
     """Named queries of the queries folder."""
@@ -769,5 +1493,7 @@ class AsyncQueries:
         runner = db.queries
         self._runner = runner
         self.companies = AsyncCompaniesQueries(runner)
+        self.delivery = AsyncDeliveryQueries(runner)
+        self.matches = AsyncMatchesQueries(runner)
         self.scores = AsyncScoresQueries(runner)
         self.signals = AsyncSignalsQueries(runner)

@@ -1,10 +1,20 @@
-"""Async repositories: CRUD, soft delete for companies, COPY for signal bulk loads."""
+"""Async repositories: CRUD for every table, soft delete where the table has
+`deleted_at` (companies, reports, alerts, webhooks, clients), COPY for bulk loads."""
 
 from __future__ import annotations
 
 from persistence import AsyncBaseRepository
 
-from .models import Company, DrugCandidate, Signal
+from .models import (
+    AcquirerMatch,
+    Alert,
+    Client,
+    Company,
+    DrugCandidate,
+    Report,
+    Signal,
+    Webhook,
+)
 
 
 class Companies(AsyncBaseRepository[Company]):
@@ -17,3 +27,23 @@ class Candidates(AsyncBaseRepository[DrugCandidate]):
 
 class Signals(AsyncBaseRepository[Signal]):
     table = "signals"
+
+
+class AcquirerMatches(AsyncBaseRepository[AcquirerMatch]):
+    table = "acquirer_matches"
+
+
+class Reports(AsyncBaseRepository[Report]):
+    table = "reports"
+
+
+class Alerts(AsyncBaseRepository[Alert]):
+    table = "alerts"
+
+
+class Webhooks(AsyncBaseRepository[Webhook]):
+    table = "webhooks"
+
+
+class Clients(AsyncBaseRepository[Client]):
+    table = "clients"

@@ -11,7 +11,16 @@ from persistence import AsyncDatabase, NotFound
 
 from . import queries as q
 from .models import Company, DrugCandidate
-from .repositories import Candidates, Companies, Signals
+from .repositories import (
+    AcquirerMatches,
+    Alerts,
+    Candidates,
+    Clients,
+    Companies,
+    Reports,
+    Signals,
+    Webhooks,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,11 @@ class Predictor:
         self.companies = Companies(db)
         self.candidates = Candidates(db)
         self.signals = Signals(db)
+        self.matches = AcquirerMatches(db)
+        self.reports = Reports(db)
+        self.alerts = Alerts(db)
+        self.webhooks = Webhooks(db)
+        self.clients = Clients(db)
 
     async def search(
         self,

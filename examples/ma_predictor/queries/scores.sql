@@ -39,3 +39,18 @@ with latest as (
     select company_id, percent_rank() over (order by total_score) * 100 as pct from latest
 )
 select round(pct::numeric, 1) as "percentile!" from ranked where company_id = :company_id;
+
+-- name: scores_in_range(min_score, max_score, limit)
+-- Live companies whose latest score lies in [min_score, max_score], best first.
+with latest as (
+    select distinct on (s.company_id) s.company_id, s.score_date, s.total_score
+      from ma_scores s
+      join companies c on c.id = s.company_id and c.deleted_at is null
+     order by s.company_id, s.score_date desc
+)
+select c.ticker, l.score_date as "score_date!", l.total_score as "total_score!"
+  from latest l
+  join companies c on c.id = l.company_id
+ where l.total_score between :min_score and :max_score
+ order by l.total_score desc, c.ticker
+ limit :limit;

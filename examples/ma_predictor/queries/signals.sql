@@ -16,3 +16,24 @@ select signal_type as "signal_type!", count(*) as "signals!", max(event_date) as
  where company_id = :company_id
  group by signal_type
  order by 2 desc, 1;
+
+-- name: recent_signals(since, min_severity, limit)
+-- The newest signals across every live company (the dashboard feed), newest first.
+select c.ticker, s.id, s.signal_type, s.severity, s.event_date, s.signal_data
+  from signals s
+  join companies c on c.id = s.company_id and c.deleted_at is null
+ where s.event_date >= :since
+   and (:min_severity::int is null or s.severity >= :min_severity)
+ order by s.event_date desc, s.id desc
+ limit :limit;
+
+-- name: companies_with_signal_data(data)
+-- Live companies with signals whose JSONB data contains `data` (e.g. {"filing_type":
+-- "8-K"}): how many and the latest, most recent first. Containment is what the GIN
+-- index signals_signal_data_idx serves.
+select c.ticker, count(*) as "signals!", max(s.event_date) as "latest!"
+  from signals s
+  join companies c on c.id = s.company_id and c.deleted_at is null
+ where s.signal_data @> :data::jsonb
+ group by c.ticker
+ order by 3 desc, 1;
