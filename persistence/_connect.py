@@ -19,7 +19,13 @@ import psycopg
 from psycopg import errors as pg
 
 from .config import Settings
-from .errors import ConfigurationError, ConnectionFailed, PersistenceError, translate
+from .errors import (
+    TLS_ADVICE,
+    ConfigurationError,
+    ConnectionFailed,
+    PersistenceError,
+    translate,
+)
 
 __all__ = ["connect", "connection_error", "open_connection"]
 
@@ -73,7 +79,7 @@ def connection_error(ex: psycopg.Error, settings: Settings) -> PersistenceError:
             f" grant it (alter role {user} createdb) or use a role that has it"
         )
     error = translate(ex, secrets=settings.secrets)
-    if type(error) is ConnectionFailed:
+    if type(error) is ConnectionFailed and TLS_ADVICE not in str(error):
         return ConnectionFailed(
             f"{error}; start the server or point DATABASE_URL at one that is running"
         )

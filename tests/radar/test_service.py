@@ -14,8 +14,10 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from persistence import CheckViolation, Database, NotFound, Settings, UniqueViolation
+from persistence.seeds import seed
 from radar import Radar
 from radar.models import Catalyst
 
@@ -140,6 +142,37 @@ def test_an_expired_period_is_not_active(radar: Radar) -> None:
         stripe_event("customer.subscription.created", "sub_l", "cus_lapsed", period_end=ended)
     )
     assert radar.q.subscriptions.has_active_subscription(user_id=user.id) is False
+
+
+def test_cancel_at_period_end_is_kept_until_the_period_ends(radar: Radar) -> None:
+    user = radar.sign_up("leaving@example.com", "h", trial_days=-1)
+    radar.update_user(user.id, stripe_customer_id="cus_leaving")
+    created = radar.handle_stripe_event(
+        stripe_event("customer.subscription.created", "sub_leaving", "cus_leaving")
+    )
+    assert created is not None
+    assert created.cancel_at_period_end is False
+
+    cancel = stripe_event("customer.subscription.updated", "sub_leaving", "cus_leaving")
+    cancel["data"]["object"]["cancel_at_period_end"] = True  # the user clicked "cancel"
+    cancelled = radar.handle_stripe_event(cancel)
+    assert cancelled is not None
+    assert (cancelled.cancel_at_period_end, cancelled.status) == (True, "active")
+    assert radar.has_access(user.id) is True, "paid until the period ends"
+
+    # An event that does not carry the flag leaves it as it was.
+    renewed_price = stripe_event("customer.subscription.updated", "sub_leaving", "cus_leaving")
+    kept = radar.handle_stripe_event(renewed_price)
+    assert kept is not None
+    assert kept.cancel_at_period_end is True
+
+    cancel["data"]["object"]["cancel_at_period_end"] = False  # changed their mind
+    resumed = radar.handle_stripe_event(cancel)
+    assert resumed is not None
+    assert resumed.cancel_at_period_end is False
+    stored = radar.q.subscriptions.get_user_subscription(user_id=user.id)
+    assert stored is not None
+    assert stored.cancel_at_period_end is False
 
 
 def test_upsert_catalyst_updates_rather_than_duplicates(radar: Radar, db: Database) -> None:
@@ -349,13 +382,100 @@ def test_health_counts_every_table(radar: Radar) -> None:
     }
 
 
-def test_updated_at_triggers(fresh_settings: Settings) -> None:
+OLD = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_updated_at_is_stamped_on_every_table_that_has_it(radar: Radar, db: Database) -> None:
+    # Rows written with an old updated_at (an INSERT fires no update trigger), then
+    # changed through the service: each must carry the transaction's now(), not 2000.
+    user = radar.sign_up("stamp@example.com", "h")
+    db.execute("update users set stripe_customer_id = 'cus_stamp' where id = %s", [user.id])
+    created = radar.handle_stripe_event(
+        stripe_event("customer.subscription.created", "sub_stamp", "cus_stamp")
+    )
+    assert created is not None
+    radar.load_catalysts([catalyst(77)])
+    tables = {row[0] for row in db.fetch_all(
+        "select table_name from information_schema.columns"
+        " where column_name = 'updated_at' and table_schema = current_schema()"
+    )}  # fmt: skip
+    assert tables == {"users", "subscriptions", "catalysts"}
+    for table in sorted(tables):
+        name = sql.Identifier(table)
+        # Backdate it behind the triggers' back: with them on, the update would stamp now().
+        db.execute(sql.SQL("alter table {} disable trigger user").format(name))
+        db.execute(sql.SQL("update {} set updated_at = %s").format(name), [OLD])
+        db.execute(sql.SQL("alter table {} enable trigger user").format(name))
+
+    radar.update_user(user.id, last_login_at=datetime.now(UTC))
+    past_due = stripe_event("customer.subscription.updated", "sub_stamp", "cus_stamp", "past_due")
+    radar.handle_stripe_event(past_due)
+    radar.load_catalysts([catalyst(77, phase="Phase 3")])
+
+    now = db.fetch_value("select now()")
+    for table in sorted(tables):
+        stamped = db.fetch_value(sql.SQL("select updated_at from {}").format(sql.Identifier(table)))
+        assert stamped == now, f"{table}: no trigger stamped updated_at ({stamped})"
+
+
+def test_the_seed_data(fresh_settings: Settings) -> None:
+    # What `make seed` (persistence seed) loads from seeds/, twice: it is safe to rerun.
+    assert [p.name for p in seed(fresh_settings)] == ["001_dev_data.sql"]
+    seed(fresh_settings)
     with Database(fresh_settings) as db:
         radar = Radar(db)
-        user = radar.sign_up("t@example.com", "h")
-        changed = radar.update_user(user.id, last_login_at=datetime.now(UTC))
-        assert changed is not None
-        assert changed.updated_at > user.updated_at
+        users = {
+            row[0]: row[1:]
+            for row in db.fetch_all(
+                "select email, signup_source, stripe_customer_id, trial_end_date > now()"
+                " from users order by email"
+            )
+        }
+        assert users == {
+            "expired@example.com": ("seed", None, False),
+            "paying@example.com": ("seed", "cus_seed_paying", False),
+            "trial@example.com": ("seed", None, True),
+        }
+        access = {}
+        for email in users:
+            user = radar.q.users.get_user_by_email(email=email)
+            assert user is not None
+            access[email] = radar.has_access(user.id)
+        # A running trial, an expired one, and a paying customer past their trial.
+        assert access == {
+            "expired@example.com": False,
+            "paying@example.com": True,
+            "trial@example.com": True,
+        }
+        paying = radar.q.users.get_user_by_email(email="paying@example.com")
+        assert paying is not None
+        sub = radar.q.subscriptions.get_user_subscription(user_id=paying.id)
+        assert sub is not None
+        assert (sub.stripe_subscription_id, sub.plan_id, sub.status) == (
+            "sub_seed_paying",
+            "pro_monthly",
+            "active",
+        )
+        assert sub.cancel_at_period_end is False
+        assert db.fetch_value("select count(*) from subscriptions") == 1
+
+        found = radar.find_catalysts()
+        # Upcoming completion dates first (nearest first), then the past one.
+        assert [(c.nct_id, c.ticker, c.phase) for c in found] == [
+            ("NCT00000003", "GENE", "Phase 2/3"),
+            ("NCT00000001", "ACMT", "Phase 3"),
+            ("NCT00000002", "BIOX", "Phase 2"),
+            ("NCT00000004", None, "Phase 1"),
+            ("NCT00000005", "ONCX", "Phase 3"),
+        ]
+        # A week of daily history for each catalyst with a ticker (four of five).
+        per_catalyst = db.fetch_all(
+            "select c.nct_id, count(*), min(h.snapshot_date), max(h.snapshot_date)"
+            " from catalyst_history h join catalysts c on c.id = h.catalyst_id"
+            " group by c.nct_id order by c.nct_id"
+        )
+        week = (date.today() - timedelta(days=6), date.today())
+        assert per_catalyst == [(f"NCT0000000{n}", 7, *week) for n in (1, 2, 3, 5)]
 
 
 @pytest.mark.slow

@@ -14,12 +14,16 @@ from persistence import DEFAULT
 @dataclass
 class User:
     email: str
-    business_type: str
-    company_size: str
+    password_hash: str
+    business_type: str  # Manufacturing, SaaS or Merchant
+    company_size: str  # Micro, Small or Medium
     full_name: str | None = None
     company_name: str | None = None
+    monthly_volume: int | None = None
+    last_login: datetime | None = None
     id: UUID = DEFAULT
     created_at: datetime = DEFAULT
+    updated_at: datetime = DEFAULT
 
 
 @dataclass
@@ -27,14 +31,24 @@ class Report:
     user_id: UUID
     product_name: str
     destination_country: str
+    business_type: str  # the business as it was when the report was made
+    company_size: str
+    report_data: dict[str, Any]
+    product_image_url: str | None = None
+    ingredients: str | None = None
+    bom: str | None = None
+    monthly_volume: int | None = None
+    price_range: str | None = None
+    payment_mode: str | None = None
     hs_code: str | None = None
-    status: str = DEFAULT
+    hs_code_confidence: Decimal | None = None
+    status: str = DEFAULT  # processing, completed (the default) or failed
     risk_score: int | None = None
     estimated_cost: Decimal | None = None
-    timeline_days: int | None = None
-    report_data: dict[str, Any] = DEFAULT
+    estimated_timeline_days: int | None = None
     id: UUID = DEFAULT
     created_at: datetime = DEFAULT
+    updated_at: datetime = DEFAULT
 
 
 @dataclass
@@ -43,7 +57,9 @@ class Certification:
     report_id: UUID
     certification_id: str
     certification_name: str
-    status: str = DEFAULT
+    certification_type: str
+    status: str = DEFAULT  # not_started, in_progress, completed or rejected
+    notes: str | None = None
     id: UUID = DEFAULT
 
 
@@ -54,6 +70,8 @@ class PlanTask:
     day_number: int
     task_id: str
     task_title: str
+    task_description: str | None = None
+    task_category: str | None = None
     completed: bool = DEFAULT
     id: UUID = DEFAULT
 
@@ -63,4 +81,5 @@ class ChatSession:
     user_id: UUID
     report_id: UUID | None = None
     context_data: dict[str, Any] = DEFAULT
+    expires_at: datetime | None = None
     id: UUID = DEFAULT

@@ -18,6 +18,25 @@ from persistence.query_runner_async import AsyncQueryRunner
 
 
 @dataclass(frozen=True, slots=True)
+class CertificationProgressRow:
+    """A row of table certification_progress."""
+
+    id: UUID
+    user_id: UUID
+    report_id: UUID
+    certification_id: str
+    certification_name: str
+    status: str
+    documents_completed: Any
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    certification_type: str | None
+    notes: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessagesRow:
     """A row of table chat_messages."""
 
@@ -39,8 +58,14 @@ class UserMetricsRow:
     certifications_completed: int
     tasks_completed: int
     average_risk_score: Decimal | None
-    estimated_cost_savings: Decimal
+    cost_savings: Decimal
     computed_at: datetime
+    documents_generated: int
+    exports_completed: int
+    timeline_reduction_days: int
+    last_export_date: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +82,378 @@ class ReportSummaryRow:
     tasks_done: int
 
 
+@dataclass(frozen=True, slots=True)
+class ReportsRow:
+    """A row of table reports."""
+
+    id: UUID
+    user_id: UUID
+    product_name: str
+    hs_code: str | None
+    destination_country: str
+    status: str
+    risk_score: int | None
+    estimated_cost: Decimal | None
+    estimated_timeline_days: int | None
+    report_data: Any
+    created_at: datetime
+    updated_at: datetime
+    product_image_url: str | None
+    ingredients: str | None
+    bom: str | None
+    business_type: str
+    company_size: str
+    monthly_volume: int | None
+    price_range: str | None
+    payment_mode: str | None
+    hs_code_confidence: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPlanProgressRow:
+    """A row of table action_plan_progress."""
+
+    id: UUID
+    user_id: UUID
+    report_id: UUID
+    day_number: int
+    task_id: str
+    task_title: str
+    completed: bool
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    task_description: str | None
+    task_category: str | None
+
+
 M = TypeVar("M")
 """The dataclass a typed repository maps rows to."""
+
+
+class ActionPlanProgressFilters(TypedDict, total=False):
+    """Filters on table action_plan_progress: a value (=), a list or tuple (= ANY), a Filter (gt,
+    like...), or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    user_id: FilterValue[UUID]
+    report_id: FilterValue[UUID]
+    day_number: FilterValue[int]
+    task_id: FilterValue[str]
+    task_title: FilterValue[str]
+    completed: FilterValue[bool]
+    completed_at: FilterValue[datetime] | None
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+    task_description: FilterValue[str] | None
+    task_category: FilterValue[str] | None
+
+
+class ActionPlanProgressChanges(TypedDict, total=False):
+    """Columns of table action_plan_progress an update may set."""
+
+    id: UUID
+    user_id: UUID
+    report_id: UUID
+    day_number: int
+    task_id: str
+    task_title: str
+    completed: bool
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    task_description: str | None
+    task_category: str | None
+
+
+class ActionPlanProgressRepository(BaseRepository[M]):
+    """BaseRepository for table action_plan_progress, keyword arguments checked by mypy: `class
+    Things(ActionPlanProgressRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "action_plan_progress"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[ActionPlanProgressChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[ActionPlanProgressFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncActionPlanProgressRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table action_plan_progress, keyword arguments checked by mypy: `class
+    Things(AsyncActionPlanProgressRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "action_plan_progress"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> Page[M]: ...
+
+        async def update(  # type: ignore[override]
+            self,
+            pk: UUID,
+            **changes: Unpack[ActionPlanProgressChanges],
+        ) -> M | None: ...
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[ActionPlanProgressFilters]) -> int: ...  # type: ignore[override]
+
+
+class CertificationProgressFilters(TypedDict, total=False):
+    """Filters on table certification_progress: a value (=), a list or tuple (= ANY), a Filter (gt,
+    like...), or None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    user_id: FilterValue[UUID]
+    report_id: FilterValue[UUID]
+    certification_id: FilterValue[str]
+    certification_name: FilterValue[str]
+    status: FilterValue[str]
+    documents_completed: FilterValue[Any]
+    started_at: FilterValue[datetime] | None
+    completed_at: FilterValue[datetime] | None
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+    certification_type: FilterValue[str] | None
+    notes: FilterValue[str] | None
+
+
+class CertificationProgressChanges(TypedDict, total=False):
+    """Columns of table certification_progress an update may set."""
+
+    id: UUID
+    user_id: UUID
+    report_id: UUID
+    certification_id: str
+    certification_name: str
+    status: str
+    documents_completed: Any
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    certification_type: str | None
+    notes: str | None
+
+
+class CertificationProgressRepository(BaseRepository[M]):
+    """BaseRepository for table certification_progress, keyword arguments checked by mypy: `class
+    Things(CertificationProgressRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "certification_progress"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[CertificationProgressChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[CertificationProgressFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncCertificationProgressRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table certification_progress, keyword arguments checked by mypy:
+    `class Things(AsyncCertificationProgressRepository[Thing]): pass`. The key is the table's
+    primary key.
+    """
+
+    table = "certification_progress"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> Page[M]: ...
+
+        async def update(  # type: ignore[override]
+            self,
+            pk: UUID,
+            **changes: Unpack[CertificationProgressChanges],
+        ) -> M | None: ...
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[CertificationProgressFilters]) -> int: ...  # type: ignore[override]
 
 
 class ChatMessagesFilters(TypedDict, total=False):
@@ -206,6 +601,181 @@ class AsyncChatMessagesRepository(AsyncBaseRepository[M]):
         async def delete_where(self, **filters: Unpack[ChatMessagesFilters]) -> int: ...  # type: ignore[override]
 
 
+class ReportsFilters(TypedDict, total=False):
+    """Filters on table reports: a value (=), a list or tuple (= ANY), a Filter (gt, like...), or
+    None (IS NULL) where the column allows NULL.
+    """
+
+    id: FilterValue[UUID]
+    user_id: FilterValue[UUID]
+    product_name: FilterValue[str]
+    hs_code: FilterValue[str] | None
+    destination_country: FilterValue[str]
+    status: FilterValue[str]
+    risk_score: FilterValue[int] | None
+    estimated_cost: FilterValue[Decimal] | None
+    estimated_timeline_days: FilterValue[int] | None
+    report_data: FilterValue[Any]
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
+    product_image_url: FilterValue[str] | None
+    ingredients: FilterValue[str] | None
+    bom: FilterValue[str] | None
+    business_type: FilterValue[str]
+    company_size: FilterValue[str]
+    monthly_volume: FilterValue[int] | None
+    price_range: FilterValue[str] | None
+    payment_mode: FilterValue[str] | None
+    hs_code_confidence: FilterValue[Decimal] | None
+
+
+class ReportsChanges(TypedDict, total=False):
+    """Columns of table reports an update may set."""
+
+    id: UUID
+    user_id: UUID
+    product_name: str
+    hs_code: str | None
+    destination_country: str
+    status: str
+    risk_score: int | None
+    estimated_cost: Decimal | None
+    estimated_timeline_days: int | None
+    report_data: Any
+    created_at: datetime
+    updated_at: datetime
+    product_image_url: str | None
+    ingredients: str | None
+    bom: str | None
+    business_type: str
+    company_size: str
+    monthly_volume: int | None
+    price_range: str | None
+    payment_mode: str | None
+    hs_code_confidence: Decimal | None
+
+
+class ReportsRepository(BaseRepository[M]):
+    """BaseRepository for table reports, keyword arguments checked by mypy: `class
+    Things(ReportsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "reports"
+
+    if TYPE_CHECKING:
+
+        def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        def get_many(self, pks: Iterable[UUID], *, include_deleted: bool = False) -> list[M]: ...
+
+        def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> list[M]: ...
+
+        def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> int: ...
+
+        def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> bool: ...
+
+        def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> Page[M]: ...
+
+        def update(self, pk: UUID, **changes: Unpack[ReportsChanges]) -> M | None: ...  # type: ignore[override]
+
+        def delete(self, pk: UUID) -> bool: ...
+
+        def restore(self, pk: UUID) -> bool: ...
+
+        def purge(self, pk: UUID) -> bool: ...
+
+        def delete_where(self, **filters: Unpack[ReportsFilters]) -> int: ...  # type: ignore[override]
+
+
+class AsyncReportsRepository(AsyncBaseRepository[M]):
+    """AsyncBaseRepository for table reports, keyword arguments checked by mypy: `class
+    Things(AsyncReportsRepository[Thing]): pass`. The key is the table's primary key.
+    """
+
+    table = "reports"
+
+    if TYPE_CHECKING:
+
+        async def get(self, pk: UUID, *, include_deleted: bool = False) -> M | None: ...
+
+        async def get_many(
+            self,
+            pks: Iterable[UUID],
+            *,
+            include_deleted: bool = False,
+        ) -> list[M]: ...
+
+        async def find(  # type: ignore[override]
+            self,
+            *,
+            order_by: str | Sequence[str] | None = None,
+            limit: int | None = None,
+            offset: int | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> list[M]: ...
+
+        async def count(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> int: ...
+
+        async def exists(  # type: ignore[override]
+            self,
+            *,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> bool: ...
+
+        async def page(  # type: ignore[override]
+            self,
+            *,
+            limit: int,
+            after: tuple[Any, ...] | None = None,
+            order_by: str | Sequence[str] | None = None,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> Page[M]: ...
+
+        async def update(self, pk: UUID, **changes: Unpack[ReportsChanges]) -> M | None: ...  # type: ignore[override]
+
+        async def delete(self, pk: UUID) -> bool: ...
+
+        async def restore(self, pk: UUID) -> bool: ...
+
+        async def purge(self, pk: UUID) -> bool: ...
+
+        async def delete_where(self, **filters: Unpack[ReportsFilters]) -> int: ...  # type: ignore[override]
+
+
 class UserMetricsFilters(TypedDict, total=False):
     """Filters on table user_metrics: a value (=), a list or tuple (= ANY), a Filter (gt, like...),
     or None (IS NULL) where the column allows NULL.
@@ -217,8 +787,14 @@ class UserMetricsFilters(TypedDict, total=False):
     certifications_completed: FilterValue[int]
     tasks_completed: FilterValue[int]
     average_risk_score: FilterValue[Decimal] | None
-    estimated_cost_savings: FilterValue[Decimal]
+    cost_savings: FilterValue[Decimal]
     computed_at: FilterValue[datetime]
+    documents_generated: FilterValue[int]
+    exports_completed: FilterValue[int]
+    timeline_reduction_days: FilterValue[int]
+    last_export_date: FilterValue[datetime] | None
+    created_at: FilterValue[datetime]
+    updated_at: FilterValue[datetime]
 
 
 class UserMetricsChanges(TypedDict, total=False):
@@ -230,8 +806,14 @@ class UserMetricsChanges(TypedDict, total=False):
     certifications_completed: int
     tasks_completed: int
     average_risk_score: Decimal | None
-    estimated_cost_savings: Decimal
+    cost_savings: Decimal
     computed_at: datetime
+    documents_generated: int
+    exports_completed: int
+    timeline_reduction_days: int
+    last_export_date: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class UserMetricsRepository(BaseRepository[M]):
@@ -355,6 +937,71 @@ class AsyncUserMetricsRepository(AsyncBaseRepository[M]):
         async def delete_where(self, **filters: Unpack[UserMetricsFilters]) -> int: ...  # type: ignore[override]
 
 
+class CertificationsQueries:
+    """Named queries of certifications.sql."""
+
+    def __init__(self, runner: QueryRunner) -> None:
+        self._runner = runner
+        self._update_certification = runner.query("certifications.update_certification")
+        self._user_certifications = runner.query("certifications.user_certifications")
+
+    def update_certification(
+        self,
+        *,
+        status: str,
+        documents_completed: Any | None,
+        notes: str | None,
+        report_id: UUID,
+        certification_id: str,
+    ) -> CertificationProgressRow | None:
+        """Record progress on a report's certification.
+
+        The status; the documents done so far (a JSON array) and notes, None keeping
+        them. started_at is stamped when work first starts, and kept; completed_at is
+        stamped on completion, and cleared if the certification is reopened.
+        None if the report has no such certification.
+        (certifications.sql:1)
+        """
+        return self._runner.one(
+            self._update_certification,
+            {
+                "status": status,
+                "documents_completed": as_json(documents_completed),
+                "notes": notes,
+                "report_id": report_id,
+                "certification_id": certification_id,
+            },
+            CertificationProgressRow,
+        )
+
+    def user_certifications(self, *, user_id: UUID, status: str) -> list[CertificationProgressRow]:
+        """A user's certifications in one status (e.g. in progress), across reports.
+
+        (certifications.sql:17)
+        """
+        return self._runner.all(
+            self._user_certifications,
+            {"user_id": user_id, "status": status},
+            CertificationProgressRow,
+        )
+
+    def user_certifications_stream(
+        self,
+        *,
+        user_id: UUID,
+        status: str,
+        batch: int = 1000,
+    ) -> Generator[CertificationProgressRow, None, None]:
+        """certifications.user_certifications, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (certifications.sql:17)"""
+        return self._runner.stream(
+            self._user_certifications,
+            {"user_id": user_id, "status": status},
+            CertificationProgressRow,
+            batch=batch,
+        )
+
+
 class ChatQueries:
     """Named queries of chat.sql."""
 
@@ -363,6 +1010,7 @@ class ChatQueries:
         self._add_message = runner.query("chat.add_message")
         self._touch_session = runner.query("chat.touch_session")
         self._session_messages = runner.query("chat.session_messages")
+        self._purge_expired_sessions = runner.query("chat.purge_expired_sessions")
 
     def add_message(
         self,
@@ -407,6 +1055,13 @@ class ChatQueries:
             batch=batch,
         )
 
+    def purge_expired_sessions(self) -> int:
+        """Delete the sessions past their expiry, and their messages (ON DELETE CASCADE).
+
+        (chat.sql:13)
+        """
+        return self._runner.execute(self._purge_expired_sessions, {})
+
 
 class MetricsQueries:
     """Named queries of metrics.sql."""
@@ -416,8 +1071,10 @@ class MetricsQueries:
         self._compute_user_metrics = runner.query("metrics.compute_user_metrics")
 
     def compute_user_metrics(self, *, user_id: UUID) -> UserMetricsRow | None:
-        """Recompute a user's metrics from their reports, certifications and tasks.
+        """Recompute a user's metrics from their reports, certifications, tasks, documents.
 
+        exports_completed, timeline_reduction_days and last_export_date come from
+        outside this database (the application records them): recomputing keeps them.
         (metrics.sql:1)
         """
         return self._runner.one(self._compute_user_metrics, {"user_id": user_id}, UserMetricsRow)
@@ -430,6 +1087,10 @@ class ReportsQueries:
         self._runner = runner
         self._complete_task = runner.query("reports.complete_task")
         self._report_summary = runner.query("reports.report_summary")
+        self._reports_for_hs_code = runner.query("reports.reports_for_hs_code")
+        self._reports_to_destination = runner.query("reports.reports_to_destination")
+        self._processing_reports = runner.query("reports.processing_reports")
+        self._open_tasks = runner.query("reports.open_tasks")
 
     def complete_task(self, *, report_id: UUID, task_id: str) -> int:
         """reports.complete_task (reports.sql:1)"""
@@ -442,6 +1103,105 @@ class ReportsQueries:
         """A report with how far its certifications and action plan have got. (reports.sql:5)"""
         return self._runner.one(self._report_summary, {"report_id": report_id}, ReportSummaryRow)
 
+    def reports_for_hs_code(self, *, hs_code: str, limit: int) -> list[ReportsRow]:
+        """Reports for one HS code, newest first (what other exporters of it were told).
+
+        (reports.sql:18)
+        """
+        return self._runner.all(
+            self._reports_for_hs_code,
+            {"hs_code": hs_code, "limit": limit},
+            ReportsRow,
+        )
+
+    def reports_for_hs_code_stream(
+        self,
+        *,
+        hs_code: str,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[ReportsRow, None, None]:
+        """reports.reports_for_hs_code, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (reports.sql:18)"""
+        return self._runner.stream(
+            self._reports_for_hs_code,
+            {"hs_code": hs_code, "limit": limit},
+            ReportsRow,
+            batch=batch,
+        )
+
+    def reports_to_destination(
+        self,
+        *,
+        destination_country: str,
+        status: str,
+        limit: int,
+    ) -> list[ReportsRow]:
+        """A destination's reports in one status, newest first. (reports.sql:22)"""
+        return self._runner.all(
+            self._reports_to_destination,
+            {"destination_country": destination_country, "status": status, "limit": limit},
+            ReportsRow,
+        )
+
+    def reports_to_destination_stream(
+        self,
+        *,
+        destination_country: str,
+        status: str,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[ReportsRow, None, None]:
+        """reports.reports_to_destination, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (reports.sql:22)"""
+        return self._runner.stream(
+            self._reports_to_destination,
+            {"destination_country": destination_country, "status": status, "limit": limit},
+            ReportsRow,
+            batch=batch,
+        )
+
+    def processing_reports(self, *, limit: int) -> list[ReportsRow]:
+        """Reports still being made, oldest first (for the worker that finishes them).
+
+        (reports.sql:29)
+        """
+        return self._runner.all(self._processing_reports, {"limit": limit}, ReportsRow)
+
+    def processing_reports_stream(
+        self,
+        *,
+        limit: int,
+        batch: int = 1000,
+    ) -> Generator[ReportsRow, None, None]:
+        """reports.processing_reports, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (reports.sql:29)"""
+        return self._runner.stream(
+            self._processing_reports,
+            {"limit": limit},
+            ReportsRow,
+            batch=batch,
+        )
+
+    def open_tasks(self, *, user_id: UUID) -> list[ActionPlanProgressRow]:
+        """A user's action-plan tasks not done yet, across reports, by day. (reports.sql:33)"""
+        return self._runner.all(self._open_tasks, {"user_id": user_id}, ActionPlanProgressRow)
+
+    def open_tasks_stream(
+        self,
+        *,
+        user_id: UUID,
+        batch: int = 1000,
+    ) -> Generator[ActionPlanProgressRow, None, None]:
+        """reports.open_tasks, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (reports.sql:33)"""
+        return self._runner.stream(
+            self._open_tasks,
+            {"user_id": user_id},
+            ActionPlanProgressRow,
+            batch=batch,
+        )
+
 
 class Queries:
     """Named queries of the queries folder."""
@@ -449,9 +1209,80 @@ class Queries:
     def __init__(self, db: Database) -> None:
         runner = db.queries
         self._runner = runner
+        self.certifications = CertificationsQueries(runner)
         self.chat = ChatQueries(runner)
         self.metrics = MetricsQueries(runner)
         self.reports = ReportsQueries(runner)
+
+
+class AsyncCertificationsQueries:
+    """Named queries of certifications.sql."""
+
+    def __init__(self, runner: AsyncQueryRunner) -> None:
+        self._runner = runner
+        self._update_certification = runner.query("certifications.update_certification")
+        self._user_certifications = runner.query("certifications.user_certifications")
+
+    async def update_certification(
+        self,
+        *,
+        status: str,
+        documents_completed: Any | None,
+        notes: str | None,
+        report_id: UUID,
+        certification_id: str,
+    ) -> CertificationProgressRow | None:
+        """Record progress on a report's certification.
+
+        The status; the documents done so far (a JSON array) and notes, None keeping
+        them. started_at is stamped when work first starts, and kept; completed_at is
+        stamped on completion, and cleared if the certification is reopened.
+        None if the report has no such certification.
+        (certifications.sql:1)
+        """
+        return await self._runner.one(
+            self._update_certification,
+            {
+                "status": status,
+                "documents_completed": as_json(documents_completed),
+                "notes": notes,
+                "report_id": report_id,
+                "certification_id": certification_id,
+            },
+            CertificationProgressRow,
+        )
+
+    async def user_certifications(
+        self,
+        *,
+        user_id: UUID,
+        status: str,
+    ) -> list[CertificationProgressRow]:
+        """A user's certifications in one status (e.g. in progress), across reports.
+
+        (certifications.sql:17)
+        """
+        return await self._runner.all(
+            self._user_certifications,
+            {"user_id": user_id, "status": status},
+            CertificationProgressRow,
+        )
+
+    def user_certifications_stream(
+        self,
+        *,
+        user_id: UUID,
+        status: str,
+        batch: int = 1000,
+    ) -> AsyncGenerator[CertificationProgressRow, None]:
+        """certifications.user_certifications, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (certifications.sql:17)"""
+        return self._runner.stream(
+            self._user_certifications,
+            {"user_id": user_id, "status": status},
+            CertificationProgressRow,
+            batch=batch,
+        )
 
 
 class AsyncChatQueries:
@@ -462,6 +1293,7 @@ class AsyncChatQueries:
         self._add_message = runner.query("chat.add_message")
         self._touch_session = runner.query("chat.touch_session")
         self._session_messages = runner.query("chat.session_messages")
+        self._purge_expired_sessions = runner.query("chat.purge_expired_sessions")
 
     async def add_message(
         self,
@@ -510,6 +1342,13 @@ class AsyncChatQueries:
             batch=batch,
         )
 
+    async def purge_expired_sessions(self) -> int:
+        """Delete the sessions past their expiry, and their messages (ON DELETE CASCADE).
+
+        (chat.sql:13)
+        """
+        return await self._runner.execute(self._purge_expired_sessions, {})
+
 
 class AsyncMetricsQueries:
     """Named queries of metrics.sql."""
@@ -519,8 +1358,10 @@ class AsyncMetricsQueries:
         self._compute_user_metrics = runner.query("metrics.compute_user_metrics")
 
     async def compute_user_metrics(self, *, user_id: UUID) -> UserMetricsRow | None:
-        """Recompute a user's metrics from their reports, certifications and tasks.
+        """Recompute a user's metrics from their reports, certifications, tasks, documents.
 
+        exports_completed, timeline_reduction_days and last_export_date come from
+        outside this database (the application records them): recomputing keeps them.
         (metrics.sql:1)
         """
         return await self._runner.one(
@@ -537,6 +1378,10 @@ class AsyncReportsQueries:
         self._runner = runner
         self._complete_task = runner.query("reports.complete_task")
         self._report_summary = runner.query("reports.report_summary")
+        self._reports_for_hs_code = runner.query("reports.reports_for_hs_code")
+        self._reports_to_destination = runner.query("reports.reports_to_destination")
+        self._processing_reports = runner.query("reports.processing_reports")
+        self._open_tasks = runner.query("reports.open_tasks")
 
     async def complete_task(self, *, report_id: UUID, task_id: str) -> int:
         """reports.complete_task (reports.sql:1)"""
@@ -553,6 +1398,105 @@ class AsyncReportsQueries:
             ReportSummaryRow,
         )
 
+    async def reports_for_hs_code(self, *, hs_code: str, limit: int) -> list[ReportsRow]:
+        """Reports for one HS code, newest first (what other exporters of it were told).
+
+        (reports.sql:18)
+        """
+        return await self._runner.all(
+            self._reports_for_hs_code,
+            {"hs_code": hs_code, "limit": limit},
+            ReportsRow,
+        )
+
+    def reports_for_hs_code_stream(
+        self,
+        *,
+        hs_code: str,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ReportsRow, None]:
+        """reports.reports_for_hs_code, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (reports.sql:18)"""
+        return self._runner.stream(
+            self._reports_for_hs_code,
+            {"hs_code": hs_code, "limit": limit},
+            ReportsRow,
+            batch=batch,
+        )
+
+    async def reports_to_destination(
+        self,
+        *,
+        destination_country: str,
+        status: str,
+        limit: int,
+    ) -> list[ReportsRow]:
+        """A destination's reports in one status, newest first. (reports.sql:22)"""
+        return await self._runner.all(
+            self._reports_to_destination,
+            {"destination_country": destination_country, "status": status, "limit": limit},
+            ReportsRow,
+        )
+
+    def reports_to_destination_stream(
+        self,
+        *,
+        destination_country: str,
+        status: str,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ReportsRow, None]:
+        """reports.reports_to_destination, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (reports.sql:22)"""
+        return self._runner.stream(
+            self._reports_to_destination,
+            {"destination_country": destination_country, "status": status, "limit": limit},
+            ReportsRow,
+            batch=batch,
+        )
+
+    async def processing_reports(self, *, limit: int) -> list[ReportsRow]:
+        """Reports still being made, oldest first (for the worker that finishes them).
+
+        (reports.sql:29)
+        """
+        return await self._runner.all(self._processing_reports, {"limit": limit}, ReportsRow)
+
+    def processing_reports_stream(
+        self,
+        *,
+        limit: int,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ReportsRow, None]:
+        """reports.processing_reports, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (reports.sql:29)"""
+        return self._runner.stream(
+            self._processing_reports,
+            {"limit": limit},
+            ReportsRow,
+            batch=batch,
+        )
+
+    async def open_tasks(self, *, user_id: UUID) -> list[ActionPlanProgressRow]:
+        """A user's action-plan tasks not done yet, across reports, by day. (reports.sql:33)"""
+        return await self._runner.all(self._open_tasks, {"user_id": user_id}, ActionPlanProgressRow)
+
+    def open_tasks_stream(
+        self,
+        *,
+        user_id: UUID,
+        batch: int = 1000,
+    ) -> AsyncGenerator[ActionPlanProgressRow, None]:
+        """reports.open_tasks, row by row: `batch` rows per FETCH from a server-side
+        cursor, in constant memory (reports.sql:33)"""
+        return self._runner.stream(
+            self._open_tasks,
+            {"user_id": user_id},
+            ActionPlanProgressRow,
+            batch=batch,
+        )
+
 
 class AsyncQueries:
     """Named queries of the queries folder."""
@@ -560,6 +1504,7 @@ class AsyncQueries:
     def __init__(self, db: AsyncDatabase) -> None:
         runner = db.queries
         self._runner = runner
+        self.certifications = AsyncCertificationsQueries(runner)
         self.chat = AsyncChatQueries(runner)
         self.metrics = AsyncMetricsQueries(runner)
         self.reports = AsyncReportsQueries(runner)
