@@ -10,6 +10,7 @@ shape is composed once and kept as bytes.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from operator import attrgetter, is_, itemgetter
 from typing import Any, LiteralString
@@ -31,6 +32,11 @@ _LIMIT_OFFSET = sql.SQL(" limit %s offset %s")
 
 #: What decides a WHERE clause: (column, comparison) pairs, never the values.
 Shape = tuple[tuple[str, str], ...]
+
+#: Column types whose binary COPY dumper takes a Python str. A str for any other column
+#: (an IP address for inet, a UUID as text) goes in a text COPY, which the server parses,
+#: as `insert` accepts it.
+STR_TYPES = frozenset({"text", "character varying", "character", "name", "citext", '"char"'})
 
 #: Postgres truncates identifiers longer than this many bytes, silently.
 MAX_IDENTIFIER = 63
@@ -71,6 +77,17 @@ class CopyGroup:
     #: A list, or (the first group of `copy_stream`) an iterator read once.
     rows: Iterable[tuple[Any, ...]]
     pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _str_fields(model: type) -> frozenset[str]:
+    """The fields annotated `str` (or `str | None`): their values go as text."""
+    try:
+        hints = typing.get_type_hints(model)
+    except Exception:  # an annotation that cannot be resolved: the table decides
+        return frozenset()
+    return frozenset(
+        name for name, hint in hints.items() if hint is str or str in typing.get_args(hint)
+    )
 
 
 def _and(where: sql.Composable, condition: sql.Composable) -> sql.Composed:
@@ -212,11 +229,23 @@ class TableSpec:
         self._json = frozenset(
             name for name, (copy_type, _) in columns.items() if copy_type in ("json", "jsonb")
         )
+        as_text = _str_fields(self.model)
         self._binary = {
             name
             for name, (copy_type, ok) in columns.items()
-            if ok and psycopg.adapters.types.get(copy_type) is not None
+            if ok
+            and psycopg.adapters.types.get(copy_type) is not None
+            and (name not in as_text or copy_type in STR_TYPES)
         }
+
+    def unsendable(self, columns: Sequence[str], values: Sequence[Any]) -> str:
+        """Which of a row's values a binary COPY cannot send, for the error message."""
+        culprits = [
+            f"{c} ({self.copy_types[c]}) got a str"
+            for c, v in zip(columns, values, strict=True)
+            if isinstance(v, str) and self.copy_types.get(c) not in STR_TYPES
+        ]
+        return "; ".join(culprits) or "a value of another Python type than its column's"
 
     def copy_binary(self, columns: Iterable[str]) -> bool:
         """Whether binary COPY can send these columns (psycopg knows every type)."""

@@ -30,7 +30,8 @@ from itertools import count as _counter
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
-from psycopg import AsyncConnection, sql
+import psycopg
+from psycopg import AsyncConnection, AsyncCopy, sql
 from psycopg.rows import class_row
 
 from . import _upsert
@@ -293,9 +294,9 @@ class AsyncBaseRepository(Generic[T]):
         """Send `group` in one statement; return how many rows it held."""
         spec = self._spec
         cols = group.columns
-        count = 0
         async with conn.cursor() as cur:
             if not cols:  # every field DEFAULT: there is no column to COPY
+                count = 0
                 for _ in group.rows:
                     count += 1
                 stmt = spec.statement("insert_defaults", spec.insert_defaults)
@@ -305,13 +306,29 @@ class AsyncBaseRepository(Generic[T]):
             binary = spec.copy_binary(cols)
             stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
             stmt = strip(stmt) if self._plain else stmt
-            pick = group.pick
             async with cur.copy(stmt) as out:
-                if binary:
-                    out.set_types([spec.copy_types[c] for c in cols])
-                for row in group.rows:
-                    await out.write_row(pick(row))
-                    count += 1
+                return await self._write_rows(out, group, binary)
+
+    async def _write_rows(self, out: AsyncCopy, group: CopyGroup, binary: bool) -> int:
+        """Write `group`'s rows into a COPY; return how many."""
+        spec = self._spec
+        cols, pick = group.columns, group.pick
+        if binary:
+            out.set_types([spec.copy_types[c] for c in cols])
+        count = 0
+        for row in group.rows:
+            values = pick(row)
+            try:
+                await out.write_row(values)
+            except (TypeError, AttributeError, ValueError, OverflowError) as ex:
+                # A binary dumper given another type (a str for inet): name the row and
+                # the column; the COPY is aborted, so nothing is stored.
+                raise psycopg.DataError(
+                    f"row {count + 1}: {spec.unsendable(cols, values)}"
+                    f" ({type(ex).__name__}: {ex}): give a value of the column's Python"
+                    " type, or annotate the field `str` to send it as text"
+                ) from None
+            count += 1
         return count
 
     async def update(self, pk: Any, **changes: Any) -> T | None:
@@ -398,10 +415,7 @@ class AsyncBaseRepository(Generic[T]):
             async with conn.transaction(), conn.cursor() as cur:
                 await cur.execute(create)
                 async with cur.copy(copy) as out:
-                    if binary:
-                        out.set_types([spec.copy_types[c] for c in cols])
-                    for row in group.rows:
-                        await out.write_row(group.pick(row))
+                    await self._write_rows(out, group, binary)
                 await cur.execute(merge)
                 counts = await cur.fetchone()
                 await cur.execute(drop)  # a caller's transaction may upsert again

@@ -22,6 +22,7 @@ from persistence import (
     CheckViolation,
     ConfigurationError,
     Database,
+    DatabaseError,
     ForeignKeyViolation,
     NotNullViolation,
     QueryError,
@@ -327,6 +328,55 @@ def test_insert_many_with_mixed_defaults_is_all_or_nothing(db: Database) -> None
     with pytest.raises(UniqueViolation):
         items.insert_many(rows)
     assert items.count() == 0
+
+
+@dataclass
+class TextOwnerItem:
+    sku: str
+    name: str
+    owner_id: str | None = None  # a uuid column, given as text
+    id: int = DEFAULT
+
+
+class TextOwnerItems(BaseRepository[TextOwnerItem]):
+    table = "items"
+
+
+@dataclass
+class LooseItem:
+    sku: str
+    name: str
+    owner_id: Any = None
+    id: int = DEFAULT
+
+
+class LooseItems(BaseRepository[LooseItem]):
+    table = "items"
+
+
+def test_insert_many_takes_a_str_field_for_a_typed_column_as_insert_does(
+    db: Database,
+) -> None:
+    owner = db.fetch_value(
+        "insert into users (email, plan) values ('o@example.com', 'free') returning id"
+    )
+    rows = [TextOwnerItem(f"t-{n}", "t", str(owner)) for n in range(3)]
+    assert TextOwnerItems(db).insert_many(rows) == 3
+    assert TextOwnerItems(db).insert(TextOwnerItem("t-3", "t", str(owner)))
+    assert Items(db).count(owner_id=owner) == 4
+
+
+def test_insert_many_names_the_row_and_column_a_binary_copy_cannot_send(
+    db: Database,
+) -> None:
+    owner = db.fetch_value(
+        "insert into users (email, plan) values ('o@example.com', 'free') returning id"
+    )
+    rows = [LooseItem("l-1", "l", owner), LooseItem("l-2", "l", str(owner))]
+    with pytest.raises(DatabaseError, match=r"items\.insert_many") as caught:
+        LooseItems(db).insert_many(rows)
+    assert "row 2: owner_id (uuid) got a str" in str(caught.value)
+    assert Items(db).count() == 0  # all or nothing
 
 
 def test_insert_many_of_rows_made_only_of_defaults(db: Database) -> None:

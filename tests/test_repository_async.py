@@ -21,6 +21,7 @@ from persistence import (
     AsyncDatabase,
     CheckViolation,
     ConfigurationError,
+    DatabaseError,
     ForeignKeyViolation,
     NotNullViolation,
     QueryError,
@@ -326,6 +327,55 @@ async def test_insert_many_with_mixed_defaults_is_all_or_nothing(db: AsyncDataba
     with pytest.raises(UniqueViolation):
         await items.insert_many(rows)
     assert await items.count() == 0
+
+
+@dataclass
+class TextOwnerItem:
+    sku: str
+    name: str
+    owner_id: str | None = None  # a uuid column, given as text
+    id: int = DEFAULT
+
+
+class TextOwnerItems(AsyncBaseRepository[TextOwnerItem]):
+    table = "items"
+
+
+@dataclass
+class LooseItem:
+    sku: str
+    name: str
+    owner_id: Any = None
+    id: int = DEFAULT
+
+
+class LooseItems(AsyncBaseRepository[LooseItem]):
+    table = "items"
+
+
+async def test_insert_many_takes_a_str_field_for_a_typed_column_as_insert_does(
+    db: AsyncDatabase,
+) -> None:
+    owner = await db.fetch_value(
+        "insert into users (email, plan) values ('o@example.com', 'free') returning id"
+    )
+    rows = [TextOwnerItem(f"t-{n}", "t", str(owner)) for n in range(3)]
+    assert await TextOwnerItems(db).insert_many(rows) == 3
+    assert await TextOwnerItems(db).insert(TextOwnerItem("t-3", "t", str(owner)))
+    assert await Items(db).count(owner_id=owner) == 4
+
+
+async def test_insert_many_names_the_row_and_column_a_binary_copy_cannot_send(
+    db: AsyncDatabase,
+) -> None:
+    owner = await db.fetch_value(
+        "insert into users (email, plan) values ('o@example.com', 'free') returning id"
+    )
+    rows = [LooseItem("l-1", "l", owner), LooseItem("l-2", "l", str(owner))]
+    with pytest.raises(DatabaseError, match=r"items\.insert_many") as caught:
+        await LooseItems(db).insert_many(rows)
+    assert "row 2: owner_id (uuid) got a str" in str(caught.value)
+    assert await Items(db).count() == 0  # all or nothing
 
 
 async def test_insert_many_of_rows_made_only_of_defaults(db: AsyncDatabase) -> None:

@@ -41,6 +41,7 @@ RENAMES = {
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncConnection": "Connection",
     "AsyncCursor": "Cursor",
+    "AsyncCopy": "Copy",
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
     "AsyncOperation": "Operation",
