@@ -20,7 +20,7 @@ from psycopg import sql
 from ._comment import attach
 from ._updated_at import migration as updated_at_migration
 from ._yoyo import BadMigration, CycleError, read_migrations, topological_sort
-from .errors import MigrationError
+from .errors import MigrationError, detail_without_values
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -162,7 +162,9 @@ def failure(path: Path, text: str, ex: psycopg.Error, offset: int, statement: st
         code = re.search(r"^(?!\s*--)\s*\S", statement, re.MULTILINE)
         at = offset + (code.end() - 1 if code else 0)
     line = text[:at].count("\n") + 1
-    detail = f" ({ex.diag.message_detail})" if ex.diag.message_detail else ""
+    # The detail's row values may be personal data (a data migration's failing row).
+    shown = detail_without_values(ex.diag.message_detail)
+    detail = f" ({shown})" if shown else ""
     primary = ex.diag.message_primary or str(ex)
     return f"{path}:{line}: {primary}{detail}"
 

@@ -212,6 +212,29 @@ DISCONNECT_STATES = ("57P01", "57P02", "57P03", "25P03")
 
 
 _KEY_COLUMNS = re.compile(r"Key \((.*?)\)=")
+_KEY_DETAIL = re.compile(
+    r"Key \((.*?)\)=\(.*\)( (?:already exists|is not present in table|is still referenced"
+    r" from table|conflicts with existing key).*)",
+    re.DOTALL,
+)
+
+
+def detail_without_values(detail: str | None) -> str:
+    """A server DETAIL without the row values it quotes, which may be personal data
+    bound for logs: "Failing row contains (...)" is dropped, "Key (email)=(...) already
+    exists." keeps its columns. Any other detail is kept.
+
+    >>> detail_without_values('Key (email)=(ada@example.com) already exists.')
+    'Key (email) already exists.'
+    >>> detail_without_values('Failing row contains (1, ada@example.com).')
+    ''
+    """
+    if not detail or detail.startswith("Failing row contains"):
+        return ""
+    key = _KEY_DETAIL.fullmatch(detail)
+    if key:
+        return f"Key ({key.group(1)}){key.group(2)}"
+    return "" if detail.startswith("Key (") else detail
 
 
 def translate(

@@ -158,6 +158,41 @@ def test_failing_migration_names_file_and_line_and_leaves_nothing(
     assert [s.state for s in quiet(project).status()] == ["ok", "pending"]
 
 
+def test_a_failing_data_migration_does_not_print_the_rows_values(
+    project: Settings, monkeypatch, capsys
+) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(
+        folder,
+        "0001_people",
+        "create table people (email text unique, age int);\n"
+        "insert into people values ('ada@example.com', 36);\n",
+        "drop table people;\n",
+    )
+    write(
+        folder,
+        "0002_adults",
+        "-- depends: 0001_people\nalter table people add check (age > 40);\n",
+        "alter table people drop constraint people_age_check;\n",
+    )
+    monkeypatch.setenv("DATABASE_URL", project.database_url)
+    assert main(["--project", str(project.project), "migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "violated by some row" in err
+    write(
+        folder,
+        "0002_adults",
+        "-- depends: 0001_people\ninsert into people values ('ada@example.com', 50);\n",
+        "delete from people where age = 50;\n",
+    )
+    assert main(["--project", str(project.project), "migrate"]) == 1
+    err = capsys.readouterr().err
+    assert "Key (email) already exists" in err
+    assert "ada@example.com" not in err
+    assert "36" not in err
+
+
 def test_migrate_refuses_a_migration_needing_a_missing_extension_before_applying_any(
     project: Settings, monkeypatch, capsys
 ) -> None:
