@@ -425,20 +425,47 @@ def _method(d: Described, is_async: bool, width: int) -> list[str]:
     return ["", *_layout(signature, 4, width), *_method_doc(d, width), *_layout(body, 8, width)]
 
 
+def _paragraphs(text: str) -> list[str]:
+    """The comment's paragraphs, each joined onto one line to be wrapped as a whole
+    (wrapping line by line leaves fragments): a blank line ends one, and so does a line
+    that starts a list item; blank lines between paragraphs are kept, as "".
+
+    >>> _paragraphs("One sentence that\\ngoes on.\\n\\n- an item\\n- another")
+    ['One sentence that goes on.', '', '- an item', '- another']
+    """
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if current and (not stripped or _ITEM.match(stripped)):
+            paragraphs.append(" ".join(current))
+            current = []
+        if stripped:
+            current.append(stripped)
+        elif paragraphs and paragraphs[-1]:
+            paragraphs.append("")
+    if current:
+        paragraphs.append(" ".join(current))
+    return paragraphs or [""]
+
+
+_ITEM = re.compile(r"[-*+]\s|\d+[.)]\s")
+
+
 def _method_doc(d: Described, width: int) -> list[str]:
     """The query's doc comment, wrapped to fit, then where the query is defined."""
     q = d.query
     room = width - 16
-    doc = [
-        line
-        for para in (q.doc.strip().replace('"' * 3, "'" * 3) or q.name).splitlines()
-        for line in textwrap.wrap(para, room) or [""]
-    ]
+    first, *rest = _paragraphs(q.doc.strip().replace('"' * 3, "'" * 3) or q.name)
+    summary = textwrap.wrap(first, room) or [""]
+    while rest and not rest[0]:
+        rest.pop(0)  # the blank line after the summary is written below
+    body = [line for para in rest for line in textwrap.wrap(para, room) or [""]]
     where = f"({q.path.name}:{q.line})"
-    if len(doc) == 1 and len(doc[0]) + len(where) <= room - 2:
-        text = f"{doc[0]} {where}"
+    if not body and len(summary) == 1 and len(summary[0]) + len(where) <= room - 2:
+        text = f"{summary[0]} {where}"
     else:
-        text = "\n".join([doc[0], "", *doc[1:], where, ""])
+        text = "\n".join([*summary, "", *body, where, ""])
     quote = '"' * 3
     return (
         f"        {quote}{text}{quote}".replace("\n", "\n        ")

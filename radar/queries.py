@@ -1042,8 +1042,8 @@ class CatalystsQueries:
         limit: int | None,
     ) -> list[CatalystsRow]:
         """Catalysts matching the filters that are given (None: no filter), upcoming completion
-
         dates first, then past ones, at most `limit` (default 50).
+
         (catalysts.sql:1)
         """
         return self._runner.all(
@@ -1212,8 +1212,8 @@ class SubscriptionsQueries:
         current_period_end: datetime | None,
     ) -> SubscriptionsRow:
         """From a Stripe "customer.subscription.created" webhook. Stripe retries webhooks, so a
-
         second delivery of the same subscription updates the row instead of failing.
+
         (subscriptions.sql:19)
         """
         return self._runner.row(
@@ -1483,8 +1483,8 @@ class AsyncCatalystsQueries:
         limit: int | None,
     ) -> list[CatalystsRow]:
         """Catalysts matching the filters that are given (None: no filter), upcoming completion
-
         dates first, then past ones, at most `limit` (default 50).
+
         (catalysts.sql:1)
         """
         return await self._runner.all(
@@ -1660,8 +1660,8 @@ class AsyncSubscriptionsQueries:
         current_period_end: datetime | None,
     ) -> SubscriptionsRow:
         """From a Stripe "customer.subscription.created" webhook. Stripe retries webhooks, so a
-
         second delivery of the same subscription updates the row instead of failing.
+
         (subscriptions.sql:19)
         """
         return await self._runner.row(

@@ -61,3 +61,21 @@ def test_typed_methods_in_both_flavours(described: list[Described]) -> None:
 def test_the_same_descriptions_give_the_same_bytes(described: list[Described]) -> None:
     assert render(described, "queries/") == render(list(described), "queries/")
     compile(render(described, "queries/"), "typed.py", "exec")  # valid Python
+
+
+def test_a_comment_over_several_lines_is_wrapped_as_one_paragraph(tmp_path: Path) -> None:
+    (tmp_path / "jobs.sql").write_text(
+        "-- name: advance(id)!\n"
+        "-- Move a job on if the transition is allowed (queued -> running -> completed or\n"
+        "-- failed); nothing otherwise.\n"
+        "--\n"
+        "-- - a job never goes back\n"
+        "update jobs set n = n + 1 where id = :id;\n"
+    )
+    query = Catalog(tmp_path)["jobs.advance"]
+    source = render([Described(query, params=[("id", "int")])], "queries/")
+    doc = source[source.index('        """Move') : source.index("(jobs.sql:1)")]
+    lines = [line.strip() for line in doc.splitlines()]
+    assert lines[0] == '"""Move a job on if the transition is allowed (queued -> running ->'
+    assert lines[1] == "completed or failed); nothing otherwise."
+    assert lines[2:] == ["", "- a job never goes back", ""]

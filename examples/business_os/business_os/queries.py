@@ -224,8 +224,8 @@ class ConversationsQueries:
         limit: int,
     ) -> list[MessagesPageRow]:
         """A conversation's messages in order, a page at a time: pass the last row's
-
         (created_at, id) to get the next page (keyset: stable while messages arrive).
+
         (conversations.sql:1)
         """
         return self._runner.all(
@@ -336,8 +336,8 @@ class AsyncConversationsQueries:
         limit: int,
     ) -> list[MessagesPageRow]:
         """A conversation's messages in order, a page at a time: pass the last row's
-
         (created_at, id) to get the next page (keyset: stable while messages arrive).
+
         (conversations.sql:1)
         """
         return await self._runner.all(

@@ -432,9 +432,8 @@ class JobsQueries:
         id: UUID,
     ) -> JobStatusRow | None:
         """Move a job to `status` if the transition is allowed (queued -> running -> completed
+        or failed; queued -> failed); None otherwise.
 
-        or
-        failed; queued -> failed); None otherwise.
         (jobs.sql:1)
         """
         return self._runner.one(
@@ -462,9 +461,9 @@ class ModelsQueries:
 
     def save_model(self, *, name: str, parameters: Any) -> QacModelsRow | None:
         """Store a trained QAC model as the next version of its name (1 for a new name).
-
         Research.save_model runs it after taking a transaction lock on the name, so
         concurrent saves of one name never compute the same version.
+
         (models.sql:1)
         """
         return self._runner.one(
@@ -551,9 +550,9 @@ class UsageQueries:
 
     def admit(self, *, institution: str, limit: int) -> int | None:
         """Count a request in the institution's current one-minute window, unless the window is
-
         full: returns the new count, or None (refused). One statement, and the row lock
         serializes concurrent requests, so a limit is never exceeded.
+
         (usage.sql:1)
         """
         return cast(
@@ -570,8 +569,8 @@ class UsageQueries:
         latency_ms: Decimal,
     ) -> int:
         """Add one request to its endpoint's row for the current minute: count, errors,
-
         latency.
+
         (usage.sql:12)
         """
         return self._runner.execute(
@@ -704,9 +703,8 @@ class AsyncJobsQueries:
         id: UUID,
     ) -> JobStatusRow | None:
         """Move a job to `status` if the transition is allowed (queued -> running -> completed
+        or failed; queued -> failed); None otherwise.
 
-        or
-        failed; queued -> failed); None otherwise.
         (jobs.sql:1)
         """
         return await self._runner.one(
@@ -734,9 +732,9 @@ class AsyncModelsQueries:
 
     async def save_model(self, *, name: str, parameters: Any) -> QacModelsRow | None:
         """Store a trained QAC model as the next version of its name (1 for a new name).
-
         Research.save_model runs it after taking a transaction lock on the name, so
         concurrent saves of one name never compute the same version.
+
         (models.sql:1)
         """
         return await self._runner.one(
@@ -823,9 +821,9 @@ class AsyncUsageQueries:
 
     async def admit(self, *, institution: str, limit: int) -> int | None:
         """Count a request in the institution's current one-minute window, unless the window is
-
         full: returns the new count, or None (refused). One statement, and the row lock
         serializes concurrent requests, so a limit is never exceeded.
+
         (usage.sql:1)
         """
         return cast(
@@ -842,8 +840,8 @@ class AsyncUsageQueries:
         latency_ms: Decimal,
     ) -> int:
         """Add one request to its endpoint's row for the current minute: count, errors,
-
         latency.
+
         (usage.sql:12)
         """
         return await self._runner.execute(

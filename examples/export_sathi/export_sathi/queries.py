@@ -954,12 +954,11 @@ class CertificationsQueries:
         report_id: UUID,
         certification_id: str,
     ) -> CertificationProgressRow | None:
-        """Record progress on a report's certification.
+        """Record progress on a report's certification. The status; the documents done so far
+        (a JSON array) and notes, None keeping them. started_at is stamped when work first
+        starts, and kept; completed_at is stamped on completion, and cleared if the
+        certification is reopened. None if the report has no such certification.
 
-        The status; the documents done so far (a JSON array) and notes, None keeping
-        them. started_at is stamped when work first starts, and kept; completed_at is
-        stamped on completion, and cleared if the certification is reopened.
-        None if the report has no such certification.
         (certifications.sql:1)
         """
         return self._runner.one(
@@ -1072,9 +1071,9 @@ class MetricsQueries:
 
     def compute_user_metrics(self, *, user_id: UUID) -> UserMetricsRow | None:
         """Recompute a user's metrics from their reports, certifications, tasks, documents.
+        exports_completed, timeline_reduction_days and last_export_date come from outside
+        this database (the application records them): recomputing keeps them.
 
-        exports_completed, timeline_reduction_days and last_export_date come from
-        outside this database (the application records them): recomputing keeps them.
         (metrics.sql:1)
         """
         return self._runner.one(self._compute_user_metrics, {"user_id": user_id}, UserMetricsRow)
@@ -1232,12 +1231,11 @@ class AsyncCertificationsQueries:
         report_id: UUID,
         certification_id: str,
     ) -> CertificationProgressRow | None:
-        """Record progress on a report's certification.
+        """Record progress on a report's certification. The status; the documents done so far
+        (a JSON array) and notes, None keeping them. started_at is stamped when work first
+        starts, and kept; completed_at is stamped on completion, and cleared if the
+        certification is reopened. None if the report has no such certification.
 
-        The status; the documents done so far (a JSON array) and notes, None keeping
-        them. started_at is stamped when work first starts, and kept; completed_at is
-        stamped on completion, and cleared if the certification is reopened.
-        None if the report has no such certification.
         (certifications.sql:1)
         """
         return await self._runner.one(
@@ -1359,9 +1357,9 @@ class AsyncMetricsQueries:
 
     async def compute_user_metrics(self, *, user_id: UUID) -> UserMetricsRow | None:
         """Recompute a user's metrics from their reports, certifications, tasks, documents.
+        exports_completed, timeline_reduction_days and last_export_date come from outside
+        this database (the application records them): recomputing keeps them.
 
-        exports_completed, timeline_reduction_days and last_export_date come from
-        outside this database (the application records them): recomputing keeps them.
         (metrics.sql:1)
         """
         return await self._runner.one(

@@ -384,8 +384,8 @@ class CompaniesQueries:
         offset: int,
     ) -> list[SearchCompaniesRow]:
         """Live companies matching the filters given (None: no filter): name substring,
-
         therapeutic areas (all of them, JSONB containment), market cap range, cash status.
+
         (companies.sql:1)
         """
         return self._runner.all(
@@ -498,8 +498,8 @@ class DeliveryQueries:
 
     def mark_report_delivered(self, *, id: UUID) -> MarkReportDeliveredRow | None:
         """Record a report's delivery (the first one: a second call changes nothing, returns
-
         None).
+
         (delivery.sql:11)
         """
         return self._runner.one(self._mark_report_delivered, {"id": id}, MarkReportDeliveredRow)
@@ -557,8 +557,8 @@ class DeliveryQueries:
         id: UUID,
     ) -> RecordWebhookDeliveryRow | None:
         """A delivery attempt: success resets the failure count, a failure adds one, and the
-
         webhook is switched off at `max_failures` consecutive failures.
+
         (delivery.sql:39)
         """
         return self._runner.one(
@@ -569,8 +569,8 @@ class DeliveryQueries:
 
     def client_by_api_key(self, *, api_key: str) -> ClientByApiKeyRow | None:
         """The live, active client holding an API key (the unique index finds it); None
-
         otherwise.
+
         (delivery.sql:49)
         """
         return self._runner.one(self._client_by_api_key, {"api_key": api_key}, ClientByApiKeyRow)
@@ -881,9 +881,9 @@ class SignalsQueries:
 
     def companies_with_signal_data(self, *, data: Any) -> list[CompaniesWithSignalDataRow]:
         """Live companies with signals whose JSONB data contains `data` (e.g. {"filing_type":
-
         "8-K"}): how many and the latest, most recent first. Containment is what the GIN
         index signals_signal_data_idx serves.
+
         (signals.sql:30)
         """
         return self._runner.all(
@@ -942,8 +942,8 @@ class AsyncCompaniesQueries:
         offset: int,
     ) -> list[SearchCompaniesRow]:
         """Live companies matching the filters given (None: no filter): name substring,
-
         therapeutic areas (all of them, JSONB containment), market cap range, cash status.
+
         (companies.sql:1)
         """
         return await self._runner.all(
@@ -1056,8 +1056,8 @@ class AsyncDeliveryQueries:
 
     async def mark_report_delivered(self, *, id: UUID) -> MarkReportDeliveredRow | None:
         """Record a report's delivery (the first one: a second call changes nothing, returns
-
         None).
+
         (delivery.sql:11)
         """
         return await self._runner.one(
@@ -1127,8 +1127,8 @@ class AsyncDeliveryQueries:
         id: UUID,
     ) -> RecordWebhookDeliveryRow | None:
         """A delivery attempt: success resets the failure count, a failure adds one, and the
-
         webhook is switched off at `max_failures` consecutive failures.
+
         (delivery.sql:39)
         """
         return await self._runner.one(
@@ -1139,8 +1139,8 @@ class AsyncDeliveryQueries:
 
     async def client_by_api_key(self, *, api_key: str) -> ClientByApiKeyRow | None:
         """The live, active client holding an API key (the unique index finds it); None
-
         otherwise.
+
         (delivery.sql:49)
         """
         return await self._runner.one(
@@ -1459,9 +1459,9 @@ class AsyncSignalsQueries:
 
     async def companies_with_signal_data(self, *, data: Any) -> list[CompaniesWithSignalDataRow]:
         """Live companies with signals whose JSONB data contains `data` (e.g. {"filing_type":
-
         "8-K"}): how many and the latest, most recent first. Containment is what the GIN
         index signals_signal_data_idx serves.
+
         (signals.sql:30)
         """
         return await self._runner.all(
