@@ -150,12 +150,16 @@ bench-quick: $(VENV)/.installed-bench ## the same, smaller (under a minute)
 	$(PY) benchmarks/run.py --quick --out benchmarks/results-quick.json
 
 .PHONY: db-start
-db-start: $(VENV)/.installed ## start the embedded PostgreSQL (data in .persistence/)
+db-start: $(VENV)/.installed ## start the embedded PostgreSQL (one per user and machine) and this project's database
 	$(CLI) db start
 
 .PHONY: db-stop
-db-stop: $(VENV)/.installed ## stop the embedded PostgreSQL, also one left by a killed process
+db-stop: $(VENV)/.installed ## stop the embedded PostgreSQL (every project's), also one left by a killed process
 	$(CLI) db stop
+
+.PHONY: db-status
+db-status: $(VENV)/.installed ## the embedded server (URL, data folder) and each project's database with its size
+	@$(CLI) db status
 
 .PHONY: db-url
 db-url: $(VENV)/.installed ## print the database URL in use (password masked)
@@ -165,8 +169,10 @@ db-url: $(VENV)/.installed ## print the database URL in use (password masked)
 health: $(VENV)/.installed ## print the database health report
 	$(CLI) health
 
+# The embedded server is shared with other projects: clean drops the databases of this
+# repository's projects on it, and leaves it running for them.
 .PHONY: clean
-clean: ## stop the embedded server, delete .venv, its data and caches
-	-@test -x $(CLI) && $(CLI) db stop
-	rm -rf $(VENV) .persistence .mypy_cache .ruff_cache .pytest_cache dist
+clean: ## drop this repository's databases on the embedded server, delete .venv and caches
+	-@test -x $(CLI) && $(CLI) db drop $(PROJECTS)
+	rm -rf $(VENV) $(addsuffix /.persistence,$(PROJECTS)) .mypy_cache .ruff_cache .pytest_cache dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

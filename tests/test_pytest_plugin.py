@@ -156,6 +156,7 @@ def test_a_session_without_database_tests_touches_no_server(tmp_path: Path) -> N
     (tmp_path / "pyproject.toml").write_text("[tool.persistence]\n")
     (tmp_path / "test_plain.py").write_text("def test_nothing():\n    assert True\n")
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["PERSISTENCE_HOME"] = str(tmp_path / "home")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],  # not -q: the header
         cwd=tmp_path,
@@ -166,6 +167,7 @@ def test_a_session_without_database_tests_touches_no_server(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "started when a test needs a database" in done.stdout
+    assert not (tmp_path / "home").exists(), "no embedded server was started"
     assert not (tmp_path / ".persistence").exists()
 
 

@@ -7,7 +7,8 @@
 # project's own pytest suite on the plugin.
 #
 # With DATABASE_URL set, each run gets a database of its own on that server (dropped at
-# the end); without it, each project starts its embedded server.
+# the end); without it, each project gets its database on the user's embedded server
+# (dropped at the end; the server, shared with other projects, keeps running).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,7 +20,7 @@ DBS=()
 cleanup() {
     for mode in editable wheel; do
         if [ -x "$WORK/$mode/venv/bin/persistence" ] && [ -d "$WORK/$mode/shop" ]; then
-            (cd "$WORK/$mode/shop" && env -u DATABASE_URL "$WORK/$mode/venv/bin/persistence" db stop) >/dev/null 2>&1 || true
+            (cd "$WORK/$mode/shop" && env -u DATABASE_URL "$WORK/$mode/venv/bin/persistence" db drop) >/dev/null 2>&1 || true
         fi
     done
     for db in "${DBS[@]}"; do

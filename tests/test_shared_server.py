@@ -1,0 +1,231 @@
+"""One embedded server per user and machine, with a database per project.
+
+Every test here points PERSISTENCE_HOME at a folder of its own (`server_root`), so it
+starts, stops and breaks a shared server nobody else uses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from persistence import ConfigurationError, Settings
+from persistence.cli import main
+from persistence.embedded import (
+    EmbeddedServer,
+    _alive,
+    home,
+    project_database,
+    project_databases,
+    resolve,
+)
+
+from .test_pytest_plugin import TESTS
+
+
+@pytest.fixture
+def shared(server_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedServer]:
+    """The shared server of a home of the test's own; destroyed after the test."""
+    monkeypatch.setenv("PERSISTENCE_HOME", str(server_root))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("PERSISTENCE_PROJECT", raising=False)
+    server = EmbeddedServer.shared(Settings(embedded_home=server_root))
+    yield server
+    server.destroy()
+
+
+def _project(where: Path) -> Path:
+    """A project folder named `shop`, as two checkouts of one repository are."""
+    where.mkdir(parents=True)
+    (where / "pyproject.toml").write_text("[tool.persistence]\n")
+    return where
+
+
+def _url(project: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["--project", str(project), "db", "url"]) == 0
+    return capsys.readouterr().out.strip()
+
+
+def test_two_projects_share_one_server_with_a_database_each(
+    shared: EmbeddedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev, ci = _project(tmp_path / "dev" / "shop"), _project(tmp_path / "ci" / "shop")
+    dev_url, ci_url = _url(dev, capsys), _url(ci, capsys)
+    info = shared.status()
+    assert info is not None
+    assert info.pgdata.parent == home(Settings(embedded_home=shared.root.parent))
+    dev_params = psycopg.conninfo.conninfo_to_dict(dev_url)
+    ci_params = psycopg.conninfo.conninfo_to_dict(ci_url)
+    assert dev_params["port"] == ci_params["port"] == str(info.port), "one server"
+    assert dev_params["dbname"] == project_database(dev)
+    assert ci_params["dbname"] == project_database(ci)
+    assert dev_params["dbname"] != ci_params["dbname"], "two checkouts never share one"
+    with psycopg.connect(dev_url, autocommit=True) as conn:
+        conn.execute("create table kept (id int)")
+    with psycopg.connect(ci_url) as conn:
+        assert conn.execute("select to_regclass('kept')").fetchone() == (None,)
+
+    assert main(["--project", str(dev), "db", "status"]) == 0
+    out = capsys.readouterr().out
+    assert f"embedded server running (pid {info.pid})" in out
+    assert f"data in {shared.root}" in out
+    rows = {line.split()[-1]: line for line in out.splitlines() if "shop_" in line}
+    assert set(rows) == {str(dev), str(ci)}
+    assert rows[str(dev)].startswith(f"* {project_database(dev)} "), "this project's is marked"
+    assert rows[str(ci)].startswith(f"  {project_database(ci)} ")
+    assert re.search(r"\d kB|\d MB", rows[str(ci)]), "each database's size"
+
+    # `db stop` stops the one server; the next command starts it again, data kept.
+    assert main(["--project", str(ci), "db", "stop"]) == 0
+    assert "embedded server stopped" in capsys.readouterr().out
+    assert shared.status() is None
+    assert not _alive(info.pid)
+    assert main(["--project", str(dev), "db", "status"]) == 1
+    assert "embedded server not running" in capsys.readouterr().out
+    again = resolve(Settings.from_env(project=dev))
+    restarted = shared.status()
+    assert restarted is not None
+    assert restarted.pid != info.pid
+    with psycopg.connect(again.database_url or "") as conn:
+        assert conn.execute("select to_regclass('kept') is not null").fetchone() == (True,)
+
+
+_START = """
+import sys, time
+from pathlib import Path
+from persistence import Settings
+from persistence.embedded import EmbeddedServer, resolve
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.001)
+settings = resolve(Settings.from_env(project=Path(sys.argv[2])))
+info = EmbeddedServer.shared(settings).status()
+print(info.pid, settings.database_url)
+"""
+
+
+def test_processes_starting_at_once_get_one_server(shared: EmbeddedServer, tmp_path: Path) -> None:
+    a, b = _project(tmp_path / "a" / "shop"), _project(tmp_path / "b" / "shop")
+    go = tmp_path / "go"
+    # Two processes for one project (both create its database) and one for another,
+    # released together.
+    starters = [
+        subprocess.Popen(
+            [sys.executable, "-c", _START, str(go), str(project)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for project in (a, a, b)
+    ]
+    go.touch()
+    results = [p.communicate(timeout=120) for p in starters]
+    assert [p.returncode for p in starters] == [0, 0, 0], [err for _, err in results]
+    pids = {out.split()[0] for out, _ in results}
+    urls = [out.split()[1] for out, _ in results]
+    info = shared.status()
+    assert info is not None
+    assert pids == {str(info.pid)}, "one server for all three"
+    assert urls[0] == urls[1] == info.url(project_database(a))
+    assert urls[2] == info.url(project_database(b))
+    projects = [d.project for d in project_databases(info) if d.project is not None]
+    assert sorted(projects) == sorted([a, b]), "one database per project"
+
+
+def test_db_drop_drops_only_its_projects_database(
+    shared: EmbeddedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine, other = _project(tmp_path / "mine"), _project(tmp_path / "other")
+    _url(mine, capsys), _url(other, capsys)
+    info = shared.status()
+    assert info is not None
+
+    assert main(["--project", str(mine), "db", "drop"]) == 0
+    assert capsys.readouterr().out == f"dropped {project_database(mine)}\n"
+    assert [d.name for d in project_databases(info)] == [project_database(other)]
+    assert shared.status() == info, "the shared server keeps running"
+
+    # A stopped server is started for the drop, and stopped again.
+    shared.stop()
+    assert main(["db", "drop", str(other)]) == 0
+    assert capsys.readouterr().out == f"dropped {project_database(other)}\n"
+    assert shared.status() is None
+    assert main(["db", "drop", str(other)]) == 0
+    assert capsys.readouterr().out == "no project database to drop\n"
+
+
+def test_a_stale_pid_file_does_not_stop_the_next_start(shared: EmbeddedServer) -> None:
+    info = shared.start()
+    shared.stop()
+    # After a crash of the machine, postmaster.pid names a pid some other process has.
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        lines = [str(other.pid), str(shared.pgdata), "0", str(info.port), "", "127.0.0.1"]
+        (shared.pgdata / "postmaster.pid").write_text("\n".join([*lines, "0 0", "ready", ""]))
+        assert shared.status() is None, "a pid that is not a postmaster is no server"
+        started = shared.start()
+        assert started.pid != other.pid
+        with psycopg.connect(started.url()) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_the_pytest_plugin_uses_the_projects_database_on_the_shared_server(
+    shared: EmbeddedServer, tmp_path: Path
+) -> None:
+    project = tmp_path / "consumer"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.persistence]\nmigrations = "migrations"\n')
+    (project / "migrations").mkdir()
+    (project / "migrations" / "0001_plans.sql").write_text("create table plans (name text);\n")
+    (project / "migrations" / "0001_plans.rollback.sql").write_text("drop table plans;\n")
+    (project / "conftest.py").write_text(
+        "def pytest_persistence_setup_template(settings):\n"
+        "    import psycopg\n"
+        "    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:\n"
+        "        conn.execute(\"insert into plans values ('free')\")\n"
+    )
+    (project / "test_app.py").write_text(TESTS)
+    env = {**os.environ, "SEEN": str(tmp_path / "seen.txt")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = shared.status()
+    assert info is not None, "the session started the shared server"
+    databases = project_databases(info)
+    assert [(d.name, d.project) for d in databases] == [(project_database(project), project)], (
+        "the session's databases are dropped; the project's stays"
+    )
+
+
+def test_project_database_names() -> None:
+    dev, ci = Path("/home/dev/shop"), Path("/builds/ci/shop")
+    assert project_database(dev) != project_database(ci)
+    assert project_database(dev) == project_database(dev)
+    for folder in ("shop", "My Shop-Service (v2) with a very long name indeed", "2024-data", "_"):
+        name = project_database(Path("/work") / folder)
+        assert re.fullmatch(r"[a-z][a-z0-9_]*_[0-9a-f]{8}", name), name
+        assert len(name) <= 35, "room for the scratch databases' suffixes"
+
+
+def test_persistence_home_is_an_absolute_folder() -> None:
+    settings = Settings.from_env({"PERSISTENCE_HOME": "/srv/pg"})
+    assert settings.embedded_home == Path("/srv/pg")
+    assert re.fullmatch(r"/srv/pg/pg\d+", str(home(settings)))
+    with pytest.raises(ConfigurationError, match="PERSISTENCE_HOME must be an absolute folder"):
+        Settings.from_env({"PERSISTENCE_HOME": "relative/pg"})
