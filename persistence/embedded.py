@@ -44,7 +44,7 @@ from ._connect import connect
 from ._embedded_postgres import bin_dir as _bin_dir
 from ._embedded_postgres import major_version, open_to_system_user
 from .config import Settings, env_folder
-from .errors import PersistenceError
+from .errors import ConfigurationError, PersistenceError
 
 __all__ = [
     "EmbeddedServer",
@@ -140,7 +140,13 @@ class EmbeddedServer:
             PersistenceError: if the wheel is missing or the server does not start; the
                 message points at the server log.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as ex:
+            raise ConfigurationError(
+                f"cannot create the embedded server's folder {self.root} ({ex.strerror});"
+                " set PERSISTENCE_HOME to a folder you may write"
+            ) from None
         with self._lock():
             running = self.status()
             if running is not None:

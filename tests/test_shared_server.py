@@ -223,9 +223,44 @@ def test_project_database_names() -> None:
         assert len(name) <= 35, "room for the scratch databases' suffixes"
 
 
+def test_a_home_that_cannot_be_made_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PERSISTENCE_HOME", "/proc/no-such-folder")
+    assert main(["db", "url"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: cannot create the embedded server's folder /proc/no-such-folder/")
+    assert "set PERSISTENCE_HOME" in err
+
+
 def test_persistence_home_is_an_absolute_folder() -> None:
     settings = Settings.from_env({"PERSISTENCE_HOME": "/srv/pg"})
     assert settings.embedded_home == Path("/srv/pg")
     assert re.fullmatch(r"/srv/pg/pg\d+", str(home(settings)))
     with pytest.raises(ConfigurationError, match="PERSISTENCE_HOME must be an absolute folder"):
         Settings.from_env({"PERSISTENCE_HOME": "relative/pg"})
+
+
+def test_a_server_of_the_older_layout_is_named_and_stopped(
+    shared: EmbeddedServer, server_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before one server per user, each project ran its own in <project>/.persistence.
+    project = _project(server_root / "old" / "shop")
+    old = EmbeddedServer(project / ".persistence")
+    try:
+        info = old.start()
+        assert EmbeddedServer.legacy(project) is not None
+        _url(project, capsys)  # the project's commands now use the shared server
+        assert main(["--project", str(project), "db", "status"]) == 0
+        assert f"a server of the older layout runs in {old.root}" in capsys.readouterr().out
+        assert main(["--project", str(project), "db", "stop"]) == 0
+        assert capsys.readouterr().out == (
+            "embedded server stopped\n"
+            f"stopped the project's own server of the older layout in {old.root}\n"
+        )
+        assert old.status() is None
+        assert not _alive(info.pid)
+    finally:
+        old.destroy()
