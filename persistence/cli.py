@@ -1,6 +1,6 @@
 """The `persistence` command: the operator's interface, wrapped by the Makefile.
 
-    persistence [--project DIR] db start|stop|status|url | db drop [DIR...]
+    persistence [--project DIR] db start|stop|status|url | db drop [DIR...] [--gone]
     persistence [--project DIR] health [--json]
     persistence [--project DIR] migrate [--target ID] [--dry-run | --check] [--lock-timeout S]
     persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run] [--yes]
@@ -197,8 +197,10 @@ def cmd_db_drop(args: argparse.Namespace) -> int:
     from .embedded import drop_project_databases
 
     settings = _settings(args)
-    projects = [Path(p).resolve() for p in args.projects] or [settings.project]
-    dropped = drop_project_databases(settings, projects)
+    projects = [Path(p).resolve() for p in args.projects]
+    if not projects and not args.gone:
+        projects = [settings.project]
+    dropped = drop_project_databases(settings, projects, gone=args.gone)
     print(f"dropped {', '.join(dropped)}" if dropped else "no project database to drop")
     for project in projects:
         _stop_legacy(project)
@@ -611,6 +613,9 @@ def _parser() -> argparse.ArgumentParser:
     text = "drop the project's database on the embedded server (the server keeps running)"
     drop = db_commands.add_parser("drop", help=text, description=text)
     drop.add_argument("projects", nargs="*", metavar="DIR", help="the projects (default: this one)")
+    drop.add_argument(
+        "--gone", action="store_true", help="also those of projects whose folder is gone"
+    )
     drop.set_defaults(func=cmd_db_drop)
 
     # Shared options. Every command that uses a database takes --url.

@@ -398,11 +398,14 @@ def project_databases(info: ServerInfo) -> list[ProjectDatabase]:
     return found
 
 
-def drop_project_databases(settings: Settings, projects: list[Path]) -> list[str]:
-    """Drop the shared server's databases of `projects` (`make clean`); return the
-    names of those that existed. The server itself keeps running; it is started for
-    this only if it has data (a server never started has no database to drop), and
-    stopped again after.
+def drop_project_databases(
+    settings: Settings, projects: list[Path], *, gone: bool = False
+) -> list[str]:
+    """Drop the shared server's databases of `projects` (`make clean`), and with `gone`
+    those of projects whose folder no longer exists (a deleted checkout, a test's
+    temporary project); return the names of those that existed. The server itself
+    keeps running; it is started for this only if it has data (a server never started
+    has no database to drop), and stopped again after.
     """
     server = EmbeddedServer.shared(settings)
     info = server.status()
@@ -413,9 +416,12 @@ def drop_project_databases(settings: Settings, projects: list[Path]) -> list[str
         info = server.start()
     dropped = []
     try:
+        names = [project_database(project) for project in projects]
+        if gone:
+            found = project_databases(info)
+            names += [d.name for d in found if d.project is not None and not d.project.is_dir()]
         with connect(Settings(database_url=info.url())) as conn:
-            for project in projects:
-                name = project_database(project)
+            for name in dict.fromkeys(names):
                 exists = conn.execute("select 1 from pg_database where datname = %s", [name])
                 if exists.fetchone() is not None:
                     # WITH (FORCE): a pool or a psql session left on it is disconnected.

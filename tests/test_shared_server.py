@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -159,6 +160,21 @@ def test_db_drop_drops_only_its_projects_database(
     assert shared.status() is None
     assert main(["db", "drop", str(other)]) == 0
     assert capsys.readouterr().out == "no project database to drop\n"
+
+
+def test_db_drop_gone_drops_the_databases_of_deleted_projects(
+    shared: EmbeddedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept, deleted = _project(tmp_path / "kept"), _project(tmp_path / "deleted")
+    _url(kept, capsys), _url(deleted, capsys)
+    shutil.rmtree(deleted)
+    assert main(["--project", str(kept), "db", "status"]) == 0
+    assert f"{deleted} (gone)" in capsys.readouterr().out
+    assert main(["--project", str(kept), "db", "drop", "--gone"]) == 0
+    assert capsys.readouterr().out == f"dropped {project_database(deleted)}\n"
+    info = shared.status()
+    assert info is not None
+    assert [d.project for d in project_databases(info)] == [kept]
 
 
 def test_a_stale_pid_file_does_not_stop_the_next_start(shared: EmbeddedServer) -> None:
