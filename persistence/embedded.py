@@ -151,7 +151,7 @@ class EmbeddedServer:
             running = self.status()
             if running is not None:
                 return running
-            self._forget_stale_pidfile()
+            self._clear_after_crash()
             bin_dir = self._bin_dir()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb(bin_dir)
@@ -214,16 +214,24 @@ class EmbeddedServer:
     def _bin_dir(self) -> Path:
         return self.binaries if self.binaries is not None else _bin_dir()
 
-    def _forget_stale_pidfile(self) -> None:
-        # After a crash of the machine, the pid in postmaster.pid may belong to another
-        # process by now: PostgreSQL would refuse to start ("lock file already exists")
-        # while that process lives. Not a postmaster: the file is stale. (A dead pid
-        # PostgreSQL handles itself.)
+    def _clear_after_crash(self) -> None:
+        # postmaster.pid without a running server: the server crashed, or was killed.
         pidfile = self.pgdata / "postmaster.pid"
-        with contextlib.suppress(OSError, ValueError, IndexError):
+        try:
             pid = int(pidfile.read_text().splitlines()[0])
-            if _alive(pid) and not _is_postgres(pid):
-                pidfile.unlink()
+        except (OSError, ValueError, IndexError):
+            return
+        if _alive(pid) and not _is_postgres(pid):
+            # After a crash of the machine, the pid may belong to another process by
+            # now, and PostgreSQL refuses to start while that process lives ("lock file
+            # already exists"): the file is stale.
+            pidfile.unlink(missing_ok=True)
+            return
+        # A killed postmaster is a zombie until reaped (by init, a second later in some
+        # containers), and PostgreSQL counts a zombie as running: wait for it to go.
+        deadline = time.monotonic() + 10.0
+        while _exists(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _initdb(self, bin_dir: Path) -> None:
         self.pgdata.mkdir(parents=True, exist_ok=True)
@@ -439,6 +447,17 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _exists(pid: int) -> bool:
+    """Whether pid `pid` is taken, by a running process or a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _alive(pid: int) -> bool:

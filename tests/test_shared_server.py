@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -193,6 +194,20 @@ def test_a_stale_pid_file_does_not_stop_the_next_start(shared: EmbeddedServer) -
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_killed_server_starts_again_with_its_data(shared: EmbeddedServer) -> None:
+    info = shared.start()
+    with psycopg.connect(info.url(), autocommit=True) as conn:
+        conn.execute("create table kept (id int)")
+    # A crash: postmaster.pid stays behind, naming a process that is gone (or, until
+    # it is reaped, a zombie that PostgreSQL counts as running).
+    os.kill(info.pid, signal.SIGKILL)
+    assert (shared.pgdata / "postmaster.pid").exists()
+    again = shared.start()
+    assert again.pid != info.pid
+    with psycopg.connect(again.url()) as conn:
+        assert conn.execute("select to_regclass('kept') is not null").fetchone() == (True,)
 
 
 def test_the_pytest_plugin_uses_the_projects_database_on_the_shared_server(
