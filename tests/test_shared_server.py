@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,6 +204,9 @@ def test_a_killed_server_starts_again_with_its_data(shared: EmbeddedServer) -> N
     # A crash: postmaster.pid stays behind, naming a process that is gone (or, until
     # it is reaped, a zombie that PostgreSQL counts as running).
     os.kill(info.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while _alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert (shared.pgdata / "postmaster.pid").exists()
     again = shared.start()
     assert again.pid != info.pid
