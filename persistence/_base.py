@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from .config import Settings
 from .errors import (
@@ -140,6 +141,29 @@ class DatabaseBase:
         #: server's own statement_timeout, plus a grace of connect_timeout (at least
         #: 2 s) for its answer to arrive.
         self.deadline = settings.statement_timeout + max(2.0, settings.connect_timeout)
+        # Behind a transaction pooler the session settings (timeouts) cannot come with
+        # the connection: each transaction sets them for itself, with the tenant.
+        local = settings.session_settings if settings.pooler else {}
+        self._local_values = list(local.values())
+        self._setup_sql = {
+            tenant: sql.SQL("select {}")
+            .format(
+                sql.SQL(", ").join(
+                    sql.SQL("set_config({}, %s, true)").format(sql.Literal(name))
+                    for name in [*local, *([settings.tenant_setting] if tenant else [])]
+                )
+            )
+            .as_bytes(None)
+            for tenant in (False, True)
+        }
+
+    def _setup(self, tenant: str | None) -> tuple[bytes, list[str]]:
+        """The statement that starts a transaction for `tenant`, and its values: the
+        tenant and, behind a transaction pooler, the session settings, all
+        transaction-local (`set_config(..., true)`) so none outlives the transaction on
+        a server session another client uses next. No values: nothing to send."""
+        values = self._local_values if tenant is None else [*self._local_values, tenant]
+        return self._setup_sql[tenant is not None], values
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.settings.masked_url}>"

@@ -27,9 +27,28 @@ from .errors import (
     translate,
 )
 
-__all__ = ["connect", "connection_error", "open_connection"]
+__all__ = [
+    "connect",
+    "connection_error",
+    "connection_kwargs",
+    "open_connection",
+    "pooled",
+    "pooler_refusal",
+]
 
 _NO_DATABASE = re.compile(r'FATAL:\s+database ".*" does not exist')
+#: PgBouncer's answer to the startup `options` of a direct connection's settings.
+_POOLER_REFUSED = re.compile(r"unsupported startup parameter: (\w+)")
+
+
+def connection_kwargs(settings: Settings) -> dict[str, Any]:
+    """What every connection to `settings`' database is opened with, beyond conninfo.
+
+    Behind a transaction pooler, psycopg must not prepare statements on the server: a
+    statement prepared on one server session is unknown to the next transaction's
+    ("prepared statement ... does not exist").
+    """
+    return {"prepare_threshold": None} if settings.pooler else {}
 
 
 @contextmanager
@@ -55,9 +74,25 @@ def open_connection(settings: Settings, *, autocommit: bool = True) -> psycopg.C
     """A connection the caller closes (yoyo's backend keeps its own); errors while
     connecting are raised translated, as by `connect`."""
     try:
-        return psycopg.connect(settings.conninfo(), autocommit=autocommit)
+        return psycopg.connect(
+            settings.conninfo(), autocommit=autocommit, **connection_kwargs(settings)
+        )
     except psycopg.Error as ex:
         raise connection_error(ex, settings) from None
+
+
+def pooler_refusal(ex: BaseException, settings: Settings) -> ConfigurationError | None:
+    """The advice for PgBouncer refusing a direct connection's startup options, if that
+    is what `ex` is (PgBouncer takes no `options` unless told to ignore them)."""
+    refused = _POOLER_REFUSED.search(str(ex))
+    if refused is None:
+        return None
+    return ConfigurationError(
+        f"the server at {settings.masked_url} refused the startup parameter"
+        f" {refused.group(1)!r}: it is a connection pooler (PgBouncer); set"
+        " DB_POOLER=transaction, and DATABASE_MIGRATION_URL to the PostgreSQL server"
+        " itself for migrations"
+    )
 
 
 def connection_error(ex: psycopg.Error, settings: Settings) -> PersistenceError:
@@ -78,9 +113,23 @@ def connection_error(ex: psycopg.Error, settings: Settings) -> PersistenceError:
             " privilege, which check, types and the test plugin need for scratch databases;"
             f" grant it (alter role {user} createdb) or use a role that has it"
         )
+    refused = pooler_refusal(ex, settings)
+    if refused is not None:
+        return refused
     error = translate(ex, secrets=settings.secrets)
     if type(error) is ConnectionFailed and TLS_ADVICE not in str(error):
         return ConnectionFailed(
             f"{error}; start the server or point DATABASE_URL at one that is running"
         )
     return error
+
+
+def pooled(conn: psycopg.Connection[Any]) -> bool:
+    """Whether `conn` goes through a connection pooler (PgBouncer), found by behaviour.
+
+    A server names its backend's process id when a session starts (BackendKeyData, for
+    cancel requests); a pooler makes one up for each client, since its server sessions
+    change hands. A plain TCP proxy or NAT passes the server's through unchanged.
+    """
+    row = conn.execute("select pg_backend_pid()").fetchone()
+    return row is not None and row[0] != conn.info.backend_pid

@@ -35,6 +35,9 @@ NO_DATABASE = (
 )
 
 JSON_LIBRARIES = ("json", "orjson")
+#: DB_POOLER values: the pooler DATABASE_URL goes through ("transaction": PgBouncer, or
+#: any pooler that hands a server connection to another client after each transaction).
+POOLERS = ("transaction",)
 ENVIRONMENTS = ("development", "test", "staging", "production")
 
 
@@ -84,6 +87,10 @@ class Settings:
     #: Where the embedded server keeps its data, one server per user and machine
     #: (PERSISTENCE_HOME; None: the per-user default, see `persistence.embedded.home`).
     embedded_home: Path | None = None
+    #: "transaction" when `database_url` goes through a transaction pooler (PgBouncer
+    #: with pool_mode = transaction): no prepared statements, no startup options, the
+    #: session settings sent per transaction, migrations only on a direct connection.
+    pooler: str | None = None
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -113,6 +120,11 @@ class Settings:
         if self.json not in JSON_LIBRARIES:
             raise ConfigurationError(
                 f"DB_JSON must be one of {', '.join(JSON_LIBRARIES)}, not {self.json[:40]!r}"
+            )
+        if self.pooler is not None and self.pooler not in POOLERS:
+            raise ConfigurationError(
+                f"DB_POOLER must be {' or '.join(POOLERS)} (or empty: connect directly),"
+                f" not {self.pooler[:40]!r}"
             )
         if not _TENANT_SETTING.fullmatch(self.tenant_setting):
             raise ConfigurationError(
@@ -178,10 +190,44 @@ class Settings:
         """These settings as the schema's owner: `migration_url` when it is set.
 
         Migrations, `check` and `types` use this; the service's pool uses `database_url`.
+        Behind a transaction pooler they need a direct connection: their session
+        advisory lock and prepared statements would not stay on one server session.
+
+        Raises:
+            ConfigurationError: `pooler` is set and `migration_url` is unset or names the
+                pooler's host and port.
         """
+        if self.pooler is not None:
+            if self.migration_url is None or _server(self.migration_url) == _server(
+                self.database_url or ""
+            ):
+                raise ConfigurationError(
+                    f"DB_POOLER={self.pooler}: migrations, check and types need a direct"
+                    " connection (their session advisory lock and prepared statements do"
+                    " not survive a transaction pooler); set DATABASE_MIGRATION_URL to the"
+                    " PostgreSQL server itself, not the pooler"
+                )
+            return dataclasses.replace(
+                self, database_url=self.migration_url, migration_url=None, pooler=None
+            )
         if self.migration_url is None or self.migration_url == self.database_url:
             return self
         return dataclasses.replace(self, database_url=self.migration_url, migration_url=None)
+
+    @property
+    def session_settings(self) -> dict[str, str]:
+        """The server settings every session of the toolkit runs with, in ms.
+
+        Sent as startup `options` on a direct connection; behind a transaction pooler,
+        which refuses startup options and would leak a session `SET` to other clients,
+        set per transaction (`set_config(..., true)`) by `transaction()`.
+        """
+        return {
+            "statement_timeout": str(int(self.statement_timeout * 1000)),
+            "idle_in_transaction_session_timeout": str(
+                int(self.idle_in_transaction_timeout * 1000)
+            ),
+        }
 
     def conninfo(self) -> str:
         """The libpq connection string, with the toolkit's session defaults added.
@@ -192,24 +238,28 @@ class Settings:
         if self.database_url is None:
             raise ConfigurationError(NO_DATABASE)
         params = _parse(self.database_url)
-        gucs = [
-            f"-c statement_timeout={int(self.statement_timeout * 1000)}",
-            "-c idle_in_transaction_session_timeout="
-            f"{int(self.idle_in_transaction_timeout * 1000)}",
-        ]
-        # The URL's own options come last so that an explicit -c in DATABASE_URL wins.
-        options = " ".join([*gucs, params.get("options", "")]).strip()
         extra: dict[str, Any] = {
             # libpq takes whole seconds; 1 would be rounded up to 2 by libpq anyway.
             "connect_timeout": params.get("connect_timeout") or max(2, round(self.connect_timeout)),
+            # PgBouncer accepts application_name and keeps it per client.
             "application_name": params.get("application_name") or self.application_name,
-            "options": options,
             # Detect a dead peer (pulled cable, crashed host) instead of waiting forever.
             "keepalives": 1,
             "keepalives_idle": 30,
             "keepalives_interval": 10,
             "keepalives_count": 3,
         }
+        if self.pooler is None:
+            gucs = [f"-c {name}={ms}" for name, ms in self.session_settings.items()]
+            # The URL's own options come last so that an explicit -c in DATABASE_URL wins.
+            extra["options"] = " ".join([*gucs, params.get("options", "")]).strip()
+        elif params.get("options"):
+            raise ConfigurationError(
+                f"DB_POOLER={self.pooler}: DATABASE_URL has startup options, which PgBouncer"
+                " refuses (unsupported startup parameter) and a pooled server session would"
+                " not keep; remove them and make them role settings"
+                " (alter role ... set name = value)"
+            )
         if self.effective_sslmode is not None:
             extra["sslmode"] = self.effective_sslmode
         return _conninfo.make_conninfo(self.database_url, **extra)
@@ -262,6 +312,7 @@ class Settings:
             json=env.get("DB_JSON", "json").strip().lower() or "json",
             sql_comment=_flag(env, "DB_SQL_COMMENT", True),
             embedded_home=env_folder(env, "PERSISTENCE_HOME"),
+            pooler=_pooler(env),
         )
 
 
@@ -422,6 +473,18 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], de
         return kind(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+
+
+def _pooler(env: Mapping[str, str]) -> str | None:
+    text = env.get("DB_POOLER", "").strip().lower()
+    return None if text in ("", "none") else text
+
+
+def _server(url: str) -> tuple[str, str]:
+    """The host and port a URL connects to (libpq's defaults filled in), to tell
+    whether two URLs lead to the same server or pooler."""
+    params = _parse(url)
+    return (params.get("host") or "localhost", params.get("port") or "5432")
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

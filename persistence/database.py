@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 import psycopg
-from psycopg import Connection, sql
+from psycopg import Connection
 from psycopg.rows import BaseRowFactory
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -30,6 +30,7 @@ from . import _deadline, _json, _telemetry
 from ._acompat import Lock, owner, sleep
 from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect, logger
 from ._classify import is_read
+from ._connect import connection_kwargs, pooler_refusal
 from ._typeinfo import register_types
 from ._types import Operation, Params, Query, R
 from .config import Settings
@@ -72,7 +73,7 @@ class Database(DatabaseBase):
             max_size=s.pool_max,
             timeout=s.pool_timeout,
             max_idle=s.pool_max_idle,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **connection_kwargs(s)},
             configure=self._configure,
             name=s.application_name,
             open=False,
@@ -93,11 +94,6 @@ class Database(DatabaseBase):
         self._tenant: ContextVar[str | None] = ContextVar(
             f"persistence_tenant_{id(self)}", default=None
         )
-        self._set_tenant = (
-            sql.SQL("select set_config({}, %s, true)")
-            .format(sql.Literal(self.settings.tenant_setting))
-            .as_bytes(None)
-        )
         self._queries: QueryRunner | None = None
 
     def _configure(self, conn: Connection[Any]) -> None:
@@ -117,12 +113,12 @@ class Database(DatabaseBase):
         try:
             # One direct connection first: the pool would only report a timeout,
             # this reports the server's reason (bad password, unknown database...).
-            probe = Connection.connect(self.settings.conninfo())
+            probe = Connection.connect(self.settings.conninfo(), **connection_kwargs(self.settings))
             probe.close()
             wait = timeout if timeout is not None else self.settings.connect_timeout * 2 + 5
             self._pool.open(wait=True, timeout=wait)
         except (psycopg.Error, PoolTimeout) as ex:
-            raise self._translate(ex) from None
+            raise pooler_refusal(ex, self.settings) or self._translate(ex) from None
         return self
 
     def close(self, timeout: float = 30.0) -> None:
@@ -245,8 +241,9 @@ class Database(DatabaseBase):
                 with conn.transaction():
                     try:
                         acting = self._tenant.get() if tenant is None else str(tenant)
-                        if acting is not None:
-                            conn.execute(self._set_tenant, [acting])
+                        setup, values = self._setup(acting)
+                        if values:
+                            conn.execute(setup, values)
                         yield conn
                         committing = True
                     finally:
@@ -436,10 +433,11 @@ class Database(DatabaseBase):
     def _as_tenant(self, operation: Operation[R], tenant: str) -> Operation[R]:
         """`operation` in a transaction of its own that first sets the tenant: a
         transaction-local setting cannot outlive the statement's autocommit."""
+        setup, values = self._setup(tenant)
 
         def as_tenant(conn: Connection[Any]) -> R:
             with conn.transaction():
-                conn.execute(self._set_tenant, [tenant])
+                conn.execute(setup, values)
                 return operation(conn)
 
         return as_tenant

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, overload
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.rows import BaseRowFactory
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -29,6 +29,7 @@ from . import _deadline, _json, _telemetry
 from ._acompat import ALock, aowner, asleep
 from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect, logger
 from ._classify import is_read
+from ._connect import connection_kwargs, pooler_refusal
 from ._typeinfo import aregister_types
 from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
@@ -71,7 +72,7 @@ class AsyncDatabase(DatabaseBase):
             max_size=s.pool_max,
             timeout=s.pool_timeout,
             max_idle=s.pool_max_idle,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **connection_kwargs(s)},
             configure=self._configure,
             name=s.application_name,
             open=False,
@@ -92,11 +93,6 @@ class AsyncDatabase(DatabaseBase):
         self._tenant: ContextVar[str | None] = ContextVar(
             f"persistence_tenant_{id(self)}", default=None
         )
-        self._set_tenant = (
-            sql.SQL("select set_config({}, %s, true)")
-            .format(sql.Literal(self.settings.tenant_setting))
-            .as_bytes(None)
-        )
         self._queries: AsyncQueryRunner | None = None
 
     async def _configure(self, conn: AsyncConnection[Any]) -> None:
@@ -116,12 +112,14 @@ class AsyncDatabase(DatabaseBase):
         try:
             # One direct connection first: the pool would only report a timeout,
             # this reports the server's reason (bad password, unknown database...).
-            probe = await AsyncConnection.connect(self.settings.conninfo())
+            probe = await AsyncConnection.connect(
+                self.settings.conninfo(), **connection_kwargs(self.settings)
+            )
             await probe.close()
             wait = timeout if timeout is not None else self.settings.connect_timeout * 2 + 5
             await self._pool.open(wait=True, timeout=wait)
         except (psycopg.Error, PoolTimeout) as ex:
-            raise self._translate(ex) from None
+            raise pooler_refusal(ex, self.settings) or self._translate(ex) from None
         return self
 
     async def close(self, timeout: float = 30.0) -> None:
@@ -244,8 +242,9 @@ class AsyncDatabase(DatabaseBase):
                 async with conn.transaction():
                     try:
                         acting = self._tenant.get() if tenant is None else str(tenant)
-                        if acting is not None:
-                            await conn.execute(self._set_tenant, [acting])
+                        setup, values = self._setup(acting)
+                        if values:
+                            await conn.execute(setup, values)
                         yield conn
                         committing = True
                     finally:
@@ -435,10 +434,11 @@ class AsyncDatabase(DatabaseBase):
     def _as_tenant(self, operation: AsyncOperation[R], tenant: str) -> AsyncOperation[R]:
         """`operation` in a transaction of its own that first sets the tenant: a
         transaction-local setting cannot outlive the statement's autocommit."""
+        setup, values = self._setup(tenant)
 
         async def as_tenant(conn: AsyncConnection[Any]) -> R:
             async with conn.transaction():
-                await conn.execute(self._set_tenant, [tenant])
+                await conn.execute(setup, values)
                 return await operation(conn)
 
         return as_tenant

@@ -71,14 +71,20 @@ def explain(
         execute = execute + sql.SQL("({})").format(args)
     lead = comment(query.name) + " "
     try:
-        with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
-            conn.execute("set plan_cache_mode = force_generic_plan")
-            with conn.transaction(force_rollback=True):
-                # `numbered` is the file's statement with $n placeholders, sent as written.
-                conn.execute(f"{lead}prepare {_PREPARED} as {query.numbered}".encode())
-                # The values go in as literals of EXECUTE (a utility statement takes no
-                # bound parameters); the generic plan shows $n in their place.
-                rows = conn.execute(lead.encode() + execute.as_bytes(conn)).fetchall()
+        with (
+            psycopg.connect(settings.conninfo(), autocommit=True) as conn,
+            conn.transaction(force_rollback=True),
+        ):
+            # All in one transaction, so that through a transaction pooler (DB_POOLER)
+            # it runs on one server session and leaves nothing on it for the next
+            # client: the SET is local, and PREPARE (which a rollback keeps) is undone.
+            conn.execute("set local plan_cache_mode = force_generic_plan")
+            # `numbered` is the file's statement with $n placeholders, sent as written.
+            conn.execute(f"{lead}prepare {_PREPARED} as {query.numbered}".encode())
+            # The values go in as literals of EXECUTE (a utility statement takes no
+            # bound parameters); the generic plan shows $n in their place.
+            rows = conn.execute(lead.encode() + execute.as_bytes(conn)).fetchall()
+            conn.execute(sql.SQL("deallocate {}").format(sql.Identifier(_PREPARED)))
     except psycopg.Error as ex:
         # An error can quote a value ("invalid input syntax for type bigint: ..."):
         # the values are scrubbed like the password.

@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 
 from . import _telemetry
-from ._connect import connect
+from ._connect import connect, pooled
 from ._migration_sql import (
     MigrationFile,
     ancestors,
@@ -465,6 +465,14 @@ class Migrator:
             raise translate(ex, secrets=self.settings.secrets) from None
         try:
             conn = backend.connection
+            if pooled(conn):
+                # Its session advisory lock would stay on a server session the pooler
+                # hands to other clients, and guard nothing.
+                raise MigrationError(
+                    f"{self.settings.masked_url} goes through a connection pooler"
+                    " (PgBouncer): migrations need a direct connection; set"
+                    " DATABASE_MIGRATION_URL to the PostgreSQL server itself"
+                )
             if conn.info.server_version >= 140000:
                 # A killed migrate's backend (and its locks) go in ~1 s, not when the
                 # server next writes to the dead socket.

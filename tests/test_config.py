@@ -44,6 +44,56 @@ def test_url_options_win_over_the_defaults() -> None:
     assert params["application_name"] == "mine"
 
 
+def test_behind_a_transaction_pooler_no_startup_options_are_sent() -> None:
+    direct = "postgresql://owner:pw@db.example.com:5432/shop"
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://app:pw@bouncer:6432/shop",
+            "DB_POOLER": "transaction",
+            "DATABASE_MIGRATION_URL": direct,
+        }
+    )
+    assert settings.pooler == "transaction"
+    params = psycopg.conninfo.conninfo_to_dict(settings.conninfo())
+    assert "options" not in params  # PgBouncer refuses them
+    assert params["application_name"] == "persistence"  # PgBouncer keeps it per client
+    assert settings.session_settings == {
+        "statement_timeout": "30000",
+        "idle_in_transaction_session_timeout": "60000",
+    }
+    # Migrations go to the server itself, as a direct connection does.
+    owner = settings.for_migrations()
+    assert (owner.database_url, owner.pooler) == (direct, None)
+    assert "options" in psycopg.conninfo.conninfo_to_dict(owner.conninfo())
+    assert Settings.from_env({"DATABASE_URL": URL, "DB_POOLER": "none"}).pooler is None
+
+
+@pytest.mark.parametrize(
+    "migration_url",
+    [None, "postgresql://owner@bouncer:6432/shop", "postgresql://owner@bouncer:6432/other"],
+)
+def test_behind_a_pooler_migrations_need_a_direct_url(migration_url: str | None) -> None:
+    settings = Settings(
+        database_url="postgresql://app@bouncer:6432/shop",
+        pooler="transaction",
+        migration_url=migration_url,
+    )
+    with pytest.raises(ConfigurationError) as raised:
+        settings.for_migrations()
+    assert str(raised.value) == (
+        "DB_POOLER=transaction: migrations, check and types need a direct connection (their"
+        " session advisory lock and prepared statements do not survive a transaction"
+        " pooler); set DATABASE_MIGRATION_URL to the PostgreSQL server itself, not the pooler"
+    )
+
+
+def test_behind_a_pooler_url_options_are_refused_naming_the_fix() -> None:
+    url = "postgresql://app:hunter2@bouncer:6432/shop?options=-c%20work_mem%3D64MB"
+    with pytest.raises(ConfigurationError, match="alter role") as raised:
+        Settings(database_url=url, pooler="transaction").conninfo()
+    assert "hunter2" not in str(raised.value)
+
+
 def test_production_requires_ssl_unless_told_otherwise() -> None:
     prod = Settings.from_env({"DATABASE_URL": URL, "PERSISTENCE_ENV": "production"})
     assert psycopg.conninfo.conninfo_to_dict(prod.conninfo())["sslmode"] == "require"
@@ -90,6 +140,7 @@ def test_no_url_means_the_embedded_server() -> None:
         ({"DB_CONNECT_TIMEOUT": "0"}, "connect_timeout"),
         ({"DB_POOL_MAX_IDLE": "0"}, "pool_max_idle"),
         ({"DB_POOL_MAX_IDLE": "soon"}, "DB_POOL_MAX_IDLE"),
+        ({"DB_POOLER": "pgbouncer"}, "DB_POOLER must be transaction"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
