@@ -16,6 +16,8 @@ import pytest
 from persistence import Migrator, Settings
 from persistence._scratch import create_database, database_name, drop_database
 
+from .pgbouncer import pgbouncer  # noqa: F401 (the session's PgBouncer, a fixture)
+
 SAMPLE = Path(__file__).parent / "sample"
 
 

@@ -1,0 +1,3 @@
+"""tests/test_repository.py through PgBouncer in transaction mode (see conftest.py)."""
+
+from ..test_repository import *  # noqa: F403
