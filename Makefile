@@ -137,6 +137,16 @@ lint-migrations: $(VENV)/.installed ## squawk on every project's migrations: fil
 consumer: $(VENV)/.installed ## a new project outside the repo adopts the toolkit (editable and wheel): init, types, check, migrate, mypy, pytest
 	tools/consumer.sh
 
+.PHONY: pgbouncer
+pgbouncer: ## install PgBouncer from the distribution, if missing (tests start their own; without it they skip)
+	@if command -v pgbouncer >/dev/null; then echo "pgbouncer: $$(pgbouncer --version | head -1)"; \
+	elif ! command -v apt-get >/dev/null; then echo "pgbouncer: not installed and no apt-get; its tests will skip"; \
+	else sudo=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+		$$sudo apt-get install -y -q pgbouncer >/dev/null \
+			|| { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q pgbouncer >/dev/null; }; \
+		if [ -d /run/systemd/system ]; then $$sudo systemctl disable --now pgbouncer >/dev/null 2>&1 || true; fi; \
+		echo "pgbouncer: installed $$(pgbouncer --version | head -1) (the system service stays off)"; fi
+
 .PHONY: reliability
 reliability: $(VENV)/.installed ## fault injection on servers of its own; prints the reliability table
 	$(PY) -m pytest tests/reliability -m reliability -q

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import shutil
+import threading
 from typing import Any
 
 import psycopg
@@ -16,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 from persistence import AsyncDatabase, Database, PersistenceError, Settings
 from persistence.security import grant_sql, tenant_policy_sql
 
+from ..pgbouncer import NOT_INSTALLED, PgBouncer
 from .conftest import Result
 
 TENANTS = 5
@@ -91,6 +94,51 @@ def test_interleaved_tenants_async_tasks(service: Settings) -> None:
     result.note = "async tasks, each with its own tenant scope"
     result.record()
     assert result.leaked == 0
+
+
+def test_tenants_through_pgbouncer_sharing_server_sessions(
+    settings: Settings, service: Settings
+) -> None:
+    """Clients of their own (4 pools) through PgBouncer in transaction mode, which hands
+    its 2 server sessions to whichever client's transaction comes next."""
+    if shutil.which("pgbouncer") is None:
+        pytest.skip(NOT_INSTALLED)
+    result = Result("tenants through PgBouncer (transaction mode)")
+    bouncer = PgBouncer(settings)
+    try:
+        bouncer.allow("app")
+        through = bouncer.settings(service)
+        lock = threading.Lock()
+
+        def client(n: int) -> None:
+            rng = random.Random(n)
+            with Database(through) as db:
+                for _ in range(250):
+                    tenant = rng.randint(1, TENANTS)
+                    if rng.randrange(2):
+                        with db.tenant(tenant):
+                            rows = db.fetch_all("select tenant_id from notes")
+                    else:
+                        with db.transaction(tenant=tenant):
+                            rows = db.fetch_all("select tenant_id from notes")
+                    unset = db.fetch_all("select tenant_id from notes")  # fail closed
+                    with lock:
+                        result.operations += 2
+                        result.leaked += _leaked(rows, tenant) + len(unset)
+                        result.app_errors += len(rows) != 20
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        bouncer.close()
+    result.faults = result.operations
+    result.note = "4 clients on 2 server sessions, DB_POOLER=transaction"
+    result.record()
+    assert result.operations == 2000
+    assert (result.leaked, result.app_errors) == (0, 0)
 
 
 HOSTILE = [
