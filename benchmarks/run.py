@@ -340,6 +340,55 @@ def bench_jsonb(url: str, calls: int, rounds: int) -> dict[str, float]:
     return timings
 
 
+def bench_pgbouncer(
+    settings: PSettings, url: str, calls: int, rounds: int
+) -> dict[str, float] | None:
+    """A get by primary key through PgBouncer in transaction mode (DB_POOLER=transaction:
+    nothing prepared on the server) and directly; None when pgbouncer is not installed.
+
+    PgBouncer is the tests' own (tests/pgbouncer.py): its own process, port and auth file.
+    """
+    if shutil.which("pgbouncer") is None:
+        print("  pgbouncer not installed: apt-get install -y pgbouncer (make pgbouncer)")
+        return None
+    sys.path.insert(0, str(HERE.parent))  # the repository root, for tests/
+    from tests.pgbouncer import PgBouncer
+
+    bouncer = PgBouncer(settings)
+    through = bouncer.settings(settings)
+    direct_db = Database(PSettings(database_url=url, pool_min=4, pool_max=4)).open()
+    bounced_db = Database(dataclasses.replace(through, pool_min=4, pool_max=4)).open()
+    pool = ConnectionPool(
+        through.conninfo(),
+        min_size=4,
+        max_size=4,
+        kwargs={"autocommit": True, "prepare_threshold": None},
+        open=True,
+    )
+    rows = class_row(Item)
+
+    def psycopg_through() -> object:
+        with pool.connection() as conn, conn.cursor(row_factory=rows) as cur:
+            return cur.execute(GET, (rand_id(),)).fetchone()
+
+    try:
+        direct, bounced = Items(direct_db), Items(bounced_db)
+        return interleaved(
+            {
+                "persistence repository, direct": lambda: direct.get(rand_id()),
+                "persistence repository, PgBouncer": lambda: bounced.get(rand_id()),
+                "psycopg + class_row, PgBouncer": psycopg_through,
+            },
+            calls,
+            rounds,
+        )
+    finally:
+        pool.close()
+        bounced_db.close()
+        direct_db.close()
+        bouncer.close()
+
+
 def bench_bulk(url: str, count: int, rounds: int) -> dict[str, float]:
     """Rows per second loading `count` rows into an empty table, per contender."""
     settings = PSettings(database_url=url, pool_min=1, pool_max=2)
@@ -591,6 +640,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only",
+        choices=["pgbouncer"],
+        help="run only this row and print it (results.json is left as it is)",
+    )
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.url, args.count)
@@ -614,6 +668,11 @@ def main(argv: list[str] | None = None) -> int:
             version = str(conn.execute("select current_setting('server_version')").fetchone()[0])  # type: ignore[index]
         mode = "quick" if args.quick else "full"
         print(f"server PostgreSQL {version} at {settings.masked_url}; {mode} run", flush=True)
+        if args.only == "pgbouncer":
+            only = bench_pgbouncer(settings, url, calls, rounds)
+            if only is not None:
+                print(report_pgbouncer(only))
+            return 0
         sync = bench_sync(url, calls, rounds)
         print("  sync done", flush=True)
         asyn = asyncio.run(bench_async(url, calls, rounds, seconds))
@@ -634,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  memory done", flush=True)
         streams = bench_stream(url, million, 3)
         print("  stream done", flush=True)
+        bounced = bench_pgbouncer(settings, url, calls, rounds)
+        print("  pgbouncer done", flush=True)
     finally:
         drop_database(base, name)
 
@@ -678,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         # A throughput ratio (rows/s of repo.stream over psycopg's): 1.0 is as fast.
         "stream_1m_throughput_vs_psycopg_named_cursor": streams["persistence repo.stream"]
         / streams["psycopg named cursor + class_row"],
+        "repo_get_pgbouncer_vs_direct": pgbouncer_ratio(bounced),
     }
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -691,6 +753,8 @@ def main(argv: list[str] | None = None) -> int:
             "insert": sync["insert"],
             "async_get": asyn["get"],
             "list100_jsonb": jsonb,
+            # None when pgbouncer is not installed.
+            "get_pgbouncer": bounced,
         },
         "rows_per_second": {"bulk_insert": bulk_rates, "stream": streams},
         "ops_per_second": {"async_32_workers": asyn["throughput"]},
@@ -717,7 +781,10 @@ def report(results: dict[str, Any]) -> str:
         ("list100", "list 100 rows into dataclasses"),
         ("list100_jsonb", "list 100 rows with a 1 kB jsonb column into dataclasses"),
         ("insert", "insert one row"),
+        ("get_pgbouncer", "get one row through PgBouncer (transaction mode) and directly"),
     ):
+        if not us.get(op):
+            continue
         base = min(us[op].values())
         lines.append(f"\n{title}")
         for name, value in sorted(us[op].items(), key=lambda kv: kv[1]):
@@ -748,6 +815,22 @@ def report(results: dict[str, Any]) -> str:
     lines.append("\nratios (time ratios; 'speedup' ones are how many times faster)")
     for name, value in results["ratios"].items():
         lines.append(f"  {name:<44} {'-' if value is None else f'{value:6.2f}'}")
+    return "\n".join(lines)
+
+
+def pgbouncer_ratio(times: dict[str, float] | None) -> float | None:
+    """The repository's get through PgBouncer over the same get directly."""
+    if times is None:
+        return None
+    return times["persistence repository, PgBouncer"] / times["persistence repository, direct"]
+
+
+def report_pgbouncer(times: dict[str, float]) -> str:
+    lines = ["\nget one row through PgBouncer (transaction mode) and directly"]
+    base = min(times.values())
+    for name, value in sorted(times.items(), key=lambda kv: kv[1]):
+        lines.append(f"  {name:<34} {value:9.1f} us   {value / base:5.2f}x")
+    lines.append(f"  {'repo_get_pgbouncer_vs_direct':<34} {pgbouncer_ratio(times):9.2f}")
     return "\n".join(lines)
 
 
