@@ -114,12 +114,30 @@ class Database(DatabaseBase):
             # One direct connection first: the pool would only report a timeout,
             # this reports the server's reason (bad password, unknown database...).
             probe = Connection.connect(self.settings.conninfo(), **connection_kwargs(self.settings))
-            probe.close()
+            try:
+                if self.settings.pooler is None:
+                    self._warn_if_pooled(probe)
+            finally:
+                probe.close()
             wait = timeout if timeout is not None else self.settings.connect_timeout * 2 + 5
             self._pool.open(wait=True, timeout=wait)
         except (psycopg.Error, PoolTimeout) as ex:
             raise pooler_refusal(ex, self.settings) or self._translate(ex) from None
         return self
+
+    def _warn_if_pooled(self, conn: Connection[Any]) -> None:
+        """Say so when DATABASE_URL leads through a pooler that let the startup options
+        through (`ignore_startup_parameters`) but DB_POOLER is unset: in transaction
+        mode, statements would fail once psycopg prepares them (see `_connect.pooled`)."""
+        cur = conn.execute("select pg_backend_pid()")
+        row = cur.fetchone()
+        if row is not None and row[0] != conn.info.backend_pid:
+            logger.warning(
+                "%s goes through a connection pooler (PgBouncer) but DB_POOLER is unset:"
+                " in transaction mode set DB_POOLER=transaction, or statements fail once"
+                " prepared and the timeouts are not applied",
+                self.settings.masked_url,
+            )
 
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new work, wait up to `timeout` seconds for work in flight (statements

@@ -115,12 +115,30 @@ class AsyncDatabase(DatabaseBase):
             probe = await AsyncConnection.connect(
                 self.settings.conninfo(), **connection_kwargs(self.settings)
             )
-            await probe.close()
+            try:
+                if self.settings.pooler is None:
+                    await self._warn_if_pooled(probe)
+            finally:
+                await probe.close()
             wait = timeout if timeout is not None else self.settings.connect_timeout * 2 + 5
             await self._pool.open(wait=True, timeout=wait)
         except (psycopg.Error, PoolTimeout) as ex:
             raise pooler_refusal(ex, self.settings) or self._translate(ex) from None
         return self
+
+    async def _warn_if_pooled(self, conn: AsyncConnection[Any]) -> None:
+        """Say so when DATABASE_URL leads through a pooler that let the startup options
+        through (`ignore_startup_parameters`) but DB_POOLER is unset: in transaction
+        mode, statements would fail once psycopg prepares them (see `_connect.pooled`)."""
+        cur = await conn.execute("select pg_backend_pid()")
+        row = await cur.fetchone()
+        if row is not None and row[0] != conn.info.backend_pid:
+            logger.warning(
+                "%s goes through a connection pooler (PgBouncer) but DB_POOLER is unset:"
+                " in transaction mode set DB_POOLER=transaction, or statements fail once"
+                " prepared and the timeouts are not applied",
+                self.settings.masked_url,
+            )
 
     async def close(self, timeout: float = 30.0) -> None:
         """Refuse new work, wait up to `timeout` seconds for work in flight (statements

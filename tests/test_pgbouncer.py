@@ -208,6 +208,23 @@ def test_migrations_through_a_pooler_that_ignores_options_are_refused(
         bouncer.close()
 
 
+def test_a_pooler_that_takes_the_options_without_the_setting_is_reported(
+    persistence_settings: Settings, empty_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    bouncer = PgBouncer(persistence_settings, ignore_options=True)
+    try:
+        url = bouncer.settings(empty_settings).database_url
+        with Database(dataclasses.replace(empty_settings, database_url=url)):
+            pass
+    finally:
+        bouncer.close()
+    assert any("set DB_POOLER=transaction" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with Database(empty_settings):
+        pass
+    assert not any("DB_POOLER" in r.getMessage() for r in caplog.records)
+
+
 # -- tenant isolation ---------------------------------------------------------------------
 
 
