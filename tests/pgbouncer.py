@@ -44,6 +44,8 @@ class PgBouncer:
     """
 
     def __init__(self, upstream: Settings, *, ignore_options: bool = False):
+        if shutil.which("pgbouncer") is None:
+            pytest.skip(NOT_INSTALLED)  # the test that wants one is skipped, saying why
         params = conninfo_to_dict(upstream.database_url or "")
         self.user = str(params.get("user") or pwd.getpwuid(os.geteuid()).pw_name)
         self._password = str(params.get("password") or "")
@@ -165,8 +167,6 @@ def _system_user() -> str:
 @pytest.fixture(scope="session")
 def pgbouncer(persistence_settings: Settings) -> Iterator[PgBouncer]:
     """PgBouncer in transaction mode in front of the test server, for the session."""
-    if shutil.which("pgbouncer") is None:
-        pytest.skip(NOT_INSTALLED)
     bouncer = PgBouncer(persistence_settings)
     yield bouncer
     bouncer.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import shutil
 import threading
 from typing import Any
 
@@ -18,7 +17,7 @@ from psycopg.conninfo import make_conninfo
 from persistence import AsyncDatabase, Database, PersistenceError, Settings
 from persistence.security import grant_sql, tenant_policy_sql
 
-from ..pgbouncer import NOT_INSTALLED, PgBouncer
+from ..pgbouncer import PgBouncer
 from .conftest import Result
 
 TENANTS = 5
@@ -101,8 +100,6 @@ def test_tenants_through_pgbouncer_sharing_server_sessions(
 ) -> None:
     """Clients of their own (4 pools) through PgBouncer in transaction mode, which hands
     its 2 server sessions to whichever client's transaction comes next."""
-    if shutil.which("pgbouncer") is None:
-        pytest.skip(NOT_INSTALLED)
     result = Result("tenants through PgBouncer (transaction mode)")
     bouncer = PgBouncer(settings)
     try:
