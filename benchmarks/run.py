@@ -781,10 +781,7 @@ def report(results: dict[str, Any]) -> str:
         ("list100", "list 100 rows into dataclasses"),
         ("list100_jsonb", "list 100 rows with a 1 kB jsonb column into dataclasses"),
         ("insert", "insert one row"),
-        ("get_pgbouncer", "get one row through PgBouncer (transaction mode) and directly"),
     ):
-        if not us.get(op):
-            continue
         base = min(us[op].values())
         lines.append(f"\n{title}")
         for name, value in sorted(us[op].items(), key=lambda kv: kv[1]):
@@ -793,6 +790,8 @@ def report(results: dict[str, Any]) -> str:
         lines.append(
             f"  {'pgbench -S -c1 (C client limit)':<34} {results['pgbench_select_us']:9.1f} us"
         )
+    if us.get("get_pgbouncer"):
+        lines.append(report_pgbouncer(us["get_pgbouncer"]))
     lines.append("\nbulk insert")
     for name, value in sorted(
         results["rows_per_second"]["bulk_insert"].items(), key=lambda kv: -kv[1]
