@@ -83,7 +83,13 @@ class PgBouncer:
                 shutil.chown(f, runas)
             argv[1:1] = ["-u", runas]
         # Its log goes to the log file too; a pipe nobody reads would fill and stop it.
-        self._process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self._process = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        except OSError:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         self._wait_listening()
 
     def settings(self, direct: Settings) -> Settings:
@@ -134,10 +140,9 @@ class PgBouncer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 log = self.folder / "pgbouncer.log"
-                raise RuntimeError(
-                    f"pgbouncer exited ({self._process.returncode}):"
-                    f" {log.read_text() if log.exists() else '(no log)'}"
-                )
+                text = log.read_text() if log.exists() else "(no log)"
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise RuntimeError(f"pgbouncer exited ({self._process.returncode}): {text}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
