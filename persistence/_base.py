@@ -66,6 +66,35 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class ServerHealth:
+    """One server of a primary with read replicas, as `Health.servers` lists it."""
+
+    __module__ = "persistence"
+
+    url: str
+    #: "primary" or "replica", as the server itself says (`pg_is_in_recovery()`);
+    #: None when it could not be asked.
+    role: str | None
+    #: "up", "down" (skipped until it answers again) or "lagging" (skipped until it
+    #: is back within `replica_max_lag`).
+    state: str
+    #: Seconds behind the primary (0 for the primary), when known.
+    lag_s: float | None
+    pool_size: int
+    pool_idle: int
+    requests_waiting: int
+    error: str | None = None
+
+    def __str__(self) -> str:
+        lag = "-" if self.lag_s is None else f"{self.lag_s:.3f} s"
+        error = f", {self.error}" if self.error else ""
+        return (
+            f"{self.role or '?':<7} {self.state:<7} lag {lag:<9} pool {self.pool_size} open"
+            f" ({self.pool_idle} idle), {self.requests_waiting} waiting  {self.url}{error}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     """A health report: safe to log or serve, it never contains the password."""
 
@@ -83,6 +112,8 @@ class Health:
     error: str | None = None
     #: The role the service runs as (see `persistence check` for what it may do).
     role: str | None = None
+    #: With read replicas: the primary, then each replica (empty without replicas).
+    servers: tuple[ServerHealth, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +130,7 @@ class Health:
                 f"round trip      {latency}",
                 f"pool            {self.pool_size} open ({self.pool_idle} idle),"
                 f" {self.requests_waiting} waiting, limits {self.pool_min}-{self.pool_max}",
+                *(f"server          {server}" for server in self.servers),
             ]
         )
 
@@ -211,6 +243,7 @@ class DatabaseBase:
         latency: float | None,
         error: str | None,
         role: str | None = None,
+        servers: tuple[ServerHealth, ...] = (),
     ) -> Health:
         return Health(
             ok=error is None,
@@ -224,6 +257,7 @@ class DatabaseBase:
             requests_waiting=stats.get("requests_waiting", 0),
             error=error,
             role=role,
+            servers=servers,
         )
 
 

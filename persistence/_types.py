@@ -37,6 +37,7 @@ class Executor(Protocol):
         name: str | None = None,
         statement: Query | None = None,
         idempotent: bool = False,
+        primary: bool = False,
     ) -> R: ...
 
 
@@ -53,6 +54,7 @@ class AsyncExecutor(Protocol):
         name: str | None = None,
         statement: Query | None = None,
         idempotent: bool = False,
+        primary: bool = False,
     ) -> R: ...
 
 

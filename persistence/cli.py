@@ -79,11 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _one_line(message: str, url: str | None = None) -> str:
     """`message` on one line, with anything that may be the password scrubbed, again:
     the settings may not have been built, and this is the last stop before a log."""
-    from .config import secrets_of
+    from .config import secrets_of, split_urls
     from .errors import scrub
 
+    replicas = split_urls(os.environ.get("DATABASE_REPLICA_URLS", ""))
     secrets = (
         *secrets_of(os.environ.get("DATABASE_URL")),
+        *(secret for replica in replicas for secret in secrets_of(replica)),
         *secrets_of(url),
         os.environ.get("DB_PASSWORD", ""),
     )

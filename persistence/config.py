@@ -25,7 +25,7 @@ from psycopg import errors as _pg
 
 from .errors import ConfigurationError, PersistenceError, scrub
 
-__all__ = ["Settings", "find_project", "mask_url", "secrets_of"]
+__all__ = ["Settings", "find_project", "mask_url", "secrets_of", "split_urls"]
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 #: The one message for settings that name no server, wherever it is found out.
@@ -91,6 +91,14 @@ class Settings:
     #: with pool_mode = transaction): no prepared statements, no startup options, the
     #: session settings sent per transaction, migrations only on a direct connection.
     pooler: str | None = None
+    #: Streaming replicas of `database_url` (DATABASE_REPLICA_URLS, comma-separated):
+    #: statements that only read go to one of them; everything else to the primary.
+    replica_urls: tuple[str, ...] = ()
+    #: A replica further behind the primary than this many seconds is skipped.
+    replica_max_lag: float = 10.0
+    #: How long a read waits for a replica to replay the caller's own last write
+    #: before it reads from the primary instead (read-your-writes).
+    replica_wait: float = 0.5
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -117,6 +125,21 @@ class Settings:
             _parse(self.database_url)  # fail now, naming the variable, not inside the pool
         if self.migration_url is not None:
             _parse(self.migration_url, "DATABASE_MIGRATION_URL")
+        for number, url in enumerate(self.replica_urls, 1):
+            _parse(url, f"DATABASE_REPLICA_URLS (URL {number})")
+        if self.replica_urls and self.database_url is None:
+            raise ConfigurationError(
+                "DATABASE_REPLICA_URLS needs DATABASE_URL: replicas are replicas of a primary"
+            )
+        if self.replica_max_lag <= 0:
+            raise ConfigurationError(
+                f"DB_REPLICA_MAX_LAG must be positive, got {self.replica_max_lag}"
+            )
+        if self.replica_wait < 0:
+            raise ConfigurationError(
+                f"DB_REPLICA_WAIT must be >= 0 (0: read from the primary at once), got"
+                f" {self.replica_wait}"
+            )
         if self.json not in JSON_LIBRARIES:
             raise ConfigurationError(
                 f"DB_JSON must be one of {', '.join(JSON_LIBRARIES)}, not {self.json[:40]!r}"
@@ -139,6 +162,7 @@ class Settings:
             shown["database_url"] = repr(self.masked_url)
         if self.migration_url is not None:
             shown["migration_url"] = repr(mask_url(self.migration_url))
+        shown["replica_urls"] = repr(tuple(mask_url(url) for url in self.replica_urls))
         return f"Settings({', '.join(f'{k}={v}' for k, v in shown.items())})"
 
     @property
@@ -180,8 +204,10 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every string that may be the password or part of it, for `errors.scrub`."""
-        return secrets_of(self.database_url)
+        """Every string that may be the password or part of it, for `errors.scrub`:
+        the primary's and each replica's."""
+        found = {s for url in (self.database_url, *self.replica_urls) for s in secrets_of(url)}
+        return tuple(sorted(found, key=len, reverse=True))
 
     def with_url(self, url: str) -> Settings:
         return dataclasses.replace(self, database_url=url)
@@ -190,6 +216,7 @@ class Settings:
         """These settings as the schema's owner: `migration_url` when it is set.
 
         Migrations, `check` and `types` use this; the service's pool uses `database_url`.
+        They run on the primary only: the replicas are left out.
         Behind a transaction pooler they need a direct connection: their session
         advisory lock and prepared statements would not stay on one server session.
 
@@ -208,11 +235,21 @@ class Settings:
                     " PostgreSQL server itself, not the pooler"
                 )
             return dataclasses.replace(
-                self, database_url=self.migration_url, migration_url=None, pooler=None
+                self,
+                database_url=self.migration_url,
+                migration_url=None,
+                pooler=None,
+                replica_urls=(),
             )
         if self.migration_url is None or self.migration_url == self.database_url:
-            return self
-        return dataclasses.replace(self, database_url=self.migration_url, migration_url=None)
+            return dataclasses.replace(self, replica_urls=()) if self.replica_urls else self
+        return dataclasses.replace(
+            self, database_url=self.migration_url, migration_url=None, replica_urls=()
+        )
+
+    def for_replica(self, url: str) -> Settings:
+        """These settings for one replica's pool: its URL, the same session defaults."""
+        return dataclasses.replace(self, database_url=url, migration_url=None, replica_urls=())
 
     @property
     def session_settings(self) -> dict[str, str]:
@@ -313,7 +350,21 @@ class Settings:
             sql_comment=_flag(env, "DB_SQL_COMMENT", True),
             embedded_home=env_folder(env, "PERSISTENCE_HOME"),
             pooler=_pooler(env),
+            replica_urls=split_urls(env.get("DATABASE_REPLICA_URLS", "")),
+            replica_max_lag=_number(env, "DB_REPLICA_MAX_LAG", float, 10.0),
+            replica_wait=_number(env, "DB_REPLICA_WAIT", float, 0.5),
         )
+
+
+def split_urls(text: str) -> tuple[str, ...]:
+    """The URLs of a comma-separated list. A comma splits only before the next URL's
+    scheme, so a multi-host URL (``postgresql://a,b/db``) stays whole.
+
+    >>> split_urls("postgresql://r1/app, postgresql://r2a,r2b/app")
+    ('postgresql://r1/app', 'postgresql://r2a,r2b/app')
+    """
+    parts = re.split(r",\s*(?=postgres(?:ql)?://)", text.strip())
+    return tuple(part.strip() for part in parts if part.strip())
 
 
 def mask_url(url: str) -> str:

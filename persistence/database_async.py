@@ -27,9 +27,19 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import _deadline, _json, _telemetry
 from ._acompat import ALock, aowner, asleep
-from ._base import DatabaseBase, Health, TxBinding, has_unread_input, is_disconnect, logger
+from ._base import (
+    DatabaseBase,
+    Health,
+    ServerHealth,
+    TxBinding,
+    has_unread_input,
+    is_disconnect,
+    logger,
+)
 from ._classify import is_read
 from ._connect import connection_kwargs, pooler_refusal
+from ._replica_state import WAL_POSITION, format_lsn, parse_lsn
+from ._replicas_async import AsyncReplicaSet
 from ._typeinfo import aregister_types
 from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
@@ -94,6 +104,15 @@ class AsyncDatabase(DatabaseBase):
             f"persistence_tenant_{id(self)}", default=None
         )
         self._queries: AsyncQueryRunner | None = None
+        #: The read replicas (None without `replica_urls`): see `run` for what goes there.
+        self._replicas = (
+            AsyncReplicaSet(s, self._configure, self.deadline, self._lent)
+            if s.replica_urls
+            else None
+        )
+        # The causal token of this context: the primary's WAL position after its last
+        # committed write (0: none). A read goes to a replica that has replayed that far.
+        self._causal: ContextVar[int] = ContextVar(f"persistence_causal_{id(self)}", default=0)
 
     async def _configure(self, conn: AsyncConnection[Any]) -> None:
         """Set up each new pooled connection: the JSON library, and arrays of enums and
@@ -124,6 +143,8 @@ class AsyncDatabase(DatabaseBase):
             await self._pool.open(wait=True, timeout=wait)
         except (psycopg.Error, PoolTimeout) as ex:
             raise pooler_refusal(ex, self.settings) or self._translate(ex) from None
+        if self._replicas is not None:
+            await self._replicas.open()
         return self
 
     async def _warn_if_pooled(self, conn: AsyncConnection[Any]) -> None:
@@ -148,6 +169,8 @@ class AsyncDatabase(DatabaseBase):
         while self._lent and time.monotonic() < deadline:
             await asleep(0.01)
         await self._pool.close()
+        if self._replicas is not None:
+            await self._replicas.close()
 
     async def __aenter__(self) -> Self:
         return await self.open()
@@ -269,6 +292,8 @@ class AsyncDatabase(DatabaseBase):
                         binding.open = False
                         # The COMMIT (or ROLLBACK) that follows gets a deadline too.
                         watch = _deadline.arm(conn, self.deadline)
+                if self._replicas is not None:
+                    await self._note_position(conn)
             except psycopg.Error as ex:
                 if committing and (is_disconnect(ex, conn) or conn.closed):
                     raise self._outcome_unknown(ex, "commit") from ex
@@ -333,6 +358,7 @@ class AsyncDatabase(DatabaseBase):
         name: str | None = None,
         statement: Query | None = None,
         idempotent: bool = False,
+        primary: bool = False,
     ) -> R:
         """Run `operation(conn)` on a connection, translating errors, and return its result.
 
@@ -345,6 +371,12 @@ class AsyncDatabase(DatabaseBase):
                 twice) if its connection died. None counts as a write.
             idempotent: the work is safe to run twice even though it writes (an
                 insert with a client-chosen key and ON CONFLICT DO NOTHING): retry it too.
+            primary: with read replicas, run a read on the primary all the same.
+
+        With read replicas (`replica_urls`), a statement that only reads, outside a
+        transaction, runs on a replica that has replayed this task's (thread's) last
+        committed write (see `causal_token`), else on the primary; everything else
+        runs on the primary.
 
         Never retried inside a transaction: a dead connection lost the transaction.
         The whole operation must end within `self.deadline` seconds (statement_timeout
@@ -360,9 +392,11 @@ class AsyncDatabase(DatabaseBase):
         started = time.perf_counter()
         ok = False
         try:
-            retry = idempotent or (statement is not None and _is_read(statement))
+            read = statement is not None and _is_read(statement)
             with _telemetry.span(name, statement, self.telemetry_attributes):
-                result = await self._run(operation, name, retry)
+                result = await self._run(
+                    operation, name, idempotent or read, read, read and not primary
+                )
             ok = True
             return result
         except (UnicodeError, RecursionError) as ex:
@@ -372,7 +406,14 @@ class AsyncDatabase(DatabaseBase):
         finally:
             self._record(name, statement, time.perf_counter() - started, ok)
 
-    async def _run(self, operation: AsyncOperation[R], name: str | None, retry: bool) -> R:
+    async def _run(
+        self,
+        operation: AsyncOperation[R],
+        name: str | None,
+        retry: bool,
+        read: bool,
+        replica: bool,
+    ) -> R:
         current = self._current()
         if current is not None:
             if current is self._pinned:
@@ -393,6 +434,14 @@ class AsyncDatabase(DatabaseBase):
         acting = self._tenant.get()
         if acting is not None:
             operation = self._as_tenant(operation, acting)
+        if self._replicas is not None:
+            if replica:
+                served, result = await self._replicas.run(operation, name, self._causal.get())
+                if served:
+                    return result  # type: ignore[return-value]
+            elif not read:
+                # A write: what this context reads next must see it.
+                operation = self._noting_position(operation)
         attempts = _RETRIES if retry else 1
         attempt = 0
         stale = 0
@@ -449,6 +498,80 @@ class AsyncDatabase(DatabaseBase):
                         raise self._outcome_unknown(ex, name) from ex
                 raise self._translate(ex, name) from ex
 
+    def _noting_position(self, operation: AsyncOperation[R]) -> AsyncOperation[R]:
+        """`operation`, then the primary's WAL position read on the same connection
+        once it has committed: the caller's causal token."""
+
+        async def noting(conn: AsyncConnection[Any]) -> R:
+            result = await operation(conn)
+            await self._note_position(conn)
+            return result
+
+        return noting
+
+    async def _note_position(self, conn: AsyncConnection[Any]) -> None:
+        """Advance this context's causal token to the primary's position now. Never
+        raises: the write has committed; when its connection cannot say where the WAL
+        is, another connection can (any later position covers the commit)."""
+        for attempt in range(2):
+            try:
+                if attempt == 0:
+                    cur = await conn.execute(WAL_POSITION)
+                    row = await cur.fetchone()
+                else:
+                    async with self._pool.connection(
+                        timeout=self.settings.connect_timeout
+                    ) as other:
+                        cur = await other.execute(WAL_POSITION)
+                        row = await cur.fetchone()
+            except (psycopg.Error, PoolTimeout):
+                continue
+            if row is not None and row[0] is not None:
+                position = parse_lsn(row[0])
+                if position > self._causal.get():
+                    self._causal.set(position)
+                return
+        logger.warning(
+            "could not read the primary's WAL position after a commit: this task's next"
+            " reads may not see its write on a replica"
+        )
+
+    def causal_token(self) -> str | None:
+        """The primary's WAL position after the last write this task (thread) committed,
+        or None if it committed none (or there are no replicas).
+
+        Reads in the same task (thread) already wait for it. Hand it to another task,
+        process or request (a cookie, a header) and read inside `after(token)` there,
+        so that they see the write too.
+        """
+        position = self._causal.get()
+        return format_lsn(position) if position else None
+
+    @contextmanager
+    def after(self, token: str | None) -> Iterator[None]:
+        """In the block, reads see at least what was committed up to `token` (from
+        `causal_token()`): a replica serves them once it has replayed that far, else,
+        after waiting up to `replica_wait` seconds, the primary does. None: no-op.
+
+        Raises:
+            PersistenceError: `token` is not a WAL position (``16/B374D848``).
+        """
+        try:
+            position = parse_lsn(token) if token else 0
+        except ValueError:
+            raise PersistenceError(
+                f"after({str(token)[:40]!r}): not a causal token; pass what causal_token() returned"
+            ) from None
+        entered = max(self._causal.get(), position)
+        reset = self._causal.set(entered)
+        try:
+            yield
+        finally:
+            final = self._causal.get()
+            self._causal.reset(reset)
+            if final > entered:  # a write in the block: keep its position
+                self._causal.set(final)
+
     def _as_tenant(self, operation: AsyncOperation[R], tenant: str) -> AsyncOperation[R]:
         """`operation` in a transaction of its own that first sets the tenant: a
         transaction-local setting cannot outlive the statement's autocommit."""
@@ -498,18 +621,31 @@ class AsyncDatabase(DatabaseBase):
         return True
 
     @overload
-    async def fetch_all(self, query: Query, params: Params = None) -> list[tuple[Any, ...]]: ...
+    async def fetch_all(
+        self, query: Query, params: Params = None, *, primary: bool = False
+    ) -> list[tuple[Any, ...]]: ...
     @overload
     async def fetch_all(
-        self, query: Query, params: Params = None, *, row_factory: BaseRowFactory[Row]
+        self,
+        query: Query,
+        params: Params = None,
+        *,
+        row_factory: BaseRowFactory[Row],
+        primary: bool = False,
     ) -> list[Row]: ...
     async def fetch_all(
-        self, query: Query, params: Params = None, *, row_factory: BaseRowFactory[Any] | None = None
+        self,
+        query: Query,
+        params: Params = None,
+        *,
+        row_factory: BaseRowFactory[Any] | None = None,
+        primary: bool = False,
     ) -> list[Any]:
         """All rows the statement returns.
 
         Retried on another connection if the connection died, when the statement
         only reads; a write (`insert ... returning`) is not, and says `OutcomeUnknown`.
+        A read goes to a replica, if there are any, unless `primary` (see `run`).
         """
 
         async def op(conn: AsyncConnection[Any]) -> list[Any]:
@@ -518,16 +654,28 @@ class AsyncDatabase(DatabaseBase):
                 await cur.execute(query, params)
                 return await cur.fetchall()
 
-        return await self.run(op, statement=query)
+        return await self.run(op, statement=query, primary=primary)
 
     @overload
-    async def fetch_one(self, query: Query, params: Params = None) -> tuple[Any, ...] | None: ...
+    async def fetch_one(
+        self, query: Query, params: Params = None, *, primary: bool = False
+    ) -> tuple[Any, ...] | None: ...
     @overload
     async def fetch_one(
-        self, query: Query, params: Params = None, *, row_factory: BaseRowFactory[Row]
+        self,
+        query: Query,
+        params: Params = None,
+        *,
+        row_factory: BaseRowFactory[Row],
+        primary: bool = False,
     ) -> Row | None: ...
     async def fetch_one(
-        self, query: Query, params: Params = None, *, row_factory: BaseRowFactory[Any] | None = None
+        self,
+        query: Query,
+        params: Params = None,
+        *,
+        row_factory: BaseRowFactory[Any] | None = None,
+        primary: bool = False,
     ) -> Any:
         """The first row the statement returns, or None when there is none (retried as
         `fetch_all` is)."""
@@ -538,15 +686,22 @@ class AsyncDatabase(DatabaseBase):
                 await cur.execute(query, params)
                 return await cur.fetchone()
 
-        return await self.run(op, statement=query)
+        return await self.run(op, statement=query, primary=primary)
 
-    async def fetch_value(self, query: Query, params: Params = None) -> Any:
+    async def fetch_value(
+        self, query: Query, params: Params = None, *, primary: bool = False
+    ) -> Any:
         """The first column of the first row, or None when there is no row."""
-        row = await self.fetch_one(query, params)
+        row = await self.fetch_one(query, params, primary=primary)
         return None if row is None else row[0]
 
     async def execute(
-        self, query: Query, params: Params = None, *, idempotent: bool = False
+        self,
+        query: Query,
+        params: Params = None,
+        *,
+        idempotent: bool = False,
+        primary: bool = False,
     ) -> int:
         """Run a statement and return the number of rows it affected.
 
@@ -561,7 +716,7 @@ class AsyncDatabase(DatabaseBase):
                 await cur.execute(query, params)
                 return cur.rowcount
 
-        return await self.run(op, statement=query, idempotent=idempotent)
+        return await self.run(op, statement=query, idempotent=idempotent, primary=primary)
 
     async def check(self) -> None:
         """Test every idle pooled connection now and replace the dead ones."""
@@ -573,13 +728,39 @@ class AsyncDatabase(DatabaseBase):
         Never raises for a database problem: a failure is reported in the result.
         """
         started = time.perf_counter()
+        servers = await self._replicas.health() if self._replicas is not None else []
         try:
-            row = await self.fetch_one("select current_setting('server_version'), current_user")
+            row = await self.fetch_one(
+                "select current_setting('server_version'), current_user, pg_is_in_recovery()",
+                primary=True,
+            )
         except Exception as ex:
-            return self._health(self._pool.get_stats(), None, None, str(self._translate(ex)))
+            error = str(self._translate(ex))
+            mine = self._servers(servers, error, None)
+            return self._health(self._pool.get_stats(), None, None, error, None, mine)
         latency = time.perf_counter() - started
-        version, role = row if row is not None else (None, None)
-        return self._health(self._pool.get_stats(), str(version), latency, None, str(role))
+        version, role, standby = row if row is not None else (None, None, None)
+        mine = self._servers(servers, None, "replica" if standby else "primary")
+        return self._health(self._pool.get_stats(), str(version), latency, None, str(role), mine)
+
+    def _servers(
+        self, replicas: list[ServerHealth], error: str | None, role: str | None
+    ) -> tuple[ServerHealth, ...]:
+        """The primary's line, then the replicas', for `health` (none without replicas)."""
+        if not replicas:
+            return ()
+        stats = self._pool.get_stats()
+        primary = ServerHealth(
+            url=self.settings.masked_url,
+            role=role,
+            state="down" if error else "up",
+            lag_s=None if error else 0.0,
+            pool_size=stats.get("pool_size", 0),
+            pool_idle=stats.get("pool_available", 0),
+            requests_waiting=stats.get("requests_waiting", 0),
+            error=error,
+        )
+        return (primary, *replicas)
 
 
 class AsyncTransactionAttempts:

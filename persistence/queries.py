@@ -88,6 +88,9 @@ class Query:
     #: Declared safe to run twice by an `-- idempotent` line under its name: retried
     #: after a dead connection although it writes. Read once, at load.
     idempotent: bool = False
+    #: Sent to the primary even though it only reads, by a `-- primary` line under its
+    #: name (with read replicas configured). Read once, at load.
+    primary: bool = False
 
     @property
     def where(self) -> str:
@@ -310,6 +313,8 @@ def _query(
     datum: QueryDatum, path: Path, line: int, line_map: tuple[int, ...], commented: bool
 ) -> Query:
     converted = convert(datum.sql)
+    # `-- idempotent` and `-- primary`: lines of their own under the name.
+    flags = {line.strip().lower() for line in datum.doc_comments.splitlines()}
     name, sent, script = datum.query_name, converted.pyformat, converted.numbered
     if commented:
         # Scripts run without parameters (single %), the rest through psycopg's pyformat.
@@ -329,7 +334,6 @@ def _query(
         doc=datum.doc_comments,
         sql_bytes=sent.encode(),
         script_bytes=script.encode(),
-        idempotent=any(
-            line.strip().lower() == "idempotent" for line in datum.doc_comments.splitlines()
-        ),
+        idempotent="idempotent" in flags,
+        primary="primary" in flags,
     )

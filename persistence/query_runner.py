@@ -11,8 +11,8 @@ mapped by psycopg's `class_row`.
 Every call checks its parameters before anything is sent, runs through
 `Database.run` (the current transaction's connection if there is one, else a
 pooled one; retried after a dead connection only when the statement reads, or its
-file declares it `-- idempotent`), and is counted in
-`db.metrics` under the query's name.
+file declares it `-- idempotent`; a read goes to a replica when there are any, unless
+its file says `-- primary`), and is counted in `db.metrics` under the query's name.
 """
 
 from __future__ import annotations
@@ -72,7 +72,11 @@ class QueryRunner:
                 return cur.fetchall()
 
         return self.db.run(
-            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
         )
 
     def stream(
@@ -125,7 +129,11 @@ class QueryRunner:
                 return cur.fetchone()
 
         return self.db.run(
-            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
         )
 
     def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
@@ -156,7 +164,11 @@ class QueryRunner:
                 return cur.fetchone()
 
         found = self.db.run(
-            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
         )
         if found is None:
             if query.operation == "select_value":
@@ -174,7 +186,11 @@ class QueryRunner:
                 return cur.rowcount
 
         return self.db.run(
-            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
         )
 
     def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:

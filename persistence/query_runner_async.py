@@ -10,8 +10,8 @@ mapped by psycopg's `class_row`.
 Every call checks its parameters before anything is sent, runs through
 `AsyncDatabase.run` (the current transaction's connection if there is one, else a
 pooled one; retried after a dead connection only when the statement reads, or its
-file declares it `-- idempotent`), and is counted in
-`db.metrics` under the query's name.
+file declares it `-- idempotent`; a read goes to a replica when there are any, unless
+its file says `-- primary`), and is counted in `db.metrics` under the query's name.
 """
 
 from __future__ import annotations
@@ -71,7 +71,11 @@ class AsyncQueryRunner:
                 return await cur.fetchall()
 
         return await self.db.run(
-            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
         )
 
     async def stream(
@@ -124,7 +128,11 @@ class AsyncQueryRunner:
                 return await cur.fetchone()
 
         return await self.db.run(
-            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
         )
 
     async def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
@@ -155,7 +163,11 @@ class AsyncQueryRunner:
                 return await cur.fetchone()
 
         found = await self.db.run(
-            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
         )
         if found is None:
             if query.operation == "select_value":
@@ -173,7 +185,11 @@ class AsyncQueryRunner:
                 return cur.rowcount
 
         return await self.db.run(
-            op, name=query.name, statement=query.sql_bytes, idempotent=query.idempotent
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
         )
 
     async def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:

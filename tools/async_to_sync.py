@@ -26,6 +26,7 @@ FILES = {
     "persistence/batcher_async.py": "persistence/batcher.py",
     "persistence/database_async.py": "persistence/database.py",
     "persistence/query_runner_async.py": "persistence/query_runner.py",
+    "persistence/_replicas_async.py": "persistence/_replicas.py",
     "persistence/repository_async.py": "persistence/repository.py",
     "tests/test_batcher_async.py": "tests/test_batcher.py",
     "tests/test_database_async.py": "tests/test_database.py",
@@ -36,6 +37,7 @@ FILES = {
 
 RENAMES = {
     "AsyncBatcher": "Batcher",
+    "AsyncReplicaSet": "ReplicaSet",
     "AsyncBatchWriter": "BatchWriter",
     "AsyncDatabase": "Database",
     "AsyncConnectionPool": "ConnectionPool",
@@ -71,6 +73,7 @@ RENAMES = {
     "database_async": "database",
     "repository_async": "repository",
     "query_runner_async": "query_runner",
+    "_replicas_async": "_replicas",
     "agather": "gather",
     "adb": "db",
 }

@@ -1,0 +1,259 @@
+"""AsyncReplicaSet: the read replicas of an AsyncDatabase, one pool per server.
+
+The sync twin is generated from this file.
+
+`AsyncDatabase.run` hands it the reads it may serve (statements that only read, outside
+any transaction, not marked primary). It tries the replicas in turn, skipping one that
+is down (until a back-off passes and a direct connection answers again) or further
+behind than `replica_max_lag`, and one that has not yet replayed the caller's causal
+token (waiting up to `replica_wait` for one to catch up). When none can serve, it says
+so and the read runs on the primary. A read whose replica died under it is a read:
+it runs again on the next server, so the caller sees no error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from . import _deadline
+from ._acompat import asleep
+from ._base import ServerHealth, has_unread_input, is_disconnect, logger
+from ._connect import connection_kwargs
+from ._replica_state import STATUS, ReplicaState
+from ._types import AsyncOperation, R
+from .config import Settings
+from .errors import scrub, translate
+
+__all__ = ["AsyncReplicaSet"]
+
+#: What a server said about serving one read.
+_SKIP, _BEHIND = "skip", "behind"
+
+#: SQLSTATE of a read the replica cancelled because replay needed what it held
+#: ("canceling statement due to conflict with recovery"): the primary has no conflict.
+_RECOVERY_CONFLICT = "40001"
+
+
+class _Replica:
+    def __init__(self, settings: Settings, pool: AsyncConnectionPool[AsyncConnection[Any]]):
+        self.conninfo = settings.conninfo()
+        self.kwargs = connection_kwargs(settings)
+        self.pool = pool
+        self.state = ReplicaState(settings.masked_url)
+
+
+class AsyncReplicaSet:
+    """The replicas of `settings.replica_urls`; `run` serves a read on one of them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        configure: Callable[[AsyncConnection[Any]], Any],
+        deadline: float,
+        lent: set[Any],
+    ):
+        self.settings = settings
+        self.deadline = deadline
+        self._lent = lent
+        self._secrets = settings.secrets
+        # Waiting longer for a replica's connection than for a connection to be made
+        # would only delay a read the primary can serve.
+        self._wait = min(settings.pool_timeout, float(max(2, round(settings.connect_timeout))))
+        self._next = 0
+        self.replicas: list[_Replica] = []
+        for number, url in enumerate(settings.replica_urls, 1):
+            own = settings.for_replica(url)
+            pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+                own.conninfo(),
+                min_size=settings.pool_min,
+                max_size=settings.pool_max,
+                timeout=settings.pool_timeout,
+                max_idle=settings.pool_max_idle,
+                kwargs={"autocommit": True, **connection_kwargs(own)},
+                configure=configure,
+                name=f"{settings.application_name}-replica{number}",
+                open=False,
+            )
+            self.replicas.append(_Replica(own, pool))
+
+    async def open(self) -> None:
+        """Start each pool filling in the background: a replica that is down when the
+        service starts is skipped until it answers, it does not stop the start."""
+        for replica in self.replicas:
+            await replica.pool.open(wait=False)
+
+    async def close(self) -> None:
+        for replica in self.replicas:
+            await replica.pool.close()
+
+    async def run(
+        self, operation: AsyncOperation[R], name: str | None, token: int
+    ) -> tuple[bool, R | None]:
+        """Run a read on a replica that may serve it: (True, its result), or (False,
+        None) when none may, and the primary must.
+
+        Raises:
+            PersistenceError: the statement failed on the replica for a reason of its
+                own (a syntax error, a timeout): the primary would fail the same way.
+        """
+        if not self.replicas:
+            return False, None
+        waited_until: float | None = None
+        while True:
+            behind = False
+            start = self._next
+            self._next = (start + 1) % len(self.replicas)
+            for i in range(len(self.replicas)):
+                replica = self.replicas[(start + i) % len(self.replicas)]
+                outcome, result = await self._try(replica, operation, name, token)
+                if outcome is None:
+                    return True, result
+                behind = behind or outcome == _BEHIND
+            if not behind:
+                return False, None
+            # Some replica is up but has not replayed the caller's last write yet:
+            # wait a little for it, then let the primary serve.
+            now = time.monotonic()
+            if waited_until is None:
+                waited_until = now + self.settings.replica_wait
+            if now >= waited_until:
+                return False, None
+            await asleep(min(0.01, waited_until - now))
+
+    async def _try(
+        self, replica: _Replica, operation: AsyncOperation[R], name: str | None, token: int
+    ) -> tuple[str | None, R | None]:
+        state = replica.state
+        now = time.monotonic()
+        if now < state.down_until:
+            return _SKIP, None
+        if state.failed and not await self._probe(replica):
+            return _SKIP, None
+        max_lag = self.settings.replica_max_lag
+        if state.fresh(now) and state.lagging(max_lag):
+            return _SKIP, None
+        conn: AsyncConnection[Any] | None = None
+        try:
+            async with replica.pool.connection(timeout=self._wait) as conn:
+                if has_unread_input(conn):
+                    # The server closed this idle connection: it restarted, or is
+                    # going down. Try it again after the back-off.
+                    self._down(replica, "the server closed a pooled connection")
+                    return _SKIP, None
+                watch = _deadline.arm(conn, self.deadline)
+                self._lent.add(conn)
+                try:
+                    if not state.fresh(now) or state.replayed < token:
+                        await self._status(conn, state)
+                        if state.lagging(max_lag):
+                            return _SKIP, None
+                        if state.replayed < token:
+                            return _BEHIND, None
+                    return None, await operation(conn)
+                except psycopg.Error:
+                    if _deadline.disarm(watch):
+                        self._down(replica, f"no answer within {self.deadline:g} s")
+                        return _SKIP, None
+                    raise
+                finally:
+                    _deadline.disarm(watch)
+                    self._lent.discard(conn)
+        except PoolTimeout:
+            self._down(replica, f"no connection within {self._wait:g} s")
+            return _SKIP, None
+        except psycopg.Error as ex:
+            if ex.sqlstate == _RECOVERY_CONFLICT:
+                return _SKIP, None  # the primary serves this one; the replica is fine
+            if _is_disconnect(ex, conn):
+                self._down(replica, self._reason(ex))
+                logger.info(
+                    "replica %s lost%s; the read runs on another server",
+                    state.url,
+                    f" in {name!r}" if name else "",
+                    extra={"query": name},
+                )
+                return _SKIP, None
+            raise translate(ex, query=name, secrets=self._secrets) from ex
+
+    async def _status(self, conn: AsyncConnection[Any], state: ReplicaState) -> None:
+        cur = await conn.execute(STATUS)
+        row = await cur.fetchone()
+        if row is not None:
+            state.seen(time.monotonic(), bool(row[0]), row[1], float(row[2]))
+
+    async def _probe(self, replica: _Replica) -> bool:
+        """After its back-off, whether a replica that failed answers again: a direct
+        connection (which fails fast when it is down), then the pool's idle
+        connections checked, since the ones from before a restart are dead."""
+        state = replica.state
+        # Claim the probe: other reads skip the replica meanwhile.
+        state.down_until = time.monotonic() + max(state.backoff, state.FIRST_BACKOFF)
+        try:
+            conn = await AsyncConnection.connect(
+                replica.conninfo, autocommit=True, **replica.kwargs
+            )
+            try:
+                await self._status(conn, state)
+            finally:
+                await conn.close()
+            await replica.pool.check()
+        except psycopg.Error as ex:
+            self._down(replica, self._reason(ex))
+            return False
+        logger.info("replica %s answers again", state.url)
+        state.up()
+        return True
+
+    def _down(self, replica: _Replica, reason: str) -> None:
+        replica.state.down(time.monotonic(), reason)
+
+    def _reason(self, ex: BaseException) -> str:
+        return scrub(str(translate(ex, secrets=self._secrets)), self._secrets)
+
+    async def health(self) -> list[ServerHealth]:
+        """Each replica: asked directly now (never raises), with its pool's figures."""
+        found = []
+        for replica in self.replicas:
+            state = replica.state
+            error = None
+            try:
+                conn = await AsyncConnection.connect(
+                    replica.conninfo, autocommit=True, **replica.kwargs
+                )
+                try:
+                    await self._status(conn, state)
+                finally:
+                    await conn.close()
+                reachable = True
+            except psycopg.Error as ex:
+                error = self._reason(ex)
+                reachable = False
+            stats = replica.pool.get_stats()
+            role = None
+            if reachable:
+                role = "replica" if state.in_recovery else "primary"
+            shown = state.state(self.settings.replica_max_lag)
+            found.append(
+                ServerHealth(
+                    url=state.url,
+                    role=role,
+                    state="down" if not reachable else shown,
+                    lag_s=state.lag if reachable else None,
+                    pool_size=stats.get("pool_size", 0),
+                    pool_idle=stats.get("pool_available", 0),
+                    requests_waiting=stats.get("requests_waiting", 0),
+                    error=error or (state.error if shown == "down" else None),
+                )
+            )
+        return found
+
+
+def _is_disconnect(ex: psycopg.Error, conn: AsyncConnection[Any] | None) -> bool:
+    # A server going down says so without a SQLSTATE ("server closed the connection").
+    return is_disconnect(ex, conn) or (isinstance(ex, psycopg.OperationalError) and not ex.sqlstate)
