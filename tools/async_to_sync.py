@@ -33,6 +33,7 @@ FILES = {
     "tests/test_query_runner_async.py": "tests/test_query_runner.py",
     "tests/test_repository_async.py": "tests/test_repository.py",
     "tests/test_write_safety_async.py": "tests/test_write_safety.py",
+    "tests/test_replicas_async.py": "tests/test_replicas.py",
 }
 
 RENAMES = {
@@ -75,6 +76,7 @@ RENAMES = {
     "query_runner_async": "query_runner",
     "_replicas_async": "_replicas",
     "agather": "gather",
+    "ablocking": "blocking",
     "adb": "db",
 }
 _WORD = re.compile(r"\b(" + "|".join(map(re.escape, RENAMES)) + r")\b")

@@ -1,0 +1,293 @@
+# Generated from tests/test_replicas_async.py by tools/async_to_sync.py: DO NOT EDIT.
+"""Read replicas on a real primary and streaming replica (the `topology` fixture).
+
+Generated from tests/test_replicas_async.py: edit that file.
+
+Which server served a statement is read from the serving connection itself
+(`pg_is_in_recovery()`: true on the replica) or from the replica's `pg_stat_activity`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, LiteralString
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from persistence import BaseRepository, Database, Migrator, Settings
+from persistence._acompat import sleep
+
+from ._acompat import blocking, gather
+from .topology import Topology
+
+pytestmark = pytest.mark.slow
+
+SERVED_BY = "select pg_is_in_recovery()"  # true on the replica
+
+QUERIES = """\
+-- name: served_by()$
+select pg_is_in_recovery();
+
+-- name: served_by_primary()$
+-- Always the primary, although it only reads.
+-- primary
+select pg_is_in_recovery();
+"""
+
+
+@dataclass
+class Item:
+    id: int
+    name: str
+
+
+class Items(BaseRepository[Item]):
+    table = "items"
+
+
+def settings_for(topology: Topology, tmp_path: Path, **changes: object) -> Settings:
+    (tmp_path / "queries").mkdir(exist_ok=True)
+    (tmp_path / "queries" / "where.sql").write_text(QUERIES)
+    base = Settings(
+        database_url=topology.primary_url,
+        replica_urls=(topology.replica_url,),
+        # Replay is paused in some tests: lag alone must not skip the replica there.
+        replica_max_lag=3600.0,
+        replica_wait=0.2,
+        pool_min=1,
+        pool_max=4,
+        pool_timeout=5.0,
+        connect_timeout=2.0,
+        project=tmp_path,
+        queries_dir=tmp_path / "queries",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def table(topology: Topology) -> str:
+    """A table of the test's own on the primary (`items`-shaped), replayed on the replica."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(topology.primary_url, autocommit=True) as conn:
+        conn.execute(on(name, "create table {} (id int primary key, name text not null)"))
+        conn.execute("create table if not exists items (id int primary key, name text not null)")
+    topology.wait_replayed()
+    return name
+
+
+@pytest.fixture
+def rdb(topology: Topology, tmp_path: Path) -> Iterator[Database]:
+    with Database(settings_for(topology, tmp_path)) as database:
+        yield database
+
+
+def replay(topology: Topology, action: Literal["pause", "resume"]) -> None:
+    """Pause or resume WAL replay on the replica."""
+    with psycopg.connect(topology.replica_url, autocommit=True) as conn:
+        if action == "pause":
+            conn.execute("select pg_wal_replay_pause()")
+        else:
+            conn.execute("select pg_wal_replay_resume()")
+
+
+def on(table: str, template: LiteralString) -> sql.Composed:
+    """`template` with the table's name in place of {}."""
+    return sql.SQL(template).format(sql.Identifier(table))
+
+
+def test_reads_go_to_the_replica_writes_and_transactions_to_the_primary(
+    rdb: Database, table: str, topology: Topology
+) -> None:
+    assert rdb.fetch_value(SERVED_BY) is True
+    assert rdb.fetch_value(SERVED_BY, primary=True) is False
+    # A write that also reads: the primary (a replica would refuse it anyway).
+    written = on(table, "insert into {} values (1, 'a') returning pg_is_in_recovery()")
+    assert rdb.fetch_value(written) is False
+    with rdb.transaction():
+        assert rdb.fetch_value(SERVED_BY) is False
+    assert rdb.queries.where.served_by() is True
+    assert rdb.queries.where.served_by_primary() is False
+    assert rdb.queries.query("where.served_by_primary").primary
+    assert not rdb.queries.query("where.served_by").primary
+
+
+def test_repository_reads_run_on_the_replica(rdb: Database, table: str, topology: Topology) -> None:
+    items = Items(rdb)
+    marker = uuid.uuid4().hex
+    items.insert(Item(id=abs(hash(marker)) % 1_000_000, name=marker))
+    # This task's own write: the read waits for the replica, or reads the primary.
+    assert [i.name for i in items.find(name=marker)] == [marker]
+    topology.wait_replayed()
+    assert [i.name for i in items.find(name=marker)] == [marker]
+    with psycopg.connect(topology.replica_url, autocommit=True) as conn:
+        seen = conn.execute(
+            "select count(*) from pg_stat_activity where pid <> pg_backend_pid() and query like %s",
+            [f"%{'items'}%"],
+        ).fetchone()
+    assert seen is not None
+    assert seen[0] >= 1, "the replica never ran the repository's read"
+
+
+def test_read_your_writes_with_replay_paused(
+    rdb: Database, table: str, topology: Topology, tmp_path: Path
+) -> None:
+    assert rdb.causal_token() is None
+    replay(topology, "pause")
+    try:
+        rdb.execute(on(table, "insert into {} values (1, 'mine')"))
+        token = rdb.causal_token()
+        assert token is not None
+        # The same task sees its write: the replica has not replayed it, so after
+        # waiting `replica_wait` the primary serves the read.
+        counted = on(table, "select count(*) from {}")
+        assert rdb.fetch_value(counted) == 1
+        assert rdb.fetch_value(SERVED_BY) is False
+        # Another database object has no token: it reads the (stale) replica.
+        with Database(settings_for(topology, tmp_path)) as other:
+            assert other.fetch_value(SERVED_BY) is True
+            assert other.fetch_value(counted) == 0
+            with other.after(token):
+                assert other.fetch_value(counted) == 1
+                assert other.fetch_value(SERVED_BY) is False
+            assert other.causal_token() is None
+    finally:
+        replay(topology, "resume")
+    topology.wait_replayed()
+    # Replayed: the token no longer keeps this task off the replica.
+    assert rdb.fetch_value(SERVED_BY) is True
+    assert rdb.fetch_value(on(table, "select count(*) from {}")) == 1
+
+
+def test_a_transaction_commit_sets_the_token(rdb: Database, table: str) -> None:
+    with rdb.transaction():
+        rdb.execute(on(table, "insert into {} values (2, 'tx')"))
+    assert rdb.causal_token() is not None
+
+
+def test_a_lagging_replica_is_skipped_until_it_catches_up(
+    table: str, topology: Topology, tmp_path: Path
+) -> None:
+    settings = settings_for(topology, tmp_path, replica_max_lag=0.001)
+    with Database(settings) as db:
+        replay(topology, "pause")
+        try:
+            with psycopg.connect(topology.primary_url, autocommit=True) as conn:
+                conn.execute(on(table, "insert into {} values (3, 'behind')"))
+                row = conn.execute("select pg_current_wal_lsn()").fetchone()
+            assert row is not None
+            _wait_received(topology, str(row[0]))
+            # No token here: only the lag keeps the replica out.
+            assert db.fetch_value(SERVED_BY) is False
+            report = db.health()
+            assert [s.state for s in report.servers] == ["up", "lagging"]
+        finally:
+            replay(topology, "resume")
+        topology.wait_replayed()
+        assert _served_by_replica_again(db), "the replica never came back"
+
+
+def test_a_replica_stopped_and_restarted_under_read_load(
+    table: str, topology: Topology, tmp_path: Path
+) -> None:
+    with Database(settings_for(topology, tmp_path)) as db:
+        errors: list[BaseException] = []
+        served: list[bool] = []
+        phase = {"done": False}
+
+        def reader() -> None:
+            while not phase["done"]:
+                try:
+                    served.append(bool(db.fetch_value(SERVED_BY)))
+                except Exception as ex:  # what the application would see
+                    errors.append(ex)
+                sleep(0.001)
+
+        def operator() -> None:
+            try:
+                while sum(served) < 20:  # the replica serves the load
+                    sleep(0.01)
+                blocking(lambda: topology.replica.stop("fast"))
+                before = len(served)
+                while len(served) < before + 50:  # the load goes on without it
+                    sleep(0.01)
+                assert not any(served[before + 10 :]), "reads reached a stopped replica"
+                blocking(topology.replica.restart)
+                back = len(served)
+                deadline = time.monotonic() + 60
+                while not any(served[back:]) and time.monotonic() < deadline:
+                    sleep(0.05)
+            finally:
+                phase["done"] = True
+
+        gather(reader, reader, reader, operator)
+        assert errors == [], f"reads failed: {errors[:3]}"
+        assert any(served[-20:]) or _served_by_replica_again(db), "replica not used again"
+        report = db.health()
+        assert [(s.role, s.state) for s in report.servers] == [
+            ("primary", "up"),
+            ("replica", "up"),
+        ]
+
+
+def test_health_lists_each_server(rdb: Database, topology: Topology) -> None:
+    report = rdb.health()
+    assert report.ok
+    primary, replica = report.servers
+    assert (primary.role, primary.lag_s) == ("primary", 0.0)
+    assert replica.role == "replica"
+    assert replica.lag_s is not None
+    assert str(topology.replica_port) in replica.url
+    assert "replica" in str(report)
+
+
+def test_migrations_never_read_the_replica_settings(topology: Topology, tmp_path: Path) -> None:
+    # A database of the test's own, and a replica nobody listens on: anything that
+    # tried it would fail or wait.
+    name = f"m_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(topology.primary_url, autocommit=True) as conn:
+        conn.execute(on(name, "create database {}"))
+    settings = settings_for(
+        topology,
+        tmp_path,
+        database_url=topology.primary_url.rsplit("/", 1)[0] + f"/{name}",
+        replica_urls=("postgresql://nobody:s3cret@127.0.0.1:9/app",),
+    )
+    assert settings.for_migrations().replica_urls == ()
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_t.sql").write_text("create table t (id int);\n")
+    (tmp_path / "migrations" / "0001_t.rollback.sql").write_text("select 1;\n")
+    migrator = Migrator(
+        dataclasses.replace(settings, migrations_dir=tmp_path / "migrations"),
+        out=lambda _: None,
+    )
+    assert migrator.settings.replica_urls == ()
+    migrator.migrate()
+    assert "s3cret" not in repr(settings)
+
+
+def _wait_received(topology: Topology, lsn: str) -> None:
+    with psycopg.connect(topology.replica_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            row = conn.execute("select pg_last_wal_receive_lsn() >= %s::pg_lsn", [lsn]).fetchone()
+            if row is not None and row[0]:
+                return
+            sleep(0.02)
+    raise AssertionError(f"the replica never received {lsn}")
+
+
+def _served_by_replica_again(db: Database) -> bool:
+    """Whether reads reach the replica again (its status is cached briefly)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if db.fetch_value(SERVED_BY):
+            return True
+        sleep(0.05)
+    return False
