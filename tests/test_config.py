@@ -141,6 +141,10 @@ def test_no_url_means_the_embedded_server() -> None:
         ({"DB_POOL_MAX_IDLE": "0"}, "pool_max_idle"),
         ({"DB_POOL_MAX_IDLE": "soon"}, "DB_POOL_MAX_IDLE"),
         ({"DB_POOLER": "pgbouncer"}, "DB_POOLER must be transaction"),
+        ({"DB_REPLICA_MAX_LAG": "0"}, "DB_REPLICA_MAX_LAG"),
+        ({"DB_REPLICA_MAX_LAG": "5s"}, "DB_REPLICA_MAX_LAG"),
+        ({"DB_REPLICA_WAIT": "-1"}, "DB_REPLICA_WAIT"),
+        ({"DATABASE_REPLICA_URLS": "postgresql://r:pw@h:port/db"}, "DATABASE_REPLICA_URLS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
@@ -200,3 +204,38 @@ def test_broken_pyproject_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.persistence\n")
     with pytest.raises(ConfigurationError, match=r"pyproject\.toml"):
         Settings.from_env({}, project=tmp_path)
+
+
+def test_replica_urls_from_the_environment_masked_everywhere() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": URL,
+            "DATABASE_REPLICA_URLS": "postgresql://app:r3pl1ca@r1.example.com/shop,"
+            " postgresql://app:r3pl1ca@r2a.example.com:5432,r2b.example.com:5433/shop",
+            "DB_REPLICA_MAX_LAG": "2.5",
+            "DB_REPLICA_WAIT": "0",
+        }
+    )
+    assert len(settings.replica_urls) == 2
+    assert settings.replica_urls[1].endswith("@r2a.example.com:5432,r2b.example.com:5433/shop")
+    assert (settings.replica_max_lag, settings.replica_wait) == (2.5, 0.0)
+    assert "r3pl1ca" not in repr(settings)
+    assert "postgresql://app:***@r1.example.com/shop" in repr(settings)
+    assert "r3pl1ca" in settings.secrets  # scrubbed from every error message
+
+
+def test_replicas_are_left_out_of_migrations() -> None:
+    settings = Settings(database_url=URL, replica_urls=("postgresql://r1/shop",))
+    assert settings.for_migrations().replica_urls == ()
+    owner = Settings(
+        database_url=URL,
+        migration_url="postgresql://owner@db.example.com/shop",
+        replica_urls=("postgresql://r1/shop",),
+    )
+    assert owner.for_migrations().replica_urls == ()
+    assert Settings(database_url=URL).replica_urls == ()
+
+
+def test_replicas_need_a_primary() -> None:
+    with pytest.raises(ConfigurationError, match="DATABASE_REPLICA_URLS needs DATABASE_URL"):
+        Settings(replica_urls=("postgresql://r1/shop",))
