@@ -12,6 +12,7 @@ physical limit of a one-row lookup.
 
     python benchmarks/run.py            # full run, writes benchmarks/results.json
     python benchmarks/run.py --quick    # under a minute
+    python benchmarks/run.py --only replicas   # one row, merged into the results file
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -611,6 +613,66 @@ async def bench_async(url: str, calls: int, rounds: int, seconds: float) -> dict
     return {"get": get, "throughput": rates}
 
 
+def bench_replicas(seconds: float, rounds: int) -> dict[str, float]:
+    """Reads per second of 32 async workers getting rows by key, through a Database on
+    the primary only and through one with a streaming replica (the reads go to the
+    replica), in alternating rounds. Both servers run on this machine, so this shows
+    what routing costs more than what a second machine would add."""
+    sys.path.insert(0, str(HERE.parent))
+    from tests.topology import build
+
+    root = Path(tempfile.mkdtemp(prefix="persistence-bench-pg-"))
+    root.chmod(0o755)
+    topology = build(root)
+    try:
+        with psycopg.connect(topology.primary_url, autocommit=True) as conn:
+            conn.execute(SCHEMA)
+            with (
+                conn.cursor() as cur,
+                cur.copy("copy items (id, name, qty, price) from stdin") as copy,
+            ):
+                for i in range(1, ROWS + 1):
+                    copy.write_row((i, f"item {i}", i % 100, i * 0.5))
+            conn.execute("analyze items")
+        topology.wait_replayed()
+        primary = PSettings(database_url=topology.primary_url, pool_min=16, pool_max=16)
+        routed = dataclasses.replace(primary, replica_urls=(topology.replica_url,))
+        return asyncio.run(_replica_rounds(primary, routed, seconds, rounds))
+    finally:
+        topology.destroy()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+async def _replica_rounds(
+    primary: PSettings, routed: PSettings, seconds: float, rounds: int
+) -> dict[str, float]:
+    samples: dict[str, list[float]] = {"primary only": [], "primary + 1 replica": []}
+    async with AsyncDatabase(primary) as one, AsyncDatabase(routed) as two:
+        for db in (one, two):
+            await AsyncItems(db).get(1)  # warm the pools
+        for _ in range(rounds):
+            samples["primary only"].append(await _reads_per_second(one, seconds))
+            samples["primary + 1 replica"].append(await _reads_per_second(two, seconds))
+        served = await two.fetch_value("select pg_is_in_recovery()")
+        assert served is True, "the routed reads did not reach the replica"
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+async def _reads_per_second(db: AsyncDatabase, seconds: float) -> float:
+    items = AsyncItems(db)
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await items.get(rand_id())
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(32)))
+    return done / seconds
+
+
 def bench_pgbench(url: str, seconds: int) -> float | None:
     """Microseconds per `SELECT` of pgbench -S -c1: the C client's limit."""
     exe = shutil.which("pgbench")
@@ -637,6 +699,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="persistence benchmarks")
     parser.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument(
+        "--only",
+        choices=["replicas"],
+        help="run one row and merge it into the results file (the rest is kept)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -650,6 +717,8 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, args.url, args.count)
         return 0
     calls, rounds, bulk, seconds = (200, 5, 20_000, 2.0) if args.quick else (500, 15, 100_000, 10.0)
+    if args.only == "replicas":
+        return only_replicas(args.out, seconds / 2, 3 if args.quick else 5)
 
     base = resolve(PSettings.from_env())
     name = f"persistence_bench_{os.getpid()}"
@@ -695,6 +764,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  stream done", flush=True)
         bounced = bench_pgbouncer(settings, url, calls, rounds)
         print("  pgbouncer done", flush=True)
+        replicas = bench_replicas(seconds / 2, 3 if args.quick else 5)
+        print("  replicas done", flush=True)
     finally:
         drop_database(base, name)
 
@@ -740,6 +811,7 @@ def main(argv: list[str] | None = None) -> int:
         "stream_1m_throughput_vs_psycopg_named_cursor": streams["persistence repo.stream"]
         / streams["psycopg named cursor + class_row"],
         "repo_get_pgbouncer_vs_direct": pgbouncer_ratio(bounced),
+        **replica_ratio(replicas),
     }
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -757,7 +829,10 @@ def main(argv: list[str] | None = None) -> int:
             "get_pgbouncer": bounced,
         },
         "rows_per_second": {"bulk_insert": bulk_rates, "stream": streams},
-        "ops_per_second": {"async_32_workers": asyn["throughput"]},
+        "ops_per_second": {
+            "async_32_workers": asyn["throughput"],
+            "async_32_workers_replica_reads": replicas,
+        },
         "pgbench_select_us": pgbench,
         "cli_help_seconds": cli["help"],
         "cli_status_seconds": cli["status"],
@@ -769,6 +844,29 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
     print(f"\nwrote {args.out}")
+    return 0
+
+
+def replica_ratio(replicas: dict[str, float]) -> dict[str, float]:
+    # A throughput ratio (reads/s with the replica in use over the primary's alone).
+    return {
+        "replica_read_throughput_vs_primary_only": replicas["primary + 1 replica"]
+        / replicas["primary only"]
+    }
+
+
+def only_replicas(out: Path, seconds: float, rounds: int) -> int:
+    """`--only replicas`: run that row and update its keys in `out`, keeping the rest."""
+    replicas = bench_replicas(seconds, rounds)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results.setdefault("ops_per_second", {})["async_32_workers_replica_reads"] = replicas
+    results.setdefault("ratios", {}).update(replica_ratio(replicas))
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print("32 concurrent workers reading by key (async), primary and replica on this machine")
+    for name, value in replicas.items():
+        print(f"  {name:<34} {value:11,.0f} reads/s")
+    print(f"  ratio {replica_ratio(replicas)['replica_read_throughput_vs_primary_only']:.2f}")
+    print(f"\nwrote {out}")
     return 0
 
 
@@ -803,6 +901,9 @@ def report(results: dict[str, Any]) -> str:
     lines.append("\n32 concurrent tasks through an async pool of 16")
     for name, value in results["ops_per_second"]["async_32_workers"].items():
         lines.append(f"  {name:<34} {value:11,.0f} ops/s")
+    lines.append("\n32 concurrent workers reading by key, with a streaming replica (same machine)")
+    for name, value in results["ops_per_second"]["async_32_workers_replica_reads"].items():
+        lines.append(f"  {name:<34} {value:11,.0f} reads/s")
     lines.append(
         f"\nprocess start (median of 10): --help {results['cli_help_seconds']:.3f} s,"
         f" status {results['cli_status_seconds']:.3f} s"

@@ -43,8 +43,8 @@ class ReplicaState:
     #: Seconds a replica's status is trusted before a read asks again.
     TTL = 0.25
     #: First and longest pause before a replica that failed is tried again.
-    FIRST_BACKOFF = 0.5
-    MAX_BACKOFF = 10.0
+    FIRST_BACKOFF = 0.25
+    MAX_BACKOFF = 2.0
 
     __slots__ = (
         "backoff",

@@ -23,7 +23,7 @@ from psycopg import Connection
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import _deadline
-from ._acompat import sleep
+from ._acompat import join, sleep, spawn
 from ._base import ServerHealth, has_unread_input, is_disconnect, logger
 from ._connect import connection_kwargs
 from ._replica_state import STATUS, ReplicaState
@@ -47,6 +47,9 @@ class _Replica:
         self.kwargs = connection_kwargs(settings)
         self.pool = pool
         self.state = ReplicaState(settings.masked_url)
+        #: The background check of a replica that failed (held: a task nobody holds
+        #: may be collected before it ends).
+        self.probe: Any = None
 
 
 class ReplicaSet:
@@ -91,6 +94,8 @@ class ReplicaSet:
 
     def close(self) -> None:
         for replica in self.replicas:
+            if replica.probe is not None:
+                join(replica.probe, self.settings.connect_timeout + 1)
             replica.pool.close()
 
     def run(self, operation: Operation[R], name: str | None, token: int) -> tuple[bool, R | None]:
@@ -132,7 +137,11 @@ class ReplicaSet:
         now = time.monotonic()
         if now < state.down_until:
             return _SKIP, None
-        if state.failed and not self._probe(replica):
+        if state.failed:
+            # Its back-off is over: ask it in the background; reads go elsewhere
+            # meanwhile, so a dead replica never costs a read a connect timeout.
+            state.down_until = now + max(state.backoff, state.FIRST_BACKOFF)
+            replica.probe = spawn(lambda: self._probe(replica), "persistence-replica-probe")
             return _SKIP, None
         max_lag = self.settings.replica_max_lag
         if state.fresh(now) and state.lagging(max_lag):
@@ -186,13 +195,11 @@ class ReplicaSet:
         if row is not None:
             state.seen(time.monotonic(), bool(row[0]), row[1], float(row[2]))
 
-    def _probe(self, replica: _Replica) -> bool:
+    def _probe(self, replica: _Replica) -> None:
         """After its back-off, whether a replica that failed answers again: a direct
-        connection (which fails fast when it is down), then the pool's idle
-        connections checked, since the ones from before a restart are dead."""
+        connection, then the pool's idle connections checked, since the ones from
+        before a restart are dead. Marks it up, or down for a longer back-off."""
         state = replica.state
-        # Claim the probe: other reads skip the replica meanwhile.
-        state.down_until = time.monotonic() + max(state.backoff, state.FIRST_BACKOFF)
         try:
             conn = Connection.connect(replica.conninfo, autocommit=True, **replica.kwargs)
             try:
@@ -202,10 +209,9 @@ class ReplicaSet:
             replica.pool.check()
         except psycopg.Error as ex:
             self._down(replica, self._reason(ex))
-            return False
+            return
         logger.info("replica %s answers again", state.url)
         state.up()
-        return True
 
     def _down(self, replica: _Replica, reason: str) -> None:
         replica.state.down(time.monotonic(), reason)
