@@ -66,9 +66,10 @@ class ReplicaSet:
         self.deadline = deadline
         self._lent = lent
         self._secrets = settings.secrets
-        # Waiting longer for a replica's connection than for a connection to be made
-        # would only delay a read the primary can serve.
-        self._wait = min(settings.pool_timeout, float(max(2, round(settings.connect_timeout))))
+        # How long a read waits for a replica's pooled connection before it goes to
+        # another server: a replica that just died leaves its waiters no connection,
+        # and the primary can serve them.
+        self._wait = min(settings.pool_timeout, 1.0)
         self._next = 0
         self.replicas: list[_Replica] = []
         for number, url in enumerate(settings.replica_urls, 1):
@@ -87,10 +88,12 @@ class ReplicaSet:
             self.replicas.append(_Replica(own, pool))
 
     def open(self) -> None:
-        """Start each pool filling in the background: a replica that is down when the
-        service starts is skipped until it answers, it does not stop the start."""
+        """Start each pool filling in the background, and ask each replica once: one
+        that is down when the service starts is skipped until it answers (it does not
+        stop the start, nor make the first reads wait for it)."""
         for replica in self.replicas:
             replica.pool.open(wait=False)
+            self._probe(replica)
 
     def close(self) -> None:
         for replica in self.replicas:
@@ -200,6 +203,7 @@ class ReplicaSet:
         connection, then the pool's idle connections checked, since the ones from
         before a restart are dead. Marks it up, or down for a longer back-off."""
         state = replica.state
+        was_down = state.failed
         try:
             conn = Connection.connect(replica.conninfo, autocommit=True, **replica.kwargs)
             try:
@@ -210,7 +214,8 @@ class ReplicaSet:
         except psycopg.Error as ex:
             self._down(replica, self._reason(ex))
             return
-        logger.info("replica %s answers again", state.url)
+        if was_down:
+            logger.info("replica %s answers again", state.url)
         state.up()
 
     def _down(self, replica: _Replica, reason: str) -> None:
