@@ -32,8 +32,14 @@ from .errors import scrub, translate
 
 __all__ = ["AsyncReplicaSet"]
 
-#: What a server said about serving one read.
-_SKIP, _BEHIND = "skip", "behind"
+#: What a server said about serving one read: try the next server; wait for it to
+#: replay the caller's token; only the primary can run it.
+_SKIP, _BEHIND, _PRIMARY = "skip", "behind", "primary"
+
+#: SQLSTATEs of a statement a standby refuses by nature, having done nothing: a read
+#: that locks rows (SELECT ... FOR UPDATE: read_only_sql_transaction), or that asks
+#: what only a primary knows (pg_current_wal_lsn(): "recovery is in progress").
+_PRIMARY_ONLY = ("25006", "55000")
 
 #: SQLSTATE of a read the replica cancelled because replay needed what it held
 #: ("canceling statement due to conflict with recovery"): the primary has no conflict.
@@ -122,6 +128,8 @@ class AsyncReplicaSet:
                 outcome, result = await self._try(replica, operation, name, token)
                 if outcome is None:
                     return True, result
+                if outcome == _PRIMARY:
+                    return False, None
                 behind = behind or outcome == _BEHIND
             if not behind:
                 return False, None
@@ -182,6 +190,8 @@ class AsyncReplicaSet:
         except psycopg.Error as ex:
             if ex.sqlstate == _RECOVERY_CONFLICT:
                 return _SKIP, None  # the primary serves this one; the replica is fine
+            if ex.sqlstate in _PRIMARY_ONLY:
+                return _PRIMARY, None
             if _is_disconnect(ex, conn):
                 self._down(replica, self._reason(ex))
                 logger.info(

@@ -112,6 +112,10 @@ def test_reads_go_to_the_replica_writes_and_transactions_to_the_primary(
     assert rdb.fetch_value(written) is False
     with rdb.transaction():
         assert rdb.fetch_value(SERVED_BY) is False
+    # Reads a standby refuses (a row lock, what only a primary knows): the primary.
+    locking = on(table, "select pg_is_in_recovery() from {} for update")
+    assert rdb.fetch_value(locking) is False
+    assert rdb.fetch_value("select pg_current_wal_lsn()") is not None
     assert rdb.queries.where.served_by() is True
     assert rdb.queries.where.served_by_primary() is False
     assert rdb.queries.query("where.served_by_primary").primary
