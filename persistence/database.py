@@ -716,8 +716,8 @@ class Database(DatabaseBase):
 
         Never raises for a database problem: a failure is reported in the result.
         """
-        started = time.perf_counter()
         servers = self._replicas.health() if self._replicas is not None else []
+        started = time.perf_counter()
         try:
             row = self.fetch_one(
                 "select current_setting('server_version'), current_user, pg_is_in_recovery()",
