@@ -423,7 +423,8 @@ def _parse(url: str, variable: str = "DATABASE_URL") -> dict[str, str]:
     # libpq checks the port only when connecting; check it now (a list for multi-host).
     # The port is not quoted: with an unencoded "/" in the password, it is the password.
     port = params.get("port", "")
-    if port and not all(p.strip().isdigit() for p in port.split(",")):
+    # An empty entry is a host without its own port (`h1,h2:5433`): the default.
+    if port and not all(p.strip().isdigit() for p in port.split(",") if p.strip()):
         raise ConfigurationError(f"malformed {variable}: the port is not a number; {_ENCODE_HINT}")
     if "@" in params.get("host", "") or _stray_at(url):
         # libpq splits at the first "@": the rest of the password became the host (or,

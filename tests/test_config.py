@@ -176,6 +176,17 @@ def test_malformed_url_is_one_clear_line_without_the_password(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:pw@db1,db2/shop",  # libpq's port list is ","
+        "postgresql://app:pw@db1:5433,db2/shop?target_session_attrs=read-write",
+    ],
+)
+def test_a_multi_host_url_with_default_ports_is_accepted(url: str) -> None:
+    assert Settings(database_url=url).conninfo()
+
+
+@pytest.mark.parametrize(
     ("url", "masked"),
     [
         (URL, "postgresql://app:***@db.example.com:6543/shop"),
