@@ -13,12 +13,18 @@ __all__ = ["STATUS", "WAL_POSITION", "ReplicaState", "format_lsn", "parse_lsn"]
 #: `ReplicaState.TTL`, or behind the read's token: is it still a replica, how far has
 #: it replayed, and how far behind is it. The lag is the age of the last replayed
 #: transaction while WAL is waiting to be replayed, 0 once everything received is
-#: replayed (an idle primary sends nothing, and is not "behind").
+#: replayed (an idle primary sends nothing, and is not "behind") -- unless the replica
+#: has no WAL receiver: cut off from its primary it receives nothing, so "everything
+#: received" says nothing, and it is as stale as its last replayed transaction.
+#: (pg_stat_wal_receiver shows its row to every role, without the details.)
 STATUS = b"""select pg_is_in_recovery(),
   (case when pg_is_in_recovery() then pg_last_wal_replay_lsn()
         else pg_current_wal_lsn() end)::text,
-  case when not pg_is_in_recovery()
-         or pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
+  case when not pg_is_in_recovery() then 0
+       when not exists (select from pg_stat_wal_receiver)
+         then coalesce(extract(epoch from clock_timestamp()
+                               - pg_last_xact_replay_timestamp()), 'Infinity')::float8
+       when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
        else coalesce(extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()),
                      0)::float8 end"""
 

@@ -202,6 +202,46 @@ async def test_a_lagging_replica_is_skipped_until_it_catches_up(
         assert await _served_by_replica_again(db), "the replica never came back"
 
 
+async def test_a_replica_cut_off_from_its_primary_is_skipped_once_stale(
+    table: str, topology: Topology, tmp_path: Path
+) -> None:
+    # Cut off, a replica has replayed everything it received: only the age of its
+    # last replayed transaction says how stale it is.
+    settings = settings_for(topology, tmp_path, replica_max_lag=0.5)
+    with psycopg.connect(topology.replica_url, autocommit=True) as conn:
+        row = conn.execute("show primary_conninfo").fetchone()
+    assert row is not None
+    link = str(row[0])
+    async with AsyncDatabase(settings) as db:
+        try:
+            receiver(topology, "")
+            with psycopg.connect(topology.primary_url, autocommit=True) as conn:
+                conn.execute(on(table, "insert into {} values (4, 'unseen')"))
+            deadline = time.monotonic() + 30
+            while await db.fetch_value(SERVED_BY) and time.monotonic() < deadline:
+                await asleep(0.1)
+            assert await db.fetch_value(SERVED_BY) is False
+            assert await db.fetch_value(on(table, "select count(*) from {} where id = 4")) == 1
+        finally:
+            receiver(topology, link)
+        topology.wait_replayed()
+        assert await _served_by_replica_again(db), "the replica never came back"
+
+
+def receiver(topology: Topology, conninfo: str) -> None:
+    """Point the replica's WAL receiver at `conninfo` ('' stops it) and wait for it."""
+    with psycopg.connect(topology.replica_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("alter system set primary_conninfo = {}").format(conninfo))
+        conn.execute("select pg_reload_conf()")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            running = conn.execute("select count(*) from pg_stat_wal_receiver").fetchone()
+            if running is not None and bool(running[0]) == bool(conninfo):
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"the WAL receiver did not {'start' if conninfo else 'stop'}")
+
+
 async def test_a_replica_stopped_and_restarted_under_read_load(
     table: str, topology: Topology, tmp_path: Path
 ) -> None:
