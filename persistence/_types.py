@@ -28,7 +28,7 @@ class Executor(Protocol):
     stream's server-side cursor. The runner depends on this, not on the database
     module, so imports point one way (database -> runner)."""
 
-    def transaction(self) -> AbstractContextManager[Connection[Any]]: ...
+    def transaction(self, *, publish: bool = ...) -> AbstractContextManager[Connection[Any]]: ...
 
     def run(
         self,
@@ -45,7 +45,9 @@ class AsyncExecutor(Protocol):
     """What the async query runner needs of an `AsyncDatabase`: its `run`, and
     `transaction` for a stream's server-side cursor."""
 
-    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
+    def transaction(
+        self, *, publish: bool = ...
+    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
 
     async def run(
         self,

@@ -240,7 +240,9 @@ class Database(DatabaseBase):
             self._tenant.reset(token)
 
     @contextmanager
-    def transaction(self, *, tenant: object = None) -> Iterator[Connection[Any]]:
+    def transaction(
+        self, *, tenant: object = None, publish: bool = True
+    ) -> Iterator[Connection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
 
         Nested calls become savepoints: an exception inside the inner block rolls back
@@ -251,6 +253,11 @@ class Database(DatabaseBase):
 
         `tenant` (or the scope's, see `tenant()`) is set for the transaction, for
         row-level security policies; only the outermost block sets it.
+
+        `publish=False` keeps a new transaction to the yielded connection: the task's
+        other calls go on running outside it, as if it were not open. A stream's
+        server-side cursor needs that: its caller's loop body runs while the block is
+        open, and must not be swept into it (and rolled back when the loop is left).
 
         Raises:
             OutcomeUnknown: the connection died during COMMIT: the transaction may or
@@ -273,7 +280,7 @@ class Database(DatabaseBase):
         self._check_open()
         with self.connection() as conn:
             binding = TxBinding(conn, owner())
-            token = self._tx.set(binding)
+            token = self._tx.set(binding) if publish else None
             committing = False
             watch = None
             try:
@@ -298,7 +305,8 @@ class Database(DatabaseBase):
             finally:
                 if watch is not None and _deadline.disarm(watch) and committing:
                     raise self._deadline_error("commit", write=True)
-                self._tx.reset(token)
+                if token is not None:
+                    self._tx.reset(token)
 
     def _current(self) -> Connection[Any] | None:
         """The connection of the transaction block this task owns, if one is open."""

@@ -108,7 +108,8 @@ class QueryRunner:
         bound = query.bind(params)
         factory = self._factory(row)
         with (
-            self.db.transaction() as conn,
+            # Not published: the loop body's calls run outside this transaction.
+            self.db.transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
         ):
             cur.execute(query.sql_bytes, bound)

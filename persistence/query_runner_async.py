@@ -107,7 +107,8 @@ class AsyncQueryRunner:
         bound = query.bind(params)
         factory = self._factory(row)
         async with (
-            self.db.transaction() as conn,
+            # Not published: the loop body's calls run outside this transaction.
+            self.db.transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
         ):
             await cur.execute(query.sql_bytes, bound)

@@ -167,7 +167,8 @@ class BaseRepository(Generic[T]):
         if self._plain:
             stmt = strip(stmt)
         with (
-            self.db.transaction() as conn,
+            # Not published: the loop body's calls run outside this transaction.
+            self.db.transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
         ):
             cur.execute(stmt, [*params, None, 0])

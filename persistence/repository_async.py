@@ -166,7 +166,8 @@ class AsyncBaseRepository(Generic[T]):
         if self._plain:
             stmt = strip(stmt)
         async with (
-            self.db.transaction() as conn,
+            # Not published: the loop body's calls run outside this transaction.
+            self.db.transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
         ):
             await cur.execute(stmt, [*params, None, 0])

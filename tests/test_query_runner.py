@@ -179,3 +179,27 @@ def test_a_select_streams_from_a_server_side_cursor(db: Database) -> None:
         [u for u in db.queries.users.get_user.stream(id=UUID(int=0))]  # noqa: C416, RUF100
     with pytest.raises(QueryError, match="plan"):
         [u for u in db.queries.users.list_users.stream()]  # noqa: C416, RUF100
+
+
+def test_a_write_in_the_loop_of_a_stream_is_committed_when_the_loop_is_left(
+    db: Database,
+) -> None:
+    # The stream's own transaction is the stream's alone: the loop body's calls run
+    # in autocommit, as outside any stream, and survive leaving the loop early.
+    q = Queries(db)
+    rows: list[Any] = [
+        {"email": f"s{n}@example.com", "name": None, "plan": "free"} for n in range(5)
+    ]
+    q.users.insert_users(rows)
+    typed = q.users.list_users_stream(plan="free", batch=2)
+    for _ in typed:
+        q.users.create_user(email="during@example.com", name=None, plan="pro")
+        break
+    typed.close()
+    untyped = db.queries.users.list_users.stream(plan="free")
+    for _ in untyped:
+        db.execute("update users set name = 'during' where email = 's0@example.com'")
+        break
+    untyped.close()
+    assert db.fetch_value("select count(*) from users where plan = 'pro'") == 1
+    assert db.fetch_value("select name from users where email = 's0@example.com'") == "during"

@@ -292,6 +292,25 @@ def test_stream_reads_a_server_side_cursor_in_the_current_transaction(
         assert db.fetch_value("select count(*) from pg_cursors") == 0
 
 
+def test_calls_made_while_a_stream_is_open_are_not_in_its_transaction(
+    db: Database,
+) -> None:
+    # Outside a transaction, the stream's cursor lives in a transaction of its own;
+    # what the loop body writes is autocommitted as anywhere else, not swept into the
+    # stream's transaction and rolled back when the loop is left early.
+    items = Items(db)
+    items.insert_many([item(n) for n in range(30)])
+    streamed = items.stream(order_by="sku", batch=10)
+    for found in streamed:
+        items.update(found.id, name="seen while streaming")
+        assert db.fetch_value("select count(*) from pg_cursors") == 0, (
+            "the body ran on the stream's connection"
+        )
+        break
+    streamed.close()
+    assert items.count(name="seen while streaming") == 1
+
+
 def test_insert_many_copies_100_000_rows(db: Database) -> None:
     items = Items(db)
     rows = [item(n, price=Decimal(n % 100), tags=[str(n % 3)]) for n in range(100_000)]

@@ -291,6 +291,25 @@ async def test_stream_reads_a_server_side_cursor_in_the_current_transaction(
         assert await db.fetch_value("select count(*) from pg_cursors") == 0
 
 
+async def test_calls_made_while_a_stream_is_open_are_not_in_its_transaction(
+    db: AsyncDatabase,
+) -> None:
+    # Outside a transaction, the stream's cursor lives in a transaction of its own;
+    # what the loop body writes is autocommitted as anywhere else, not swept into the
+    # stream's transaction and rolled back when the loop is left early.
+    items = Items(db)
+    await items.insert_many([item(n) for n in range(30)])
+    streamed = items.stream(order_by="sku", batch=10)
+    async for found in streamed:
+        await items.update(found.id, name="seen while streaming")
+        assert await db.fetch_value("select count(*) from pg_cursors") == 0, (
+            "the body ran on the stream's connection"
+        )
+        break
+    await streamed.aclose()
+    assert await items.count(name="seen while streaming") == 1
+
+
 async def test_insert_many_copies_100_000_rows(db: AsyncDatabase) -> None:
     items = Items(db)
     rows = [item(n, price=Decimal(n % 100), tags=[str(n % 3)]) for n in range(100_000)]
