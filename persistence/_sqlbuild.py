@@ -17,6 +17,7 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from ._comment import attach
@@ -77,6 +78,20 @@ class CopyGroup:
     #: A list, or (the first group of `copy_stream`) an iterator read once.
     rows: Iterable[tuple[Any, ...]]
     pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _binary_refuses(copy_type: str | None, value: Any) -> bool:
+    """Whether psycopg's binary dumper for `copy_type` refuses `value` (an int for a
+    text column, a str for an integer one), to name the column after a COPY failed."""
+    info = psycopg.adapters.types.get(copy_type) if copy_type else None
+    if info is None or value is None:
+        return False
+    try:
+        dumper = psycopg.adapters.get_dumper_by_oid(info.oid, Format.BINARY)
+        dumper(type(value)).dump(value)
+    except Exception:
+        return True
+    return False
 
 
 def _str_fields(model: type) -> frozenset[str]:
@@ -241,9 +256,10 @@ class TableSpec:
     def unsendable(self, columns: Sequence[str], values: Sequence[Any]) -> str:
         """Which of a row's values a binary COPY cannot send, for the error message."""
         culprits = [
-            f"{c} ({self.copy_types[c]}) got a str"
+            f"{c} ({self.copy_types[c]}) got a {type(v).__name__}"
             for c, v in zip(columns, values, strict=True)
-            if isinstance(v, str) and self.copy_types.get(c) not in STR_TYPES
+            if (isinstance(v, str) and self.copy_types.get(c) not in STR_TYPES)
+            or _binary_refuses(self.copy_types.get(c), v)
         ]
         return "; ".join(culprits) or "a value of another Python type than its column's"
 

@@ -25,6 +25,7 @@ inside `db.transaction()`, else a pooled one) and is counted in `db.metrics` as
 
 from __future__ import annotations
 
+import struct
 import typing
 from collections.abc import Generator, Iterable, Sequence
 from itertools import count as _counter
@@ -322,9 +323,10 @@ class BaseRepository(Generic[T]):
             values = pick(row)
             try:
                 out.write_row(values)
-            except (TypeError, AttributeError, ValueError, OverflowError) as ex:
-                # A binary dumper given another type (a str for inet): name the row and
-                # the column; the COPY is aborted, so nothing is stored.
+            except (TypeError, AttributeError, ValueError, OverflowError, struct.error) as ex:
+                # A binary dumper given another type (a str for inet; psycopg's Python
+                # implementation raises struct.error for a str for an int): name the
+                # row and the column; the COPY is aborted, so nothing is stored.
                 raise psycopg.DataError(
                     f"row {count + 1}: {spec.unsendable(cols, values)}"
                     f" ({type(ex).__name__}: {ex}): give a value of the column's Python"

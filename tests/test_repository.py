@@ -398,6 +398,22 @@ def test_insert_many_names_the_row_and_column_a_binary_copy_cannot_send(
     assert Items(db).count() == 0  # all or nothing
 
 
+def test_insert_many_names_the_column_of_a_number_or_text_of_the_wrong_type(
+    db: Database,
+) -> None:
+    # What mypy would catch, at run time from untyped data: a str for an int column
+    # (the binary dumper raises struct.error) and an int for a text one.
+    members: list[Any] = [Membership(1, 1, "member"), Membership("2", 1, "member")]  # type: ignore[arg-type]
+    with pytest.raises(DatabaseError, match=r"memberships\.insert_many") as caught:
+        Memberships(db).insert_many(members)
+    assert "row 2: org_id (integer) got a str" in str(caught.value)
+    numbered: list[Any] = [LooseItem("l-1", 42)]  # type: ignore[arg-type]
+    with pytest.raises(DatabaseError, match=r"row 1: name \(text\) got a int"):
+        LooseItems(db).insert_many(numbered)
+    assert Memberships(db).count() == 0
+    assert Items(db).count() == 0
+
+
 def test_insert_many_of_rows_made_only_of_defaults(db: Database) -> None:
     db.execute(
         "create table stamps (id bigint generated always as identity primary key,"

@@ -397,6 +397,22 @@ async def test_insert_many_names_the_row_and_column_a_binary_copy_cannot_send(
     assert await Items(db).count() == 0  # all or nothing
 
 
+async def test_insert_many_names_the_column_of_a_number_or_text_of_the_wrong_type(
+    db: AsyncDatabase,
+) -> None:
+    # What mypy would catch, at run time from untyped data: a str for an int column
+    # (the binary dumper raises struct.error) and an int for a text one.
+    members: list[Any] = [Membership(1, 1, "member"), Membership("2", 1, "member")]  # type: ignore[arg-type]
+    with pytest.raises(DatabaseError, match=r"memberships\.insert_many") as caught:
+        await Memberships(db).insert_many(members)
+    assert "row 2: org_id (integer) got a str" in str(caught.value)
+    numbered: list[Any] = [LooseItem("l-1", 42)]  # type: ignore[arg-type]
+    with pytest.raises(DatabaseError, match=r"row 1: name \(text\) got a int"):
+        await LooseItems(db).insert_many(numbered)
+    assert await Memberships(db).count() == 0
+    assert await Items(db).count() == 0
+
+
 async def test_insert_many_of_rows_made_only_of_defaults(db: AsyncDatabase) -> None:
     await db.execute(
         "create table stamps (id bigint generated always as identity primary key,"
