@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a reader gone (`| head -1`) shows here, not at exit
+    except BrokenPipeError:
+        return _stdout_gone()
     except _UsageError as ex:
         print(f"persistence: error: {ex}", file=sys.stderr)
         return 2
@@ -74,6 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unexpected {type(ex).__name__}: {message}", file=sys.stderr)
         return 1
     return code
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout left (`persistence status | head -1`): end as a command
+    killed by SIGPIPE would, without a message, and keep Python's exit flush from
+    printing one."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, as the shell reports a command killed by it
 
 
 def _one_line(message: str, url: str | None = None) -> str:

@@ -124,6 +124,23 @@ def test_no_arguments_in_a_shell() -> None:
     )
 
 
+def test_a_reader_that_left_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `persistence ... | head -1` once head has read its line: no "unexpected
+    # BrokenPipeError" line, no traceback, the shell's code for SIGPIPE.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "persistence", "init", str(tmp_path)],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write)
+    assert (run.returncode, run.stderr) == (141, "")
+
+
 def test_every_command_has_help() -> None:
     def walk(parser: argparse.ArgumentParser, path: str) -> list[str]:
         missing = []
