@@ -113,9 +113,14 @@ class QueryRunner:
             conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
         ):
             cur.execute(query.sql_bytes, bound)
-            while rows := cur.fetchmany(batch):
-                for found in rows:  # noqa: UP028, RUF100 (cannot `yield from`)
-                    yield found
+            try:
+                while rows := cur.fetchmany(batch):
+                    for found in rows:  # noqa: UP028, RUF100 (cannot `yield from`)
+                        yield found
+            except GeneratorExit:
+                # Left early: not a failure. Inside a transaction the cursor's savepoint
+                # is released, not rolled back with what the loop body wrote after it.
+                return
 
     def one(
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None

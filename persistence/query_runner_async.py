@@ -112,9 +112,14 @@ class AsyncQueryRunner:
             conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
         ):
             await cur.execute(query.sql_bytes, bound)
-            while rows := await cur.fetchmany(batch):
-                for found in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
-                    yield found
+            try:
+                while rows := await cur.fetchmany(batch):
+                    for found in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
+                        yield found
+            except GeneratorExit:
+                # Left early: not a failure. Inside a transaction the cursor's savepoint
+                # is released, not rolled back with what the loop body wrote after it.
+                return
 
     async def one(
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None

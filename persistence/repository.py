@@ -173,9 +173,14 @@ class BaseRepository(Generic[T]):
             conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
         ):
             cur.execute(stmt, [*params, None, 0])
-            while rows := cur.fetchmany(batch):
-                for row in rows:  # noqa: UP028, RUF100 (cannot `yield from`)
-                    yield row
+            try:
+                while rows := cur.fetchmany(batch):
+                    for row in rows:  # noqa: UP028, RUF100 (cannot `yield from`)
+                        yield row
+            except GeneratorExit:
+                # Left early: not a failure. Inside a transaction the cursor's savepoint
+                # is released, not rolled back with what the loop body wrote after it.
+                return
 
     def count(self, *, include_deleted: bool = False, **filters: Any) -> int:
         """How many rows match the filters (the same filters as `find`)."""

@@ -203,3 +203,30 @@ def test_a_write_in_the_loop_of_a_stream_is_committed_when_the_loop_is_left(
     untyped.close()
     assert db.fetch_value("select count(*) from users where plan = 'pro'") == 1
     assert db.fetch_value("select name from users where email = 's0@example.com'") == "during"
+
+
+def test_a_stream_left_early_keeps_what_the_loop_wrote_in_the_transaction(
+    db: Database,
+) -> None:
+    # Inside a transaction (or the test fixtures' force_rollback) the cursor lives in
+    # a savepoint; leaving the loop early is not a failure, so the savepoint is
+    # released, not rolled back with what the loop body wrote after it.
+    q = Queries(db)
+    rows: list[Any] = [
+        {"email": f"t{n}@example.com", "name": None, "plan": "free"} for n in range(5)
+    ]
+    q.users.insert_users(rows)
+    with db.transaction():
+        typed = q.users.list_users_stream(plan="free", batch=2)
+        for _ in typed:
+            q.users.create_user(email="in-tx@example.com", name=None, plan="pro")
+            break
+        typed.close()
+    with db.force_rollback():
+        untyped = db.queries.users.list_users.stream(plan="free")
+        for _ in untyped:
+            db.execute("update users set name = 'pinned' where email = 't0@example.com'")
+            break
+        untyped.close()
+        assert db.fetch_value("select name from users where email = 't0@example.com'") == "pinned"
+    assert db.fetch_value("select count(*) from users where plan = 'pro'") == 1

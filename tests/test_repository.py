@@ -311,6 +311,20 @@ def test_calls_made_while_a_stream_is_open_are_not_in_its_transaction(
     assert items.count(name="seen while streaming") == 1
 
 
+def test_a_stream_left_early_in_a_transaction_keeps_what_the_loop_wrote(
+    db: Database,
+) -> None:
+    items = Items(db)
+    items.insert_many([item(n) for n in range(30)])
+    with db.transaction():
+        streamed = items.stream(order_by="sku", batch=10)
+        for found in streamed:
+            items.update(found.id, name="seen in the transaction")
+            break
+        streamed.close()
+    assert items.count(name="seen in the transaction") == 1
+
+
 def test_insert_many_copies_100_000_rows(db: Database) -> None:
     items = Items(db)
     rows = [item(n, price=Decimal(n % 100), tags=[str(n % 3)]) for n in range(100_000)]
