@@ -284,7 +284,7 @@ class AsyncDatabase(DatabaseBase):
         async with self.connection() as conn:
             binding = TxBinding(conn, aowner())
             token = self._tx.set(binding) if publish else None
-            committing = False
+            committing = ended = False
             watch = None
             try:
                 async with conn.transaction():
@@ -295,6 +295,10 @@ class AsyncDatabase(DatabaseBase):
                             await conn.execute(setup, values)
                         yield conn
                         committing = True
+                        # Idle in a transaction, a session hears nothing from its server
+                        # (notifications wait for the transaction's end) unless the
+                        # server ended it: then COMMIT cannot commit anything.
+                        ended = has_unread_input(conn)
                     finally:
                         binding.open = False
                         # The COMMIT (or ROLLBACK) that follows gets a deadline too.
@@ -303,6 +307,11 @@ class AsyncDatabase(DatabaseBase):
                     await self._note_position(conn)
             except psycopg.Error as ex:
                 if committing and (is_disconnect(ex, conn) or conn.closed):
+                    if ended:
+                        raise ConnectionFailed(
+                            "the server ended the session before COMMIT was sent: the"
+                            f" transaction was lost, nothing committed ({self._translate(ex)})"
+                        ) from ex
                     raise self._outcome_unknown(ex, "commit") from ex
                 raise self._translate(ex) from ex
             finally:

@@ -214,6 +214,23 @@ async def test_a_lost_commit_reply_is_outcome_unknown(
     assert stored(admin, op) == 1
 
 
+async def test_a_transaction_whose_session_ended_before_commit_is_connection_failed(
+    ledger_settings: Settings, admin
+) -> None:
+    """The server ended the session while the block sat idle in its transaction: the
+    COMMIT fails, and it is known that nothing committed."""
+    op = uuid.uuid4()
+    async with AsyncDatabase(ledger_settings) as db:
+        with pytest.raises(ConnectionFailed) as raised:
+            async with db.transaction():
+                await db.execute("insert into ledger (op) values (%s)", [op])
+                pid = await db.fetch_value("select pg_backend_pid()")
+                admin.execute("select pg_terminate_backend(%s, 5000)", [pid])  # waits
+        assert not isinstance(raised.value, OutcomeUnknown)
+        assert "nothing committed" in str(raised.value)
+    assert stored(admin, op) == 0
+
+
 async def test_a_write_on_a_connection_the_server_closed_is_sent_on_a_live_one(
     ledger_settings: Settings, admin
 ) -> None:
