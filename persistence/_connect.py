@@ -89,9 +89,9 @@ def pooler_refusal(ex: BaseException, settings: Settings) -> ConfigurationError 
         return None
     return ConfigurationError(
         f"the server at {settings.masked_url} refused the startup parameter"
-        f" {refused.group(1)!r}: it is a connection pooler (PgBouncer); set"
-        " DB_POOLER=transaction, and DATABASE_MIGRATION_URL to the PostgreSQL server"
-        " itself for migrations"
+        f" {refused.group(1)!r}: it is a connection pooler (PgBouncer). A service behind"
+        " it sets DB_POOLER=transaction; migrations, check and types need"
+        " DATABASE_MIGRATION_URL to name the PostgreSQL server itself, not the pooler"
     )
 
 

@@ -164,6 +164,15 @@ def test_migrations_are_refused_without_a_direct_migration_url(
     at_pooler = dataclasses.replace(through, migration_url=through.database_url)
     with pytest.raises(ConfigurationError, match="set DATABASE_MIGRATION_URL"):
         Migrator(at_pooler).migrate()
+    # Nor the pooler under another name: it refuses the direct session's options, and
+    # the advice names the migration URL, not the DB_POOLER already set.
+    url = through.database_url or ""
+    renamed = url.replace("127.0.0.1", "localhost")
+    assert renamed != url
+    elsewhere = dataclasses.replace(through, migration_url=renamed)
+    with pytest.raises(ConfigurationError) as raised:
+        Migrator(elsewhere, out=lambda _: None).migrate()
+    assert "DATABASE_MIGRATION_URL to name the PostgreSQL server itself" in str(raised.value)
 
 
 def test_migrations_go_to_the_direct_migration_url(
