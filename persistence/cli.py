@@ -131,11 +131,34 @@ def cmd_db_start(args: argparse.Namespace) -> int:
 
     # The embedded server, also when DATABASE_URL names another.
     settings = dataclasses.replace(_settings(args), database_url=None)
+    if not _is_project(settings):  # start the server, but make no database for a stray folder
+        info = EmbeddedServer.shared(settings).start()
+        print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
+        print(f"no database made: {_NO_PROJECT.format(settings.project)}")
+        return 0
     url = resolve(settings).database_url or ""
     info = EmbeddedServer.shared(settings).start()  # running: found, not started again
     print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
     print(f"database for {settings.project}: {mask_url(url)}")
     return 0
+
+
+_NO_PROJECT = (
+    "{} is not a project (no [tool.persistence] in a pyproject.toml, no migrations/ or"
+    " queries/): run it in your project, pass --project DIR, or `persistence init`"
+)
+
+
+def _is_project(settings: Settings) -> bool:
+    """Whether the settings' folder is a project of the toolkit: a database is made for
+    one, never for whatever folder a command happened to run in."""
+    from .config import has_persistence_table
+
+    return (
+        settings.migrations_folder.is_dir()
+        or settings.queries_folder.is_dir()
+        or has_persistence_table(settings.project / "pyproject.toml")
+    )
 
 
 def cmd_db_stop(args: argparse.Namespace) -> int:
@@ -202,9 +225,13 @@ def _size(n: int) -> str:
 def cmd_db_url(args: argparse.Namespace) -> int:
     from .config import mask_url
     from .embedded import resolve
+    from .errors import ConfigurationError
 
+    settings = _settings(args)
+    if settings.database_url is None and not _is_project(settings):
+        raise ConfigurationError(_NO_PROJECT.format(settings.project))
     # Never print a password, even on request: this output ends up in logs.
-    print(mask_url(resolve(_settings(args)).database_url or ""))
+    print(mask_url(resolve(settings).database_url or ""))
     return 0
 
 

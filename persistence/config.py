@@ -575,7 +575,7 @@ def find_project(start: Path | None = None) -> Path:
     starts = [start.resolve()] if start is not None else [cwd, *_program_folder()]
     for first in starts:
         for folder in (first, *first.parents):
-            if _has_table(folder / "pyproject.toml"):
+            if has_persistence_table(folder / "pyproject.toml"):
                 return folder
     return starts[0] if start is not None else cwd
 
@@ -585,7 +585,8 @@ def _program_folder() -> list[Path]:
     return [Path(main).resolve().parent] if main else []
 
 
-def _has_table(pyproject: Path) -> bool:
+def has_persistence_table(pyproject: Path) -> bool:
+    """Whether `pyproject` has a [tool.persistence] table (a broken file that names it counts)."""
     try:
         text = pyproject.read_text()
     except OSError:

@@ -299,3 +299,23 @@ def test_a_server_of_the_older_layout_is_named_and_stopped(
         assert not _alive(info.pid)
     finally:
         old.destroy()
+
+
+def test_a_folder_that_is_not_a_project_gets_no_database(
+    shared: EmbeddedServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stray = tmp_path / "downloads"
+    stray.mkdir()
+    monkeypatch.chdir(stray)
+    assert main(["db", "url"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "is not a project" in err
+    assert main(["db", "start"]) == 0
+    assert "no database made" in capsys.readouterr().out
+    info = shared.status()
+    assert info is not None
+    assert project_database(stray) not in [d.name for d in project_databases(info)]
