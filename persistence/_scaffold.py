@@ -111,6 +111,8 @@ _PYTEST = """\
 testpaths = ["tests"]
 # The project's package (and its typed module) importable from the tests.
 pythonpath = ["."]
+# pytest-asyncio (the plugin's `adb` fixture) asks for this to be chosen explicitly.
+asyncio_default_fixture_loop_scope = "function"
 """
 
 

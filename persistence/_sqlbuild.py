@@ -94,6 +94,11 @@ def _binary_refuses(copy_type: str | None, value: Any) -> bool:
     return False
 
 
+def _a(noun: str) -> str:
+    """`noun` with its indefinite article: "an int", "a str"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _str_fields(model: type) -> frozenset[str]:
     """The fields annotated `str` (or `str | None`): their values go as text."""
     try:
@@ -256,7 +261,7 @@ class TableSpec:
     def unsendable(self, columns: Sequence[str], values: Sequence[Any]) -> str:
         """Which of a row's values a binary COPY cannot send, for the error message."""
         culprits = [
-            f"{c} ({self.copy_types[c]}) got a {type(v).__name__}"
+            f"{c} ({self.copy_types[c]}) got {_a(type(v).__name__)}"
             for c, v in zip(columns, values, strict=True)
             if (isinstance(v, str) and self.copy_types.get(c) not in STR_TYPES)
             or _binary_refuses(self.copy_types.get(c), v)

@@ -80,8 +80,7 @@ def squawk_path() -> str:
     found = shutil.which("squawk")
     if found is None:
         raise SquawkMissing(
-            "squawk is not installed, so migrations were not linted:"
-            " pip install squawk-cli (it is in the dev extra)"
+            "squawk is not installed, so migrations were not linted: pip install squawk-cli"
         )
     return found
 

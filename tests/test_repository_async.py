@@ -421,7 +421,7 @@ async def test_insert_many_names_the_column_of_a_number_or_text_of_the_wrong_typ
         await Memberships(db).insert_many(members)
     assert "row 2: org_id (integer) got a str" in str(caught.value)
     numbered: list[Any] = [LooseItem("l-1", 42)]  # type: ignore[arg-type]
-    with pytest.raises(DatabaseError, match=r"row 1: name \(text\) got a int"):
+    with pytest.raises(DatabaseError, match=r"row 1: name \(text\) got an int"):
         await LooseItems(db).insert_many(numbered)
     assert await Memberships(db).count() == 0
     assert await Items(db).count() == 0
