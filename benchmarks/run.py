@@ -701,17 +701,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument(
         "--only",
-        choices=["replicas"],
-        help="run one row and merge it into the results file (the rest is kept)",
+        choices=["replicas", "pgbouncer"],
+        help="run one row: replicas (merged into the results file) or pgbouncer (printed)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--only",
-        choices=["pgbouncer"],
-        help="run only this row and print it (results.json is left as it is)",
-    )
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.url, args.count)
