@@ -581,7 +581,12 @@ def _catalog(settings: Settings) -> Catalog:
 
 def cmd_lint_migrations(args: argparse.Namespace) -> int:
     from .check import lint
+    from .lint import squawk_path
 
+    # Linting is this command's whole job: without squawk it fails, saying how to
+    # install it, rather than print "ok" over migrations nobody read (`check` notes
+    # the skip and goes on).
+    squawk_path()
     problems = lint(_settings(args), out=lambda _: None)
     for problem in problems:
         print(problem)

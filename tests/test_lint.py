@@ -129,3 +129,26 @@ def test_project_config_silences_a_rule(project: Path) -> None:
     assert rules(project) == [("0002_count.sql", 2, "prefer-bigint-over-int")]
     (project / ".squawk.toml").write_text('excluded_rules = ["prefer-bigint-over-int"]\n')
     assert rules(project) == []
+
+
+def test_cli_without_squawk_fails_saying_how_to_install_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # squawk is looked for beside the running Python and on PATH: point both at an
+    # empty folder, as on a machine where squawk-cli was never installed.
+    empty = project / "no-squawk"
+    empty.mkdir()
+    monkeypatch.setattr("sys.executable", str(empty / "python"))
+    monkeypatch.setenv("PATH", str(empty))
+    write(
+        project / "migrations",
+        "0002_index",
+        "-- depends: 0001_users\ncreate index users_email on users (email);\n",
+        "drop index users_email;\n",
+    )
+    assert main(["--project", str(project), "lint-migrations"]) == 1
+    captured = capsys.readouterr()
+    assert "ok" not in captured.out.split()
+    assert captured.err == (
+        "error: squawk is not installed, so migrations were not linted: pip install squawk-cli\n"
+    )
