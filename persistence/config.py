@@ -358,12 +358,16 @@ class Settings:
 
 def split_urls(text: str) -> tuple[str, ...]:
     """The URLs of a comma-separated list. A comma splits only before the next URL's
-    scheme, so a multi-host URL (``postgresql://a,b/db``) stays whole.
+    scheme, so a multi-host URL (``postgresql://a,b/db``) stays whole, or before
+    another comma or the end: an empty item (``"$R1,$R2"`` with R2 unset) is no
+    server, not a comma glued onto the database name.
 
     >>> split_urls("postgresql://r1/app, postgresql://r2a,r2b/app")
     ('postgresql://r1/app', 'postgresql://r2a,r2b/app')
+    >>> split_urls("postgresql://r1/app,, postgresql://r2/app,")
+    ('postgresql://r1/app', 'postgresql://r2/app')
     """
-    parts = re.split(r",\s*(?=postgres(?:ql)?://)", text.strip())
+    parts = re.split(r",\s*(?=postgres(?:ql)?://|,|$)", text.strip())
     return tuple(part.strip() for part in parts if part.strip())
 
 

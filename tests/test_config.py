@@ -6,6 +6,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from persistence import ConfigurationError, Settings
 from persistence.config import mask_url
@@ -233,6 +234,24 @@ def test_replica_urls_from_the_environment_masked_everywhere() -> None:
     assert "r3pl1ca" not in repr(settings)
     assert "postgresql://app:***@r1.example.com/shop" in repr(settings)
     assert "r3pl1ca" in settings.secrets  # scrubbed from every error message
+
+
+def test_empty_items_in_replica_urls_are_no_servers() -> None:
+    # "$R1,$R2" with R2 unset: the trailing comma once became part of the database
+    # name ("shop,"), a replica that could never connect, seen only in health().
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": URL,
+            "DATABASE_REPLICA_URLS": "postgresql://app@r1.example.com/shop,, "
+            "postgresql://app@r2.example.com/shop, ",
+        }
+    )
+    assert settings.replica_urls == (
+        "postgresql://app@r1.example.com/shop",
+        "postgresql://app@r2.example.com/shop",
+    )
+    for url in settings.replica_urls:
+        assert conninfo_to_dict(settings.for_replica(url).conninfo())["dbname"] == "shop"
 
 
 def test_replicas_are_left_out_of_migrations() -> None:
