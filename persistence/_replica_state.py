@@ -17,6 +17,10 @@ __all__ = ["STATUS", "WAL_POSITION", "ReplicaState", "format_lsn", "parse_lsn"]
 #: has no WAL receiver: cut off from its primary it receives nothing, so "everything
 #: received" says nothing, and it is as stale as its last replayed transaction.
 #: (pg_stat_wal_receiver shows its row to every role, without the details.)
+#: "Received" can be behind "replayed": a WAL receiver that (re)connects streams from
+#: the start of the current segment, and until the primary writes again
+#: pg_last_wal_receive_lsn() is that start, before what was already replayed. Nothing
+#: waits to be replayed then either: no lag.
 STATUS = b"""select pg_is_in_recovery(),
   (case when pg_is_in_recovery() then pg_last_wal_replay_lsn()
         else pg_current_wal_lsn() end)::text,
@@ -24,7 +28,8 @@ STATUS = b"""select pg_is_in_recovery(),
        when not exists (select from pg_stat_wal_receiver)
          then coalesce(extract(epoch from clock_timestamp()
                                - pg_last_xact_replay_timestamp()), 'Infinity')::float8
-       when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
+       when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn()
+         or pg_last_wal_receive_lsn() < pg_last_wal_replay_lsn() then 0
        else coalesce(extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()),
                      0)::float8 end"""
 
