@@ -76,6 +76,10 @@ class AsyncReplicaSet:
         # and the primary can serve them.
         self._wait = min(settings.pool_timeout, 1.0)
         self._next = 0
+        # The newest position a read waited for in vain: a read needing no more than
+        # it is not made to wait again (the replicas are still asked once), so a
+        # request of ten reads after a write behind a stalled replica pays one wait.
+        self._waited_in_vain = 0
         self.replicas: list[_Replica] = []
         for number, url in enumerate(settings.replica_urls, 1):
             own = settings.for_replica(url)
@@ -131,7 +135,7 @@ class AsyncReplicaSet:
                 if outcome == _PRIMARY:
                     return False, None
                 behind = behind or outcome == _BEHIND
-            if not behind:
+            if not behind or token <= self._waited_in_vain:
                 return False, None
             # Some replica is up but has not replayed the caller's last write yet:
             # wait a little for it, then let the primary serve.
@@ -139,6 +143,7 @@ class AsyncReplicaSet:
             if waited_until is None:
                 waited_until = now + self.settings.replica_wait
             if now >= waited_until:
+                self._waited_in_vain = max(self._waited_in_vain, token)
                 return False, None
             await asleep(min(0.01, waited_until - now))
 

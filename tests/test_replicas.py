@@ -169,6 +169,35 @@ def test_read_your_writes_with_replay_paused(
     assert rdb.fetch_value(on(table, "select count(*) from {}")) == 1
 
 
+def test_reads_after_one_waited_in_vain_do_not_wait_again(
+    rdb: Database, table: str, topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+
+    def counted(seconds: float) -> None:
+        pauses.append(seconds)
+        sleep(seconds)
+
+    monkeypatch.setattr("persistence._replicas.sleep", counted)
+    replay(topology, "pause")
+    try:
+        rdb.execute(on(table, "insert into {} values (1, 'mine')"))
+        counted_rows = on(table, "select count(*) from {}")
+        assert rdb.fetch_value(counted_rows) == 1  # waited, then the primary
+        assert pauses, "the first read waits for the replica"
+        pauses.clear()
+        for _ in range(5):  # a request's later reads: the primary, at once
+            assert rdb.fetch_value(counted_rows) == 1
+        assert pauses == []
+        rdb.execute(on(table, "insert into {} values (2, 'newer')"))
+        assert rdb.fetch_value(counted_rows) == 2
+        assert pauses, "a newer write's read waits again"
+    finally:
+        replay(topology, "resume")
+    topology.wait_replayed()
+    assert rdb.fetch_value(SERVED_BY) is True
+
+
 def test_a_transaction_commit_sets_the_token(rdb: Database, table: str) -> None:
     with rdb.transaction():
         rdb.execute(on(table, "insert into {} values (2, 'tx')"))

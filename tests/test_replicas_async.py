@@ -170,6 +170,35 @@ async def test_read_your_writes_with_replay_paused(
     assert await rdb.fetch_value(on(table, "select count(*) from {}")) == 1
 
 
+async def test_reads_after_one_waited_in_vain_do_not_wait_again(
+    rdb: AsyncDatabase, table: str, topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+
+    async def counted(seconds: float) -> None:
+        pauses.append(seconds)
+        await asleep(seconds)
+
+    monkeypatch.setattr("persistence._replicas_async.asleep", counted)
+    replay(topology, "pause")
+    try:
+        await rdb.execute(on(table, "insert into {} values (1, 'mine')"))
+        counted_rows = on(table, "select count(*) from {}")
+        assert await rdb.fetch_value(counted_rows) == 1  # waited, then the primary
+        assert pauses, "the first read waits for the replica"
+        pauses.clear()
+        for _ in range(5):  # a request's later reads: the primary, at once
+            assert await rdb.fetch_value(counted_rows) == 1
+        assert pauses == []
+        await rdb.execute(on(table, "insert into {} values (2, 'newer')"))
+        assert await rdb.fetch_value(counted_rows) == 2
+        assert pauses, "a newer write's read waits again"
+    finally:
+        replay(topology, "resume")
+    topology.wait_replayed()
+    assert await rdb.fetch_value(SERVED_BY) is True
+
+
 async def test_a_transaction_commit_sets_the_token(rdb: AsyncDatabase, table: str) -> None:
     async with rdb.transaction():
         await rdb.execute(on(table, "insert into {} values (2, 'tx')"))
