@@ -115,11 +115,19 @@ class Health:
     #: With read replicas: the primary, then each replica (empty without replicas).
     servers: tuple[ServerHealth, ...] = ()
 
+    @property
+    def degraded(self) -> list[str]:
+        """The replicas not serving reads (down or lagging): the service works, on
+        fewer servers; each as "<url> <state>"."""
+        return [f"{s.url} {s.state}" for s in self.servers if s.state != "up"]
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "degraded": self.degraded}
 
     def __str__(self) -> str:
         status = "ok" if self.ok else f"FAILING: {self.error}"
+        if self.ok and self.degraded:
+            status = f"ok, DEGRADED: {'; '.join(self.degraded)}"
         latency = f"{self.latency_ms:.2f} ms" if self.latency_ms is not None else "-"
         return "\n".join(
             [

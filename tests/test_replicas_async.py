@@ -356,6 +356,7 @@ async def test_health_lists_each_server(rdb: AsyncDatabase, topology: Topology) 
     assert replica.lag_s is not None
     assert str(topology.replica_port) in replica.url
     assert "replica" in str(report)
+    assert report.degraded == []
 
 
 async def test_a_replica_down_at_start_is_skipped(topology: Topology, tmp_path: Path) -> None:
@@ -367,6 +368,10 @@ async def test_a_replica_down_at_start_is_skipped(topology: Topology, tmp_path: 
     assert report.ok
     assert [(s.role, s.state) for s in report.servers] == [("primary", "up"), (None, "down")]
     assert report.servers[1].error is not None
+    # Still ok (reads go to the primary), but monitoring is told a replica is missing.
+    assert report.degraded == ["postgresql://app:***@127.0.0.1:9/app down"]
+    assert str(report).startswith("status          ok, DEGRADED: postgresql://app:***@")
+    assert report.as_dict()["degraded"] == report.degraded
     assert "s3cret" not in str(report)
     assert "s3cret" not in str(report.as_dict())
 
