@@ -218,7 +218,7 @@ class Database(DatabaseBase):
                 finally:
                     self._lent.discard(conn)
         except PoolTimeout as ex:
-            raise self._translate(ex) from None
+            raise self._pool_timeout(ex, None) from None
 
     @contextmanager
     def tenant(self, tenant: object) -> Iterator[None]:
@@ -495,7 +495,7 @@ class Database(DatabaseBase):
                         " connections and no new connection could be made within"
                         f" {self.settings.pool_timeout:g} s; is the server up?"
                     ) from None
-                raise self._translate(ex, name) from None
+                raise self._pool_timeout(ex, name) from None
             except psycopg.Error as ex:
                 if is_disconnect(ex, conn):
                     if attempt < attempts:
@@ -581,6 +581,23 @@ class Database(DatabaseBase):
             self._causal.reset(reset)
             if final > entered:  # a write in the block: keep its position
                 self._causal.set(final)
+
+    def _pool_timeout(self, ex: PoolTimeout, name: str | None) -> PersistenceError:
+        """The error for a call that got no pooled connection in time: PoolExhausted
+        when the server is up (every connection is busy), ConnectionFailed, with the
+        server's reason, when no connection can be made at all (a server that went
+        down empties the pool, and "no connection free" would send on-call to the
+        pool size)."""
+        try:
+            probe = Connection.connect(self.settings.conninfo(), **connection_kwargs(self.settings))
+        except psycopg.Error as down:
+            reason = str(self._translate(down)).removeprefix("connection failed: ")
+            return ConnectionFailed(
+                f"connection failed{_in(name)}: no pooled connection within"
+                f" {self.settings.pool_timeout:g} s, and the server cannot be reached: {reason}"
+            )
+        probe.close()
+        return self._translate(ex, name)
 
     def _as_tenant(self, operation: Operation[R], tenant: str) -> Operation[R]:
         """`operation` in a transaction of its own that first sets the tenant: a

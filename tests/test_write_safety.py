@@ -25,6 +25,7 @@ from persistence import (
     ConnectionFailed,
     Database,
     OutcomeUnknown,
+    PoolExhausted,
     Settings,
 )
 from persistence._classify import is_read
@@ -256,6 +257,22 @@ def test_a_write_whose_server_is_gone_is_connection_failed(
             db.execute("insert into ledger (op) values (%s)", [uuid.uuid4()])
         assert not isinstance(raised.value, OutcomeUnknown)
         assert "no new connection" in str(raised.value)
+
+
+def test_calls_after_the_server_went_away_say_so_not_pool_exhausted(
+    ledger_settings: Settings, proxy: CuttingProxy
+) -> None:
+    """Once the server is gone the pool empties: every later call times out waiting for
+    a connection, and must say the server cannot be reached, not that the pool is full."""
+    settings = dataclasses.replace(proxy.settings(ledger_settings), pool_timeout=1.0)
+    with Database(settings) as db:
+        db.fetch_value("select 1")
+        proxy.close()
+        for _ in range(3):
+            with pytest.raises(ConnectionFailed) as raised:
+                db.fetch_value("select 1")
+            assert not isinstance(raised.value, PoolExhausted)
+        assert "cannot be reached" in str(raised.value) or "is the server up" in str(raised.value)
 
 
 # -- no call waits forever ---------------------------------------------------------------
