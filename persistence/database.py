@@ -568,7 +568,7 @@ class Database(DatabaseBase):
         """
         try:
             position = parse_lsn(token) if token else 0
-        except ValueError:
+        except (ValueError, AttributeError, TypeError):  # not a str of the right shape
             raise PersistenceError(
                 f"after({str(token)[:40]!r}): not a causal token; pass what causal_token() returned"
             ) from None

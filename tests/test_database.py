@@ -296,3 +296,12 @@ def test_retrying_does_not_retry_other_errors(fresh: Database, admin) -> None:
     assert attempts.attempt == 1
     with pytest.raises(PersistenceError, match="outside one"), fresh.transaction():
         fresh.retrying()
+
+
+@pytest.mark.parametrize("token", ["nonsense", 12345, "0/"])
+def test_after_refuses_what_is_not_a_causal_token(db: Database, token: object) -> None:
+    with (
+        pytest.raises(PersistenceError, match="not a causal token"),
+        db.after(token),  # type: ignore[arg-type]
+    ):
+        pass

@@ -302,3 +302,12 @@ async def test_retrying_does_not_retry_other_errors(fresh: AsyncDatabase, admin)
     with pytest.raises(PersistenceError, match="outside one"):
         async with fresh.transaction():
             fresh.retrying()
+
+
+@pytest.mark.parametrize("token", ["nonsense", 12345, "0/"])
+async def test_after_refuses_what_is_not_a_causal_token(adb: AsyncDatabase, token: object) -> None:
+    with (
+        pytest.raises(PersistenceError, match="not a causal token"),
+        adb.after(token),  # type: ignore[arg-type]
+    ):
+        pass
