@@ -220,11 +220,7 @@ class ReplicaSet:
         state = replica.state
         was_down = state.failed
         try:
-            conn = Connection.connect(replica.conninfo, autocommit=True, **replica.kwargs)
-            try:
-                self._status(conn, state)
-            finally:
-                conn.close()
+            self._ask(replica)
             replica.pool.check()
         except psycopg.Error as ex:
             self._down(replica, self._reason(ex))
@@ -232,6 +228,14 @@ class ReplicaSet:
         if was_down:
             logger.info("replica %s answers again", state.url)
         state.up()
+
+    def _ask(self, replica: _Replica) -> None:
+        """Ask the replica for its status on a direct connection, not a pooled one."""
+        conn = Connection.connect(replica.conninfo, autocommit=True, **replica.kwargs)
+        try:
+            self._status(conn, replica.state)
+        finally:
+            conn.close()
 
     def _down(self, replica: _Replica, reason: str) -> None:
         replica.state.down(time.monotonic(), reason)
@@ -246,11 +250,7 @@ class ReplicaSet:
             state = replica.state
             error = None
             try:
-                conn = Connection.connect(replica.conninfo, autocommit=True, **replica.kwargs)
-                try:
-                    self._status(conn, state)
-                finally:
-                    conn.close()
+                self._ask(replica)
                 reachable = True
             except psycopg.Error as ex:
                 error = self._reason(ex)

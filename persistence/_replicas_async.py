@@ -221,13 +221,7 @@ class AsyncReplicaSet:
         state = replica.state
         was_down = state.failed
         try:
-            conn = await AsyncConnection.connect(
-                replica.conninfo, autocommit=True, **replica.kwargs
-            )
-            try:
-                await self._status(conn, state)
-            finally:
-                await conn.close()
+            await self._ask(replica)
             await replica.pool.check()
         except psycopg.Error as ex:
             self._down(replica, self._reason(ex))
@@ -235,6 +229,14 @@ class AsyncReplicaSet:
         if was_down:
             logger.info("replica %s answers again", state.url)
         state.up()
+
+    async def _ask(self, replica: _Replica) -> None:
+        """Ask the replica for its status on a direct connection, not a pooled one."""
+        conn = await AsyncConnection.connect(replica.conninfo, autocommit=True, **replica.kwargs)
+        try:
+            await self._status(conn, replica.state)
+        finally:
+            await conn.close()
 
     def _down(self, replica: _Replica, reason: str) -> None:
         replica.state.down(time.monotonic(), reason)
@@ -249,13 +251,7 @@ class AsyncReplicaSet:
             state = replica.state
             error = None
             try:
-                conn = await AsyncConnection.connect(
-                    replica.conninfo, autocommit=True, **replica.kwargs
-                )
-                try:
-                    await self._status(conn, state)
-                finally:
-                    await conn.close()
+                await self._ask(replica)
                 reachable = True
             except psycopg.Error as ex:
                 error = self._reason(ex)

@@ -462,12 +462,8 @@ def _exists(pid: int) -> bool:
 
 def _alive(pid: int) -> bool:
     """Whether the process runs; a zombie (exited, not yet reaped) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _exists(pid):
         return False
-    except PermissionError:
-        return True
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
