@@ -26,8 +26,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ._comment import KEY, name_in
-from .config import Settings, secrets_of
-from .errors import translate
+from ._connect import connect
+from .config import Settings
 from .queries import Catalog
 
 __all__ = ["ENABLE_HINT", "Stats", "collect", "render"]
@@ -152,24 +152,22 @@ def collect(
     Raises:
         PersistenceError: the server is unreachable or refused (one line, no password).
     """
-    try:
-        with psycopg.connect(settings.conninfo(), autocommit=True, row_factory=dict_row) as conn:
-            conn.execute("set lock_timeout = '1s'")
-            statements, note = _statements(conn, catalog)
-            try:
-                with conn.transaction():
-                    found_tables = conn.execute(_sized(_TABLES, _TABLE_SIZE), [tables]).fetchall()
-                    unused = conn.execute(_sized(_UNUSED_INDEXES, _INDEX_SIZE)).fetchall()
-                estimated = False
-            except psycopg.errors.LockNotAvailable:
-                sizes = _sized(_TABLES, _TABLE_SIZE_ESTIMATE)
-                found_tables = conn.execute(sizes, [tables]).fetchall()
-                unused = conn.execute(_sized(_UNUSED_INDEXES, _INDEX_SIZE_ESTIMATE)).fetchall()
-                estimated = True
-            connections = conn.execute(_CONNECTIONS).fetchall()
-            long = conn.execute(_LONG_TRANSACTIONS, [threshold]).fetchall()
-    except psycopg.Error as ex:
-        raise translate(ex, query="stats", secrets=secrets_of(settings.database_url)) from ex
+    with connect(settings) as conn:
+        conn.row_factory = dict_row
+        conn.execute("set lock_timeout = '1s'")
+        statements, note = _statements(conn, catalog)
+        try:
+            with conn.transaction():
+                found_tables = conn.execute(_sized(_TABLES, _TABLE_SIZE), [tables]).fetchall()
+                unused = conn.execute(_sized(_UNUSED_INDEXES, _INDEX_SIZE)).fetchall()
+            estimated = False
+        except psycopg.errors.LockNotAvailable:
+            sizes = _sized(_TABLES, _TABLE_SIZE_ESTIMATE)
+            found_tables = conn.execute(sizes, [tables]).fetchall()
+            unused = conn.execute(_sized(_UNUSED_INDEXES, _INDEX_SIZE_ESTIMATE)).fetchall()
+            estimated = True
+        connections = conn.execute(_CONNECTIONS).fetchall()
+        long = conn.execute(_LONG_TRANSACTIONS, [threshold]).fetchall()
     for row in long:
         # The statement's name only: its text may hold literal values.
         text = row.pop("query") or ""

@@ -106,6 +106,20 @@ def test_stats_without_pg_stat_statements_says_how_to_enable(
     assert "connections by database" in out
 
 
+def test_stats_on_a_missing_database_says_what_to_do(
+    sample_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # stats opens its connection through the one door (_connect), so it gets the same
+    # advice as status and check, not the bare driver error.
+    url = psycopg.conninfo.make_conninfo(
+        sample_settings.database_url or "", dbname="no_such_db_for_stats"
+    )
+    assert main(["--project", str(SAMPLE), "stats", "--url", url]) == 1
+    err = capsys.readouterr().err
+    assert "database 'no_such_db_for_stats' does not exist: create it" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_stats_json_tables_and_indexes(
     sample_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
