@@ -576,7 +576,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def _catalog(settings: Settings) -> Catalog:
     from .queries import Catalog
 
-    return Catalog(settings.queries_dir or settings.project / "queries")
+    return Catalog(settings.queries_folder)
 
 
 def cmd_lint_migrations(args: argparse.Namespace) -> int:

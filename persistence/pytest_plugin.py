@@ -171,7 +171,7 @@ def _fingerprint(settings: Settings, config: pytest.Config) -> str:
     """What the template depends on: every migration's content, and the conftest
     files that may fill it (their hook)."""
     digest = hashlib.sha256()
-    folder = settings.migrations_dir or settings.project / "migrations"
+    folder = settings.migrations_folder
     if folder.is_dir():
         for f in load_files(folder):
             digest.update(f"{f.id}:{f.checksum}\n".encode())
