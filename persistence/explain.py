@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from ._comment import comment
-from .config import Settings, secrets_of
+from .config import Settings
 from .errors import QueryError, translate
 from .queries import Catalog
 from .stats import shown
@@ -43,7 +43,8 @@ def explain(
     Raises:
         QueryError: no such query, a script, an unknown parameter, or `analyze` without
             every parameter.
-        PersistenceError: the server refused it (one line; values and password scrubbed).
+        PersistenceError: the server refused it (one line; the password scrubbed, the
+            values shown as given).
     """
     query = catalog[name]
     if query.operation in ("script", "execute_many"):
@@ -86,10 +87,9 @@ def explain(
             rows = conn.execute(lead.encode() + execute.as_bytes(conn)).fetchall()
             conn.execute(sql.SQL("deallocate {}").format(sql.Identifier(_PREPARED)))
     except psycopg.Error as ex:
-        # An error can quote a value ("invalid input syntax for type bigint: ..."):
-        # the values are scrubbed like the password.
-        hidden = (*secrets_of(settings.database_url), *(v for v in params.values() if v))
-        raise translate(ex, query=query.name, secrets=hidden) from ex
+        # An error can quote a value ("invalid input syntax for type bigint: ..."): the
+        # operator typed it, so it stays; only the password is scrubbed.
+        raise translate(ex, query=query.name, secrets=settings.secrets) from ex
     header = f"{query.name} ({shown(query.path)}:{query.line})" + (
         "" if analyze else ", generic plan" if not params else ""
     )
