@@ -355,14 +355,25 @@ def _client_error(ex: BaseException, where: str) -> QueryError | None:
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
     """Replace each piece of a secret found in `text` (any run of at least `FRAGMENT`
-    characters of it, or the whole of a shorter one) with ``***``.
+    characters of it) with ``***``. A secret shorter than that is replaced only where
+    it stands as a password (``:x@``, ``password=x``): anywhere else it is just letters.
 
     >>> scrub('could not translate host name "s3cr3tPW@db"', ("ab@s3cr3tPW",))
     'could not translate host name "***@db"'
+    >>> scrub("postgresql://u:x@h/db: connection refused", ("x",))
+    'postgresql://u:***@h/db: connection refused'
     """
     for secret in secrets:
-        if secret:
-            text = _scrub_one(text, secret, min(len(secret), FRAGMENT))
+        if len(secret) >= FRAGMENT:
+            text = _scrub_one(text, secret, FRAGMENT)
+        elif secret:
+            short = re.escape(secret)
+            text = re.sub(
+                rf"(:){short}(?=@)|(\bpassword\s*=\s*'?){short}(?=['&\s]|$)",
+                lambda m: f"{m.group(1) or m.group(2)}***",
+                text,
+                flags=re.IGNORECASE,
+            )
     return text
 
 

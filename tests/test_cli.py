@@ -14,6 +14,7 @@ import pytest
 
 from persistence import Settings, __version__
 from persistence.cli import _parser, main
+from persistence.errors import scrub
 
 from .conftest import with_password
 
@@ -64,6 +65,23 @@ def test_malformed_url_is_one_line(
     assert err == (
         "error: malformed DATABASE_URL: the port is not a number; percent-encode '@', '/',"
         " ':', '?' and spaces in the user name and password (%40, %2F, %3A, %3F, %20)\n"
+    )
+
+
+def test_a_one_letter_password_is_hidden_where_it_stands_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres:e@127.0.0.1:1/test")
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    # Every "e" of the message stays an "e": the password is hidden, not the letter.
+    assert "Connection refused" in err
+    assert err.endswith("start the server or point DATABASE_URL at one that is running\n")
+    assert main(["db", "url"]) == 0
+    assert capsys.readouterr().out == "postgresql://postgres:***@127.0.0.1:1/test\n"
+    said = 'use "postgresql://postgres:e@db/app" or "host=db password=e user=postgres"'
+    assert scrub(said, ("e",)) == (
+        'use "postgresql://postgres:***@db/app" or "host=db password=*** user=postgres"'
     )
 
 
