@@ -1,16 +1,7 @@
 """The `persistence` command: the operator's interface, wrapped by the Makefile.
 
-    persistence [--project DIR] db start|stop|status|url | db drop [DIR...] [--gone]
-    persistence [--project DIR] health [--json]
-    persistence [--project DIR] migrate [--target ID] [--dry-run | --check] [--lock-timeout S]
-    persistence [--project DIR] rollback [--steps N | --target ID] [--dry-run] [--yes]
-    persistence [--project DIR] status [--check] [--json]
-    persistence [--project DIR] history [--json] | heads [--json] | show ID [--rollback]
-    persistence [--project DIR] baseline [--target ID] | accept ID...
-    persistence [--project DIR] new NAME | seed | reset [--yes]
-    persistence [--project DIR] types | check
-    persistence init [DIR] [--package NAME]
-
+`persistence --help` lists the commands, README "The command line" shows each. They are
+declared beside their functions, here and in `_cli_migrations` (the migration commands).
 Every command reads the same settings as the library (see README, Configuration);
 `--url URL` on a command that uses a database replaces DATABASE_URL. With neither,
 commands that need a database start the embedded server.
@@ -20,19 +11,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, _cli_migrations
+from ._cli_args import (
+    JSON,
+    URL,
+    Commands,
+    UsageError,
+    count,
+    flag,
+    opt,
+    progress,
+    resolved,
+    seconds,
+    settings_of,
+)
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .migrations import MigrationState, Migrator
     from .queries import Catalog
 
 # The commands import what they use when they run, so that `persistence --help` and
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a reader gone (`| head -1`) shows here, not at exit
     except BrokenPipeError:
         return _stdout_gone()
-    except _UsageError as ex:
+    except UsageError as ex:
         print(f"persistence: error: {ex}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -67,14 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .errors import PersistenceError  # loaded by any command that raises one
 
         message = _one_line(str(ex), getattr(args, "url", None))
-        if isinstance(ex, PersistenceError):
-            # One boundary for expected failures: one line, no traceback, no password.
-            print(f"error: {message}", file=sys.stderr)
-            return 1
-        # A bug, or a failure nobody translated: still one line, because a traceback
+        # One boundary for expected failures: one line, no traceback, no password. A bug,
+        # or a failure nobody translated, is said so, still on one line: a traceback
         # quotes values (hosts, database names) that a mistyped URL fills with pieces
         # of the password.
-        print(f"error: unexpected {type(ex).__name__}: {message}", file=sys.stderr)
+        bug = "" if isinstance(ex, PersistenceError) else f"unexpected {type(ex).__name__}: "
+        print(f"error: {bug}{message}", file=sys.stderr)
         return 1
     return code
 
@@ -105,42 +104,40 @@ def _one_line(message: str, url: str | None = None) -> str:
     return scrub(" ".join(message.split()), secrets)
 
 
-class _UsageError(Exception):
-    """Arguments that parse but do not fit together: exit 2, like argparse's own."""
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="persistence", description="Typed PostgreSQL toolkit: server, migrations, checks."
+    )
+    parser.add_argument("--version", action="version", version=f"persistence {__version__}")
+    parser.add_argument(
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="project folder holding queries/, migrations/, seeds/ (default: the nearest"
+        " folder up from here whose pyproject.toml has [tool.persistence])",
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    db = subparsers.add_parser("db", help="manage the embedded development server")
+    db_actions = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
+    for name, text, options, func in sorted(
+        [*commands, *_cli_migrations.commands], key=lambda c: _ORDER.index(c[0].split()[0])
+    ):
+        parent, _, action = name.rpartition(" ")  # "db start": action start of db
+        sub = (db_actions if parent else subparsers).add_parser(
+            action, help=text, description=text if parent else None
+        )
+        for option in options:
+            into = sub.add_mutually_exclusive_group() if isinstance(option, list) else sub
+            for flags, kwargs in option if isinstance(option, list) else [option]:
+                into.add_argument(*flags, **kwargs)
+        sub.set_defaults(func=func)
+    return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    from .config import Settings, find_project
-
-    environ = dict(os.environ)
-    if getattr(args, "url", None):
-        environ["DATABASE_URL"] = args.url  # --url wins over the environment
-    project = args.project
-    if project is None and not environ.get("PERSISTENCE_PROJECT"):
-        # Up from the current directory only, as ruff and pytest look: not from where
-        # the `persistence` script happens to be installed.
-        project = find_project(Path.cwd())
-    return Settings.from_env(environ, project=project)
-
-
-def cmd_db_start(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from .config import mask_url
-    from .embedded import EmbeddedServer, resolve
-
-    # The embedded server, also when DATABASE_URL names another.
-    settings = dataclasses.replace(_settings(args), database_url=None)
-    if not _is_project(settings):  # start the server, but make no database for a stray folder
-        info = EmbeddedServer.shared(settings).start()
-        print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
-        print(f"no database made: {_NO_PROJECT.format(settings.project)}")
-        return 0
-    url = resolve(settings).database_url or ""
-    info = EmbeddedServer.shared(settings).start()  # running: found, not started again
-    print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
-    print(f"database for {settings.project}: {mask_url(url)}")
-    return 0
+commands = Commands()
+#: The order in which `persistence --help` lists the commands.
+_ORDER = """db health grant migrate rollback status history heads show new accept baseline seed
+    reset types init check stats explain lint-migrations""".split()  # noqa: SIM905 (a word list)
 
 
 _NO_PROJECT = (
@@ -161,10 +158,32 @@ def _is_project(settings: Settings) -> bool:
     )
 
 
+@commands.add("db start", "start the embedded server and make the project's database")
+def cmd_db_start(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .config import mask_url
+    from .embedded import EmbeddedServer, resolve
+
+    # The embedded server, also when DATABASE_URL names another.
+    settings = dataclasses.replace(settings_of(args), database_url=None)
+    # The server starts either way, but no database is made for a stray folder.
+    project = _is_project(settings)
+    url = (resolve(settings).database_url or "") if project else ""
+    info = EmbeddedServer.shared(settings).start()  # running: found, not started again
+    print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
+    if project:
+        print(f"database for {settings.project}: {mask_url(url)}")
+    else:
+        print(f"no database made: {_NO_PROJECT.format(settings.project)}")
+    return 0
+
+
+@commands.add("db stop", "stop the embedded server (all projects'), also a killed one's")
 def cmd_db_stop(args: argparse.Namespace) -> int:
     from .embedded import EmbeddedServer
 
-    settings = _settings(args)
+    settings = settings_of(args)
     stopped = EmbeddedServer.shared(settings).stop()
     print("embedded server stopped" if stopped else "embedded server was not running")
     _stop_legacy(settings.project)
@@ -179,11 +198,12 @@ def _stop_legacy(project: Path) -> None:
         print(f"stopped the project's own server of the older layout in {legacy.root}")
 
 
+@commands.add("db status", "the server and each project's database (exit 1: not running)")
 def cmd_db_status(args: argparse.Namespace) -> int:
     from .config import mask_url
     from .embedded import EmbeddedServer, project_database, project_databases
 
-    settings = _settings(args)
+    settings = settings_of(args)
     server = EmbeddedServer.shared(settings)
     legacy = EmbeddedServer.legacy(settings.project)
     if legacy is not None and legacy.status() is not None:
@@ -222,12 +242,13 @@ def _size(n: int) -> str:
     return f"{size:.1f} GB"
 
 
+@commands.add("db url", "print the database URL in use (password masked)")
 def cmd_db_url(args: argparse.Namespace) -> int:
     from .config import mask_url
     from .embedded import resolve
     from .errors import ConfigurationError
 
-    settings = _settings(args)
+    settings = settings_of(args)
     if settings.database_url is None and not _is_project(settings):
         raise ConfigurationError(_NO_PROJECT.format(settings.project))
     # Never print a password, even on request: this output ends up in logs.
@@ -235,10 +256,16 @@ def cmd_db_url(args: argparse.Namespace) -> int:
     return 0
 
 
+@commands.add(
+    "db drop",
+    "drop the project's database on the embedded server (the server keeps running)",
+    opt("projects", "the projects (default: this one)", nargs="*", metavar="DIR"),
+    flag("--gone", "also those of projects whose folder is gone"),
+)
 def cmd_db_drop(args: argparse.Namespace) -> int:
     from .embedded import drop_project_databases
 
-    settings = _settings(args)
+    settings = settings_of(args)
     projects = [Path(p).resolve() for p in args.projects]
     if not projects and not args.gone:
         projects = [settings.project]
@@ -249,24 +276,33 @@ def cmd_db_drop(args: argparse.Namespace) -> int:
     return 0
 
 
+@commands.add(
+    "health", "check the database and print a health report (exit 1 if failing)", URL, JSON
+)
 def cmd_health(args: argparse.Namespace) -> int:
     from .database import Database
-    from .embedded import resolve
 
-    with Database(resolve(_settings(args))) as db:
+    with Database(resolved(args)) as db:
         report = db.health()
     print(json.dumps(report.as_dict(), indent=2) if args.json else report)
     return 0 if report.ok else 1
 
 
+@commands.add(
+    "grant",
+    "give a service role read/write on the tables, and no DDL (as the migration role)",
+    URL,
+    opt("role", "the role the service connects as (it must exist)"),
+    opt("--schema", "the schema (default: public)", default="public"),
+    flag("--print", "print the SQL (for a migration) instead of running it"),
+)
 def cmd_grant(args: argparse.Namespace) -> int:
     from psycopg.conninfo import conninfo_to_dict
 
     from .database import Database
-    from .embedded import resolve
     from .security import grant_sql
 
-    settings = resolve(_settings(args)).for_migrations()
+    settings = resolved(args).for_migrations()
     params = conninfo_to_dict(settings.conninfo())
     statements = grant_sql(args.role, str(params.get("dbname") or "postgres"), args.schema)
     if args.print:
@@ -280,227 +316,20 @@ def cmd_grant(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(line: str) -> None:
-    # Flushed line by line: a deploy log shows which migration runs while it runs.
-    print(line, flush=True)
-
-
-def _migrator(args: argparse.Namespace) -> Migrator:
-    from .embedded import resolve
-    from .migrations import Migrator
-
-    return Migrator(
-        resolve(_settings(args)), out=_progress, lock_wait=getattr(args, "lock_timeout", None)
-    )
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    if args.check:
-        if args.target:
-            raise _UsageError("migrate --check looks at every migration; it takes no --target")
-        migrator = _migrator(args)
-        states = migrator.status()
-        print(f"database  {migrator.settings.masked_url} (check: nothing is changed)")
-        for st in states:
-            if st.state in _FAILING:
-                print(f"{st.state:<12} {st.id}")
-        problem = _gate(states, pending=True)
-        if problem is None:
-            applied = sum(st.applied for st in states)
-            print(f"up to date: {applied} migration{'' if applied == 1 else 's'} applied")
-        return _fail(problem)
-    _migrator(args).migrate(target=args.target, dry_run=args.dry_run)
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    migrator = _migrator(args)
-    settings = migrator.settings
-    confirm = None
-    if settings.production:
-
-        def confirm(ids: Sequence[str]) -> None:
-            _confirm(
-                f"roll back {len(ids)} migration{'' if len(ids) == 1 else 's'}"
-                f" ({', '.join(ids)}) on the production database {settings.masked_url}?",
-                yes=args.yes,
-                action="roll back the production database",
-            )
-
-    migrator.rollback(args.steps, target=args.target, dry_run=args.dry_run, confirm=confirm)
-    return 0
-
-
-def _confirm(question: str, *, yes: bool, action: str) -> None:
-    """Ask on the terminal before `action`; raise unless the operator answers yes.
-
-    One question for every destructive command (reset; rollback in production). Without
-    a terminal (CI, cron, a pipe) nobody can answer: refused unless --yes.
-    """
-    from .errors import PersistenceError
-
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise PersistenceError(
-            f"refusing to {action} without confirmation: there is no terminal to ask on;"
-            " pass --yes to confirm"
-        )
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-        raise PersistenceError("not confirmed: nothing was changed (--yes skips the question)")
-
-
-#: What a CI gate fails on: something to apply, or an applied file that is not what ran.
-_FAILING = ("pending", "changed", "file missing")
-
-
-def _gate(states: Sequence[MigrationState], *, pending: bool) -> str | None:
-    """One line saying what is wrong and what to do; None when nothing is."""
-    parts = []
-    waiting = [st.id for st in states if st.state == "pending"]
-    if pending and waiting:
-        parts.append(f"{len(waiting)} pending ({', '.join(waiting)}): run `persistence migrate`")
-    edited = [st.id for st in states if st.state in ("changed", "file missing")]
-    if edited:
-        parts.append(
-            f"{len(edited)} applied changed or missing ({', '.join(edited)}): put the file"
-            " back, or run `persistence accept ID` if the edit is deliberate"
-        )
-    return "; ".join(parts) or None
-
-
-def _fail(problem: str | None) -> int:
-    if problem is None:
-        return 0
-    print(f"error: {problem}", file=sys.stderr)
-    return 1
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    migrator = _migrator(args)
-    states = migrator.status()
-    if args.json:
-        report = {
-            "database": migrator.settings.masked_url,
-            "migrations": [
-                {"id": st.id, "state": st.state, "applied_at": _iso(st.applied_at)} for st in states
-            ],
-            "pending": sum(st.state == "pending" for st in states),
-            "changed": sum(st.state in ("changed", "file missing") for st in states),
-        }
-        print(json.dumps(report, indent=2))
-    else:
-        if not states:
-            print("no migrations")
-        for st in states:
-            when = st.applied_at.strftime("%Y-%m-%d %H:%M:%S") if st.applied_at else "-"
-            applied = "applied" if st.applied else "pending"
-            print(f"{applied:<8} {when:<19}  {st.state:<12} {st.id}")
-    # An applied file that changed or went missing always fails; pending migrations
-    # only with --check, the CI gate: a plain `status` is a report.
-    return _fail(_gate(states, pending=args.check))
-
-
-def _iso(when: datetime | None) -> str | None:
-    # yoyo stores applied_at_utc without a time zone; it is UTC.
-    return when.replace(tzinfo=UTC).isoformat() if when else None
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    migrator = _migrator(args)
-    entries = migrator.history()
-    if args.json:
-        report = {
-            "database": migrator.settings.masked_url,
-            "history": [
-                {
-                    "id": e.id,
-                    "applied_at": _iso(e.applied_at),
-                    "operation": e.operation,
-                    "by": e.by,
-                }
-                for e in entries
-            ],
-        }
-        print(json.dumps(report, indent=2))
-        return 0
-    if not entries:
-        print("no migration applied")
-    how = {"apply": "applied", "mark": "marked", None: "-"}
-    for e in entries:
-        when = e.applied_at.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{when}  {how.get(e.operation, e.operation):<8} {e.id}  {e.by or '-'}".rstrip())
-    return 0
-
-
-def cmd_heads(args: argparse.Namespace) -> int:
-    from .migrations import Migrator
-
-    heads = Migrator(_settings(args), out=_progress).heads()
-    if args.json:
-        print(json.dumps({"heads": heads}))
-    else:
-        print("\n".join(heads) if heads else "no migrations")
-    return 0
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    from .embedded import resolve
-    from .migrations import Migrator
-
-    settings = _settings(args)
-    # Only the rollback reads the database (the SQL stored at apply time).
-    migrator = Migrator(resolve(settings) if args.rollback else settings, out=_progress)
-    print(migrator.show(args.id, rollback=args.rollback), end="")
-    return 0
-
-
-def cmd_new(args: argparse.Namespace) -> int:
-    from ._migration_sql import new_migration
-
-    folder = _settings(args).migrations_folder
-    for path in new_migration(folder, args.name, updated_at=args.updated_at):
-        _progress(f"created   {path}")
-    return 0
-
-
-def cmd_accept(args: argparse.Namespace) -> int:
-    _migrator(args).accept(args.ids)
-    return 0
-
-
-def cmd_baseline(args: argparse.Namespace) -> int:
-    _migrator(args).baseline(args.target)
-    return 0
-
-
+@commands.add("seed", "load development data from seeds/ (refused in production)", URL)
 def cmd_seed(args: argparse.Namespace) -> int:
-    from .embedded import resolve
     from .seeds import seed
 
-    seed(resolve(_settings(args)), out=_progress)
+    seed(resolved(args), out=progress)
     return 0
 
 
-def cmd_reset(args: argparse.Namespace) -> int:
-    migrator = _migrator(args)
-    url = migrator.settings.masked_url
-    migrator.reset(
-        confirm=lambda ids: _confirm(
-            f"roll back every migration ({len(ids)}) on {url} and apply them again?",
-            yes=args.yes,
-            action="reset the database",
-        )
-    )
-    return 0
-
-
+@commands.add("types", "write the typed query module from the live schema (scratch database)", URL)
 def cmd_types(args: argparse.Namespace) -> int:
     from .embedded import resolve
     from .typegen import generate_types
 
-    settings = _settings(args)
+    settings = settings_of(args)
     if settings.types_path is None:
         print(f"no typed module configured for {settings.project} ([tool.persistence] types)")
         return 0
@@ -508,92 +337,16 @@ def cmd_types(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from .check import check
-    from .embedded import resolve
-    from .security import service_role_warnings
-
-    skipped: list[str] = []
-
-    def out(line: str) -> None:
-        print(line)
-        if line.startswith("skipped migration ") or (
-            line.startswith("skipped") and ": needs the extension" in line
-        ):
-            skipped.append(line)
-
-    settings = resolve(_settings(args))
-    problems = check(settings.for_migrations(), out=out, compat=args.compat, plans=args.plans)
-    if settings.migration_url is not None or settings.production:
-        # The service should not be able to change what migrations own.
-        for warning in service_role_warnings(settings):
-            print(f"warning: {warning}", file=sys.stderr)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
-    migrations = sum(line.startswith("skipped migration ") for line in skipped)
-    queries = len(skipped) - migrations
-    counts = [
-        f"{n} {word if n == 1 else plural}"
-        for n, word, plural in (
-            (migrations, "migration", "migrations"),
-            (queries, "query", "queries"),
-        )
-        if n
-    ]
-    note = f" ({' and '.join(counts)} skipped: an extension is missing)"
-    print(("check failed" if problems else "check passed") + (note if skipped else ""))
-    return 1 if problems else 0
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    from .embedded import resolve
-    from .stats import collect
-    from .stats import render as render_stats
-
-    settings = resolve(_settings(args))
-    found = collect(settings, _catalog(settings), threshold=args.threshold, tables=args.tables)
-    print(json.dumps(found.as_json(), indent=2) if args.json else render_stats(found))
-    return 0
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    from .embedded import resolve
-    from .explain import explain
-
-    settings = resolve(_settings(args))
-    params: dict[str, str] = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            print(f"persistence: error: -p takes name=value, not {key!r}", file=sys.stderr)
-            return 2
-        params[key] = value
-    plan = explain(settings, _catalog(settings), args.name, params, analyze=args.analyze)
-    print("\n".join(plan))
-    return 0
-
-
-def _catalog(settings: Settings) -> Catalog:
-    from .queries import Catalog
-
-    return Catalog(settings.queries_folder)
-
-
-def cmd_lint_migrations(args: argparse.Namespace) -> int:
-    from .check import lint
-    from .lint import squawk_path
-
-    # Linting is this command's whole job: without squawk it fails, saying how to
-    # install it, rather than print "ok" over migrations nobody read (`check` notes
-    # the skip and goes on).
-    squawk_path()
-    problems = lint(_settings(args), out=lambda _: None)
-    for problem in problems:
-        print(problem)
-    print(f"{len(problems)} finding{'' if len(problems) == 1 else 's'}" if problems else "ok")
-    return 1 if problems else 0
-
-
+@commands.add(
+    "init",
+    "start a project: [tool.persistence], migrations/, queries/, tests, Makefile; never overwrites",
+    opt("dir", "the project folder (default: here)", nargs="?", type=Path, metavar="DIR"),
+    opt(
+        "--package",
+        "the package that holds the typed module (default: from the folder's name)",
+        metavar="NAME",
+    ),
+)
 def cmd_init(args: argparse.Namespace) -> int:
     from ._scaffold import init_project, package_name
 
@@ -612,290 +365,128 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value < math.inf:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text!r}")
-    return value
-
-
-def _name(text: str) -> str:
-    from ._migration_sql import MIGRATION_NAME
-
-    if not MIGRATION_NAME.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a migration name: use lowercase letters, digits and underscores"
-            " (add_users)"
-        )
-    return text
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="persistence", description="Typed PostgreSQL toolkit: server, migrations, checks."
-    )
-    parser.add_argument("--version", action="version", version=f"persistence {__version__}")
-    parser.add_argument(
-        "--project",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="project folder holding queries/, migrations/, seeds/ (default: the nearest"
-        " folder up from here whose pyproject.toml has [tool.persistence])",
-    )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-
-    db = commands.add_parser("db", help="manage the embedded development server")
-    db_commands = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
-    for name, func, text in [
-        ("start", cmd_db_start, "start the embedded server and make the project's database"),
-        ("stop", cmd_db_stop, "stop the embedded server (all projects'), also a killed one's"),
-        ("status", cmd_db_status, "the server and each project's database (exit 1: not running)"),
-        ("url", cmd_db_url, "print the database URL in use (password masked)"),
-    ]:
-        db_commands.add_parser(name, help=text, description=text).set_defaults(func=func)
-    text = "drop the project's database on the embedded server (the server keeps running)"
-    drop = db_commands.add_parser("drop", help=text, description=text)
-    drop.add_argument("projects", nargs="*", metavar="DIR", help="the projects (default: this one)")
-    drop.add_argument(
-        "--gone", action="store_true", help="also those of projects whose folder is gone"
-    )
-    drop.set_defaults(func=cmd_db_drop)
-
-    # Shared options. Every command that uses a database takes --url.
-    database = argparse.ArgumentParser(add_help=False)
-    database.add_argument(
-        "--url", metavar="URL", help="the database (default: DATABASE_URL, else embedded)"
-    )
-    locking = argparse.ArgumentParser(add_help=False)
-    locking.add_argument(
-        "--lock-timeout",
-        type=_seconds,
-        metavar="SECONDS",
-        help="how long to wait for another run's migration lock"
-        " (default: DB_MIGRATION_LOCK_TIMEOUT, else 600; 0: do not wait)",
-    )
-    dry_run = argparse.ArgumentParser(add_help=False)
-    dry_run.add_argument(
-        "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
-    )
-    as_json = argparse.ArgumentParser(add_help=False)
-    as_json.add_argument("--json", action="store_true", help="print JSON, for machines")
-
-    health = commands.add_parser(
-        "health",
-        parents=[database, as_json],
-        help="check the database and print a health report (exit 1 if failing)",
-    )
-    health.set_defaults(func=cmd_health)
-
-    grant = commands.add_parser(
-        "grant",
-        parents=[database],
-        help="give a service role read/write on the tables, and no DDL (as the migration role)",
-    )
-    grant.add_argument("role", help="the role the service connects as (it must exist)")
-    grant.add_argument("--schema", default="public", help="the schema (default: public)")
-    grant.add_argument(
-        "--print", action="store_true", help="print the SQL (for a migration) instead of running it"
-    )
-    grant.set_defaults(func=cmd_grant)
-
-    migrate = commands.add_parser(
-        "migrate",
-        parents=[database, locking],
-        help="apply pending migrations (all, or up to --target), printing each one's time",
-    )
-    migrate.add_argument("--target", metavar="ID", help="apply only ID and what it depends on")
-    mode = migrate.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--dry-run", action="store_true", help="print the SQL that would run; change nothing"
-    )
-    mode.add_argument(
-        "--check",
-        action="store_true",
-        help="apply nothing; exit 1 if a migration is pending or an applied one changed (CI)",
-    )
-    migrate.set_defaults(func=cmd_migrate)
-
-    rollback = commands.add_parser(
-        "rollback",
-        parents=[database, locking, dry_run],
-        help="roll back the last migration (or --steps/--target)",
-    )
-    rollback.add_argument(
-        "--yes", action="store_true", help="in production, do not ask for confirmation"
-    )
-    how_far = rollback.add_mutually_exclusive_group()
-    how_far.add_argument("--steps", type=int, default=1, metavar="N", help="how many (default 1)")
-    how_far.add_argument("--target", metavar="ID", help="roll back everything applied after ID")
-    rollback.set_defaults(func=cmd_rollback)
-
-    status = commands.add_parser(
-        "status",
-        parents=[database, as_json],
-        help="list migrations: applied or pending, when, checksum ok or changed",
-    )
-    status.add_argument(
-        "--check",
-        action="store_true",
-        help="exit 1 also when a migration is pending (CI gate); a changed one always does",
-    )
-    status.set_defaults(func=cmd_status)
-
-    history = commands.add_parser(
-        "history",
-        parents=[database, as_json],
-        help="the applied migrations in the order applied: when, applied or marked, by whom",
-    )
-    history.set_defaults(func=cmd_history)
-
-    commands.add_parser(
-        "heads",
-        parents=[as_json],
-        help="the migrations nothing depends on (what `new` makes the next one depend on)",
-    ).set_defaults(func=cmd_heads)
-
-    show = commands.add_parser(
-        "show",
-        parents=[database],
-        help="print one migration's SQL as it runs (transaction, timeouts), for psql -f",
-    )
-    show.add_argument("id", metavar="ID", help="the migration id, e.g. 0002_users")
-    show.add_argument(
-        "--rollback",
-        action="store_true",
-        help="its rollback instead: the SQL stored when it was applied, else the file",
-    )
-    show.set_defaults(func=cmd_show)
-
-    new = commands.add_parser("new", help="create NNNN_NAME.sql and its rollback file")
-    new.add_argument(
-        "name", type=_name, help="lowercase words joined by underscores, e.g. add_users"
-    )
-    new.add_argument(
-        "--updated-at",
-        action="append",
-        default=[],
-        metavar="TABLE",
-        help="write the trigger that keeps TABLE.updated_at current (repeatable)",
-    )
-    new.set_defaults(func=cmd_new)
-
-    accept = commands.add_parser(
-        "accept",
-        parents=[database, locking],
-        help="accept the edited content of applied migrations as applied",
-    )
-    accept.add_argument("ids", nargs="+", metavar="ID", help="migration ids")
-    accept.set_defaults(func=cmd_accept)
-
-    baseline = commands.add_parser(
-        "baseline",
-        parents=[database, locking],
-        help="record migrations as applied without running them (adopt an existing database)",
-    )
-    baseline.add_argument("--target", metavar="ID", help="only ID and what it depends on")
-    baseline.set_defaults(func=cmd_baseline)
-
-    commands.add_parser(
-        "seed",
-        parents=[database],
-        help="load development data from seeds/ (refused in production)",
-    ).set_defaults(func=cmd_seed)
-
-    reset = commands.add_parser(
-        "reset",
-        parents=[database, locking],
-        help="roll back every migration and apply again (refused in production)",
-    )
-    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    reset.set_defaults(func=cmd_reset)
-
-    commands.add_parser(
-        "types",
-        parents=[database],
-        help="write the typed query module from the live schema (scratch database)",
-    ).set_defaults(func=cmd_types)
-
-    init = commands.add_parser(
-        "init",
-        help="start a project: [tool.persistence], migrations/, queries/, tests, Makefile;"
-        " never overwrites",
-    )
-    init.add_argument(
-        "dir", nargs="?", type=Path, metavar="DIR", help="the project folder (default: here)"
-    )
-    init.add_argument(
-        "--package",
-        metavar="NAME",
-        help="the package that holds the typed module (default: from the folder's name)",
-    )
-    init.set_defaults(func=cmd_init)
-
-    check_parser = commands.add_parser(
-        "check",
-        parents=[database],
-        help="lint migrations, prove rollbacks, prepare every query, typed module fresh",
-    )
-    check_parser.add_argument(
+@commands.add(
+    "check",
+    "lint migrations, prove rollbacks, prepare every query, typed module fresh",
+    URL,
+    opt(
         "--compat",
+        "also prepare the named queries of git revision REF (the release still running)",
         metavar="REF",
-        help="also prepare the named queries of git revision REF (the release still running)",
-    )
-    check_parser.add_argument(
+    ),
+    opt(
         "--plans",
+        "also explain every query on the database: flag sequential scans over tables"
+        " above ROWS rows (default 10000)",
         nargs="?",
         const=10_000,
         type=int,
         metavar="ROWS",
-        help="also explain every query on the database: flag sequential scans over tables"
-        " above ROWS rows (default 10000)",
-    )
-    check_parser.set_defaults(func=cmd_check)
+    ),
+)
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import check
+    from .security import service_role_warnings
 
-    stats = commands.add_parser(
-        "stats",
-        parents=[database],
-        help="per named query (pg_stat_statements), tables, unused indexes, connections, locks",
-    )
-    stats.add_argument("--json", action="store_true", help="machine-readable output")
-    stats.add_argument(
+    skipped: list[str] = []
+
+    def out(line: str) -> None:
+        print(line)
+        if line.startswith("skipped migration ") or (
+            line.startswith("skipped") and ": needs the extension" in line
+        ):
+            skipped.append(line)
+
+    settings = resolved(args)
+    problems = check(settings.for_migrations(), out=out, compat=args.compat, plans=args.plans)
+    if settings.migration_url is not None or settings.production:
+        # The service should not be able to change what migrations own.
+        for warning in service_role_warnings(settings):
+            print(f"warning: {warning}", file=sys.stderr)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    migrations = sum(line.startswith("skipped migration ") for line in skipped)
+    queries = len(skipped) - migrations
+    counts = [count(migrations, "migration")] if migrations else []
+    counts += [count(queries, "query", "queries")] if queries else []
+    note = f" ({' and '.join(counts)} skipped: an extension is missing)"
+    print(("check failed" if problems else "check passed") + (note if skipped else ""))
+    return 1 if problems else 0
+
+
+@commands.add(
+    "stats",
+    "per named query (pg_stat_statements), tables, unused indexes, connections, locks",
+    URL,
+    flag("--json", "machine-readable output"),
+    opt(
         "--threshold",
-        type=_seconds,
+        "list transactions open longer than S seconds (default 60)",
+        type=seconds,
         default=60.0,
         metavar="S",
-        help="list transactions open longer than S seconds (default 60)",
-    )
-    stats.add_argument(
-        "--tables", type=int, default=20, metavar="N", help="the N largest tables (default 20)"
-    )
-    stats.set_defaults(func=cmd_stats)
+    ),
+    opt("--tables", "the N largest tables (default 20)", type=int, default=20, metavar="N"),
+)
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .stats import collect
+    from .stats import render as render_stats
 
-    explain_cmd = commands.add_parser(
-        "explain",
-        parents=[database],
-        help="the plan of a named query (generic plan, or --analyze in a rolled-back transaction)",
-    )
-    explain_cmd.add_argument("name", help="the query's name: users.get_user_by_email")
-    explain_cmd.add_argument(
-        "-p",
-        "--param",
+    settings = resolved(args)
+    found = collect(settings, _catalog(settings), threshold=args.threshold, tables=args.tables)
+    print(json.dumps(found.as_json(), indent=2) if args.json else render_stats(found))
+    return 0
+
+
+@commands.add(
+    "explain",
+    "the plan of a named query (generic plan, or --analyze in a rolled-back transaction)",
+    URL,
+    opt("name", "the query's name: users.get_user_by_email"),
+    opt(
+        "-p --param",
+        "a parameter's value, as text (repeat for each)",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a parameter's value, as text (repeat for each)",
-    )
-    explain_cmd.add_argument(
-        "--analyze", action="store_true", help="run it for real times (rolled back after)"
-    )
-    explain_cmd.set_defaults(func=cmd_explain)
+    ),
+    flag("--analyze", "run it for real times (rolled back after)"),
+)
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import explain
 
-    commands.add_parser(
-        "lint-migrations",
-        help="lint the migrations with squawk (file:line and rule); no database needed",
-    ).set_defaults(func=cmd_lint_migrations)
-    return parser
+    settings = resolved(args)
+    params: dict[str, str] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"persistence: error: -p takes name=value, not {key!r}", file=sys.stderr)
+            return 2
+        params[key] = value
+    plan = explain(settings, _catalog(settings), args.name, params, analyze=args.analyze)
+    print("\n".join(plan))
+    return 0
+
+
+def _catalog(settings: Settings) -> Catalog:
+    from .queries import Catalog
+
+    return Catalog(settings.queries_folder)
+
+
+@commands.add(
+    "lint-migrations", "lint the migrations with squawk (file:line and rule); no database needed"
+)
+def cmd_lint_migrations(args: argparse.Namespace) -> int:
+    from .check import lint
+    from .lint import squawk_path
+
+    # Linting is this command's whole job: without squawk it fails, saying how to
+    # install it, rather than print "ok" over migrations nobody read (`check` notes
+    # the skip and goes on).
+    squawk_path()
+    problems = lint(settings_of(args), out=lambda _: None)
+    for problem in problems:
+        print(problem)
+    print(count(len(problems), "finding") if problems else "ok")
+    return 1 if problems else 0
