@@ -171,7 +171,7 @@ class Migrator:
         """
         files = self.load()
         with self._reading() as conn:
-            applied = {a.id: a for a in _read_applied(conn)}
+            applied = _read_applied(conn)
         states = []
         for f in files:
             a = applied.pop(f.id, None)
@@ -207,7 +207,7 @@ class Migrator:
         if target is not None and target not in by_id:
             raise MigrationError(f"unknown migration {target!r} in {self.directory}")
         with self._session() as backend:
-            applied = {a.id: a for a in self._applied(backend)}
+            applied = _read_applied(backend.connection)
             self._refuse_edited(applied, by_id)
             pending = [f for f in files if f.id not in applied]
             if target is not None:
@@ -257,7 +257,7 @@ class Migrator:
             raise MigrationError(f"steps must be >= 0, not {steps}")
         files = {f.id: f for f in self.load()}
         with self._session() as backend:
-            newest_first = list(reversed(self._applied(backend)))
+            newest_first = list(reversed(_read_applied(backend.connection).values()))
             if target is not None:
                 ids = [a.id for a in newest_first]
                 if target not in ids:
@@ -310,7 +310,7 @@ class Migrator:
         """
         files = {f.id: f for f in self.load()}
         with self._session() as backend:
-            applied = {a.id: a for a in self._applied(backend)}
+            applied = _read_applied(backend.connection)
             for mid in ids:
                 a = applied.get(mid)
                 if mid not in files:
@@ -362,7 +362,7 @@ class Migrator:
             raise MigrationError(f"unknown migration {target!r} in {self.directory}")
         wanted = by_id.keys() if target is None else ancestors(target, by_id) | {target}
         with self._session() as backend:
-            applied = {a.id: a for a in self._applied(backend)}
+            applied = _read_applied(backend.connection)
             chosen = [
                 f
                 for f in files
@@ -426,7 +426,7 @@ class Migrator:
             )
             return render_for_psql(mid, f.sql, source, after)
         with self._reading() as conn:
-            applied = {a.id: a for a in _read_applied(conn)}
+            applied = _read_applied(conn)
         a = applied.get(mid)
         if a is None and f is None:
             raise MigrationError(f"unknown migration {mid!r} in {self.directory}")
@@ -451,7 +451,7 @@ class Migrator:
         """
         refuse_in_production(self.settings, "reset")
         with self._session() as backend:
-            count = len(self._applied(backend))
+            count = len(_read_applied(backend.connection))
         self.rollback(count, confirm=confirm)
         self.migrate()
 
@@ -530,9 +530,6 @@ class Migrator:
         finally:
             conn.execute("reset lock_timeout; reset statement_timeout")
 
-    def _applied(self, backend: Backend) -> list[_Applied]:
-        return _read_applied(backend.connection)
-
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
         """A session for reports: no lock taken, nothing created."""
@@ -555,19 +552,7 @@ class Migrator:
         self.out(f"database  {self.settings.masked_url}{mode}")
 
     def _apply(self, backend: Backend, f: MigrationFile) -> None:
-        self.out(f"applying  {f.id}")
-        started = time.perf_counter()
-        where = _telemetry_where(self.settings)
-        with _telemetry.span(f"migration {f.id}", f.sql, where):
-            self._execute(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
-        seconds = time.perf_counter() - started
-        logger.info(
-            "applied migration %s in %.3f s",
-            f.id,
-            seconds,
-            extra={"migration": f.id, "duration_ms": round(seconds * 1000, 3)},
-        )
-        self.out(f"applied   {f.id:<44} {format_duration(seconds)}")
+        self._run(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
 
     def _record(
         self,
@@ -595,9 +580,6 @@ class Migrator:
     def _rollback(
         self, backend: Backend, a: _Applied, undo: str, *, transactional: bool = True
     ) -> None:
-        self.out(f"rolling back {a.id}")
-        started = time.perf_counter()
-
         def unrecord() -> None:
             backend.unmark_one(a, log=False)
             backend.log_migration(a, "rollback")
@@ -605,19 +587,10 @@ class Migrator:
                 sql.SQL("delete from {} where migration_id = %s").format(_CHECKSUMS), [a.id]
             )
 
-        with _telemetry.span(f"rollback {a.id}", undo, _telemetry_where(self.settings)):
-            path = self.directory / f"{a.id}.rollback.sql"
-            self._execute(backend, a.id, path, undo, unrecord, transactional=transactional)
-        seconds = time.perf_counter() - started
-        logger.info(
-            "rolled back migration %s in %.3f s",
-            a.id,
-            seconds,
-            extra={"migration": a.id, "duration_ms": round(seconds * 1000, 3)},
-        )
-        self.out(f"rolled back {a.id:<42} {format_duration(seconds)}")
+        path = self.directory / f"{a.id}.rollback.sql"
+        self._run(backend, a.id, path, undo, unrecord, transactional=transactional, undo=True)
 
-    def _execute(
+    def _run(
         self,
         backend: Backend,
         mid: str,
@@ -626,26 +599,38 @@ class Migrator:
         record: Callable[[], None],
         *,
         transactional: bool = True,
+        undo: bool = False,
     ) -> None:
         """Run `text` under its headers' timeouts and `record` it: in one transaction, or,
         for `-- transactional: false` (CREATE/DROP INDEX CONCURRENTLY; or `transactional`
-        False), statement by statement with the record written after the last one."""
+        False), statement by statement with the record written after the last one.
+        Timed, traced and logged, as applying `mid` or (`undo`) rolling it back."""
+        doing, done, span = ("applying", "applied", "migration")
+        if undo:
+            doing, done, span = ("rolling back", "rolled back", "rollback")
+        self.out(f"{doing:<9} {mid}")
+        started = time.perf_counter()
         conn = backend.connection
-        try:
-            if transactional and is_transactional(text):
-                with backend.transaction():
-                    set_timeouts(conn, text, local=True)
-                    run_statements(conn, path, text, name=self._name(path))
-                    record()
-            else:
-                set_timeouts(conn, text, local=False)
-                run_statements(conn, path, text, transactional=False, name=self._name(path))
-                conn.execute("reset lock_timeout; reset statement_timeout")
-                with backend.transaction():
-                    record()
-        except MigrationError as ex:
-            ex.migration = mid
-            raise
+        with _telemetry.span(f"{span} {mid}", text, _telemetry_where(self.settings)):
+            try:
+                if transactional and is_transactional(text):
+                    with backend.transaction():
+                        set_timeouts(conn, text, local=True)
+                        run_statements(conn, path, text, name=self._name(path))
+                        record()
+                else:
+                    set_timeouts(conn, text, local=False)
+                    run_statements(conn, path, text, transactional=False, name=self._name(path))
+                    conn.execute("reset lock_timeout; reset statement_timeout")
+                    with backend.transaction():
+                        record()
+            except MigrationError as ex:
+                ex.migration = mid
+                raise
+        seconds = time.perf_counter() - started
+        extra = {"migration": mid, "duration_ms": round(seconds * 1000, 3)}
+        logger.info(f"{done} migration %s in %.3f s", mid, seconds, extra=extra)
+        self.out(f"{f'{done:<9} {mid}':<54} {format_duration(seconds)}")
 
     def _name(self, path: Path, kind: str = "migrations") -> str | None:
         """The name in the comment on a migration's statements: `migrations.0002_users`
@@ -655,14 +640,14 @@ class Migrator:
         return f"{kind}.{name}" if self.settings.sql_comment else None
 
 
-def _read_applied(conn: psycopg.Connection[Any]) -> list[_Applied]:
-    """What is applied, oldest first; none when yoyo's table does not exist yet."""
+def _read_applied(conn: psycopg.Connection[Any]) -> dict[str, _Applied]:
+    """What is applied, by id, oldest first; none when yoyo's table does not exist yet."""
     row = conn.execute(
         "select to_regclass(%s) is not null, to_regclass(%s) is not null",
         [MIGRATION_TABLE, CHECKSUMS],
     ).fetchone()
     if not row or not row[0]:
-        return []
+        return {}
     # Without our table (only yoyo ran here) nothing has a checksum: "unrecorded".
     ours = sql.SQL("left join {} p using (migration_id)").format(_CHECKSUMS)
     query = sql.SQL(
@@ -674,7 +659,7 @@ def _read_applied(conn: psycopg.Connection[Any]) -> list[_Applied]:
         _YOYO_APPLIED,
         ours if row[1] else sql.SQL(""),
     )
-    return [_Applied(*r) for r in conn.execute(query).fetchall()]
+    return {r[0]: _Applied(*r) for r in conn.execute(query).fetchall()}
 
 
 def _holder(conn: psycopg.Connection[Any]) -> str:
