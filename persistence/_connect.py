@@ -28,6 +28,8 @@ from .errors import (
 )
 
 __all__ = [
+    "BACKEND_PID",
+    "behind_pooler",
     "connect",
     "connection_error",
     "connection_kwargs",
@@ -124,12 +126,21 @@ def connection_error(ex: psycopg.Error, settings: Settings) -> PersistenceError:
     return error
 
 
-def pooled(conn: psycopg.Connection[Any]) -> bool:
-    """Whether `conn` goes through a connection pooler (PgBouncer), found by behaviour.
+#: A session's backend process id as the server knows it, for `behind_pooler`.
+BACKEND_PID = "select pg_backend_pid()"
+
+
+def behind_pooler(row: tuple[Any, ...] | None, backend_pid: int) -> bool:
+    """Whether a connection goes through a connection pooler (PgBouncer), found by
+    behaviour: `row` is its answer to `BACKEND_PID`, `backend_pid` the id it was given.
 
     A server names its backend's process id when a session starts (BackendKeyData, for
     cancel requests); a pooler makes one up for each client, since its server sessions
     change hands. A plain TCP proxy or NAT passes the server's through unchanged.
     """
-    row = conn.execute("select pg_backend_pid()").fetchone()
-    return row is not None and row[0] != conn.info.backend_pid
+    return row is not None and row[0] != backend_pid
+
+
+def pooled(conn: psycopg.Connection[Any]) -> bool:
+    """Whether `conn` goes through a connection pooler (see `behind_pooler`)."""
+    return behind_pooler(conn.execute(BACKEND_PID).fetchone(), conn.info.backend_pid)

@@ -24,11 +24,11 @@ AsyncOperation: TypeAlias = Callable[[AsyncConnection[Any]], Awaitable[R]]
 
 
 class Executor(Protocol):
-    """What the query runner needs of a `Database`: its `run`, and `transaction` for a
+    """What the query runner needs of a `Database`: its `run`, and `_transaction` for a
     stream's server-side cursor. The runner depends on this, not on the database
     module, so imports point one way (database -> runner)."""
 
-    def transaction(self, *, publish: bool = ...) -> AbstractContextManager[Connection[Any]]: ...
+    def _transaction(self, *, publish: bool = ...) -> AbstractContextManager[Connection[Any]]: ...
 
     def run(
         self,
@@ -43,9 +43,9 @@ class Executor(Protocol):
 
 class AsyncExecutor(Protocol):
     """What the async query runner needs of an `AsyncDatabase`: its `run`, and
-    `transaction` for a stream's server-side cursor."""
+    `_transaction` for a stream's server-side cursor."""
 
-    def transaction(
+    def _transaction(
         self, *, publish: bool = ...
     ) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
@@ -38,7 +38,7 @@ from ._base import (
     logger,
 )
 from ._classify import is_read
-from ._connect import connection_kwargs, pooler_refusal
+from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
 from ._replica_state import WAL_POSITION, format_lsn, parse_lsn
 from ._replicas import ReplicaSet
 from ._typeinfo import register_types
@@ -132,8 +132,18 @@ class Database(DatabaseBase):
             # this reports the server's reason (bad password, unknown database...).
             probe = Connection.connect(self.settings.conninfo(), **connection_kwargs(self.settings))
             try:
+                # Through a pooler that let the startup options by
+                # (`ignore_startup_parameters`), DB_POOLER unset fails in transaction
+                # mode once psycopg prepares a statement.
                 if self.settings.pooler is None:
-                    self._warn_if_pooled(probe)
+                    cur = probe.execute(BACKEND_PID)
+                    if behind_pooler(cur.fetchone(), probe.info.backend_pid):
+                        logger.warning(
+                            "%s goes through a connection pooler (PgBouncer) but DB_POOLER"
+                            " is unset: in transaction mode set DB_POOLER=transaction, or"
+                            " statements fail once prepared and the timeouts are not applied",
+                            self.settings.masked_url,
+                        )
             finally:
                 probe.close()
             wait = timeout if timeout is not None else self.settings.connect_timeout * 2 + 5
@@ -143,20 +153,6 @@ class Database(DatabaseBase):
         if self._replicas is not None:
             self._replicas.open()
         return self
-
-    def _warn_if_pooled(self, conn: Connection[Any]) -> None:
-        """Say so when DATABASE_URL leads through a pooler that let the startup options
-        through (`ignore_startup_parameters`) but DB_POOLER is unset: in transaction
-        mode, statements would fail once psycopg prepares them (see `_connect.pooled`)."""
-        cur = conn.execute("select pg_backend_pid()")
-        row = cur.fetchone()
-        if row is not None and row[0] != conn.info.backend_pid:
-            logger.warning(
-                "%s goes through a connection pooler (PgBouncer) but DB_POOLER is unset:"
-                " in transaction mode set DB_POOLER=transaction, or statements fail once"
-                " prepared and the timeouts are not applied",
-                self.settings.masked_url,
-            )
 
     def close(self, timeout: float = 30.0) -> None:
         """Refuse new work, wait up to `timeout` seconds for work in flight (statements
@@ -239,10 +235,7 @@ class Database(DatabaseBase):
         finally:
             self._tenant.reset(token)
 
-    @contextmanager
-    def transaction(
-        self, *, tenant: object = None, publish: bool = True
-    ) -> Iterator[Connection[Any]]:
+    def transaction(self, *, tenant: object = None) -> AbstractContextManager[Connection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
 
         Nested calls become savepoints: an exception inside the inner block rolls back
@@ -254,17 +247,22 @@ class Database(DatabaseBase):
         `tenant` (or the scope's, see `tenant()`) is set for the transaction, for
         row-level security policies; only the outermost block sets it.
 
-        `publish=False` keeps a new transaction to the yielded connection: the task's
-        other calls go on running outside it, as if it were not open. A stream's
-        server-side cursor needs that: its caller's loop body runs while the block is
-        open, and must not be swept into it (and rolled back when the loop is left).
-
         Raises:
             OutcomeUnknown: the connection died during COMMIT: the transaction may or
                 may not have committed.
             ConnectionFailed: the connection died before COMMIT: nothing was committed.
             PersistenceError: a nested block was given a tenant.
         """
+        return self._transaction(tenant=tenant)
+
+    @contextmanager
+    def _transaction(
+        self, *, tenant: object = None, publish: bool = True
+    ) -> Iterator[Connection[Any]]:
+        """`transaction()`; `publish=False` keeps a new transaction to the yielded
+        connection: the task's other calls go on running outside it. A stream's
+        server-side cursor needs that: its caller's loop body runs while the block is
+        open, and must not be swept into it (and rolled back when the loop is left)."""
         current = self._current()
         if current is not None:
             if tenant is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self, TypeVar, overload
@@ -37,7 +37,7 @@ from ._base import (
     logger,
 )
 from ._classify import is_read
-from ._connect import connection_kwargs, pooler_refusal
+from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
 from ._replica_state import WAL_POSITION, format_lsn, parse_lsn
 from ._replicas_async import AsyncReplicaSet
 from ._typeinfo import aregister_types
@@ -135,8 +135,18 @@ class AsyncDatabase(DatabaseBase):
                 self.settings.conninfo(), **connection_kwargs(self.settings)
             )
             try:
+                # Through a pooler that let the startup options by
+                # (`ignore_startup_parameters`), DB_POOLER unset fails in transaction
+                # mode once psycopg prepares a statement.
                 if self.settings.pooler is None:
-                    await self._warn_if_pooled(probe)
+                    cur = await probe.execute(BACKEND_PID)
+                    if behind_pooler(await cur.fetchone(), probe.info.backend_pid):
+                        logger.warning(
+                            "%s goes through a connection pooler (PgBouncer) but DB_POOLER"
+                            " is unset: in transaction mode set DB_POOLER=transaction, or"
+                            " statements fail once prepared and the timeouts are not applied",
+                            self.settings.masked_url,
+                        )
             finally:
                 await probe.close()
             wait = timeout if timeout is not None else self.settings.connect_timeout * 2 + 5
@@ -146,20 +156,6 @@ class AsyncDatabase(DatabaseBase):
         if self._replicas is not None:
             await self._replicas.open()
         return self
-
-    async def _warn_if_pooled(self, conn: AsyncConnection[Any]) -> None:
-        """Say so when DATABASE_URL leads through a pooler that let the startup options
-        through (`ignore_startup_parameters`) but DB_POOLER is unset: in transaction
-        mode, statements would fail once psycopg prepares them (see `_connect.pooled`)."""
-        cur = await conn.execute("select pg_backend_pid()")
-        row = await cur.fetchone()
-        if row is not None and row[0] != conn.info.backend_pid:
-            logger.warning(
-                "%s goes through a connection pooler (PgBouncer) but DB_POOLER is unset:"
-                " in transaction mode set DB_POOLER=transaction, or statements fail once"
-                " prepared and the timeouts are not applied",
-                self.settings.masked_url,
-            )
 
     async def close(self, timeout: float = 30.0) -> None:
         """Refuse new work, wait up to `timeout` seconds for work in flight (statements
@@ -242,10 +238,9 @@ class AsyncDatabase(DatabaseBase):
         finally:
             self._tenant.reset(token)
 
-    @asynccontextmanager
-    async def transaction(
-        self, *, tenant: object = None, publish: bool = True
-    ) -> AsyncIterator[AsyncConnection[Any]]:
+    def transaction(
+        self, *, tenant: object = None
+    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
 
         Nested calls become savepoints: an exception inside the inner block rolls back
@@ -257,17 +252,22 @@ class AsyncDatabase(DatabaseBase):
         `tenant` (or the scope's, see `tenant()`) is set for the transaction, for
         row-level security policies; only the outermost block sets it.
 
-        `publish=False` keeps a new transaction to the yielded connection: the task's
-        other calls go on running outside it, as if it were not open. A stream's
-        server-side cursor needs that: its caller's loop body runs while the block is
-        open, and must not be swept into it (and rolled back when the loop is left).
-
         Raises:
             OutcomeUnknown: the connection died during COMMIT: the transaction may or
                 may not have committed.
             ConnectionFailed: the connection died before COMMIT: nothing was committed.
             PersistenceError: a nested block was given a tenant.
         """
+        return self._transaction(tenant=tenant)
+
+    @asynccontextmanager
+    async def _transaction(
+        self, *, tenant: object = None, publish: bool = True
+    ) -> AsyncIterator[AsyncConnection[Any]]:
+        """`transaction()`; `publish=False` keeps a new transaction to the yielded
+        connection: the task's other calls go on running outside it. A stream's
+        server-side cursor needs that: its caller's loop body runs while the block is
+        open, and must not be swept into it (and rolled back when the loop is left)."""
         current = self._current()
         if current is not None:
             if tenant is not None:

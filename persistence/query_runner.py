@@ -109,7 +109,7 @@ class QueryRunner:
         factory = self._factory(row)
         with (
             # Not published: the loop body's calls run outside this transaction.
-            self.db.transaction(publish=False) as conn,
+            self.db._transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
         ):
             cur.execute(query.sql_bytes, bound)

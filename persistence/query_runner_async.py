@@ -108,7 +108,7 @@ class AsyncQueryRunner:
         factory = self._factory(row)
         async with (
             # Not published: the loop body's calls run outside this transaction.
-            self.db.transaction(publish=False) as conn,
+            self.db._transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
         ):
             await cur.execute(query.sql_bytes, bound)

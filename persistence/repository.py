@@ -169,7 +169,7 @@ class BaseRepository(Generic[T]):
             stmt = strip(stmt)
         with (
             # Not published: the loop body's calls run outside this transaction.
-            self.db.transaction(publish=False) as conn,
+            self.db._transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
         ):
             cur.execute(stmt, [*params, None, 0])

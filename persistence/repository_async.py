@@ -168,7 +168,7 @@ class AsyncBaseRepository(Generic[T]):
             stmt = strip(stmt)
         async with (
             # Not published: the loop body's calls run outside this transaction.
-            self.db.transaction(publish=False) as conn,
+            self.db._transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
         ):
             await cur.execute(stmt, [*params, None, 0])

@@ -45,6 +45,7 @@ RENAMES = {
     "AsyncConnection": "Connection",
     "AsyncCursor": "Cursor",
     "AsyncCopy": "Copy",
+    "AbstractAsyncContextManager": "AbstractContextManager",
     "AsyncIterator": "Iterator",
     "AsyncGenerator": "Generator",
     "AsyncOperation": "Operation",
