@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from ._replica_state import format_lsn, parse_lsn
 from .config import Settings
 from .errors import (
     DISCONNECT_STATES,
@@ -160,9 +164,17 @@ def _embedded(settings: Settings) -> Settings:
 
 
 class DatabaseBase:
-    """Settings, secrets and error translation, shared by both twins."""
+    """Settings, secrets, error translation, the tenant scope and the causal token,
+    shared by both twins."""
 
     def __init__(self, settings: Settings | str | None = None):
+        # The causal token of this context (task, thread): the primary's WAL position
+        # after its last committed write (0: none), for reads on replicas.
+        self._causal: ContextVar[int] = ContextVar(f"persistence_causal_{id(self)}", default=0)
+        # The tenant of the current scope (see tenant()), for row-level security.
+        self._tenant: ContextVar[str | None] = ContextVar(
+            f"persistence_tenant_{id(self)}", default=None
+        )
         if settings is None:
             settings = Settings.from_env()
         elif isinstance(settings, str):
@@ -197,6 +209,25 @@ class DatabaseBase:
             for tenant in (False, True)
         }
 
+    @contextmanager
+    def tenant(self, tenant: object) -> Iterator[None]:
+        """Act for `tenant` in the block: every transaction, and every statement outside
+        one, sets it first as the transaction-local setting row-level security policies
+        read (`settings.tenant_setting`, default ``app.tenant_id``). Tasks spawned in the
+        block act for it too. Never leaks to the next user of a pooled connection: the
+        setting ends with its transaction.
+
+        Raises:
+            PersistenceError: `tenant` is None (a scope without a tenant is the default).
+        """
+        if tenant is None:
+            raise PersistenceError("tenant(None): leave the block out to act for no tenant")
+        token = self._tenant.set(str(tenant))
+        try:
+            yield
+        finally:
+            self._tenant.reset(token)
+
     def _setup(self, tenant: str | None) -> tuple[bytes, list[str]]:
         """The statement that starts a transaction for `tenant`, and its values: the
         tenant and, behind a transaction pooler, the session settings, all
@@ -204,6 +235,52 @@ class DatabaseBase:
         a server session another client uses next. No values: nothing to send."""
         values = self._local_values if tenant is None else [*self._local_values, tenant]
         return self._setup_sql[tenant is not None], values
+
+    def causal_token(self) -> str | None:
+        """The primary's WAL position after the last write this task (thread) committed,
+        or None if it committed none (or there are no replicas).
+
+        Reads in the same task (thread) already wait for it. Hand it to another task,
+        process or request (a cookie, a header) and read inside `after(token)` there,
+        so that they see the write too.
+        """
+        position = self._causal.get()
+        return format_lsn(position) if position else None
+
+    @contextmanager
+    def after(self, token: str | None) -> Iterator[None]:
+        """In the block, reads see at least what was committed up to `token` (from
+        `causal_token()`): a replica serves them once it has replayed that far, else,
+        after waiting up to `replica_wait` seconds, the primary does. None: no-op.
+
+        Raises:
+            PersistenceError: `token` is not a WAL position (``16/B374D848``).
+        """
+        try:
+            position = parse_lsn(token) if token else 0
+        except (ValueError, AttributeError, TypeError):  # not a str of the right shape
+            raise PersistenceError(
+                f"after({str(token)[:40]!r}): not a causal token; pass what causal_token() returned"
+            ) from None
+        entered = max(self._causal.get(), position)
+        reset = self._causal.set(entered)
+        try:
+            yield
+        finally:
+            final = self._causal.get()
+            self._causal.reset(reset)
+            if final > entered:  # a write in the block: keep its position
+                self._causal.set(final)
+
+    def _advance(self, row: tuple[Any, ...] | None) -> bool:
+        """Move this context's token on to `row`'s position (the primary's answer to
+        `WAL_POSITION`) if it is further; False when `row` has no position."""
+        if row is None or row[0] is None:
+            return False
+        position = parse_lsn(row[0])
+        if position > self._causal.get():
+            self._causal.set(position)
+        return True
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.settings.masked_url}>"
@@ -227,8 +304,7 @@ class DatabaseBase:
             raise PersistenceError(f"{self!r} is closed; open it again before use")
 
     def _deadline_error(self, name: str | None, write: bool) -> PersistenceError:
-        where = f" in {name!r}" if name else ""
-        waited = f"no answer from the server within {self.deadline:g} s{where}"
+        waited = f"no answer from the server within {self.deadline:g} s{in_name(name)}"
         if write:
             return OutcomeUnknown(
                 f"{waited}; the connection was closed after the write was sent, so it may"
@@ -238,35 +314,52 @@ class DatabaseBase:
 
     def _outcome_unknown(self, ex: BaseException, name: str | None) -> OutcomeUnknown:
         reason = str(self._translate(ex)).removeprefix("connection failed: ")
-        where = f" in {name!r}" if name else ""
         return OutcomeUnknown(
-            f"connection lost after a write was sent{where}: it may or may not have"
+            f"connection lost after a write was sent{in_name(name)}: it may or may not have"
             f" committed; check before running it again ({reason})"
         )
 
     def _health(
         self,
         stats: dict[str, int],
-        version: str | None,
+        row: tuple[Any, ...] | None,
         latency: float | None,
         error: str | None,
-        role: str | None = None,
-        servers: tuple[ServerHealth, ...] = (),
+        replicas: list[ServerHealth],
     ) -> Health:
-        return Health(
-            ok=error is None,
+        """The report of `health`: `row` is the primary's version, role and
+        pg_is_in_recovery() (None when it failed with `error`); with replicas, a line
+        for it heads theirs."""
+        version, role, standby = row if row is not None else (None, None, None)
+        primary = ServerHealth(
             url=self.settings.masked_url,
-            server_version=version,
-            latency_ms=None if latency is None else round(latency * 1000, 3),
-            pool_min=self.settings.pool_min,
-            pool_max=self.settings.pool_max,
+            role=None if error else "replica" if standby else "primary",
+            state="down" if error else "up",
+            lag_s=None if error else 0.0,
             pool_size=stats.get("pool_size", 0),
             pool_idle=stats.get("pool_available", 0),
             requests_waiting=stats.get("requests_waiting", 0),
             error=error,
-            role=role,
-            servers=servers,
         )
+        return Health(
+            ok=error is None,
+            url=self.settings.masked_url,
+            server_version=None if error else str(version),
+            latency_ms=None if latency is None else round(latency * 1000, 3),
+            pool_min=self.settings.pool_min,
+            pool_max=self.settings.pool_max,
+            pool_size=primary.pool_size,
+            pool_idle=primary.pool_idle,
+            requests_waiting=primary.requests_waiting,
+            error=error,
+            role=None if error else str(role),
+            servers=(primary, *replicas) if replicas else (),
+        )
+
+
+def in_name(name: str | None) -> str:
+    """The words naming the query in an error message: `` in 'name'``, or nothing."""
+    return f" in {name!r}" if name else ""
 
 
 def _where(url: str | None) -> dict[str, str]:

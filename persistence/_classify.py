@@ -27,11 +27,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import psycopg
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 from pglast.visitors import Visitor
+from psycopg import sql
 
-__all__ = ["is_read"]
+__all__ = ["is_read", "is_read_query"]
 
 # psycopg's placeholders (%s, %b, %t, %(name)s) and its escaped percent (%%): the parser
 # wants $n and a single %. The same pattern psycopg uses, so what it binds we replace.
@@ -112,6 +114,16 @@ def is_read(statement: str | bytes) -> bool:
     if len(statements) != 1:
         return False
     return _reads(statements[0].stmt)
+
+
+def is_read_query(statement: str | bytes | sql.Composable) -> bool:
+    """`is_read` of a statement composed with psycopg.sql too (False: a write)."""
+    if isinstance(statement, str | bytes):
+        return is_read(statement)
+    try:
+        return is_read(statement.as_bytes(None))
+    except psycopg.Error:
+        return False  # a literal that needs a connection to render: assume a write
 
 
 def _reads(node: ast.Node | None) -> bool:

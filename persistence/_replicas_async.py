@@ -8,13 +8,15 @@ is down (until a back-off passes and a direct connection answers again) or furth
 behind than `replica_max_lag`, and one that has not yet replayed the caller's causal
 token (waiting up to `replica_wait` for one to catch up). When none can serve, it says
 so and the read runs on the primary. A read whose replica died under it is a read:
-it runs again on the next server, so the caller sees no error.
+it runs again on the next server, so the caller sees no error. After a write, it reads
+the primary's WAL position into the caller's causal token (`note_position`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import psycopg
@@ -23,9 +25,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import _deadline
 from ._acompat import ajoin, asleep, aspawn
-from ._base import ServerHealth, has_unread_input, is_disconnect, logger
+from ._base import ServerHealth, has_unread_input, in_name, is_disconnect, logger
 from ._connect import connection_kwargs
-from ._replica_state import STATUS, ReplicaState
+from ._replica_state import STATUS, WAL_POSITION, ReplicaState
 from ._types import AsyncOperation, R
 from .config import Settings
 from .errors import scrub, translate
@@ -66,8 +68,13 @@ class AsyncReplicaSet:
         configure: Callable[[AsyncConnection[Any]], Any],
         deadline: float,
         lent: set[Any],
+        primary: AsyncConnectionPool[AsyncConnection[Any]],
+        advance: Callable[[tuple[Any, ...] | None], bool],
     ):
         self.settings = settings
+        # The primary's pool, and the causal token's `_advance`: for `note_position`.
+        self._primary = primary
+        self._advance = advance
         self.deadline = deadline
         self._lent = lent
         self._secrets = settings.secrets
@@ -147,6 +154,38 @@ class AsyncReplicaSet:
                 return False, None
             await asleep(min(0.01, waited_until - now))
 
+    def noting(self, operation: AsyncOperation[R]) -> AsyncOperation[R]:
+        """`operation`, then the primary's WAL position read on the same connection
+        once it has committed: the caller's causal token."""
+
+        async def noting(conn: AsyncConnection[Any]) -> R:
+            result = await operation(conn)
+            await self.note_position(conn)
+            return result
+
+        return noting
+
+    async def note_position(self, conn: AsyncConnection[Any]) -> None:
+        """Advance the caller's causal token to the primary's position now. Never
+        raises: the write has committed; when its connection cannot say where the WAL
+        is, another connection can (any later position covers the commit)."""
+        for attempt in range(2):
+            try:
+                async with (
+                    self._primary.connection(timeout=self.settings.connect_timeout)
+                    if attempt
+                    else nullcontext(conn)
+                ) as on:
+                    row = await (await on.execute(WAL_POSITION)).fetchone()
+            except (psycopg.Error, PoolTimeout):
+                continue
+            if self._advance(row):
+                return
+        logger.warning(
+            "could not read the primary's WAL position after a commit: this task's next"
+            " reads may not see its write on a replica"
+        )
+
     async def _try(
         self, replica: _Replica, operation: AsyncOperation[R], name: str | None, token: int
     ) -> tuple[str | None, R | None]:
@@ -202,7 +241,7 @@ class AsyncReplicaSet:
                 logger.info(
                     "replica %s lost%s; the read runs on another server",
                     state.url,
-                    f" in {name!r}" if name else "",
+                    in_name(name),
                     extra={"query": name},
                 )
                 return _SKIP, None
@@ -252,21 +291,16 @@ class AsyncReplicaSet:
             error = None
             try:
                 await self._ask(replica)
-                reachable = True
             except psycopg.Error as ex:
                 error = self._reason(ex)
-                reachable = False
             stats = replica.pool.get_stats()
-            role = None
-            if reachable:
-                role = "replica" if state.in_recovery else "primary"
-            shown = state.state(self.settings.replica_max_lag)
+            shown = "down" if error else state.state(self.settings.replica_max_lag)
             found.append(
                 ServerHealth(
                     url=state.url,
-                    role=role,
-                    state="down" if not reachable else shown,
-                    lag_s=state.lag if reachable else None,
+                    role=None if error else "replica" if state.in_recovery else "primary",
+                    state=shown,
+                    lag_s=None if error else state.lag,
                     pool_size=stats.get("pool_size", 0),
                     pool_idle=stats.get("pool_available", 0),
                     requests_waiting=stats.get("requests_waiting", 0),

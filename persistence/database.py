@@ -13,17 +13,14 @@ and only while the block is open.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from types import TracebackType
-from typing import Any, Self, TypeVar, overload
+from typing import Any, Self
 
 import psycopg
 from psycopg import Connection
-from psycopg.rows import BaseRowFactory
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import _deadline, _json, _telemetry
@@ -31,20 +28,21 @@ from ._acompat import Lock, owner, sleep
 from ._base import (
     DatabaseBase,
     Health,
-    ServerHealth,
     TxBinding,
     has_unread_input,
+    in_name,
     is_disconnect,
     logger,
 )
-from ._classify import is_read
+from ._classify import is_read_query
 from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
-from ._replica_state import WAL_POSITION, format_lsn, parse_lsn
 from ._replicas import ReplicaSet
+from ._retrying import TransactionAttempts
+from ._statements import Statements
 from ._typeinfo import register_types
-from ._types import Operation, Params, Query, R
+from ._types import Operation, Query, R
 from .config import Settings
-from .errors import ConnectionFailed, PersistenceError, TransientError
+from .errors import ConnectionFailed, PersistenceError
 from .queries import Catalog
 from .query_runner import QueryRunner
 
@@ -53,10 +51,8 @@ __all__ = ["Database"]
 #: Attempts of a retryable operation that keeps landing on dead connections.
 _RETRIES = 3
 
-Row = TypeVar("Row")
 
-
-class Database(DatabaseBase):
+class Database(DatabaseBase, Statements):
     """A pool of connections to one PostgreSQL database.
 
     Use it as a context manager, or call `open()` and `close()`::
@@ -100,18 +96,13 @@ class Database(DatabaseBase):
         # Connections lent out of the pool, for close() to wait on. A set, because its
         # add and discard are atomic for the sync twin's threads, where += is not.
         self._lent: set[Connection[Any]] = set()
-        # The tenant of the current scope (see tenant()), for row-level security.
-        self._tenant: ContextVar[str | None] = ContextVar(
-            f"persistence_tenant_{id(self)}", default=None
-        )
         self._queries: QueryRunner | None = None
         #: The read replicas (None without `replica_urls`): see `run` for what goes there.
         self._replicas = (
-            ReplicaSet(s, self._configure, self.deadline, self._lent) if s.replica_urls else None
+            ReplicaSet(s, self._configure, self.deadline, self._lent, self._pool, self._advance)
+            if s.replica_urls
+            else None
         )
-        # The causal token of this context: the primary's WAL position after its last
-        # committed write (0: none). A read goes to a replica that has replayed that far.
-        self._causal: ContextVar[int] = ContextVar(f"persistence_causal_{id(self)}", default=0)
 
     def _configure(self, conn: Connection[Any]) -> None:
         """Set up each new pooled connection: the JSON library, and arrays of enums and
@@ -132,9 +123,7 @@ class Database(DatabaseBase):
             # this reports the server's reason (bad password, unknown database...).
             probe = Connection.connect(self.settings.conninfo(), **connection_kwargs(self.settings))
             try:
-                # Through a pooler that let the startup options by
-                # (`ignore_startup_parameters`), DB_POOLER unset fails in transaction
-                # mode once psycopg prepares a statement.
+                # A pooler that let the startup options by: see `_connect.behind_pooler`.
                 if self.settings.pooler is None:
                     cur = probe.execute(BACKEND_PID)
                     if behind_pooler(cur.fetchone(), probe.info.backend_pid):
@@ -168,12 +157,7 @@ class Database(DatabaseBase):
     def __enter__(self) -> Self:
         return self.open()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     @property
@@ -215,25 +199,6 @@ class Database(DatabaseBase):
                     self._lent.discard(conn)
         except PoolTimeout as ex:
             raise self._pool_timeout(ex, None) from None
-
-    @contextmanager
-    def tenant(self, tenant: object) -> Iterator[None]:
-        """Act for `tenant` in the block: every transaction, and every statement outside
-        one, sets it first as the transaction-local setting row-level security policies
-        read (`settings.tenant_setting`, default ``app.tenant_id``). Tasks spawned in the
-        block act for it too. Never leaks to the next user of a pooled connection: the
-        setting ends with its transaction.
-
-        Raises:
-            PersistenceError: `tenant` is None (a scope without a tenant is the default).
-        """
-        if tenant is None:
-            raise PersistenceError("tenant(None): leave the block out to act for no tenant")
-        token = self._tenant.set(str(tenant))
-        try:
-            yield
-        finally:
-            self._tenant.reset(token)
 
     def transaction(self, *, tenant: object = None) -> AbstractContextManager[Connection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
@@ -299,7 +264,7 @@ class Database(DatabaseBase):
                         # The COMMIT (or ROLLBACK) that follows gets a deadline too.
                         watch = _deadline.arm(conn, self.deadline)
                 if self._replicas is not None:
-                    self._note_position(conn)
+                    self._replicas.note_position(conn)
             except psycopg.Error as ex:
                 if committing and (is_disconnect(ex, conn) or conn.closed):
                     if ended:
@@ -344,7 +309,7 @@ class Database(DatabaseBase):
         """
         if self._current() is not None:
             raise PersistenceError("retrying() starts its own transaction; call it outside one")
-        return TransactionAttempts(self, retries, backoff, max_backoff)
+        return TransactionAttempts(self.transaction, retries, backoff, max_backoff)
 
     @contextmanager
     def force_rollback(self) -> Iterator[Connection[Any]]:
@@ -404,7 +369,7 @@ class Database(DatabaseBase):
         started = time.perf_counter()
         ok = False
         try:
-            read = statement is not None and _is_read(statement)
+            read = statement is not None and is_read_query(statement)
             with _telemetry.span(name, statement, self.telemetry_attributes):
                 result = self._run(operation, name, idempotent or read, read, read and not primary)
             ok = True
@@ -451,7 +416,7 @@ class Database(DatabaseBase):
                     return result  # type: ignore[return-value]
             elif not read:
                 # A write: what this context reads next must see it.
-                operation = self._noting_position(operation)
+                operation = self._replicas.noting(operation)
         attempts = _RETRIES if retry else 1
         attempt = 0
         stale = 0
@@ -470,12 +435,12 @@ class Database(DatabaseBase):
                         stale += 1
                         logger.info(
                             "replacing a pooled connection the server closed%s",
-                            _in(name),
+                            in_name(name),
                             extra={"query": name, "attempt": stale},
                         )
                         if stale > self.settings.pool_max:
                             raise ConnectionFailed(
-                                f"no live connection in the pool{_in(name)} after checking"
+                                f"no live connection in the pool{in_name(name)} after checking"
                                 f" {stale}: is the server up?"
                             )
                         continue
@@ -489,7 +454,7 @@ class Database(DatabaseBase):
             except PoolTimeout as ex:
                 if stale:
                     raise ConnectionFailed(
-                        f"connection failed{_in(name)}: the server closed the pooled"
+                        f"connection failed{in_name(name)}: the server closed the pooled"
                         " connections and no new connection could be made within"
                         f" {self.settings.pool_timeout:g} s; is the server up?"
                     ) from None
@@ -499,7 +464,7 @@ class Database(DatabaseBase):
                     if attempt < attempts:
                         logger.info(
                             "connection lost%s; a read, run again (attempt %d)",
-                            _in(name),
+                            in_name(name),
                             attempt + 1,
                             extra={"query": name, "attempt": attempt + 1},
                         )
@@ -507,78 +472,6 @@ class Database(DatabaseBase):
                     if sent and not retry:
                         raise self._outcome_unknown(ex, name) from ex
                 raise self._translate(ex, name) from ex
-
-    def _noting_position(self, operation: Operation[R]) -> Operation[R]:
-        """`operation`, then the primary's WAL position read on the same connection
-        once it has committed: the caller's causal token."""
-
-        def noting(conn: Connection[Any]) -> R:
-            result = operation(conn)
-            self._note_position(conn)
-            return result
-
-        return noting
-
-    def _note_position(self, conn: Connection[Any]) -> None:
-        """Advance this context's causal token to the primary's position now. Never
-        raises: the write has committed; when its connection cannot say where the WAL
-        is, another connection can (any later position covers the commit)."""
-        for attempt in range(2):
-            try:
-                if attempt == 0:
-                    cur = conn.execute(WAL_POSITION)
-                    row = cur.fetchone()
-                else:
-                    with self._pool.connection(timeout=self.settings.connect_timeout) as other:
-                        cur = other.execute(WAL_POSITION)
-                        row = cur.fetchone()
-            except (psycopg.Error, PoolTimeout):
-                continue
-            if row is not None and row[0] is not None:
-                position = parse_lsn(row[0])
-                if position > self._causal.get():
-                    self._causal.set(position)
-                return
-        logger.warning(
-            "could not read the primary's WAL position after a commit: this task's next"
-            " reads may not see its write on a replica"
-        )
-
-    def causal_token(self) -> str | None:
-        """The primary's WAL position after the last write this task (thread) committed,
-        or None if it committed none (or there are no replicas).
-
-        Reads in the same task (thread) already wait for it. Hand it to another task,
-        process or request (a cookie, a header) and read inside `after(token)` there,
-        so that they see the write too.
-        """
-        position = self._causal.get()
-        return format_lsn(position) if position else None
-
-    @contextmanager
-    def after(self, token: str | None) -> Iterator[None]:
-        """In the block, reads see at least what was committed up to `token` (from
-        `causal_token()`): a replica serves them once it has replayed that far, else,
-        after waiting up to `replica_wait` seconds, the primary does. None: no-op.
-
-        Raises:
-            PersistenceError: `token` is not a WAL position (``16/B374D848``).
-        """
-        try:
-            position = parse_lsn(token) if token else 0
-        except (ValueError, AttributeError, TypeError):  # not a str of the right shape
-            raise PersistenceError(
-                f"after({str(token)[:40]!r}): not a causal token; pass what causal_token() returned"
-            ) from None
-        entered = max(self._causal.get(), position)
-        reset = self._causal.set(entered)
-        try:
-            yield
-        finally:
-            final = self._causal.get()
-            self._causal.reset(reset)
-            if final > entered:  # a write in the block: keep its position
-                self._causal.set(final)
 
     def _pool_timeout(self, ex: PoolTimeout, name: str | None) -> PersistenceError:
         """The error for a call that got no pooled connection in time: PoolExhausted
@@ -591,7 +484,7 @@ class Database(DatabaseBase):
         except psycopg.Error as down:
             reason = str(self._translate(down)).removeprefix("connection failed: ")
             return ConnectionFailed(
-                f"connection failed{_in(name)}: no pooled connection within"
+                f"connection failed{in_name(name)}: no pooled connection within"
                 f" {self.settings.pool_timeout:g} s, and the server cannot be reached: {reason}"
             )
         probe.close()
@@ -643,102 +536,6 @@ class Database(DatabaseBase):
             return False
         return True
 
-    @overload
-    def fetch_all(
-        self, query: Query, params: Params = None, *, primary: bool = False
-    ) -> list[tuple[Any, ...]]: ...
-    @overload
-    def fetch_all(
-        self,
-        query: Query,
-        params: Params = None,
-        *,
-        row_factory: BaseRowFactory[Row],
-        primary: bool = False,
-    ) -> list[Row]: ...
-    def fetch_all(
-        self,
-        query: Query,
-        params: Params = None,
-        *,
-        row_factory: BaseRowFactory[Any] | None = None,
-        primary: bool = False,
-    ) -> list[Any]:
-        """All rows the statement returns.
-
-        Retried on another connection if the connection died, when the statement
-        only reads; a write (`insert ... returning`) is not, and says `OutcomeUnknown`.
-        A read goes to a replica, if there are any, unless `primary` (see `run`).
-        """
-
-        def op(conn: Connection[Any]) -> list[Any]:
-            cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
-            with cur:
-                cur.execute(query, params)
-                return cur.fetchall()
-
-        return self.run(op, statement=query, primary=primary)
-
-    @overload
-    def fetch_one(
-        self, query: Query, params: Params = None, *, primary: bool = False
-    ) -> tuple[Any, ...] | None: ...
-    @overload
-    def fetch_one(
-        self,
-        query: Query,
-        params: Params = None,
-        *,
-        row_factory: BaseRowFactory[Row],
-        primary: bool = False,
-    ) -> Row | None: ...
-    def fetch_one(
-        self,
-        query: Query,
-        params: Params = None,
-        *,
-        row_factory: BaseRowFactory[Any] | None = None,
-        primary: bool = False,
-    ) -> Any:
-        """The first row the statement returns, or None when there is none (retried as
-        `fetch_all` is)."""
-
-        def op(conn: Connection[Any]) -> Any:
-            cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
-            with cur:
-                cur.execute(query, params)
-                return cur.fetchone()
-
-        return self.run(op, statement=query, primary=primary)
-
-    def fetch_value(self, query: Query, params: Params = None, *, primary: bool = False) -> Any:
-        """The first column of the first row, or None when there is no row."""
-        row = self.fetch_one(query, params, primary=primary)
-        return None if row is None else row[0]
-
-    def execute(
-        self,
-        query: Query,
-        params: Params = None,
-        *,
-        idempotent: bool = False,
-        primary: bool = False,
-    ) -> int:
-        """Run a statement and return the number of rows it affected.
-
-        A write is not retried after a dead connection, because it may have committed
-        before the connection died (that raises `OutcomeUnknown`); pass
-        `idempotent=True` when running it twice is harmless (e.g. an insert with a
-        client-generated id and ON CONFLICT DO NOTHING). A read is retried.
-        """
-
-        def op(conn: Connection[Any]) -> int:
-            with conn.cursor() as cur:
-                cur.execute(query, params)
-                return cur.rowcount
-
-        return self.run(op, statement=query, idempotent=idempotent, primary=primary)
-
     def check(self) -> None:
         """Test every idle pooled connection now and replace the dead ones."""
         self._pool.check()
@@ -757,102 +554,6 @@ class Database(DatabaseBase):
             )
         except Exception as ex:
             error = str(self._translate(ex))
-            mine = self._servers(servers, error, None)
-            return self._health(self._pool.get_stats(), None, None, error, None, mine)
+            return self._health(self._pool.get_stats(), None, None, error, servers)
         latency = time.perf_counter() - started
-        version, role, standby = row if row is not None else (None, None, None)
-        mine = self._servers(servers, None, "replica" if standby else "primary")
-        return self._health(self._pool.get_stats(), str(version), latency, None, str(role), mine)
-
-    def _servers(
-        self, replicas: list[ServerHealth], error: str | None, role: str | None
-    ) -> tuple[ServerHealth, ...]:
-        """The primary's line, then the replicas', for `health` (none without replicas)."""
-        if not replicas:
-            return ()
-        stats = self._pool.get_stats()
-        primary = ServerHealth(
-            url=self.settings.masked_url,
-            role=role,
-            state="down" if error else "up",
-            lag_s=None if error else 0.0,
-            pool_size=stats.get("pool_size", 0),
-            pool_idle=stats.get("pool_available", 0),
-            requests_waiting=stats.get("requests_waiting", 0),
-            error=error,
-        )
-        return (primary, *replicas)
-
-
-class TransactionAttempts:
-    """The attempts of `Database.retrying()`: iterate, and enter each one."""
-
-    def __init__(self, db: Database, retries: int, backoff: float, max_backoff: float):
-        self.db = db
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        #: 1 for the first attempt; how many ran once the loop is over.
-        self.attempt = 0
-        #: The transient errors that caused a retry, oldest first.
-        self.errors: list[TransientError] = []
-        self._done = False
-
-    def __iter__(self) -> TransactionAttempts:
-        return self
-
-    def __next__(self) -> TransactionAttempt:
-        if self._done:
-            raise StopIteration
-        if self.attempt:
-            ceiling = min(self.max_backoff, self.backoff * 2 ** (self.attempt - 1))
-            sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not secrets)
-        self.attempt += 1
-        return TransactionAttempt(self)
-
-
-class TransactionAttempt:
-    """One attempt: a transaction that swallows a transient failure if retries remain."""
-
-    def __init__(self, attempts: TransactionAttempts):
-        self._attempts = attempts
-        self._tx = attempts.db.transaction()
-
-    def __enter__(self) -> Connection[Any]:
-        return self._tx.__enter__()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        attempts = self._attempts
-        error: BaseException | None = exc
-        try:
-            # Re-raises what the block raised (translated), or the commit's failure; when
-            # the block's own error passes through unchanged, it returns instead.
-            self._tx.__exit__(exc_type, exc, tb)
-        except BaseException as raised:
-            error = raised
-            if not (isinstance(raised, TransientError) and attempts.attempt <= attempts.retries):
-                attempts._done = True
-                raise
-        if isinstance(error, TransientError) and attempts.attempt <= attempts.retries:
-            attempts.errors.append(error)
-            return True  # rolled back: the loop runs the block again
-        attempts._done = True
-        return False
-
-
-def _in(name: str | None) -> str:
-    return f" in {name!r}" if name else ""
-
-
-def _is_read(statement: Query) -> bool:
-    if isinstance(statement, str | bytes):
-        return is_read(statement)
-    try:
-        return is_read(statement.as_bytes(None))
-    except psycopg.Error:
-        return False  # a literal that needs a connection to render: assume a write
+        return self._health(self._pool.get_stats(), row, latency, None, servers)

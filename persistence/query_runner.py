@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 from psycopg import Connection
 from psycopg.rows import BaseRowFactory, class_row, dict_row
 
-from ._types import Executor
+from ._types import Executor, Operation, R
 from .errors import NotFound, QueryError
 from .queries import Catalog, Query
 
@@ -51,6 +51,16 @@ class QueryRunner:
         """The query called `name` ("users.get_user"), or QueryError."""
         return self.catalog[name]
 
+    def _run(self, query: Query, op: Operation[R]) -> R:
+        """`op` as `query`: counted by its name, retried when it reads or is idempotent."""
+        return self.db.run(
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
+        )
+
     def _factory(self, row: type[Any] | None) -> BaseRowFactory[Any]:
         if row is None:
             return dict_row
@@ -71,13 +81,7 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchall()
 
-        return self.db.run(
-            op,
-            name=query.name,
-            statement=query.sql_bytes,
-            idempotent=query.idempotent,
-            primary=query.primary,
-        )
+        return self._run(query, op)
 
     def stream(
         self,
@@ -134,13 +138,7 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchone()
 
-        return self.db.run(
-            op,
-            name=query.name,
-            statement=query.sql_bytes,
-            idempotent=query.idempotent,
-            primary=query.primary,
-        )
+        return self._run(query, op)
 
     def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
         """The row an INSERT ... VALUES ... RETURNING always returns (the typed module
@@ -169,13 +167,7 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.fetchone()
 
-        found = self.db.run(
-            op,
-            name=query.name,
-            statement=query.sql_bytes,
-            idempotent=query.idempotent,
-            primary=query.primary,
-        )
+        found = self._run(query, op)
         if found is None:
             if query.operation == "select_value":
                 raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
@@ -191,13 +183,7 @@ class QueryRunner:
                 cur.execute(query.sql_bytes, bound)
                 return cur.rowcount
 
-        return self.db.run(
-            op,
-            name=query.name,
-            statement=query.sql_bytes,
-            idempotent=query.idempotent,
-            primary=query.primary,
-        )
+        return self._run(query, op)
 
     def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:
         """Run a write (`*!`) once per parameter set, pipelined; return rows affected."""

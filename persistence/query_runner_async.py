@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 from psycopg import AsyncConnection
 from psycopg.rows import BaseRowFactory, class_row, dict_row
 
-from ._types import AsyncExecutor
+from ._types import AsyncExecutor, AsyncOperation, R
 from .errors import NotFound, QueryError
 from .queries import Catalog, Query
 
@@ -50,6 +50,16 @@ class AsyncQueryRunner:
         """The query called `name` ("users.get_user"), or QueryError."""
         return self.catalog[name]
 
+    async def _run(self, query: Query, op: AsyncOperation[R]) -> R:
+        """`op` as `query`: counted by its name, retried when it reads or is idempotent."""
+        return await self.db.run(
+            op,
+            name=query.name,
+            statement=query.sql_bytes,
+            idempotent=query.idempotent,
+            primary=query.primary,
+        )
+
     def _factory(self, row: type[Any] | None) -> BaseRowFactory[Any]:
         if row is None:
             return dict_row
@@ -70,13 +80,7 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchall()
 
-        return await self.db.run(
-            op,
-            name=query.name,
-            statement=query.sql_bytes,
-            idempotent=query.idempotent,
-            primary=query.primary,
-        )
+        return await self._run(query, op)
 
     async def stream(
         self,
@@ -133,13 +137,7 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchone()
 
-        return await self.db.run(
-            op,
-            name=query.name,
-            statement=query.sql_bytes,
-            idempotent=query.idempotent,
-            primary=query.primary,
-        )
+        return await self._run(query, op)
 
     async def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
         """The row an INSERT ... VALUES ... RETURNING always returns (the typed module
@@ -168,13 +166,7 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return await cur.fetchone()
 
-        found = await self.db.run(
-            op,
-            name=query.name,
-            statement=query.sql_bytes,
-            idempotent=query.idempotent,
-            primary=query.primary,
-        )
+        found = await self._run(query, op)
         if found is None:
             if query.operation == "select_value":
                 raise NotFound(f"query {query.name!r} ({query.where}) returned no row")
@@ -190,13 +182,7 @@ class AsyncQueryRunner:
                 await cur.execute(query.sql_bytes, bound)
                 return cur.rowcount
 
-        return await self.db.run(
-            op,
-            name=query.name,
-            statement=query.sql_bytes,
-            idempotent=query.idempotent,
-            primary=query.primary,
-        )
+        return await self._run(query, op)
 
     async def execute_many(self, query: Query, rows: Iterable[Mapping[str, Any]]) -> int:
         """Run a write (`*!`) once per parameter set, pipelined; return rows affected."""

@@ -1,0 +1,99 @@
+# Generated from persistence/_statements_async.py by tools/async_to_sync.py: DO NOT EDIT.
+"""The one-statement calls of `Database`, each built on its `run`: `fetch_all`,
+`fetch_one`, `fetch_value` and `execute`.
+
+Generated from persistence/_statements_async.py: edit that file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import BaseRowFactory
+from typing_extensions import TypeVar  # a default (typing has it from 3.13); psycopg_pool needs it
+
+from ._types import Executor, Operation, Params, Query
+
+__all__ = ["Statements"]
+
+#: A row as `row_factory` makes it: a tuple without one.
+Row = TypeVar("Row", default=tuple[Any, ...])
+
+
+class Statements(Executor):
+    """`fetch_all`, `fetch_one`, `fetch_value` and `execute`, built on `run`."""
+
+    def fetch_all(
+        self,
+        query: Query,
+        params: Params = None,
+        *,
+        row_factory: BaseRowFactory[Row] | None = None,
+        primary: bool = False,
+    ) -> list[Row]:
+        """All rows the statement returns.
+
+        Retried on another connection if the connection died, when the statement
+        only reads; a write (`insert ... returning`) is not, and says `OutcomeUnknown`.
+        A read goes to a replica, if there are any, unless `primary` (see `run`).
+        """
+        op = _fetch(query, params, row_factory, every=True)
+        rows: list[Row] = self.run(op, statement=query, primary=primary)
+        return rows
+
+    def fetch_one(
+        self,
+        query: Query,
+        params: Params = None,
+        *,
+        row_factory: BaseRowFactory[Row] | None = None,
+        primary: bool = False,
+    ) -> Row | None:
+        """The first row the statement returns, or None when there is none (retried as
+        `fetch_all` is)."""
+        op = _fetch(query, params, row_factory, every=False)
+        row: Row | None = self.run(op, statement=query, primary=primary)
+        return row
+
+    def fetch_value(self, query: Query, params: Params = None, *, primary: bool = False) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        row = self.fetch_one(query, params, primary=primary)
+        return None if row is None else row[0]
+
+    def execute(
+        self,
+        query: Query,
+        params: Params = None,
+        *,
+        idempotent: bool = False,
+        primary: bool = False,
+    ) -> int:
+        """Run a statement and return the number of rows it affected.
+
+        A write is not retried after a dead connection, because it may have committed
+        before the connection died (that raises `OutcomeUnknown`); pass
+        `idempotent=True` when running it twice is harmless (e.g. an insert with a
+        client-generated id and ON CONFLICT DO NOTHING). A read is retried.
+        """
+
+        def op(conn: Connection[Any]) -> int:
+            with conn.cursor() as cur:
+                cur.execute(query, params)
+                return cur.rowcount
+
+        return self.run(op, statement=query, idempotent=idempotent, primary=primary)
+
+
+def _fetch(
+    query: Query, params: Params, row_factory: BaseRowFactory[Any] | None, every: bool
+) -> Operation[Any]:
+    """The work of `fetch_all` (`every`) or `fetch_one`."""
+
+    def op(conn: Connection[Any]) -> Any:
+        cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+        with cur:
+            cur.execute(query, params)
+            return cur.fetchall() if every else cur.fetchone()
+
+    return op
