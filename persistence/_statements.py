@@ -7,7 +7,7 @@ Generated from persistence/_statements_async.py: edit that file.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from psycopg import Connection
 from psycopg.rows import BaseRowFactory
@@ -15,7 +15,7 @@ from typing_extensions import TypeVar  # a default (typing has it from 3.13); ps
 
 from ._types import Executor, Operation, Params, Query
 
-__all__ = ["Statements"]
+__all__ = ["Statements", "fetch"]
 
 #: A row as `row_factory` makes it: a tuple without one.
 Row = TypeVar("Row", default=tuple[Any, ...])
@@ -38,9 +38,8 @@ class Statements(Executor):
         only reads; a write (`insert ... returning`) is not, and says `OutcomeUnknown`.
         A read goes to a replica, if there are any, unless `primary` (see `run`).
         """
-        op = _fetch(query, params, row_factory, every=True)
-        rows: list[Row] = self.run(op, statement=query, primary=primary)
-        return rows
+        op = fetch(query, params, row_factory, every=True)
+        return cast("list[Row]", self.run(op, statement=query, primary=primary))
 
     def fetch_one(
         self,
@@ -52,9 +51,8 @@ class Statements(Executor):
     ) -> Row | None:
         """The first row the statement returns, or None when there is none (retried as
         `fetch_all` is)."""
-        op = _fetch(query, params, row_factory, every=False)
-        row: Row | None = self.run(op, statement=query, primary=primary)
-        return row
+        op = fetch(query, params, row_factory, every=False)
+        return cast("Row | None", self.run(op, statement=query, primary=primary))
 
     def fetch_value(self, query: Query, params: Params = None, *, primary: bool = False) -> Any:
         """The first column of the first row, or None when there is no row."""
@@ -85,10 +83,10 @@ class Statements(Executor):
         return self.run(op, statement=query, idempotent=idempotent, primary=primary)
 
 
-def _fetch(
+def fetch(
     query: Query, params: Params, row_factory: BaseRowFactory[Any] | None, every: bool
 ) -> Operation[Any]:
-    """The work of `fetch_all` (`every`) or `fetch_one`."""
+    """The work of `fetch_all` (`every`) or `fetch_one`; the query runner's too."""
 
     def op(conn: Connection[Any]) -> Any:
         cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()

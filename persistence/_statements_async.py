@@ -6,7 +6,7 @@ The sync twin is generated from this file.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from psycopg import AsyncConnection
 from psycopg.rows import BaseRowFactory
@@ -14,7 +14,7 @@ from typing_extensions import TypeVar  # a default (typing has it from 3.13); ps
 
 from ._types import AsyncExecutor, AsyncOperation, Params, Query
 
-__all__ = ["AsyncStatements"]
+__all__ = ["AsyncStatements", "fetch"]
 
 #: A row as `row_factory` makes it: a tuple without one.
 Row = TypeVar("Row", default=tuple[Any, ...])
@@ -37,9 +37,8 @@ class AsyncStatements(AsyncExecutor):
         only reads; a write (`insert ... returning`) is not, and says `OutcomeUnknown`.
         A read goes to a replica, if there are any, unless `primary` (see `run`).
         """
-        op = _fetch(query, params, row_factory, every=True)
-        rows: list[Row] = await self.run(op, statement=query, primary=primary)
-        return rows
+        op = fetch(query, params, row_factory, every=True)
+        return cast("list[Row]", await self.run(op, statement=query, primary=primary))
 
     async def fetch_one(
         self,
@@ -51,9 +50,8 @@ class AsyncStatements(AsyncExecutor):
     ) -> Row | None:
         """The first row the statement returns, or None when there is none (retried as
         `fetch_all` is)."""
-        op = _fetch(query, params, row_factory, every=False)
-        row: Row | None = await self.run(op, statement=query, primary=primary)
-        return row
+        op = fetch(query, params, row_factory, every=False)
+        return cast("Row | None", await self.run(op, statement=query, primary=primary))
 
     async def fetch_value(
         self, query: Query, params: Params = None, *, primary: bool = False
@@ -86,10 +84,10 @@ class AsyncStatements(AsyncExecutor):
         return await self.run(op, statement=query, idempotent=idempotent, primary=primary)
 
 
-def _fetch(
+def fetch(
     query: Query, params: Params, row_factory: BaseRowFactory[Any] | None, every: bool
 ) -> AsyncOperation[Any]:
-    """The work of `fetch_all` (`every`) or `fetch_one`."""
+    """The work of `fetch_all` (`every`) or `fetch_one`; the query runner's too."""
 
     async def op(conn: AsyncConnection[Any]) -> Any:
         cur = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()

@@ -24,6 +24,7 @@ from typing import Any, TypeVar, cast
 from psycopg import Connection
 from psycopg.rows import BaseRowFactory, class_row, dict_row
 
+from ._statements import fetch
 from ._types import Executor, Operation, R
 from .errors import NotFound, QueryError
 from .queries import Catalog, Query
@@ -73,15 +74,8 @@ class QueryRunner:
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
     ) -> list[Row]:
         """Every row of a select (no operator)."""
-        bound = query.bind(params)
-        factory = self._factory(row)
-
-        def op(conn: Connection[Any]) -> list[Row]:
-            with conn.cursor(row_factory=factory) as cur:
-                cur.execute(query.sql_bytes, bound)
-                return cur.fetchall()
-
-        return self._run(query, op)
+        op = fetch(query.sql_bytes, query.bind(params), self._factory(row), every=True)
+        return cast("list[Row]", self._run(query, op))
 
     def stream(
         self,
@@ -130,15 +124,8 @@ class QueryRunner:
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
     ) -> Row | None:
         """The first row (`^`, or `<!` with several columns), or None if there is none."""
-        bound = query.bind(params)
-        factory = self._factory(row)
-
-        def op(conn: Connection[Any]) -> Row | None:
-            with conn.cursor(row_factory=factory) as cur:
-                cur.execute(query.sql_bytes, bound)
-                return cur.fetchone()
-
-        return self._run(query, op)
+        op = fetch(query.sql_bytes, query.bind(params), self._factory(row), every=False)
+        return cast("Row | None", self._run(query, op))
 
     def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
         """The row an INSERT ... VALUES ... RETURNING always returns (the typed module
@@ -160,13 +147,7 @@ class QueryRunner:
             NotFound: for `$` when the statement returned no row (a NULL value is
                 returned as None: the two are never confused).
         """
-        bound = query.bind(params)
-
-        def op(conn: Connection[Any]) -> Any:
-            with conn.cursor() as cur:
-                cur.execute(query.sql_bytes, bound)
-                return cur.fetchone()
-
+        op = fetch(query.sql_bytes, query.bind(params), None, every=False)
         found = self._run(query, op)
         if found is None:
             if query.operation == "select_value":

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 from psycopg import AsyncConnection
 from psycopg.rows import BaseRowFactory, class_row, dict_row
 
+from ._statements_async import fetch
 from ._types import AsyncExecutor, AsyncOperation, R
 from .errors import NotFound, QueryError
 from .queries import Catalog, Query
@@ -72,15 +73,8 @@ class AsyncQueryRunner:
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
     ) -> list[Row]:
         """Every row of a select (no operator)."""
-        bound = query.bind(params)
-        factory = self._factory(row)
-
-        async def op(conn: AsyncConnection[Any]) -> list[Row]:
-            async with conn.cursor(row_factory=factory) as cur:
-                await cur.execute(query.sql_bytes, bound)
-                return await cur.fetchall()
-
-        return await self._run(query, op)
+        op = fetch(query.sql_bytes, query.bind(params), self._factory(row), every=True)
+        return cast("list[Row]", await self._run(query, op))
 
     async def stream(
         self,
@@ -129,15 +123,8 @@ class AsyncQueryRunner:
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
     ) -> Row | None:
         """The first row (`^`, or `<!` with several columns), or None if there is none."""
-        bound = query.bind(params)
-        factory = self._factory(row)
-
-        async def op(conn: AsyncConnection[Any]) -> Row | None:
-            async with conn.cursor(row_factory=factory) as cur:
-                await cur.execute(query.sql_bytes, bound)
-                return await cur.fetchone()
-
-        return await self._run(query, op)
+        op = fetch(query.sql_bytes, query.bind(params), self._factory(row), every=False)
+        return cast("Row | None", await self._run(query, op))
 
     async def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
         """The row an INSERT ... VALUES ... RETURNING always returns (the typed module
@@ -159,13 +146,7 @@ class AsyncQueryRunner:
             NotFound: for `$` when the statement returned no row (a NULL value is
                 returned as None: the two are never confused).
         """
-        bound = query.bind(params)
-
-        async def op(conn: AsyncConnection[Any]) -> Any:
-            async with conn.cursor() as cur:
-                await cur.execute(query.sql_bytes, bound)
-                return await cur.fetchone()
-
+        op = fetch(query.sql_bytes, query.bind(params), None, every=False)
         found = await self._run(query, op)
         if found is None:
             if query.operation == "select_value":
