@@ -327,9 +327,8 @@ class DatabaseBase:
         error: str | None,
         replicas: list[ServerHealth],
     ) -> Health:
-        """The report of `health`: `row` is the primary's version, role and
-        pg_is_in_recovery() (None when it failed with `error`); with replicas, a line
-        for it heads theirs."""
+        """`health`'s report from the primary's version, role and pg_is_in_recovery()
+        (`row`, None when it failed with `error`), heading the replicas' lines if any."""
         version, role, standby = row if row is not None else (None, None, None)
         primary = ServerHealth(
             url=self.settings.masked_url,

@@ -131,13 +131,10 @@ BACKEND_PID = "select pg_backend_pid()"
 
 
 def behind_pooler(row: tuple[Any, ...] | None, backend_pid: int) -> bool:
-    """Whether a connection goes through a connection pooler (PgBouncer), found by
-    behaviour: `row` is its answer to `BACKEND_PID`, `backend_pid` the id it was given.
-
-    A server names its backend's process id when a session starts (BackendKeyData, for
-    cancel requests); a pooler makes one up for each client, since its server sessions
-    change hands. A plain TCP proxy or NAT passes the server's through unchanged.
-    """
+    """Whether a connection goes through a pooler (PgBouncer): `row`, its answer to
+    `BACKEND_PID`, differs from the `backend_pid` it was given at startup
+    (BackendKeyData, for cancel requests), which a pooler makes up for each client as
+    its server sessions change hands; a TCP proxy or NAT passes the server's through."""
     return row is not None and row[0] != backend_pid
 
 

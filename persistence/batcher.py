@@ -31,7 +31,6 @@ import logging
 import threading
 import time
 from collections import deque
-from types import TracebackType
 from typing import Generic, Self, TypeVar
 
 from ._acompat import Background, Event, Lock, event_wait, join, sleep, spawn
@@ -154,9 +153,7 @@ class Batcher(Generic[T]):
     def __enter__(self) -> Self:
         return self.open()
 
-    def __exit__(
-        self, et: type[BaseException] | None, ex: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self, timeout: float = 30.0) -> BatchReport[T]:

@@ -30,7 +30,6 @@ import logging
 import threading
 import time
 from collections import deque
-from types import TracebackType
 from typing import Generic, Self, TypeVar
 
 from ._acompat import ABackground, AEvent, ALock, aevent_wait, ajoin, asleep, aspawn
@@ -153,9 +152,7 @@ class AsyncBatcher(Generic[T]):
     async def __aenter__(self) -> Self:
         return await self.open()
 
-    async def __aexit__(
-        self, et: type[BaseException] | None, ex: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self, timeout: float = 30.0) -> BatchReport[T]:
