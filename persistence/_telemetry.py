@@ -9,7 +9,6 @@ database semantic conventions: `db.system.name`, `db.namespace`, `db.operation.n
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -24,10 +23,6 @@ try:  # an optional dependency: no import cost, no call cost when it is absent
     # Providers whose spans go nowhere: the API's default (no SDK configured, as when
     # opentelemetry-api came in as another package's dependency) and the explicit no-op.
     _SILENT: tuple[type, ...] = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
-    # os.environ's dict, and its key for a provider named there: a miss raises nothing
-    # (without that dict, the key counts as present: the API's own lookup decides).
-    _NAMED = os.environ.encodekey("OTEL_PYTHON_TRACER_PROVIDER")
-    _ENVIRON: Any = getattr(os.environ, "_data", {_NAMED: None})
 except ImportError:  # pragma: no cover - exercised where OpenTelemetry is not installed
     _trace = None  # type: ignore[assignment]
 
@@ -44,10 +39,7 @@ def span(name: str | None, statement: Any, where: dict[str, str]) -> Any:
     if _trace is None or name is None:
         return _NULL
     # Asked on every call, as the application may configure its SDK after the first
-    # query. While none is set (the API's module global) nor named in the environment,
-    # the API answers its silent proxy, after a costly os.environ miss: seen here first.
-    if _NAMED not in _ENVIRON and getattr(_trace, "_TRACER_PROVIDER", 0) is None:
-        return _NULL
+    # query; an unconfigured API would otherwise cost a tenth of a pooled call.
     provider = _trace.get_tracer_provider()
     if isinstance(provider, _SILENT):
         return _NULL
