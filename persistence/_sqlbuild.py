@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter, is_, itemgetter
 from typing import Any, LiteralString
 
@@ -21,7 +21,7 @@ from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from ._comment import attach
-from .errors import ConfigurationError, QueryError
+from .errors import ConfigurationError, DatabaseError, QueryError
 from .fields import DEFAULT
 from .filters import OPERATORS, Filter
 
@@ -74,21 +74,18 @@ class CopyGroup:
     """Rows that give values for the same columns: one COPY."""
 
     columns: tuple[str, ...]
-    #: Every field of each object, DEFAULT included; `pick` keeps `columns`' values.
-    #: A list, or (the first group of `copy_stream`) an iterator read once.
+    #: Each row's values for `columns`: a list, or (the first group) an iterator read once.
     rows: Iterable[tuple[Any, ...]]
-    pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
 
 
 def _binary_refuses(copy_type: str | None, value: Any) -> bool:
     """Whether psycopg's binary dumper for `copy_type` refuses `value` (an int for a
-    text column, a str for an integer one), to name the column after a COPY failed."""
+    text column, a str for an integer one): what binary COPY would refuse."""
     info = psycopg.adapters.types.get(copy_type) if copy_type else None
     if info is None or value is None:
         return False
     try:
-        dumper = psycopg.adapters.get_dumper_by_oid(info.oid, Format.BINARY)
-        dumper(type(value)).dump(value)
+        psycopg.adapters.get_dumper_by_oid(info.oid, Format.BINARY)(type(value)).dump(value)
     except Exception:
         return True
     return False
@@ -116,20 +113,14 @@ def _and(where: sql.Composable, condition: sql.Composable) -> sql.Composed:
     return sql.Composed([where, joiner, condition])
 
 
-def _same(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return row
-
-
-def _nothing(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return ()
-
-
-def _single(index: int) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
-    # itemgetter of one index returns the value, not a 1-tuple as write_row needs.
-    def pick(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return (row[index],)
-
-    return pick
+def _picker(key: tuple[bool, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """What keeps, of a row of every field, the values given (`key`: which are DEFAULT)."""
+    given = [i for i, is_default in enumerate(key) if not is_default]
+    if len(given) == len(key):
+        return tuple  # a tuple already: returned as is
+    if len(given) == 1:  # itemgetter of one index returns the value, not a 1-tuple
+        return lambda row, i=given[0]: (row[i],)  # type: ignore[misc]
+    return itemgetter(*given) if given else lambda row: ()
 
 
 class TableSpec:
@@ -258,15 +249,30 @@ class TableSpec:
             and (name not in as_text or copy_type in STR_TYPES)
         }
 
-    def unsendable(self, columns: Sequence[str], values: Sequence[Any]) -> str:
-        """Which of a row's values a binary COPY cannot send, for the error message."""
-        culprits = [
+    def unsendable(
+        self,
+        operation: str,
+        values: Mapping[str, Any],
+        row: int = 0,
+        cause: Exception | None = None,
+    ) -> DatabaseError:
+        """The error for a row binary COPY cannot send (`row`: its place in a bulk load;
+        `cause`: the dumper's error): which values, and what to do."""
+        culprits = "; ".join(
             f"{c} ({self.copy_types[c]}) got {_a(type(v).__name__)}"
-            for c, v in zip(columns, values, strict=True)
+            for c, v in values.items()
             if (isinstance(v, str) and self.copy_types.get(c) not in STR_TYPES)
             or _binary_refuses(self.copy_types.get(c), v)
-        ]
-        return "; ".join(culprits) or "a value of another Python type than its column's"
+        )
+        where = f"row {row}: " if row else ""
+        why = f" ({type(cause).__name__}: {cause})" if cause else ""
+        metric = self.metric(operation)
+        return DatabaseError(
+            f"{where}{culprits or 'a value of another type than its column'}{why}: give a value"
+            " of the column's Python type, or annotate the field `str` to send it as text in"
+            f" {metric!r}",
+            query=metric,
+        )
 
     def copy_binary(self, columns: Iterable[str]) -> bool:
         """Whether binary COPY can send these columns (psycopg knows every type)."""
@@ -532,109 +538,70 @@ class TableSpec:
             self.table, sql.SQL(", ").join(map(sql.Identifier, columns)), fmt
         )
 
-    def copy_groups(self, objs: Iterable[Any]) -> list[CopyGroup]:
+    def copy_groups(self, objs: Iterable[Any]) -> Iterator[CopyGroup]:
         """The rows of `objs` for COPY, grouped by the fields they give a value (those
-        not left DEFAULT), in order of first appearance: one COPY per group.
+        not left DEFAULT): one COPY names its columns once, so a row that gives a field
+        the others leave DEFAULT cannot share it (its value would be dropped).
 
-        One COPY names its columns once, so a row that gives a field the others leave
-        DEFAULT cannot share it: its value would be dropped (or the row refused).
-
-        Raises:
-            QueryError: an object is not of the model's class (nothing is sent).
-        """
-        model = self.model
-        values = self._all_values
-        defaults = (DEFAULT,) * len(self.fields)
-        groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
-        last_key: tuple[bool, ...] | None = None
-        last: list[tuple[Any, ...]] = []
-        # This loop runs once per row of a bulk load: C-level calls only, and no dict
-        # lookup while rows keep the same DEFAULT fields (the usual case).
-        for index, obj in enumerate(objs):
-            if type(obj) is not model and not isinstance(obj, model):
-                raise QueryError(
-                    f"{self.name} stores {model.__name__}; row {index} is a {type(obj).__name__}"
-                )
-            row = values(obj)
-            key = tuple(map(is_, row, defaults))
-            if key != last_key:
-                last_key = key
-                last = groups.setdefault(key, [])
-            last.append(row)
-        return [self._copy_group(key, rows) for key, rows in groups.items()]
-
-    def _copy_group(self, key: tuple[bool, ...], rows: Iterable[tuple[Any, ...]]) -> CopyGroup:
-        """The COPY for the rows whose DEFAULT fields are `key`'s True ones."""
-        given = [i for i, is_default in enumerate(key) if not is_default]
-        columns = tuple(self.fields[i] for i in given)
-        pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]
-        if len(given) == len(self.fields):
-            pick = _same
-        elif len(given) == 1:
-            pick = _single(given[0])
-        else:  # none given too: insert_many then sends only how many rows
-            pick = itemgetter(*given) if given else _nothing
-        return CopyGroup(columns, rows, pick)
-
-    def copy_stream(
-        self, objs: Iterable[Any]
-    ) -> tuple[CopyGroup, Callable[[], list[CopyGroup]]] | None:
-        """`copy_groups` in one pass over `objs` without holding it: the first group's
-        `rows` is an iterator that yields the rows of the first object's DEFAULT
-        fields as `objs` yields them, and keeps the rows of any other set of DEFAULT
-        fields; once it is exhausted, the second callable returns those kept groups,
-        in order of first appearance. None when `objs` is empty.
+        One pass, without holding `objs`: the first group's `rows` yields the rows with
+        the first object's DEFAULT fields as `objs` yields them, and keeps the others;
+        once it is read to the end, the kept groups follow, in order of first appearance.
 
         >>> from dataclasses import dataclass
         >>> @dataclass
         ... class Tag:
         ...     id: int = DEFAULT
         ...     name: str = ""
-        >>> first, rest = TableSpec(Tag, "tags", None, ["id"]).copy_stream(
+        >>> groups = TableSpec(Tag, "tags", None, ["id"]).copy_groups(
         ...     iter([Tag(name="a"), Tag(1, "b"), Tag(name="c")]))
+        >>> first = next(groups)
         >>> first.columns, list(first.rows)
-        (('name',), [(DEFAULT, 'a'), (DEFAULT, 'c')])
-        >>> [(g.columns, g.rows) for g in rest()]
+        (('name',), [('a',), ('c',)])
+        >>> [(g.columns, g.rows) for g in groups]
         [(('id', 'name'), [(1, 'b')])]
 
         Raises (while `rows` is read):
             QueryError: an object is not of the model's class.
         """
-        model = self.model
-        values = self._all_values
+        model, values = self.model, self._all_values
         defaults = (DEFAULT,) * len(self.fields)
-        name = self.name
-        it = iter(objs)
-
-        def checked(index: int, obj: Any) -> tuple[Any, ...]:
-            if type(obj) is not model and not isinstance(obj, model):
-                raise QueryError(
-                    f"{name} stores {model.__name__}; row {index} is a {type(obj).__name__}"
-                )
-            return values(obj)
-
-        sentinel = object()
-        head = next(it, sentinel)
-        if head is sentinel:
-            return None
-        first = checked(0, head)
-        first_key = tuple(map(is_, first, defaults))
         others: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
 
-        def rows() -> Iterable[tuple[Any, ...]]:
-            yield first
+        def refuse(index: int, obj: Any) -> QueryError:
+            return QueryError(
+                f"{self.name} stores {model.__name__}; row {index} is a {type(obj).__name__}"
+            )
+
+        it = iter(objs)
+        for first in it:
+            if not isinstance(first, model):
+                raise refuse(0, first)
+            first_row = values(first)
+            first_key = tuple(map(is_, first_row, defaults))
+            break
+        else:
+            return
+
+        def rows(pick: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+            yield pick(first_row)
+            # Once per row of a bulk load: C-level calls only.
             for index, obj in enumerate(it, 1):
-                row = checked(index, obj)
+                if type(obj) is not model and not isinstance(obj, model):
+                    raise refuse(index, obj)
+                row = values(obj)
                 key = tuple(map(is_, row, defaults))
                 if key == first_key:
-                    yield row
+                    yield pick(row)
                 else:
                     others.setdefault(key, []).append(row)
 
-        def rest() -> list[CopyGroup]:
-            return [self._copy_group(key, kept) for key, kept in others.items()]
+        yield CopyGroup(self._given(first_key), rows(_picker(first_key)))
+        for key, kept in others.items():
+            yield CopyGroup(self._given(key), list(map(_picker(key), kept)))
 
-        return self._copy_group(first_key, rows()), rest
+    def _given(self, key: tuple[bool, ...]) -> tuple[str, ...]:
+        """The columns a row gives a value, for its `key` (which fields are DEFAULT)."""
+        return tuple(f for f, is_default in zip(self.fields, key, strict=True) if not is_default)
 
     def insert_defaults(self) -> sql.Composed:
         """Insert %s rows made only of column defaults (COPY needs a column): a query

@@ -32,7 +32,6 @@ from itertools import count as _counter
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
-import psycopg
 from psycopg import Connection, Copy, sql
 from psycopg.rows import class_row
 
@@ -165,8 +164,7 @@ class BaseRepository(Generic[T]):
         names = spec.order(order_by)
         stmt = spec.statement(("find", shape, names), lambda: spec.find(shape, names))
         self._check()
-        if self._plain:
-            stmt = strip(stmt)
+        stmt = self._as_sent(stmt)
         with (
             # Not published: the loop body's calls run outside this transaction.
             self.db._transaction(publish=False) as conn,
@@ -248,51 +246,29 @@ class BaseRepository(Generic[T]):
         """Insert many rows with COPY (binary where the column types allow); return how
         many.
 
-        Rows may leave different fields DEFAULT: each set of given fields goes in a
-        COPY of its own, all in one transaction (every row is stored, or none), and a
-        value given is never dropped.
-
-        `objs` that is not a Sequence (a generator, a cursor, any iterator) is read
-        once, as COPY sends it: memory stays constant, whatever the number of rows,
-        for the rows with the first row's DEFAULT fields; rows with other DEFAULT
-        fields are kept until that COPY ends, then sent in a COPY of their own.
+        `objs` (a list, a generator, a cursor) is read once, as COPY sends it, in one
+        transaction: every row is stored, or none. Memory stays constant, whatever the
+        number of rows, for the rows with the first row's DEFAULT fields; rows with other
+        DEFAULT fields are kept until that COPY ends, then sent in a COPY of their own,
+        so that a value given is never dropped.
 
         Raises:
             QueryError: an object is not of the repository's dataclass (nothing is
                 stored).
+            DatabaseError: a value binary COPY cannot send, naming its row and column
+                (nothing is stored); `insert` refuses the same values.
         """
-        if not isinstance(objs, Sequence):
-            return self._insert_stream(objs)
         spec = self._spec
         groups = spec.copy_groups(objs)
-        if not groups:
+        first = next(groups, None)
+        if first is None:
             return 0
-        self._check()
-
-        def op(conn: Connection[Any]) -> int:
-            if len(groups) == 1:
-                return self._copy(conn, groups[0])  # one statement: atomic on its own
-            count = 0
-            with conn.transaction():
-                for group in groups:
-                    count += self._copy(conn, group)
-            return count
-
-        return self.db.run(op, name=spec.metric("insert_many"))
-
-    def _insert_stream(self, objs: Iterable[T]) -> int:
-        """`insert_many` for an iterator: one pass, in one transaction."""
-        spec = self._spec
-        stream = spec.copy_stream(objs)
-        if stream is None:
-            return 0
-        first, rest = stream
         self._check()
 
         def op(conn: Connection[Any]) -> int:
             with conn.transaction():
                 count = self._copy(conn, first)
-                for group in rest():
+                for group in groups:
                     count += self._copy(conn, group)
             return count
 
@@ -304,39 +280,32 @@ class BaseRepository(Generic[T]):
         cols = group.columns
         with conn.cursor() as cur:
             if not cols:  # every field DEFAULT: there is no column to COPY
-                count = 0
-                for _ in group.rows:
-                    count += 1
-                stmt = spec.statement("insert_defaults", spec.insert_defaults)
-                stmt = strip(stmt) if self._plain else stmt
-                cur.execute(stmt, [count])
+                count = sum(1 for _ in group.rows)
+                cur.execute(
+                    self._as_sent(spec.statement("insert_defaults", spec.insert_defaults)), [count]
+                )
                 return count
             binary = spec.copy_binary(cols)
             stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
-            stmt = strip(stmt) if self._plain else stmt
-            with cur.copy(stmt) as out:
-                return self._write_rows(out, group, binary)
+            with cur.copy(self._as_sent(stmt)) as out:
+                return self._write_rows(out, group, binary, "insert_many")
 
-    def _write_rows(self, out: Copy, group: CopyGroup, binary: bool) -> int:
+    def _write_rows(self, out: Copy, group: CopyGroup, binary: bool, operation: str) -> int:
         """Write `group`'s rows into a COPY; return how many."""
         spec = self._spec
-        cols, pick = group.columns, group.pick
+        cols = group.columns
         if binary:
             out.set_types([spec.copy_types[c] for c in cols])
         count = 0
-        for row in group.rows:
-            values = pick(row)
+        for values in group.rows:
             try:
                 out.write_row(values)
             except (TypeError, AttributeError, ValueError, OverflowError, struct.error) as ex:
                 # A binary dumper given another type (a str for inet; psycopg's Python
                 # implementation raises struct.error for a str for an int): name the
                 # row and the column; the COPY is aborted, so nothing is stored.
-                raise psycopg.DataError(
-                    f"row {count + 1}: {spec.unsendable(cols, values)}"
-                    f" ({type(ex).__name__}: {ex}): give a value of the column's Python"
-                    " type, or annotate the field `str` to send it as text"
-                ) from None
+                cols_values = dict(zip(cols, values, strict=True))
+                raise spec.unsendable(operation, cols_values, count + 1, ex) from None
             count += 1
         return count
 
@@ -393,15 +362,17 @@ class BaseRepository(Generic[T]):
         """
         spec = self._spec
         groups = spec.copy_groups(objs)
-        if not groups:
+        first = next(groups, None)
+        if first is None:
             return Upserted(0, 0)
-        if len(groups) > 1:
+        group = CopyGroup(first.columns, list(first.rows))  # held: nothing sent if ...
+        other = next(groups, None)  # ... objects leave different fields DEFAULT
+        if other is not None:
             raise QueryError(
                 f"{spec.name}.upsert_many: every object must give the same fields;"
-                f" some give {', '.join(groups[0].columns)}, others {', '.join(groups[1].columns)}"
+                f" some give {', '.join(group.columns)}, others {', '.join(other.columns)}"
             )
         self._check()
-        (group,) = groups
         cols = group.columns
         conflict = spec.columns_of(conflict, "conflict")
         if update is None:
@@ -417,14 +388,13 @@ class BaseRepository(Generic[T]):
             lambda: _upsert.merge(spec.table, cols, conflict, update),
         )
         drop = _upsert.DROP_STAGE.as_bytes(None)
-        if self._plain:
-            create, copy, merge = strip(create), strip(copy), strip(merge)
+        create, copy, merge = map(self._as_sent, (create, copy, merge))
 
         def op(conn: Connection[Any]) -> Upserted:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute(create)
                 with cur.copy(copy) as out:
-                    self._write_rows(out, group, binary)
+                    self._write_rows(out, group, binary, "upsert_many")
                 cur.execute(merge)
                 counts = cur.fetchone()
                 cur.execute(drop)  # a caller's transaction may upsert again
@@ -540,6 +510,10 @@ class BaseRepository(Generic[T]):
                 return cur.rowcount
 
         return self.db.run(run, name=self._spec.metric(op), statement=stmt)
+
+    def _as_sent(self, stmt: bytes) -> bytes:
+        """`stmt` as sent: without its comment on a database that has the comment off."""
+        return strip(stmt) if self._plain else stmt
 
 
 # The table's columns: name, the type name COPY can bind, and whether binary COPY can

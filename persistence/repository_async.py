@@ -31,7 +31,6 @@ from itertools import count as _counter
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
-import psycopg
 from psycopg import AsyncConnection, AsyncCopy, sql
 from psycopg.rows import class_row
 
@@ -164,8 +163,7 @@ class AsyncBaseRepository(Generic[T]):
         names = spec.order(order_by)
         stmt = spec.statement(("find", shape, names), lambda: spec.find(shape, names))
         await self._check()
-        if self._plain:
-            stmt = strip(stmt)
+        stmt = self._as_sent(stmt)
         async with (
             # Not published: the loop body's calls run outside this transaction.
             self.db._transaction(publish=False) as conn,
@@ -247,51 +245,29 @@ class AsyncBaseRepository(Generic[T]):
         """Insert many rows with COPY (binary where the column types allow); return how
         many.
 
-        Rows may leave different fields DEFAULT: each set of given fields goes in a
-        COPY of its own, all in one transaction (every row is stored, or none), and a
-        value given is never dropped.
-
-        `objs` that is not a Sequence (a generator, a cursor, any iterator) is read
-        once, as COPY sends it: memory stays constant, whatever the number of rows,
-        for the rows with the first row's DEFAULT fields; rows with other DEFAULT
-        fields are kept until that COPY ends, then sent in a COPY of their own.
+        `objs` (a list, a generator, a cursor) is read once, as COPY sends it, in one
+        transaction: every row is stored, or none. Memory stays constant, whatever the
+        number of rows, for the rows with the first row's DEFAULT fields; rows with other
+        DEFAULT fields are kept until that COPY ends, then sent in a COPY of their own,
+        so that a value given is never dropped.
 
         Raises:
             QueryError: an object is not of the repository's dataclass (nothing is
                 stored).
+            DatabaseError: a value binary COPY cannot send, naming its row and column
+                (nothing is stored); `insert` refuses the same values.
         """
-        if not isinstance(objs, Sequence):
-            return await self._insert_stream(objs)
         spec = self._spec
         groups = spec.copy_groups(objs)
-        if not groups:
+        first = next(groups, None)
+        if first is None:
             return 0
-        await self._check()
-
-        async def op(conn: AsyncConnection[Any]) -> int:
-            if len(groups) == 1:
-                return await self._copy(conn, groups[0])  # one statement: atomic on its own
-            count = 0
-            async with conn.transaction():
-                for group in groups:
-                    count += await self._copy(conn, group)
-            return count
-
-        return await self.db.run(op, name=spec.metric("insert_many"))
-
-    async def _insert_stream(self, objs: Iterable[T]) -> int:
-        """`insert_many` for an iterator: one pass, in one transaction."""
-        spec = self._spec
-        stream = spec.copy_stream(objs)
-        if stream is None:
-            return 0
-        first, rest = stream
         await self._check()
 
         async def op(conn: AsyncConnection[Any]) -> int:
             async with conn.transaction():
                 count = await self._copy(conn, first)
-                for group in rest():
+                for group in groups:
                     count += await self._copy(conn, group)
             return count
 
@@ -303,39 +279,34 @@ class AsyncBaseRepository(Generic[T]):
         cols = group.columns
         async with conn.cursor() as cur:
             if not cols:  # every field DEFAULT: there is no column to COPY
-                count = 0
-                for _ in group.rows:
-                    count += 1
-                stmt = spec.statement("insert_defaults", spec.insert_defaults)
-                stmt = strip(stmt) if self._plain else stmt
-                await cur.execute(stmt, [count])
+                count = sum(1 for _ in group.rows)
+                await cur.execute(
+                    self._as_sent(spec.statement("insert_defaults", spec.insert_defaults)), [count]
+                )
                 return count
             binary = spec.copy_binary(cols)
             stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
-            stmt = strip(stmt) if self._plain else stmt
-            async with cur.copy(stmt) as out:
-                return await self._write_rows(out, group, binary)
+            async with cur.copy(self._as_sent(stmt)) as out:
+                return await self._write_rows(out, group, binary, "insert_many")
 
-    async def _write_rows(self, out: AsyncCopy, group: CopyGroup, binary: bool) -> int:
+    async def _write_rows(
+        self, out: AsyncCopy, group: CopyGroup, binary: bool, operation: str
+    ) -> int:
         """Write `group`'s rows into a COPY; return how many."""
         spec = self._spec
-        cols, pick = group.columns, group.pick
+        cols = group.columns
         if binary:
             out.set_types([spec.copy_types[c] for c in cols])
         count = 0
-        for row in group.rows:
-            values = pick(row)
+        for values in group.rows:
             try:
                 await out.write_row(values)
             except (TypeError, AttributeError, ValueError, OverflowError, struct.error) as ex:
                 # A binary dumper given another type (a str for inet; psycopg's Python
                 # implementation raises struct.error for a str for an int): name the
                 # row and the column; the COPY is aborted, so nothing is stored.
-                raise psycopg.DataError(
-                    f"row {count + 1}: {spec.unsendable(cols, values)}"
-                    f" ({type(ex).__name__}: {ex}): give a value of the column's Python"
-                    " type, or annotate the field `str` to send it as text"
-                ) from None
+                cols_values = dict(zip(cols, values, strict=True))
+                raise spec.unsendable(operation, cols_values, count + 1, ex) from None
             count += 1
         return count
 
@@ -392,15 +363,17 @@ class AsyncBaseRepository(Generic[T]):
         """
         spec = self._spec
         groups = spec.copy_groups(objs)
-        if not groups:
+        first = next(groups, None)
+        if first is None:
             return Upserted(0, 0)
-        if len(groups) > 1:
+        group = CopyGroup(first.columns, list(first.rows))  # held: nothing sent if ...
+        other = next(groups, None)  # ... objects leave different fields DEFAULT
+        if other is not None:
             raise QueryError(
                 f"{spec.name}.upsert_many: every object must give the same fields;"
-                f" some give {', '.join(groups[0].columns)}, others {', '.join(groups[1].columns)}"
+                f" some give {', '.join(group.columns)}, others {', '.join(other.columns)}"
             )
         await self._check()
-        (group,) = groups
         cols = group.columns
         conflict = spec.columns_of(conflict, "conflict")
         if update is None:
@@ -416,14 +389,13 @@ class AsyncBaseRepository(Generic[T]):
             lambda: _upsert.merge(spec.table, cols, conflict, update),
         )
         drop = _upsert.DROP_STAGE.as_bytes(None)
-        if self._plain:
-            create, copy, merge = strip(create), strip(copy), strip(merge)
+        create, copy, merge = map(self._as_sent, (create, copy, merge))
 
         async def op(conn: AsyncConnection[Any]) -> Upserted:
             async with conn.transaction(), conn.cursor() as cur:
                 await cur.execute(create)
                 async with cur.copy(copy) as out:
-                    await self._write_rows(out, group, binary)
+                    await self._write_rows(out, group, binary, "upsert_many")
                 await cur.execute(merge)
                 counts = await cur.fetchone()
                 await cur.execute(drop)  # a caller's transaction may upsert again
@@ -539,6 +511,10 @@ class AsyncBaseRepository(Generic[T]):
                 return cur.rowcount
 
         return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
+
+    def _as_sent(self, stmt: bytes) -> bytes:
+        """`stmt` as sent: without its comment on a database that has the comment off."""
+        return strip(stmt) if self._plain else stmt
 
 
 # The table's columns: name, the type name COPY can bind, and whether binary COPY can
