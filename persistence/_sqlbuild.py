@@ -223,6 +223,8 @@ class TableSpec:
         self.copy_types: dict[str, str] = {}
         self._binary: set[str] = set()
         self._json: frozenset[str] = frozenset()
+        #: (column, Python type) pairs known to pass `check_sendable`.
+        self._sendable: set[tuple[str, type]] = set()
 
     def learn_columns(self, columns: Mapping[str, tuple[str, bool]]) -> None:
         """Check the fields against the table's columns {name: (copy type, binary ok)}.
@@ -237,6 +239,7 @@ class TableSpec:
                 f" {self.name!r} lacks; its columns: {', '.join(columns)}"
             )
         self.copy_types = {name: copy_type for name, (copy_type, _) in columns.items()}
+        self._sendable = set()
         self._json = frozenset(
             name for name, (copy_type, _) in columns.items() if copy_type in ("json", "jsonb")
         )
@@ -273,6 +276,21 @@ class TableSpec:
             f" {metric!r}",
             query=metric,
         )
+
+    def check_sendable(self, operation: str, values: Mapping[str, Any]) -> None:
+        """Refuse what binary COPY would refuse (a str for an integer, an int for a text
+        column), so that `insert` takes the rows `insert_many` takes: a row that has a
+        column going as text goes as text whole, and the server parses it, in both.
+        Each column's Python types are tried once; a JSON document is for the JSON
+        library to refuse, naming what it cannot encode."""
+        if not self.copy_binary(values):
+            return
+        tried = self._sendable
+        for name, value in values.items():
+            if (name, type(value)) not in tried and name not in self._json:
+                if _binary_refuses(self.copy_types[name], value):
+                    raise self.unsendable(operation, values)
+                tried.add((name, type(value)))
 
     def copy_binary(self, columns: Iterable[str]) -> bool:
         """Whether binary COPY can send these columns (psycopg knows every type)."""
@@ -608,11 +626,13 @@ class TableSpec:
         with no columns inserts every column's default."""
         return sql.SQL("insert into {} select from generate_series(1, %s)").format(self.table)
 
-    def values(self, obj: Any) -> dict[str, Any]:
-        """The fields of `obj` that have a value (DEFAULT ones are left to the database)."""
+    def values(self, obj: Any, operation: str) -> dict[str, Any]:
+        """The fields of `obj` that have a value (DEFAULT ones are left to the database),
+        checked as `insert_many` checks them (`check_sendable`)."""
         if not isinstance(obj, self.model):
             raise QueryError(f"{self.name} stores {self.model.__name__}, not {type(obj).__name__}")
         found = {f: v for f in self.fields if (v := getattr(obj, f)) is not DEFAULT}
+        self.check_sendable(operation, found)
         return self.adapt(found) if self._json else found
 
     def adapt(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -235,7 +235,7 @@ class BaseRepository(Generic[T]):
         database's defaults (serial ids, now(), triggers)."""
         spec = self._spec
         self._check()  # learns which columns are JSON before values are adapted
-        values = spec.values(obj)
+        values = spec.values(obj, "insert")
         cols = tuple(values)
         stmt = spec.statement(("insert", cols), lambda: spec.insert(cols))
         row = self._one(stmt, list(values.values()), "insert")
@@ -332,7 +332,7 @@ class BaseRepository(Generic[T]):
         ``update=()`` a conflicting row is left alone and None is returned."""
         spec = self._spec
         self._check()
-        values = spec.values(obj)
+        values = spec.values(obj, "upsert")
         cols = tuple(values)
         conflict = spec.columns_of(conflict, "conflict")
         if update is None:

@@ -234,7 +234,7 @@ class AsyncBaseRepository(Generic[T]):
         database's defaults (serial ids, now(), triggers)."""
         spec = self._spec
         await self._check()  # learns which columns are JSON before values are adapted
-        values = spec.values(obj)
+        values = spec.values(obj, "insert")
         cols = tuple(values)
         stmt = spec.statement(("insert", cols), lambda: spec.insert(cols))
         row = await self._one(stmt, list(values.values()), "insert")
@@ -333,7 +333,7 @@ class AsyncBaseRepository(Generic[T]):
         ``update=()`` a conflicting row is left alone and None is returned."""
         spec = self._spec
         await self._check()
-        values = spec.values(obj)
+        values = spec.values(obj, "upsert")
         cols = tuple(values)
         conflict = spec.columns_of(conflict, "conflict")
         if update is None:

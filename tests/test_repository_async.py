@@ -427,6 +427,30 @@ async def test_insert_many_names_the_column_of_a_number_or_text_of_the_wrong_typ
     assert await Items(db).count() == 0
 
 
+async def test_insert_and_insert_many_refuse_the_same_values(db: AsyncDatabase) -> None:
+    # One rule for the row at a time and the bulk paths: the server would convert "7"
+    # for an integer, or 42 for text, in an INSERT, but binary COPY cannot send them.
+    loose: list[tuple[Any, str]] = [
+        (Membership("7", 1, "member"), "org_id (integer) got a str"),  # type: ignore[arg-type]
+        (Membership(7, 1, 42), "role (text) got an int"),  # type: ignore[arg-type]
+    ]
+    members = Memberships(db)
+    for member, culprit in loose:
+        with pytest.raises(DatabaseError, match=r"in 'memberships\.insert'") as one:
+            await members.insert(member)
+        with pytest.raises(DatabaseError, match=r"in 'memberships\.upsert'") as upsert:
+            await members.upsert(member, conflict=["org_id", "user_id"])
+        with pytest.raises(DatabaseError, match=r"in 'memberships\.insert_many'") as many:
+            await members.insert_many([member])
+        with pytest.raises(DatabaseError, match=r"in 'memberships\.upsert_many'") as bulk:
+            await members.upsert_many([member], conflict=["org_id", "user_id"])
+        for caught in (one, upsert, many, bulk):
+            assert culprit in str(caught.value)
+        assert f"row 1: {culprit}" in str(many.value)
+    assert await members.count() == 0
+    assert await members.insert(Membership(7, 1, "member"))  # the same, typed: taken
+
+
 async def test_insert_many_of_rows_made_only_of_defaults(db: AsyncDatabase) -> None:
     await db.execute(
         "create table stamps (id bigint generated always as identity primary key,"
