@@ -33,12 +33,12 @@ from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
 from psycopg import Connection, Copy, sql
-from psycopg.rows import class_row
+from psycopg.rows import BaseRowFactory, class_row, tuple_row
 
 from . import _upsert
 from ._comment import strip
 from ._sqlbuild import CopyGroup, TableSpec
-from ._types import Page
+from ._types import Page, R
 from ._upsert import Upserted
 from .database import Database
 from .errors import ConfigurationError, PersistenceError, QueryError
@@ -460,56 +460,35 @@ class BaseRepository(Generic[T]):
         )
         self._checked.add(url)
 
-    def _one(self, stmt: bytes, params: list[Any], op: str) -> T | None:
+    def _run(
+        self, stmt: bytes, params: list[Any], op: str, rows: BaseRowFactory[R]
+    ) -> tuple[list[R], int]:
+        """Run a repository statement: the rows it returns (none for a DELETE, an UPDATE
+        without RETURNING), and how many rows it touched."""
         self._check()
-        if self._plain:
-            stmt = strip(stmt)
-        rows = self._rows
+        stmt = self._as_sent(stmt)
 
-        def run(conn: Connection[Any]) -> T | None:
+        def run(conn: Connection[Any]) -> tuple[list[R], int]:
             with conn.cursor(row_factory=rows) as cur:
                 cur.execute(stmt, params)
-                return cur.fetchone()
+                result = cur.pgresult  # (cur.description would cost microseconds)
+                found = cur.fetchall() if result is not None and result.nfields else []
+                return found, cur.rowcount
 
         return self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
     def _all(self, stmt: bytes, params: list[Any], op: str) -> list[T]:
-        self._check()
-        if self._plain:
-            stmt = strip(stmt)
-        rows = self._rows
+        return (self._run(stmt, params, op, self._rows))[0]
 
-        def run(conn: Connection[Any]) -> list[T]:
-            with conn.cursor(row_factory=rows) as cur:
-                cur.execute(stmt, params)
-                return cur.fetchall()
-
-        return self.db.run(run, name=self._spec.metric(op), statement=stmt)
+    def _one(self, stmt: bytes, params: list[Any], op: str) -> T | None:
+        found = self._all(stmt, params, op)
+        return found[0] if found else None
 
     def _value(self, stmt: bytes, params: list[Any], op: str) -> Any:
-        self._check()
-        if self._plain:
-            stmt = strip(stmt)
-
-        def run(conn: Connection[Any]) -> Any:
-            with conn.cursor() as cur:
-                cur.execute(stmt, params)
-                row = cur.fetchone()
-                return row[0] if row else None
-
-        return self.db.run(run, name=self._spec.metric(op), statement=stmt)
+        return (self._run(stmt, params, op, tuple_row))[0][0][0]
 
     def _execute(self, stmt: bytes, params: list[Any], op: str) -> int:
-        self._check()
-        if self._plain:
-            stmt = strip(stmt)
-
-        def run(conn: Connection[Any]) -> int:
-            with conn.cursor() as cur:
-                cur.execute(stmt, params)
-                return cur.rowcount
-
-        return self.db.run(run, name=self._spec.metric(op), statement=stmt)
+        return (self._run(stmt, params, op, tuple_row))[1]
 
     def _as_sent(self, stmt: bytes) -> bytes:
         """`stmt` as sent: without its comment on a database that has the comment off."""

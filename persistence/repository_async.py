@@ -32,12 +32,12 @@ from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
 from psycopg import AsyncConnection, AsyncCopy, sql
-from psycopg.rows import class_row
+from psycopg.rows import BaseRowFactory, class_row, tuple_row
 
 from . import _upsert
 from ._comment import strip
 from ._sqlbuild import CopyGroup, TableSpec
-from ._types import Page
+from ._types import Page, R
 from ._upsert import Upserted
 from .database_async import AsyncDatabase
 from .errors import ConfigurationError, PersistenceError, QueryError
@@ -461,56 +461,35 @@ class AsyncBaseRepository(Generic[T]):
         )
         self._checked.add(url)
 
-    async def _one(self, stmt: bytes, params: list[Any], op: str) -> T | None:
+    async def _run(
+        self, stmt: bytes, params: list[Any], op: str, rows: BaseRowFactory[R]
+    ) -> tuple[list[R], int]:
+        """Run a repository statement: the rows it returns (none for a DELETE, an UPDATE
+        without RETURNING), and how many rows it touched."""
         await self._check()
-        if self._plain:
-            stmt = strip(stmt)
-        rows = self._rows
+        stmt = self._as_sent(stmt)
 
-        async def run(conn: AsyncConnection[Any]) -> T | None:
+        async def run(conn: AsyncConnection[Any]) -> tuple[list[R], int]:
             async with conn.cursor(row_factory=rows) as cur:
                 await cur.execute(stmt, params)
-                return await cur.fetchone()
+                result = cur.pgresult  # (cur.description would cost microseconds)
+                found = await cur.fetchall() if result is not None and result.nfields else []
+                return found, cur.rowcount
 
         return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
 
     async def _all(self, stmt: bytes, params: list[Any], op: str) -> list[T]:
-        await self._check()
-        if self._plain:
-            stmt = strip(stmt)
-        rows = self._rows
+        return (await self._run(stmt, params, op, self._rows))[0]
 
-        async def run(conn: AsyncConnection[Any]) -> list[T]:
-            async with conn.cursor(row_factory=rows) as cur:
-                await cur.execute(stmt, params)
-                return await cur.fetchall()
-
-        return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
+    async def _one(self, stmt: bytes, params: list[Any], op: str) -> T | None:
+        found = await self._all(stmt, params, op)
+        return found[0] if found else None
 
     async def _value(self, stmt: bytes, params: list[Any], op: str) -> Any:
-        await self._check()
-        if self._plain:
-            stmt = strip(stmt)
-
-        async def run(conn: AsyncConnection[Any]) -> Any:
-            async with conn.cursor() as cur:
-                await cur.execute(stmt, params)
-                row = await cur.fetchone()
-                return row[0] if row else None
-
-        return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
+        return (await self._run(stmt, params, op, tuple_row))[0][0][0]
 
     async def _execute(self, stmt: bytes, params: list[Any], op: str) -> int:
-        await self._check()
-        if self._plain:
-            stmt = strip(stmt)
-
-        async def run(conn: AsyncConnection[Any]) -> int:
-            async with conn.cursor() as cur:
-                await cur.execute(stmt, params)
-                return cur.rowcount
-
-        return await self.db.run(run, name=self._spec.metric(op), statement=stmt)
+        return (await self._run(stmt, params, op, tuple_row))[1]
 
     def _as_sent(self, stmt: bytes) -> bytes:
         """`stmt` as sent: without its comment on a database that has the comment off."""
