@@ -29,14 +29,22 @@ __all__ = ["TableSpec"]
 
 
 EMPTY = sql.SQL("")
-_LIMIT_OFFSET = sql.SQL(" limit %s offset %s")
 
 #: What decides a WHERE clause: (column, comparison) pairs, never the values.
 Shape = tuple[tuple[str, str], ...]
 
-#: Column types whose binary COPY dumper takes a Python str. A str for any other column
-#: (an IP address for inet, a UUID as text) goes in a text COPY, which the server parses,
-#: as `insert` accepts it.
+#: The condition for each comparison of a shape but the toolkit's operators (gt, like...).
+_CONDITIONS: dict[str, LiteralString] = {
+    "=": "{} = %s",
+    "null": "{} is null",
+    "notnull": "{} is not null",
+    "any": "{} = any(%s)",
+    "between": "{} between %s and %s",
+}
+
+#: Column types whose binary COPY dumper takes a Python str. A str for another column (an
+#: IP address for inet, a UUID as text) goes in a text COPY, parsed by the server, if its
+#: field is annotated `str`; else it is refused (`TableSpec.check_sendable`).
 STR_TYPES = frozenset({"text", "character varying", "character", "name", "citext", '"char"'})
 
 #: Postgres truncates identifiers longer than this many bytes, silently.
@@ -44,18 +52,12 @@ MAX_IDENTIFIER = 63
 
 
 def check_identifier(name: str, what: str) -> str:
-    try:
-        size = len(name.encode())
-    except UnicodeEncodeError:
-        # A lone surrogate: no PostgreSQL name holds one, and psycopg would raise a raw
-        # UnicodeEncodeError at the first statement.
+    utf8 = name.encode(errors="ignore")  # drops a lone surrogate, which no name can hold
+    if not name or "\x00" in name or len(utf8) > MAX_IDENTIFIER or utf8.decode() != name:
         raise ConfigurationError(
-            f"{what} {name[:80]!r} is not a usable PostgreSQL name (not valid UTF-8 text)"
-        ) from None
-    if not name or "\x00" in name or size > MAX_IDENTIFIER:
-        raise ConfigurationError(
-            f"{what} {name[:80]!r} is not a usable PostgreSQL name (empty, NUL byte, or over"
-            f" {MAX_IDENTIFIER} bytes, which PostgreSQL would silently truncate)"
+            f"{what} {name[:80]!r} is not a usable PostgreSQL name (empty, a NUL byte, not"
+            f" valid UTF-8 text, or over {MAX_IDENTIFIER} bytes, which PostgreSQL would"
+            " silently truncate)"
         )
     return name
 
@@ -105,6 +107,14 @@ def _str_fields(model: type) -> frozenset[str]:
     return frozenset(
         name for name, hint in hints.items() if hint is str or str in typing.get_args(hint)
     )
+
+
+def _names(columns: Iterable[str]) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Identifier, columns))
+
+
+def _marks(count: int) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Placeholder() * count)
 
 
 def _and(where: sql.Composable, condition: sql.Composable) -> sql.Composed:
@@ -206,12 +216,9 @@ class TableSpec:
         #: Soft delete: the table has `deleted_at`; delete() sets it.
         self.soft = "deleted_at" in self.fields
         # For a one-column key: the shape without, and with, soft-deleted rows.
-        self._key_shapes: tuple[Shape, Shape] | None = None
-        if len(self.primary_key) == 1:
-            by_key = ((self.primary_key[0], "="),)
-            live = (*by_key, ("deleted_at", "null")) if self.soft else by_key
-            self._key_shapes = (live, by_key)
-        self._columns = sql.SQL(", ").join(map(sql.Identifier, self.fields))
+        one = {self.primary_key[0]: 0} if len(self.primary_key) == 1 else None
+        self._key_shapes = (self.where(one)[0], self.where(one, True)[0]) if one else None
+        self._columns = _names(self.fields)
         # Every field of an object as a tuple, even for a one-field model.
         every = attrgetter(*self.fields)
         self._all_values: Callable[[Any], tuple[Any, ...]] = (
@@ -240,9 +247,7 @@ class TableSpec:
             )
         self.copy_types = {name: copy_type for name, (copy_type, _) in columns.items()}
         self._sendable = set()
-        self._json = frozenset(
-            name for name, (copy_type, _) in columns.items() if copy_type in ("json", "jsonb")
-        )
+        self._json = frozenset(c for c, t in self.copy_types.items() if t in ("json", "jsonb"))
         as_text = _str_fields(self.model)
         self._binary = {
             name
@@ -308,10 +313,8 @@ class TableSpec:
 
     def metric(self, operation: str) -> str:
         """The name an operation is counted under in db.metrics: "users.get"."""
-        name = self._metrics.get(operation)
-        if name is None:
-            name = self._metrics[operation] = f"{self.name}.{operation}"
-        return name
+        found = self._metrics.get(operation)
+        return found or self._metrics.setdefault(operation, f"{self.name}.{operation}")
 
     def statement(self, key: Hashable, build: Callable[[], sql.Composable]) -> bytes:
         """The statement for a call shape, composed on first use and then reused; it ends
@@ -319,9 +322,8 @@ class TableSpec:
         the operation), which a repository on a database with the comment off strips."""
         found = self._cache.get(key)
         if found is None:
-            operation = key[0] if isinstance(key, tuple) else key
-            text = build().as_string(None)
-            named = attach(text, self.metric(str(operation)), pyformat=True)
+            operation = str(key[0] if isinstance(key, tuple) else key)
+            named = attach(build().as_string(None), self.metric(operation), pyformat=True)
             found = self._cache[key] = named.encode()
         return found
 
@@ -366,22 +368,13 @@ class TableSpec:
 
     def where_sql(self, shape: Shape) -> sql.Composable:
         """The WHERE clause for a shape returned by `where`."""
-        parts: list[sql.Composable] = []
-        for name, kind in shape:
-            col = sql.Identifier(name)
-            if kind == "between":
-                parts.append(sql.SQL("{} between %s and %s").format(col))
-            elif kind == "notnull":
-                parts.append(sql.SQL("{} is not null").format(col))
-            elif kind == "null":
-                parts.append(sql.SQL("{} is null").format(col))
-            elif kind == "any":
-                parts.append(sql.SQL("{} = any(%s)").format(col))
-            elif kind == "=":
-                parts.append(sql.SQL("{} = %s").format(col))
-            else:
-                # The last line of defence: only the toolkit's operators become SQL text.
-                parts.append(sql.SQL("{} {} %s").format(col, sql.SQL(_check_operator(kind))))
+        parts = [
+            # The last line of defence: only the toolkit's operators become SQL text.
+            sql.SQL(_CONDITIONS.get(kind) or "{} " + _check_operator(kind) + " %s").format(
+                sql.Identifier(name)
+            )
+            for name, kind in shape
+        ]
         return sql.SQL(" where ") + sql.SQL(" and ").join(parts) if parts else EMPTY
 
     def key(self, pk: Any, include_deleted: bool = False) -> tuple[Shape, list[Any]]:
@@ -398,23 +391,20 @@ class TableSpec:
 
     def key_filters(self, pk: Any) -> dict[str, Any]:
         """The primary key value(s) as column filters: a scalar, a tuple, or a mapping."""
+        key = self.primary_key
         if isinstance(pk, Mapping):
-            missing = [k for k in self.primary_key if k not in pk]
-            if missing or len(pk) != len(self.primary_key):
-                raise QueryError(
-                    f"{self.name}: a key needs exactly {', '.join(self.primary_key)}, got"
-                    f" {', '.join(map(str, pk))}"
-                )
-            return {k: pk[k] for k in self.primary_key}
+            if pk.keys() != set(key):
+                got = ", ".join(map(str, pk))
+                raise QueryError(f"{self.name}: a key needs exactly {', '.join(key)}, got {got}")
+            return {k: pk[k] for k in key}
         values = pk if isinstance(pk, tuple) else (pk,)
-        if len(values) != len(self.primary_key):
+        if len(values) != len(key):
             raise QueryError(
-                f"{self.name}: the key is ({', '.join(self.primary_key)}); got {len(values)}"
-                " value(s)"
+                f"{self.name}: the key is ({', '.join(key)}); got {len(values)} value(s)"
             )
         if any(v is None for v in values):
             raise QueryError(f"{self.name}: a primary key value cannot be None")
-        return dict(zip(self.primary_key, values, strict=True))
+        return dict(zip(key, values, strict=True))
 
     def order(self, order_by: str | Sequence[str] | None) -> tuple[str, ...]:
         """Validated sort keys: "name", or "-name" for descending."""
@@ -445,15 +435,15 @@ class TableSpec:
 
     def find(self, shape: Shape, names: tuple[str, ...]) -> sql.Composed:
         """Rows of a shape, in `order` order; parameters: the shape's, limit, offset."""
-        return self.select(self.where_sql(shape), self.order_sql(names) + _LIMIT_OFFSET)
+        return self.select(
+            self.where_sql(shape), self.order_sql(names) + sql.SQL(" limit %s offset %s")
+        )
 
     def select_keys(self, shape: Shape) -> sql.Composed:
         """Rows of a shape whose composite key is among the keys given as one array
         parameter per key column (after the shape's parameters)."""
-        match = sql.SQL("({}) in (select * from unnest({}))").format(
-            sql.SQL(", ").join(map(sql.Identifier, self.primary_key)),
-            sql.SQL(", ").join(sql.Placeholder() * len(self.primary_key)),
-        )
+        key = self.primary_key
+        match = sql.SQL("({}) in (select * from unnest({}))").format(_names(key), _marks(len(key)))
         return self.select(_and(self.where_sql(shape), match))
 
     def count(self, shape: Shape) -> sql.Composed:
@@ -486,15 +476,10 @@ class TableSpec:
             clause = _and(
                 clause,
                 sql.SQL("({}) {} ({})").format(
-                    sql.SQL(", ").join(map(sql.Identifier, keys)),
-                    sql.SQL("<" if desc else ">"),
-                    sql.SQL(", ").join(sql.Placeholder() * len(keys)),
+                    _names(keys), sql.SQL("<" if desc else ">"), _marks(len(keys))
                 ),
             )
-        direction = sql.SQL(" desc" if desc else "")
-        order = sql.SQL(" order by ") + sql.SQL(", ").join(
-            sql.SQL("{}{}").format(sql.Identifier(k), direction) for k in keys
-        )
+        order = self.order_sql(tuple(f"-{k}" for k in keys) if desc else keys)
         return self.select(clause, order + sql.SQL(" limit %s"))
 
     def delete(self, shape: Shape) -> sql.Composed:
@@ -522,10 +507,7 @@ class TableSpec:
     ) -> sql.Composed:
         body: sql.Composable
         if columns:
-            body = sql.SQL("({}) values ({})").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)),
-                sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-            )
+            body = sql.SQL("({}) values ({})").format(_names(columns), _marks(len(columns)))
         else:
             body = sql.SQL("default values")
         return sql.SQL("insert into {} {}{} returning {}").format(
@@ -552,31 +534,23 @@ class TableSpec:
 
     def copy(self, columns: Sequence[str], binary: bool) -> sql.Composed:
         fmt = sql.SQL(" (format binary)" if binary else "")
-        return sql.SQL("copy {} ({}) from stdin{}").format(
-            self.table, sql.SQL(", ").join(map(sql.Identifier, columns)), fmt
-        )
+        return sql.SQL("copy {} ({}) from stdin{}").format(self.table, _names(columns), fmt)
 
     def copy_groups(self, objs: Iterable[Any]) -> Iterator[CopyGroup]:
-        """The rows of `objs` for COPY, grouped by the fields they give a value (those
-        not left DEFAULT): one COPY names its columns once, so a row that gives a field
-        the others leave DEFAULT cannot share it (its value would be dropped).
+        """The rows of `objs` for COPY, grouped by the fields they give a value (not left
+        DEFAULT): one COPY names its columns once. One pass, without holding `objs`: the
+        first group's `rows` yields the rows with the first object's DEFAULT fields as
+        `objs` yields them, and keeps the others; once it is read to the end, the kept
+        groups follow, in order of first appearance.
 
-        One pass, without holding `objs`: the first group's `rows` yields the rows with
-        the first object's DEFAULT fields as `objs` yields them, and keeps the others;
-        once it is read to the end, the kept groups follow, in order of first appearance.
-
-        >>> from dataclasses import dataclass
-        >>> @dataclass
-        ... class Tag:
-        ...     id: int = DEFAULT
-        ...     name: str = ""
+        >>> Tag = dataclasses.make_dataclass("Tag", ["name", ("id", int, DEFAULT)])
         >>> groups = TableSpec(Tag, "tags", None, ["id"]).copy_groups(
-        ...     iter([Tag(name="a"), Tag(1, "b"), Tag(name="c")]))
+        ...     iter([Tag("a"), Tag("b", 1), Tag("c")]))
         >>> first = next(groups)
         >>> first.columns, list(first.rows)
         (('name',), [('a',), ('c',)])
         >>> [(g.columns, g.rows) for g in groups]
-        [(('id', 'name'), [(1, 'b')])]
+        [(('name', 'id'), [('b', 1)])]
 
         Raises (while `rows` is read):
             QueryError: an object is not of the model's class.
