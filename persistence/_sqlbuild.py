@@ -78,6 +78,8 @@ class CopyGroup:
     columns: tuple[str, ...]
     #: Each row's values for `columns`: a list, or (the first group) an iterator read once.
     rows: Iterable[tuple[Any, ...]]
+    #: The place in `objs` (from 1) of the group's row at a place (from 0), for errors.
+    place: Callable[[int], int] = (1).__add__
 
 
 def _binary_refuses(copy_type: str | None, value: Any) -> bool:
@@ -557,7 +559,7 @@ class TableSpec:
         """
         model, values = self.model, self._all_values
         defaults = (DEFAULT,) * len(self.fields)
-        others: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+        others: dict[tuple[bool, ...], list[tuple[int, tuple[Any, ...]]]] = {}
 
         def refuse(index: int, obj: Any) -> QueryError:
             return QueryError(
@@ -585,11 +587,15 @@ class TableSpec:
                 if key == first_key:
                     yield pick(row)
                 else:
-                    others.setdefault(key, []).append(row)
+                    others.setdefault(key, []).append((index, row))
 
-        yield CopyGroup(self._given(first_key), rows(_picker(first_key)))
+        def place(n: int) -> int:  # the rows read so far: the first n of the group, the kept
+            return n + 1 + sum(map(len, others.values()))
+
+        yield CopyGroup(self._given(first_key), rows(_picker(first_key)), place)
         for key, kept in others.items():
-            yield CopyGroup(self._given(key), list(map(_picker(key), kept)))
+            pick, places = _picker(key), [index + 1 for index, _ in kept]
+            yield CopyGroup(self._given(key), [pick(r) for _, r in kept], places.__getitem__)
 
     def _given(self, key: tuple[bool, ...]) -> tuple[str, ...]:
         """The columns a row gives a value, for its `key` (which fields are DEFAULT)."""

@@ -412,6 +412,20 @@ def test_insert_many_names_the_row_and_column_a_binary_copy_cannot_send(
     assert Items(db).count() == 0  # all or nothing
 
 
+@pytest.mark.parametrize("bad_first", [True, False])
+def test_insert_many_names_the_row_of_objs_when_rows_mix_defaults(
+    db: Database, bad_first: bool
+) -> None:
+    # The refused row is the fourth given, whether its group is sent first or second.
+    rows = [LooseItem("a", "a"), LooseItem("b", "b", id=900), LooseItem("c", "c")]
+    rows.append(LooseItem("d", "d", "not a uuid", id=901))
+    if bad_first:
+        rows[0], rows[1] = rows[1], rows[0]  # the first group is the one with ids
+    with pytest.raises(DatabaseError, match=r"row 4: owner_id \(uuid\) got a str"):
+        LooseItems(db).insert_many(iter(rows))
+    assert Items(db).count() == 0
+
+
 def test_insert_many_names_the_column_of_a_number_or_text_of_the_wrong_type(
     db: Database,
 ) -> None:
