@@ -504,16 +504,10 @@ class TableSpec:
             self.table, column, sql.SQL(value), self.where_sql(shape), column, sql.SQL(state)
         )
 
-    def insert(
-        self, columns: Sequence[str], conflict: sql.Composable | None = None
-    ) -> sql.Composed:
-        body: sql.Composable
-        if columns:
-            body = sql.SQL("({}) values ({})").format(_names(columns), _marks(len(columns)))
-        else:
-            body = sql.SQL("default values")
+    def insert(self, columns: Sequence[str], conflict: sql.Composable = EMPTY) -> sql.Composed:
+        body = sql.SQL("({}) values ({})").format(_names(columns), _marks(len(columns)))
         return sql.SQL("insert into {} {}{} returning {}").format(
-            self.table, body, conflict or sql.SQL(""), self._columns
+            self.table, body if columns else sql.SQL("default values"), conflict, self._columns
         )
 
     def upsert_clause(self, conflict: Sequence[str], update: Sequence[str]) -> sql.Composable:
