@@ -16,7 +16,8 @@ from operator import attrgetter, is_, itemgetter
 from typing import Any, LiteralString
 
 import psycopg
-from psycopg import sql
+from psycopg import abc, sql
+from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
@@ -82,14 +83,26 @@ class CopyGroup:
     place: Callable[[int], int] = (1).__add__
 
 
-def _binary_refuses(copy_type: str | None, value: Any) -> bool:
-    """Whether psycopg's binary dumper for `copy_type` refuses `value` (an int for a
-    text column, a str for an integer one): what binary COPY would refuse."""
-    info = psycopg.adapters.types.get(copy_type) if copy_type else None
-    if info is None or value is None:
+def _binary_oid(copy_type: str) -> int | None:
+    """The oid binary COPY binds for a column of `copy_type`; None if psycopg lacks it."""
+    info = psycopg.adapters.types.get(copy_type)
+    return None if info is None else info.array_oid if copy_type[-2:] == "[]" else info.oid
+
+
+def _dumping(oids: Sequence[int]) -> abc.Transformer:
+    """What dumps a row as binary COPY does, for columns of these oids."""
+    dumping = Transformer()
+    dumping.set_dumper_types(oids, Format.BINARY)
+    return dumping
+
+
+def _refused(copy_type: str, value: Any) -> bool:
+    """Whether binary COPY refuses `value` for a column of `copy_type`."""
+    oid = _binary_oid(copy_type)
+    if oid is None:
         return False
     try:
-        psycopg.adapters.get_dumper_by_oid(info.oid, Format.BINARY)(type(value)).dump(value)
+        _dumping([oid]).dump_sequence((value,), (PyFormat.BINARY,))
     except Exception:
         return True
     return False
@@ -232,8 +245,8 @@ class TableSpec:
         self.copy_types: dict[str, str] = {}
         self._binary: set[str] = set()
         self._json: frozenset[str] = frozenset()
-        #: (column, Python type) pairs known to pass `check_sendable`.
-        self._sendable: set[tuple[str, type]] = set()
+        #: Per set of columns, what dumps their values as binary COPY would (None: text).
+        self._dumping: dict[tuple[str, ...], abc.Transformer | None] = {}
 
     def learn_columns(self, columns: Mapping[str, tuple[str, bool]]) -> None:
         """Check the fields against the table's columns {name: (copy type, binary ok)}.
@@ -248,7 +261,7 @@ class TableSpec:
                 f" {self.name!r} lacks; its columns: {', '.join(columns)}"
             )
         self.copy_types = {name: copy_type for name, (copy_type, _) in columns.items()}
-        self._sendable = set()
+        self._dumping = {}
         self._json = frozenset(c for c, t in self.copy_types.items() if t in ("json", "jsonb"))
         as_text = _str_fields(self.model)
         self._binary = {
@@ -272,7 +285,7 @@ class TableSpec:
             f"{c} ({self.copy_types[c]}) got {_a(type(v).__name__)}"
             for c, v in values.items()
             if (isinstance(v, str) and self.copy_types.get(c) not in STR_TYPES)
-            or _binary_refuses(self.copy_types.get(c), v)
+            or _refused(self.copy_types.get(c, ""), v)
         )
         where = f"row {row}: " if row else ""
         why = f" ({type(cause).__name__}: {cause})" if cause else ""
@@ -286,18 +299,24 @@ class TableSpec:
 
     def check_sendable(self, operation: str, values: Mapping[str, Any]) -> None:
         """Refuse what binary COPY would refuse (a str for an integer, an int for a text
-        column), so that `insert` takes the rows `insert_many` takes: a row that has a
-        column going as text goes as text whole, and the server parses it, in both.
-        Each column's Python types are tried once; a JSON document is for the JSON
-        library to refuse, naming what it cannot encode."""
-        if not self.copy_binary(values):
+        column, a naive datetime for timestamptz), dumping the row as COPY dumps it, so
+        that `insert` takes the rows `insert_many` takes: a row that has a column going as
+        text goes as text whole, and the server parses it, in both. A JSON document is
+        left to the JSON library, which names what it cannot encode."""
+        columns = tuple(values)
+        if columns not in self._dumping:  # once per set of columns
+            oids = [_binary_oid(self.copy_types[c]) or 0 for c in columns]
+            self._dumping[columns] = _dumping(oids) if self.copy_binary(columns) else None
+        dumping = self._dumping[columns]
+        if dumping is None:
             return
-        tried = self._sendable
-        for name, value in values.items():
-            if (name, type(value)) not in tried and name not in self._json:
-                if _binary_refuses(self.copy_types[name], value):
-                    raise self.unsendable(operation, values)
-                tried.add((name, type(value)))
+        try:
+            dumping.dump_sequence(tuple(values.values()), (PyFormat.BINARY,) * len(columns))
+        except Exception as ex:
+            if any(
+                c not in self._json and _refused(self.copy_types[c], v) for c, v in values.items()
+            ):
+                raise self.unsendable(operation, values, cause=ex) from None
 
     def copy_binary(self, columns: Iterable[str]) -> bool:
         """Whether binary COPY can send these columns (psycopg knows every type)."""

@@ -380,6 +380,7 @@ class LooseItem:
     name: str
     owner_id: Any = None
     id: int = DEFAULT
+    tags: Any = DEFAULT
 
 
 class LooseItems(AsyncBaseRepository[LooseItem]):
@@ -463,6 +464,16 @@ async def test_insert_and_insert_many_refuse_the_same_values(db: AsyncDatabase) 
         assert f"row 1: {culprit}" in str(many.value)
     assert await members.count() == 0
     assert await members.insert(Membership(7, 1, "member"))  # the same, typed: taken
+    # Checked as COPY dumps them: a list for an array column goes; a naive datetime,
+    # which the server would read in its own time zone, does not go to timestamptz.
+    items, loose_items = Items(db), LooseItems(db)  # LooseItem rows go in binary
+    assert (await loose_items.insert(LooseItem("a", "a", tags=["a", "b"]))).tags == ["a", "b"]
+    assert await loose_items.insert_many([LooseItem("b", "b", tags=["c"])]) == 1
+    naive = item(2, created_at=datetime(2026, 1, 1))
+    with pytest.raises(DatabaseError, match=r"created_at \(timestamp with time zone\)"):
+        await items.insert(naive)
+    with pytest.raises(DatabaseError, match=r"row 1: created_at \(timestamp with time zone\)"):
+        await items.insert_many([naive])
 
 
 async def test_insert_many_of_rows_made_only_of_defaults(db: AsyncDatabase) -> None:
