@@ -273,27 +273,21 @@ class TableSpec:
         }
 
     def unsendable(
-        self,
-        operation: str,
-        values: Mapping[str, Any],
-        row: int = 0,
-        cause: Exception | None = None,
+        self, operation: str, values: Mapping[str, Any], cause: Exception, row: int = 0
     ) -> DatabaseError:
-        """The error for a row binary COPY cannot send (`row`: its place in a bulk load;
-        `cause`: the dumper's error): which values, and what to do."""
+        """The error for a row binary COPY cannot send (`cause`: the dumper's error; `row`:
+        its place in a bulk load): which values, and what to do."""
         culprits = "; ".join(
             f"{c} ({self.copy_types[c]}) got {_a(type(v).__name__)}"
             for c, v in values.items()
-            if (isinstance(v, str) and self.copy_types.get(c) not in STR_TYPES)
-            or _refused(self.copy_types.get(c, ""), v)
+            if _refused(self.copy_types.get(c, ""), v)
         )
         where = f"row {row}: " if row else ""
-        why = f" ({type(cause).__name__}: {cause})" if cause else ""
         metric = self.metric(operation)
         return DatabaseError(
-            f"{where}{culprits or 'a value of another type than its column'}{why}: give a value"
-            " of the column's Python type, or annotate the field `str` to send it as text in"
-            f" {metric!r}",
+            f"{where}{culprits or 'a value of another type than its column'}"
+            f" ({type(cause).__name__}: {cause}): give a value of the column's Python type, or"
+            f" annotate the field `str` to send it as text in {metric!r}",
             query=metric,
         )
 
@@ -316,7 +310,7 @@ class TableSpec:
             if any(
                 c not in self._json and _refused(self.copy_types[c], v) for c, v in values.items()
             ):
-                raise self.unsendable(operation, values, cause=ex) from None
+                raise self.unsendable(operation, values, ex) from None
 
     def copy_binary(self, columns: Iterable[str]) -> bool:
         """Whether binary COPY can send these columns (psycopg knows every type)."""

@@ -305,7 +305,7 @@ class BaseRepository(Generic[T]):
                 # implementation raises struct.error for a str for an int): name the
                 # row and the column; the COPY is aborted, so nothing is stored.
                 cols_values = dict(zip(cols, values, strict=True))
-                raise spec.unsendable(operation, cols_values, group.place(count), ex) from None
+                raise spec.unsendable(operation, cols_values, ex, group.place(count)) from None
             count += 1
         return count
 
