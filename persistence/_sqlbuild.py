@@ -96,16 +96,29 @@ def _dumping(oids: Sequence[int]) -> abc.Transformer:
     return dumping
 
 
-def _refused(copy_type: str, value: Any) -> bool:
-    """Whether binary COPY refuses `value` for a column of `copy_type`."""
+#: What binary COPY can send for a narrow integer column: psycopg's binary dumpers for
+#: int2 and int4 wrap a larger value around (2**31 would be stored as -2**31).
+_INT_RANGES = {"smallint": (-(2**15), 2**15 - 1), "integer": (-(2**31), 2**31 - 1)}
+
+
+def narrow_ints(copy_types: Sequence[str]) -> tuple[tuple[int, int, int], ...]:
+    """(place, lowest, highest) of each narrow integer column among `copy_types`."""
+    return tuple((i, *_INT_RANGES[t]) for i, t in enumerate(copy_types) if t in _INT_RANGES)
+
+
+def _refusal(copy_type: str, value: Any) -> str | None:
+    """What binary COPY refuses in `value` for a column of `copy_type`, or None."""
+    low, high = _INT_RANGES.get(copy_type, (None, None))
+    if type(value) is int and low is not None and not low <= value <= high:  # type: ignore[operator]
+        return f"{value}, out of range"
     oid = _binary_oid(copy_type)
     if oid is None:
-        return False
+        return None
     try:
         _dumping([oid]).dump_sequence((value,), (PyFormat.BINARY,))
     except Exception:
-        return True
-    return False
+        return _a(type(value).__name__)
+    return None
 
 
 def _a(noun: str) -> str:
@@ -278,9 +291,9 @@ class TableSpec:
         """The error for a row binary COPY cannot send (`cause`: the dumper's error; `row`:
         its place in a bulk load): which values, and what to do."""
         culprits = "; ".join(
-            f"{c} ({self.copy_types[c]}) got {_a(type(v).__name__)}"
+            f"{c} ({self.copy_types[c]}) got {refusal}"
             for c, v in values.items()
-            if _refused(self.copy_types.get(c, ""), v)
+            if (refusal := _refusal(self.copy_types.get(c, ""), v))
         )
         where = f"row {row}: " if row else ""
         metric = self.metric(operation)
@@ -308,7 +321,7 @@ class TableSpec:
             dumping.dump_sequence(tuple(values.values()), (PyFormat.BINARY,) * len(columns))
         except Exception as ex:
             if any(
-                c not in self._json and _refused(self.copy_types[c], v) for c, v in values.items()
+                c not in self._json and _refusal(self.copy_types[c], v) for c, v in values.items()
             ):
                 raise self.unsendable(operation, values, ex) from None
 

@@ -36,7 +36,7 @@ from psycopg.rows import BaseRowFactory, class_row, tuple_row
 
 from . import _upsert
 from ._comment import strip
-from ._sqlbuild import CopyGroup, TableSpec
+from ._sqlbuild import CopyGroup, TableSpec, narrow_ints
 from ._types import Page, R
 from ._upsert import Upserted
 from .database_async import AsyncDatabase
@@ -295,11 +295,16 @@ class AsyncBaseRepository(Generic[T]):
         """Write `group`'s rows into a COPY; return how many."""
         spec = self._spec
         cols = group.columns
+        types = [spec.copy_types[c] for c in cols]
         if binary:
-            out.set_types([spec.copy_types[c] for c in cols])
+            out.set_types(types)
+        narrow = narrow_ints(types) if binary else ()
         count = 0
         for values in group.rows:
             try:
+                for i, low, high in narrow:
+                    if type(values[i]) is int and not low <= values[i] <= high:
+                        raise OverflowError(f"{values[i]} is out of range for {types[i]}")
                 await out.write_row(values)
             except (TypeError, AttributeError, ValueError, OverflowError, struct.error) as ex:
                 # A binary dumper given another type (a str for inet; psycopg's Python

@@ -442,6 +442,21 @@ async def test_insert_many_names_the_column_of_a_number_or_text_of_the_wrong_typ
     assert await Items(db).count() == 0
 
 
+async def test_insert_many_refuses_an_integer_its_column_cannot_hold(db: AsyncDatabase) -> None:
+    # psycopg's binary COPY dumpers for int4/int2 wrap a larger value around: 2**31 would
+    # be stored as -2**31. The value is refused as insert's is, naming row and column.
+    members = [Membership(1, 1, "member"), Membership(2**31, 1, "member")]
+    with pytest.raises(DatabaseError, match=r"row 2: org_id \(integer\) got 2147483648, out"):
+        await Memberships(db).insert_many(members)
+    with pytest.raises(DatabaseError, match=r"row 1: org_id \(integer\) got -2147483649, out"):
+        await Memberships(db).upsert_many(
+            iter([Membership(-(2**31) - 1, 1, "member")]), conflict=["user_id", "org_id"]
+        )
+    with pytest.raises(DatabaseError, match="out of range"):
+        await Memberships(db).insert(Membership(2**31, 1, "member"))
+    assert await Memberships(db).count() == 0
+
+
 async def test_insert_and_insert_many_refuse_the_same_values(db: AsyncDatabase) -> None:
     # One rule for the row at a time and the bulk paths: the server would convert "7"
     # for an integer, or 42 for text, in an INSERT, but binary COPY cannot send them.
