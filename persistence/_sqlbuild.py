@@ -644,5 +644,24 @@ class TableSpec:
                 values[name] = Jsonb(value)
         return values
 
+    def text_row(
+        self, columns: Sequence[str]
+    ) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
+        """For a text COPY of `columns`, what wraps a row's JSON values as Jsonb (there,
+        unlike binary COPY, no column type tells psycopg that a list is a document, not
+        an array); None when no column holds JSON."""
+        places = [i for i, c in enumerate(columns) if c in self._json]
+        if not places:
+            return None
+
+        def wrap(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            wrapped = list(row)
+            for i in places:
+                if wrapped[i] is not None and not isinstance(wrapped[i], Jsonb):
+                    wrapped[i] = Jsonb(wrapped[i])
+            return tuple(wrapped)
+
+        return wrap
+
     def columns_of(self, names: Iterable[str], what: str) -> tuple[str, ...]:
         return tuple(self.column(n, what) for n in names)

@@ -299,8 +299,11 @@ class AsyncBaseRepository(Generic[T]):
         if binary:
             out.set_types(types)
         narrow = narrow_ints(types) if binary else ()
+        as_text = None if binary else spec.text_row(cols)
         count = 0
         for values in group.rows:
+            if as_text is not None:
+                values = as_text(values)
             try:
                 for i, low, high in narrow:
                     if type(values[i]) is int and not low <= values[i] <= high:
