@@ -10,6 +10,7 @@ shape is composed once and kept as bytes.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter, is_, itemgetter
@@ -127,14 +128,27 @@ def _a(noun: str) -> str:
 
 
 def _str_fields(model: type) -> frozenset[str]:
-    """The fields annotated `str` (or `str | None`): their values go as text."""
+    """The fields annotated `str` (or `str | None`): their values go as text.
+
+    >>> Tagged = dataclasses.make_dataclass(
+    ...     "Tagged", [("name", str), ("note", str | None), ("tags", list[str])])
+    >>> sorted(_str_fields(Tagged))
+    ['name', 'note']
+    """
     try:
         hints = typing.get_type_hints(model)
     except Exception:  # an annotation that cannot be resolved: the table decides
         return frozenset()
     return frozenset(
-        name for name, hint in hints.items() if hint is str or str in typing.get_args(hint)
+        name
+        for name, hint in hints.items()
+        # str, or a union holding it (str | None); not list[str], a container of str
+        if hint is str or (_is_union(hint) and str in typing.get_args(hint))
     )
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
 def _names(columns: Iterable[str]) -> sql.Composed:
@@ -581,9 +595,9 @@ class TableSpec:
         defaults = (DEFAULT,) * len(self.fields)
         others: dict[tuple[bool, ...], list[tuple[int, tuple[Any, ...]]]] = {}
 
-        def refuse(index: int, obj: Any) -> QueryError:
+        def refuse(index: int, obj: Any) -> QueryError:  # counted from 1, as COPY's errors
             return QueryError(
-                f"{self.name} stores {model.__name__}; row {index} is a {type(obj).__name__}"
+                f"{self.name} stores {model.__name__}; row {index + 1} is a {type(obj).__name__}"
             )
 
         it = iter(objs)

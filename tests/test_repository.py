@@ -504,7 +504,7 @@ def test_insert_many_of_rows_made_only_of_defaults(db: Database) -> None:
 
 def test_insert_many_refuses_another_class(db: Database) -> None:
     rows: list[Any] = [item(1), Note(body="x")]
-    with pytest.raises(QueryError, match="row 1 is a Note"):
+    with pytest.raises(QueryError, match="row 2 is a Note"):
         Items(db).insert_many(rows)
     assert Items(db).count() == 0
 
@@ -550,7 +550,7 @@ def test_insert_many_from_a_generator_is_all_or_nothing(db: Database) -> None:
         items.insert_many(iter([item(1), item(2), item(1, id=900)]))
     assert items.count() == 0
     wrong: list[Any] = [item(1), item(2), Note(body="x")]
-    with pytest.raises(QueryError, match="row 2 is a Note"):  # found mid-COPY
+    with pytest.raises(QueryError, match="row 3 is a Note"):  # found mid-COPY
         items.insert_many(iter(wrong))
     assert items.count() == 0
 
