@@ -295,7 +295,7 @@ class DatabaseBase:
         elif seconds * 1000 >= self.metrics.slow_ms and statement is not None:
             text = statement if isinstance(statement, str | bytes) else repr(statement)
             shown = text.decode(errors="replace") if isinstance(text, bytes) else text
-            slow(" ".join(shown.split())[:200], seconds * 1000, self.metrics.slow_ms)
+            slow(" ".join(shown.split())[:200], seconds * 1000, self.metrics.slow_ms, ok)
 
     def _check_open(self) -> None:
         """Refuse new work once close() has begun (work inside an open transaction

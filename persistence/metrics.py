@@ -88,7 +88,7 @@ class Metrics:
                 stats = self._stats[name] = QueryStats()
             stats.add(ms, ok)
         if ms >= self.slow_ms:
-            slow(name, ms, self.slow_ms)
+            slow(name, ms, self.slow_ms, ok)
 
     def snapshot(self) -> dict[str, QueryStats]:
         """A copy of the figures, by query name."""
@@ -150,14 +150,18 @@ class Metrics:
         return "\n".join(out) + "\n"
 
 
-def slow(name: str, ms: float, threshold: float) -> None:
-    """Log a slow statement: its name (or SQL text, never values) and duration."""
+def slow(name: str, ms: float, threshold: float, ok: bool = True) -> None:
+    """Log a slow call: its name (or SQL text, never values) and duration. A call that
+    failed is said to have failed: its time may be spent waiting for a connection
+    (the pool's timeout), with no statement sent at all."""
     logger.warning(
-        "slow query %r took %.1f ms (threshold %.0f ms)",
+        "slow query %r took %.1f ms (threshold %.0f ms)"
+        if ok
+        else "query %r failed after %.1f ms (threshold %.0f ms)",
         name,
         ms,
         threshold,
-        extra={"query": name, "duration_ms": round(ms, 3)},
+        extra={"query": name, "duration_ms": round(ms, 3), "ok": ok},
     )
 
 

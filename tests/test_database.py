@@ -7,6 +7,7 @@ Generated from tests/test_database_async.py: edit that file.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -162,8 +163,13 @@ def test_statement_timeout_raises_query_timeout(fresh_settings: Settings) -> Non
         assert database.fetch_value("select 1") == 1
 
 
-def test_pool_exhaustion_raises_within_the_pool_timeout(fresh_settings: Settings) -> None:
-    settings = dataclasses.replace(fresh_settings, pool_min=1, pool_max=1, pool_timeout=0.3)
+def test_pool_exhaustion_raises_within_the_pool_timeout(
+    fresh_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = dataclasses.replace(
+        fresh_settings, pool_min=1, pool_max=1, pool_timeout=0.3, slow_query_ms=100
+    )
+    caplog.set_level(logging.WARNING, logger="persistence")
     with Database(settings) as database:
         with database.connection():
             started = time.monotonic()
@@ -172,6 +178,9 @@ def test_pool_exhaustion_raises_within_the_pool_timeout(fresh_settings: Settings
             waited = time.monotonic() - started
         assert 0.3 <= waited < 10, "gave up before, or far after, the pool timeout"
         assert database.fetch_value("select 1") == 1
+    # The wait for a connection is not a slow query: none was sent.
+    assert "slow query" not in caplog.text
+    assert "query 'select 1' failed after" in caplog.text
 
 
 def test_idle_connections_above_the_minimum_close_after_pool_max_idle(

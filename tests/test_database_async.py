@@ -6,6 +6,7 @@ The sync twin is generated from this file.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -165,8 +166,13 @@ async def test_statement_timeout_raises_query_timeout(fresh_settings: Settings) 
         assert await database.fetch_value("select 1") == 1
 
 
-async def test_pool_exhaustion_raises_within_the_pool_timeout(fresh_settings: Settings) -> None:
-    settings = dataclasses.replace(fresh_settings, pool_min=1, pool_max=1, pool_timeout=0.3)
+async def test_pool_exhaustion_raises_within_the_pool_timeout(
+    fresh_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = dataclasses.replace(
+        fresh_settings, pool_min=1, pool_max=1, pool_timeout=0.3, slow_query_ms=100
+    )
+    caplog.set_level(logging.WARNING, logger="persistence")
     async with AsyncDatabase(settings) as database:
         async with database.connection():
             started = time.monotonic()
@@ -175,6 +181,9 @@ async def test_pool_exhaustion_raises_within_the_pool_timeout(fresh_settings: Se
             waited = time.monotonic() - started
         assert 0.3 <= waited < 10, "gave up before, or far after, the pool timeout"
         assert await database.fetch_value("select 1") == 1
+    # The wait for a connection is not a slow query: none was sent.
+    assert "slow query" not in caplog.text
+    assert "query 'select 1' failed after" in caplog.text
 
 
 async def test_idle_connections_above_the_minimum_close_after_pool_max_idle(
