@@ -310,10 +310,9 @@ TLS_ADVICE = (
 )
 
 
-#: The shortest piece of a password that `scrub` hides on its own: a mis-parsed URL
-#: (an unencoded "@" or "/" in the password) puts pieces of it in the host, the port or
-#: the database name, and libpq's messages quote those.
-FRAGMENT = 4
+#: The shortest secret that `scrub` hides wherever it stands on its own; a shorter one
+#: is hidden only where it stands as the password (``:x@``, ``password=x``).
+SHORTEST = 4
 
 
 #: libpq refuses, before sending, a statement with more parameters than the protocol's
@@ -354,18 +353,24 @@ def _client_error(ex: BaseException, where: str) -> QueryError | None:
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace each piece of a secret found in `text` (any run of at least `FRAGMENT`
-    characters of it) with ``***``. A secret shorter than that is replaced only where
-    it stands as a password (``:x@``, ``password=x``): anywhere else it is just letters.
+    """Replace each secret (the whole string, never a piece of it) with ``***``.
 
-    >>> scrub('could not translate host name "s3cr3tPW@db"', ("ab@s3cr3tPW",))
-    'could not translate host name "***@db"'
+    A secret of `SHORTEST` characters or more is hidden wherever it stands on its own;
+    not where it is part of a longer word ("user" in ``role "nouser_zz"``), nor where it
+    is a word of the message's prose ("server" in ``connection to server at``): hiding
+    those would garble the message and tell which word the password is. A shorter
+    secret is hidden only where it stands as the password (``:x@``, ``password=x``).
+
+    >>> scrub('password=s3cr3tPW host="s3cr3tPW"', ("s3cr3tPW",))
+    'password=*** host="***"'
+    >>> scrub('connection to server at "h", port 1 failed', ("server",))
+    'connection to server at "h", port 1 failed'
     >>> scrub("postgresql://u:x@h/db: connection refused", ("x",))
     'postgresql://u:***@h/db: connection refused'
     """
     for secret in secrets:
-        if len(secret) >= FRAGMENT:
-            text = _scrub_one(text, secret, FRAGMENT)
+        if len(secret) >= SHORTEST:
+            text = _hide_standing(text, secret)
         elif secret:
             short = re.escape(secret)
             text = re.sub(
@@ -377,23 +382,28 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def _scrub_one(text: str, secret: str, shortest: int) -> str:
-    # Fast path, taken by almost every message: no piece of the secret occurs at all.
-    if not any(secret[i : i + shortest] in text for i in range(len(secret) - shortest + 1)):
+def _hide_standing(text: str, secret: str) -> str:
+    if secret not in text:  # almost every message
         return text
     out: list[str] = []
-    i = 0
-    while i < len(text):
-        # The longest piece of the secret that starts here.
-        for length in range(min(len(secret), len(text) - i), shortest - 1, -1):
-            if text[i : i + length] in secret:
-                out.append("***")
-                i += length
-                break
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+    end = 0
+    for found in re.finditer(re.escape(secret), text):
+        before = text[found.start() - 1] if found.start() else ""
+        after = text[found.end()] if found.end() < len(text) else ""
+        inside_word = (_word_char(before) and _word_char(secret[0])) or (
+            _word_char(after) and _word_char(secret[-1])
+        )
+        # Between spaces (or a space and an end of the text): a word of the prose.
+        prose = (before + after).strip() == "" and (before + after) != ""
+        if inside_word or prose:
+            continue
+        out += [text[end : found.start()], "***"]
+        end = found.end()
+    return "".join(out) + text[end:]
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _words(cls: type) -> str:
