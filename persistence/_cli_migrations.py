@@ -90,7 +90,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     DRY_RUN,
     flag("--yes", "in production, do not ask for confirmation"),
     [
-        opt("--steps", "how many (default 1)", type=int, default=1, metavar="N"),
+        # No default here: argparse would not see `--steps 1 --target ID` as a conflict
+        # (1 would be the default); one migration is rolled back when neither is given.
+        opt("--steps", "how many (default 1)", type=int, metavar="N"),
         opt("--target", "roll back everything applied after ID", metavar="ID"),
     ],
 )
@@ -107,7 +109,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         )
 
     production = confirm if settings.production else None
-    migrator.rollback(args.steps, target=args.target, dry_run=args.dry_run, confirm=production)
+    steps = 1 if args.steps is None else args.steps
+    migrator.rollback(steps, target=args.target, dry_run=args.dry_run, confirm=production)
     return 0
 
 

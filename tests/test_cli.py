@@ -121,10 +121,12 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.endswith("\npersistence: error: name a command (persistence --help lists them)\n")
     assert main(["no-such-command"]) == 2
     assert "invalid choice: 'no-such-command'" in capsys.readouterr().err
-    assert main(["rollback", "--steps", "2", "--target", "0001_x"]) == 2
-    assert capsys.readouterr().err.endswith(
-        "persistence rollback: error: argument --target: not allowed with argument --steps\n"
-    )
+    # --steps 1 too, though it is the number rolled back when neither is given.
+    for steps in ("2", "1"):
+        assert main(["rollback", "--steps", steps, "--target", "0001_x"]) == 2
+        assert capsys.readouterr().err.endswith(
+            "persistence rollback: error: argument --target: not allowed with argument --steps\n"
+        )
     assert main(["new", "Drop Table;"]) == 2
     assert capsys.readouterr().err.endswith(
         "persistence new: error: argument name: 'Drop Table;' is not a migration name:"
