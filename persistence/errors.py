@@ -294,12 +294,67 @@ def translate(
         # The client lost, or never had, a connection: the server went away or
         # terminated this session.
         reason = _first_line(primary).removeprefix("connection failed: ")
-        if _TLS_REFUSED.search(reason):
-            # The server is up: it is its certificate that was refused, so say which
-            # settings decide that rather than "start the server".
-            reason += f"; {TLS_ADVICE}"
-        return ConnectionFailed(f"connection failed{where}: {reason}")
+        advice = connection_advice(reason)
+        return ConnectionFailed(f"connection failed{where}: {reason}{advice}")
     return DatabaseError(f"{primary}{where}", sqlstate=sqlstate, query=query)
+
+
+#: What to do about a connection that failed, by libpq's or the server's words for
+#: why; the first that matches is said. Only a server that could not be reached is
+#: worth starting: one that answered and refused is running already.
+UNREACHABLE_ADVICE = "start the server or point DATABASE_URL at one that is running"
+_CONNECTION_ADVICE = (
+    (
+        re.compile(
+            r"Connection refused|timeout expired|timed out|No route to host|Network is"
+            r" unreachable|could not translate host name|Name or service not known|name"
+            r" resolution|nodename nor servname|No such file or directory"
+        ),
+        UNREACHABLE_ADVICE,
+    ),
+    (
+        re.compile(
+            r"password authentication failed|authentication failed for user|role \".*\" does"
+            r" not exist|no password supplied|password is too long"
+        ),
+        "check the user and password in DATABASE_URL",
+    ),
+    (
+        re.compile(r"no pg_hba\.conf entry"),
+        "the server's pg_hba.conf admits no such user, database and host: check them in"
+        " DATABASE_URL, or have an entry added for them",
+    ),
+    (
+        re.compile(r"invalid port number|invalid integer value .* for connection option \"port\""),
+        "DATABASE_URL's port must be a number from 1 to 65535",
+    ),
+    (
+        re.compile(r"No space left on device|could not extend file|disk full", re.IGNORECASE),
+        "the server's disk is full: free space on it, then try again",
+    ),
+    (
+        re.compile(r"too many clients|remaining connection slots are reserved"),
+        "every connection slot of the server is taken: close idle connections (or lower"
+        " DB_POOL_MAX) or raise the server's max_connections",
+    ),
+    (
+        re.compile(r"invalid value for parameter|is outside the valid range for parameter"),
+        "a session setting was refused: check the DB_* timeouts and the options in DATABASE_URL",
+    ),
+)
+
+
+def connection_advice(reason: str) -> str:
+    """``"; what to do"`` for a connection that failed for `reason`, or ``""`` when
+    there is no advice to give (a connection lost mid-session says so itself)."""
+    if _TLS_REFUSED.search(reason):
+        # The server is up: it is its certificate that was refused, so say which
+        # settings decide that rather than "start the server".
+        return f"; {TLS_ADVICE}"
+    for words, advice in _CONNECTION_ADVICE:
+        if words.search(reason):
+            return f"; {advice}"
+    return ""
 
 
 #: libpq's words when sslmode=verify-ca/verify-full refuses the server's certificate.

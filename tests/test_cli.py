@@ -85,6 +85,58 @@ def test_a_one_letter_password_is_hidden_where_it_stands_only(
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "advice"),
+    [
+        (
+            "postgresql://nosuchrole_zq:Cl1-secret@127.0.0.1:5432/test",
+            "check the user and password in DATABASE_URL",
+        ),
+        (
+            "postgresql://postgres:Cl1-secret@127.0.0.1:99999/test",
+            "DATABASE_URL's port must be a number from 1 to 65535",
+        ),
+        (
+            "postgresql://postgres:Cl1-secret@127.0.0.1:1/test",
+            "start the server or point DATABASE_URL at one that is running",
+        ),
+    ],
+)
+def test_only_a_server_that_cannot_be_reached_is_worth_starting(
+    url: str, advice: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    for command in (["status"], ["health"]):
+        assert main(command) == 1
+        out, err = capsys.readouterr()
+        assert err.startswith("error: connection failed: ")
+        assert err.endswith(f"; {advice}\n")
+        assert err.count("; ") == 1  # one piece of advice
+        assert "Cl1-secret" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("reason", "advice"),
+    [
+        # Failures this server cannot be made to give (it trusts every local role).
+        ('FATAL:  password authentication failed for user "app"', "check the user and password"),
+        ("FATAL:  could not write init file: No space left on device", "disk is full"),
+        (
+            'FATAL:  invalid value for parameter "statement_timeout": "1000000000000"',
+            "check the DB_* timeouts",
+        ),
+        ("connection timeout expired", "start the server"),
+        ("server closed the connection unexpectedly", ""),
+    ],
+)
+def test_connection_advice(reason: str, advice: str) -> None:
+    from persistence.errors import connection_advice
+
+    said = connection_advice(reason)
+    assert advice in said if advice else said == ""
+    assert "start the server" not in said or advice == "start the server"
+
+
 _HEAVY = ("pglast", "yoyo", "psycopg_pool", "sqlalchemy", "aiosql", "persistence.typegen")
 
 
