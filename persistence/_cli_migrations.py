@@ -14,11 +14,13 @@ from ._cli_args import (
     DRY_RUN,
     JSON,
     LOCK,
+    NO_PROJECT,
     URL,
     Commands,
     UsageError,
     count,
     flag,
+    is_project,
     opt,
     progress,
     resolved,
@@ -259,8 +261,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 )
 def cmd_new(args: argparse.Namespace) -> int:
     from ._migration_sql import new_migration
+    from .errors import ConfigurationError
 
-    folder = settings_of(args).migrations_folder
+    settings = settings_of(args)
+    if not is_project(settings):  # migrations/ would be made wherever one stands
+        raise ConfigurationError(NO_PROJECT.format(settings.project))
+    folder = settings.migrations_folder
     for path in new_migration(folder, args.name, updated_at=args.updated_at):
         progress(f"created   {path}")
     return 0

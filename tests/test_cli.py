@@ -137,6 +137,64 @@ def test_connection_advice(reason: str, advice: str) -> None:
     assert "start the server" not in said or advice == "start the server"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["history"], ["health"], ["status"], ["migrate"], ["seed"], ["types"], ["db", "url"]],
+)
+def test_a_folder_that_is_not_a_project_gets_no_database(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stray, home = tmp_path / "stray", tmp_path / "home"
+    stray.mkdir()
+    monkeypatch.chdir(stray)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("PERSISTENCE_PROJECT", raising=False)
+    monkeypatch.setenv("PERSISTENCE_HOME", str(home))
+    assert main(command) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        f"error: {stray} is not a project (no [tool.persistence] in a"
+        " pyproject.toml, no migrations/ or queries/): run it in your project, pass"
+        " --project DIR, or `persistence init`\n",
+    )
+    assert not home.exists(), "no embedded server was started, no database made"
+    assert list(stray.iterdir()) == []
+
+
+def test_commands_that_would_do_nothing_say_so_and_fail(
+    env: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    monkeypatch.chdir(stray)
+    # Not a project, though DATABASE_URL names a server: nothing to type, nowhere to add to.
+    for command in (["types"], ["new", "add_users"]):
+        assert main(command) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith(f"error: {stray} is not a project ")
+    assert list(stray.iterdir()) == [], "no migrations/ made in a stray folder"
+    # A project without a typed module, or without seeds.
+    (stray / "migrations").mkdir()
+    assert main(["types"]) == 1
+    assert capsys.readouterr().err == (
+        f'error: no typed module configured for {stray}: set types = "PACKAGE/queries.py"'
+        " under [tool.persistence] in its pyproject.toml\n"
+    )
+    assert main(["seed"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: no seed files in {stray / 'seeds'}: add .sql files there (run in name order,"
+        " in one transaction)\n"
+    )
+
+
 _HEAVY = ("pglast", "yoyo", "psycopg_pool", "sqlalchemy", "aiosql", "persistence.typegen")
 
 

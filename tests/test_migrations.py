@@ -727,10 +727,11 @@ def test_every_database_command_takes_url(three: Settings, capsys, monkeypatch) 
     assert "-- would roll back 0003_index" in capsys.readouterr().out
     assert run_cli(three, "health", "--json") == 0
     assert json.loads(capsys.readouterr().out)["url"] == three.masked_url
-    assert run_cli(three, "seed") == 0
-    assert capsys.readouterr().out == f"no seed files in {three.seeds_dir}\n"
-    assert run_cli(three, "types") == 0
-    assert capsys.readouterr().out.startswith("no typed module configured for ")
+    # Asked to seed or type with nothing to do it from: a failure, saying so.
+    assert run_cli(three, "seed") == 1
+    assert capsys.readouterr().err.startswith(f"error: no seed files in {three.seeds_dir}: ")
+    assert run_cli(three, "types") == 1
+    assert capsys.readouterr().err.startswith("error: no typed module configured for ")
     # This test is about --url: squawk's findings on these migrations are acknowledged.
     (three.project / ".squawk.toml").write_text(
         "excluded_rules = ['prefer-bigint-over-int', 'require-concurrent-index-creation',"
