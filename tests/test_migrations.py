@@ -319,6 +319,40 @@ def test_rollback_uses_the_sql_stored_at_apply_time(three: Settings) -> None:
     assert "orders_user_idx" not in tables(three)
 
 
+def test_migrate_refuses_while_an_applied_file_is_missing(three: Settings, capsys) -> None:
+    quiet(three).migrate()
+    folder = three.migrations_dir
+    assert folder is not None
+    (folder / "0003_index.sql").unlink()
+    (folder / "0003_index.rollback.sql").unlink()
+    write(folder, "0004_more", "create table more (id int);\n", "drop table more;\n")
+    # status fails on it; migrate said "nothing to apply" (or applied the rest), exit 0.
+    assert run_cli(three, "status") == 1
+    capsys.readouterr()
+    assert run_cli(three, "migrate") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"error: applied migration 0003_index is missing from {folder}: put the file back,"
+        " or roll it back first (`persistence rollback` uses the SQL stored when it was"
+        " applied); nothing was applied\n"
+    )
+    assert "more" not in tables(three)
+
+
+def test_migrate_warns_of_a_migration_without_a_rollback(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    (folder / "0001_once.sql").write_text("create table once (id int);\n")
+    lines: list[str] = []
+    assert Migrator(project, out=lines.append).migrate() == ["0001_once"]
+    assert lines[1] == (
+        f"warning   0001_once has no rollback file ({folder / '0001_once.rollback.sql'}):"
+        " `persistence rollback` will not be able to undo it"
+    )
+    assert lines[2] == "applying  0001_once"
+
+
 def test_dry_run_prints_sql_and_changes_nothing(three: Settings) -> None:
     lines: list[str] = []
     assert Migrator(three, out=lines.append).migrate(dry_run=True) == [
