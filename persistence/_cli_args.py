@@ -82,11 +82,41 @@ def settings_of(args: argparse.Namespace) -> Settings:
     return Settings.from_env(environ, project=project)
 
 
+NO_PROJECT = (
+    "{} is not a project (no [tool.persistence] in a pyproject.toml, no migrations/ or"
+    " queries/): run it in your project, pass --project DIR, or `persistence init`"
+)
+
+
+def is_project(settings: Settings) -> bool:
+    """Whether the settings' folder is a project of the toolkit: a database is made for
+    one, never for whatever folder a command happened to run in."""
+    from .config import has_persistence_table
+
+    return (
+        settings.migrations_folder.is_dir()
+        or settings.queries_folder.is_dir()
+        or has_persistence_table(settings.project / "pyproject.toml")
+    )
+
+
+def project_settings(args: argparse.Namespace) -> Settings:
+    """The settings, refused (one line saying what to do) when they name no database and
+    the folder is not a project: the embedded server would make a database for it."""
+    from .errors import ConfigurationError
+
+    settings = settings_of(args)
+    if settings.database_url is None and not is_project(settings):
+        raise ConfigurationError(NO_PROJECT.format(settings.project))
+    return settings
+
+
 def resolved(args: argparse.Namespace) -> Settings:
-    """The settings, with the embedded server started when they name no database."""
+    """The settings, with the embedded server started when they name no database (and
+    refused, by `project_settings`, when the folder is not a project)."""
     from .embedded import resolve
 
-    return resolve(settings_of(args))
+    return resolve(project_settings(args))
 
 
 def count(n: int, word: str, plural: str = "") -> str:

@@ -14,11 +14,13 @@ from ._cli_args import (
     DRY_RUN,
     JSON,
     LOCK,
+    NO_PROJECT,
     URL,
     Commands,
     UsageError,
     count,
     flag,
+    is_project,
     opt,
     progress,
     resolved,
@@ -90,7 +92,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     DRY_RUN,
     flag("--yes", "in production, do not ask for confirmation"),
     [
-        opt("--steps", "how many (default 1)", type=int, default=1, metavar="N"),
+        # No default here: argparse would not see `--steps 1 --target ID` as a conflict
+        # (1 would be the default); one migration is rolled back when neither is given.
+        opt("--steps", "how many (default 1)", type=int, metavar="N"),
         opt("--target", "roll back everything applied after ID", metavar="ID"),
     ],
 )
@@ -107,7 +111,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         )
 
     production = confirm if settings.production else None
-    migrator.rollback(args.steps, target=args.target, dry_run=args.dry_run, confirm=production)
+    steps = 1 if args.steps is None else args.steps
+    migrator.rollback(steps, target=args.target, dry_run=args.dry_run, confirm=production)
     return 0
 
 
@@ -256,8 +261,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 )
 def cmd_new(args: argparse.Namespace) -> int:
     from ._migration_sql import new_migration
+    from .errors import ConfigurationError
 
-    folder = settings_of(args).migrations_folder
+    settings = settings_of(args)
+    if not is_project(settings):  # migrations/ would be made wherever one stands
+        raise ConfigurationError(NO_PROJECT.format(settings.project))
+    folder = settings.migrations_folder
     for path in new_migration(folder, args.name, updated_at=args.updated_at):
         progress(f"created   {path}")
     return 0

@@ -20,10 +20,10 @@ from psycopg import errors as pg
 
 from .config import Settings
 from .errors import (
-    TLS_ADVICE,
     ConfigurationError,
     ConnectionFailed,
     PersistenceError,
+    connection_advice,
     translate,
 )
 
@@ -119,10 +119,9 @@ def connection_error(ex: psycopg.Error, settings: Settings) -> PersistenceError:
     if refused is not None:
         return refused
     error = translate(ex, secrets=settings.secrets)
-    if type(error) is ConnectionFailed and TLS_ADVICE not in str(error):
-        return ConnectionFailed(
-            f"{error}; start the server or point DATABASE_URL at one that is running"
-        )
+    if type(error) is ConnectionFailed and not connection_advice(str(error)):
+        # The server answered and refused, for a reason no advice of ours matches.
+        return ConnectionFailed(f"{error}; check DATABASE_URL and the server's log")
     return error
 
 

@@ -8,7 +8,9 @@ exists is left alone and reported as skipped.
 
 from __future__ import annotations
 
+import keyword
 import re
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -113,7 +115,12 @@ testpaths = ["tests"]
 pythonpath = ["."]
 # pytest-asyncio (the plugin's `adb` fixture) asks for this to be chosen explicitly.
 asyncio_default_fixture_loop_scope = "function"
+# `async def test_...(adb)` runs as written, without @pytest.mark.asyncio.
+asyncio_mode = "auto"
 """
+
+#: Packages a project's own package must not shadow: its tests import them.
+_IMPORTED = ("persistence", "psycopg", "psycopg_pool", "pytest", "pytest_asyncio")
 
 
 def package_name(folder: Path) -> str:
@@ -122,15 +129,36 @@ def package_name(folder: Path) -> str:
     return f"_{name}" if name[0].isdigit() else name
 
 
+def _unusable(package: str) -> str:
+    """Why `package` cannot be the project's package, or "" when it can."""
+    if keyword.iskeyword(package):
+        return f"is a Python keyword (`import {package}.queries` is a SyntaxError)"
+    if package in sys.stdlib_module_names:
+        return (
+            f"would shadow the standard library's {package} module (psycopg and pytest import it)"
+        )
+    if package in _IMPORTED:
+        return f"would shadow the {package} package the project's tests import"
+    return ""
+
+
 def init_project(root: Path, package: str, out: Callable[[str], None] = print) -> int:
     """Scaffold the project at `root`; return how many files were created or changed.
 
     Raises:
-        ConfigurationError: `package` is not a Python identifier, or an existing
-            pyproject.toml does not parse.
+        ConfigurationError: `package` is not a Python identifier, is a keyword, or
+            would shadow a module the project imports (the standard library's, psycopg,
+            pytest); or an existing pyproject.toml does not parse.
     """
     if not package.isidentifier():
         raise ConfigurationError(f"--package {package!r} is not a Python package name")
+    unusable = _unusable(package)
+    if unusable:
+        # The folder's name (or --package) would make a project whose tests cannot run.
+        raise ConfigurationError(
+            f"the package name {package!r} {unusable}: pass --package NAME"
+            f" (e.g. --package {package}_app); nothing was written"
+        )
     root.mkdir(parents=True, exist_ok=True)
     done = 0
 

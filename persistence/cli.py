@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING
 from . import __version__, _cli_migrations
 from ._cli_args import (
     JSON,
+    NO_PROJECT,
     URL,
     Commands,
     UsageError,
     count,
     flag,
+    is_project,
     opt,
     progress,
+    project_settings,
     resolved,
     seconds,
     settings_of,
@@ -140,24 +143,6 @@ _ORDER = """db health grant migrate rollback status history heads show new accep
     reset types init check stats explain lint-migrations""".split()  # noqa: SIM905 (a word list)
 
 
-_NO_PROJECT = (
-    "{} is not a project (no [tool.persistence] in a pyproject.toml, no migrations/ or"
-    " queries/): run it in your project, pass --project DIR, or `persistence init`"
-)
-
-
-def _is_project(settings: Settings) -> bool:
-    """Whether the settings' folder is a project of the toolkit: a database is made for
-    one, never for whatever folder a command happened to run in."""
-    from .config import has_persistence_table
-
-    return (
-        settings.migrations_folder.is_dir()
-        or settings.queries_folder.is_dir()
-        or has_persistence_table(settings.project / "pyproject.toml")
-    )
-
-
 @commands.add("db start", "start the embedded server and make the project's database")
 def cmd_db_start(args: argparse.Namespace) -> int:
     import dataclasses
@@ -168,14 +153,14 @@ def cmd_db_start(args: argparse.Namespace) -> int:
     # The embedded server, also when DATABASE_URL names another.
     settings = dataclasses.replace(settings_of(args), database_url=None)
     # The server starts either way, but no database is made for a stray folder.
-    project = _is_project(settings)
+    project = is_project(settings)
     url = (resolve(settings).database_url or "") if project else ""
     info = EmbeddedServer.shared(settings).start()  # running: found, not started again
     print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
     if project:
         print(f"database for {settings.project}: {mask_url(url)}")
     else:
-        print(f"no database made: {_NO_PROJECT.format(settings.project)}")
+        print(f"no database made: {NO_PROJECT.format(settings.project)}")
     return 0
 
 
@@ -246,11 +231,8 @@ def _size(n: int) -> str:
 def cmd_db_url(args: argparse.Namespace) -> int:
     from .config import mask_url
     from .embedded import resolve
-    from .errors import ConfigurationError
 
-    settings = settings_of(args)
-    if settings.database_url is None and not _is_project(settings):
-        raise ConfigurationError(_NO_PROJECT.format(settings.project))
+    settings = project_settings(args)
     # Never print a password, even on request: this output ends up in logs.
     print(mask_url(resolve(settings).database_url or ""))
     return 0
@@ -263,16 +245,27 @@ def cmd_db_url(args: argparse.Namespace) -> int:
     flag("--gone", "also those of projects whose folder is gone"),
 )
 def cmd_db_drop(args: argparse.Namespace) -> int:
-    from .embedded import drop_project_databases
+    from .embedded import drop_project_databases, project_database
+    from .errors import PersistenceError
 
     settings = settings_of(args)
     projects = [Path(p).resolve() for p in args.projects]
     if not projects and not args.gone:
         projects = [settings.project]
     dropped = drop_project_databases(settings, projects, gone=args.gone)
-    print(f"dropped {', '.join(dropped)}" if dropped else "no project database to drop")
+    if dropped:
+        print(f"dropped {', '.join(dropped)}")
+    elif not projects:
+        print("no database of a deleted project to drop")  # --gone: a sweep found none
     for project in projects:
         _stop_legacy(project)
+    # A project named (or this one) without a database is likely a mistyped folder.
+    missing = [p for p in projects if project_database(p) not in dropped]
+    if missing:
+        raise PersistenceError(
+            f"no database of {', '.join(map(str, missing))} on the embedded server: nothing"
+            " dropped there (`persistence db status` lists each project's database)"
+        )
     return 0
 
 
@@ -318,21 +311,36 @@ def cmd_grant(args: argparse.Namespace) -> int:
 
 @commands.add("seed", "load development data from seeds/ (refused in production)", URL)
 def cmd_seed(args: argparse.Namespace) -> int:
+    from .embedded import resolve
+    from .errors import PersistenceError
     from .seeds import seed
 
-    seed(resolved(args), out=progress)
+    settings = project_settings(args)
+    folder = settings.seeds_folder
+    if not (folder.is_dir() and any(folder.glob("*.sql"))):
+        # Asked to seed, with nothing to seed from: not a success.
+        raise PersistenceError(
+            f"no seed files in {folder}: add .sql files there (run in name order, in one"
+            " transaction)"
+        )
+    seed(resolve(settings), out=progress)
     return 0
 
 
 @commands.add("types", "write the typed query module from the live schema (scratch database)", URL)
 def cmd_types(args: argparse.Namespace) -> int:
     from .embedded import resolve
+    from .errors import ConfigurationError
     from .typegen import generate_types
 
-    settings = settings_of(args)
+    settings = project_settings(args)
     if settings.types_path is None:
-        print(f"no typed module configured for {settings.project} ([tool.persistence] types)")
-        return 0
+        if not is_project(settings):
+            raise ConfigurationError(NO_PROJECT.format(settings.project))
+        raise ConfigurationError(
+            f"no typed module configured for {settings.project}: set types ="
+            ' "PACKAGE/queries.py" under [tool.persistence] in its pyproject.toml'
+        )
     generate_types(resolve(settings).for_migrations())
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import math
 import os
 import re
 import sys
@@ -110,6 +111,18 @@ class Settings:
                 f"pool sizes must satisfy 0 <= min <= max and max >= 1,"
                 f" got min={self.pool_min} max={self.pool_max}"
             )
+        for name, variable in _DURATIONS.items():
+            value = getattr(self, name)
+            # nan passes every comparison below, and inf or 1e9 s overflows the server's
+            # int milliseconds when the session is set up.
+            if not math.isfinite(value):
+                raise ConfigurationError(f"{variable} must be a finite number, not {value}")
+            if value * _MS.get(name, 1000) > MAX_MS:
+                limit = f"{MAX_MS} ms" if name in _MS else f"{MAX_MS / 1000} s"
+                raise ConfigurationError(
+                    f"{variable} must be at most {limit} (PostgreSQL's longest duration),"
+                    f" not {value:g}"
+                )
         for name in ("pool_timeout", "pool_max_idle", "statement_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)}")
@@ -356,6 +369,24 @@ class Settings:
         )
 
 
+#: The longest duration PostgreSQL takes (its timeouts are an int of milliseconds).
+MAX_MS = 2147483647
+#: The settings that are durations, by the variable that sets each: seconds, or
+#: milliseconds for those in `_MS`.
+_DURATIONS = {
+    "pool_timeout": "DB_POOL_TIMEOUT",
+    "pool_max_idle": "DB_POOL_MAX_IDLE",
+    "statement_timeout": "DB_STATEMENT_TIMEOUT",
+    "connect_timeout": "DB_CONNECT_TIMEOUT",
+    "idle_in_transaction_timeout": "DB_IDLE_IN_TRANSACTION_TIMEOUT",
+    "slow_query_ms": "DB_SLOW_QUERY_MS",
+    "migration_lock_timeout": "DB_MIGRATION_LOCK_TIMEOUT",
+    "replica_max_lag": "DB_REPLICA_MAX_LAG",
+    "replica_wait": "DB_REPLICA_WAIT",
+}
+_MS = {"slow_query_ms": 1}
+
+
 def split_urls(text: str) -> tuple[str, ...]:
     """The URLs of a comma-separated list. A comma splits only before the next URL's
     scheme, so a multi-host URL (``postgresql://a,b/db``) stays whole, or before
@@ -526,9 +557,12 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], de
     if not raw:
         return default
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a finite number, not {raw!r}")
+    return value
 
 
 def _pooler(env: Mapping[str, str]) -> str | None:

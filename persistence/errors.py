@@ -294,12 +294,67 @@ def translate(
         # The client lost, or never had, a connection: the server went away or
         # terminated this session.
         reason = _first_line(primary).removeprefix("connection failed: ")
-        if _TLS_REFUSED.search(reason):
-            # The server is up: it is its certificate that was refused, so say which
-            # settings decide that rather than "start the server".
-            reason += f"; {TLS_ADVICE}"
-        return ConnectionFailed(f"connection failed{where}: {reason}")
+        advice = connection_advice(reason)
+        return ConnectionFailed(f"connection failed{where}: {reason}{advice}")
     return DatabaseError(f"{primary}{where}", sqlstate=sqlstate, query=query)
+
+
+#: What to do about a connection that failed, by libpq's or the server's words for
+#: why; the first that matches is said. Only a server that could not be reached is
+#: worth starting: one that answered and refused is running already.
+UNREACHABLE_ADVICE = "start the server or point DATABASE_URL at one that is running"
+_CONNECTION_ADVICE = (
+    (
+        re.compile(
+            r"Connection refused|timeout expired|timed out|No route to host|Network is"
+            r" unreachable|could not translate host name|Name or service not known|name"
+            r" resolution|nodename nor servname|No such file or directory"
+        ),
+        UNREACHABLE_ADVICE,
+    ),
+    (
+        re.compile(
+            r"password authentication failed|authentication failed for user|role \".*\" does"
+            r" not exist|no password supplied|password is too long"
+        ),
+        "check the user and password in DATABASE_URL",
+    ),
+    (
+        re.compile(r"no pg_hba\.conf entry"),
+        "the server's pg_hba.conf admits no such user, database and host: check them in"
+        " DATABASE_URL, or have an entry added for them",
+    ),
+    (
+        re.compile(r"invalid port number|invalid integer value .* for connection option \"port\""),
+        "DATABASE_URL's port must be a number from 1 to 65535",
+    ),
+    (
+        re.compile(r"No space left on device|could not extend file|disk full", re.IGNORECASE),
+        "the server's disk is full: free space on it, then try again",
+    ),
+    (
+        re.compile(r"too many clients|remaining connection slots are reserved"),
+        "every connection slot of the server is taken: close idle connections (or lower"
+        " DB_POOL_MAX) or raise the server's max_connections",
+    ),
+    (
+        re.compile(r"invalid value for parameter|is outside the valid range for parameter"),
+        "a session setting was refused: check the DB_* timeouts and the options in DATABASE_URL",
+    ),
+)
+
+
+def connection_advice(reason: str) -> str:
+    """``"; what to do"`` for a connection that failed for `reason`, or ``""`` when
+    there is no advice to give (a connection lost mid-session says so itself)."""
+    if _TLS_REFUSED.search(reason):
+        # The server is up: it is its certificate that was refused, so say which
+        # settings decide that rather than "start the server".
+        return f"; {TLS_ADVICE}"
+    for words, advice in _CONNECTION_ADVICE:
+        if words.search(reason):
+            return f"; {advice}"
+    return ""
 
 
 #: libpq's words when sslmode=verify-ca/verify-full refuses the server's certificate.
@@ -310,10 +365,9 @@ TLS_ADVICE = (
 )
 
 
-#: The shortest piece of a password that `scrub` hides on its own: a mis-parsed URL
-#: (an unencoded "@" or "/" in the password) puts pieces of it in the host, the port or
-#: the database name, and libpq's messages quote those.
-FRAGMENT = 4
+#: The shortest secret that `scrub` hides wherever it stands on its own; a shorter one
+#: is hidden only where it stands as the password (``:x@``, ``password=x``).
+SHORTEST = 4
 
 
 #: libpq refuses, before sending, a statement with more parameters than the protocol's
@@ -354,18 +408,24 @@ def _client_error(ex: BaseException, where: str) -> QueryError | None:
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace each piece of a secret found in `text` (any run of at least `FRAGMENT`
-    characters of it) with ``***``. A secret shorter than that is replaced only where
-    it stands as a password (``:x@``, ``password=x``): anywhere else it is just letters.
+    """Replace each secret (the whole string, never a piece of it) with ``***``.
 
-    >>> scrub('could not translate host name "s3cr3tPW@db"', ("ab@s3cr3tPW",))
-    'could not translate host name "***@db"'
+    A secret of `SHORTEST` characters or more is hidden wherever it stands on its own;
+    not where it is part of a longer word ("user" in ``role "nouser_zz"``), nor where it
+    is a word of the message's prose ("server" in ``connection to server at``): hiding
+    those would garble the message and tell which word the password is. A shorter
+    secret is hidden only where it stands as the password (``:x@``, ``password=x``).
+
+    >>> scrub('password=s3cr3tPW host="s3cr3tPW"', ("s3cr3tPW",))
+    'password=*** host="***"'
+    >>> scrub('connection to server at "h", port 1 failed', ("server",))
+    'connection to server at "h", port 1 failed'
     >>> scrub("postgresql://u:x@h/db: connection refused", ("x",))
     'postgresql://u:***@h/db: connection refused'
     """
     for secret in secrets:
-        if len(secret) >= FRAGMENT:
-            text = _scrub_one(text, secret, FRAGMENT)
+        if len(secret) >= SHORTEST:
+            text = _hide_standing(text, secret)
         elif secret:
             short = re.escape(secret)
             text = re.sub(
@@ -377,23 +437,28 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def _scrub_one(text: str, secret: str, shortest: int) -> str:
-    # Fast path, taken by almost every message: no piece of the secret occurs at all.
-    if not any(secret[i : i + shortest] in text for i in range(len(secret) - shortest + 1)):
+def _hide_standing(text: str, secret: str) -> str:
+    if secret not in text:  # almost every message
         return text
     out: list[str] = []
-    i = 0
-    while i < len(text):
-        # The longest piece of the secret that starts here.
-        for length in range(min(len(secret), len(text) - i), shortest - 1, -1):
-            if text[i : i + length] in secret:
-                out.append("***")
-                i += length
-                break
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+    end = 0
+    for found in re.finditer(re.escape(secret), text):
+        before = text[found.start() - 1] if found.start() else ""
+        after = text[found.end()] if found.end() < len(text) else ""
+        inside_word = (_word_char(before) and _word_char(secret[0])) or (
+            _word_char(after) and _word_char(secret[-1])
+        )
+        # Between spaces (or a space and an end of the text): a word of the prose.
+        prose = (before + after).strip() == "" and (before + after) != ""
+        if inside_word or prose:
+            continue
+        out += [text[end : found.start()], "***"]
+        end = found.end()
+    return "".join(out) + text[end:]
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _words(cls: type) -> str:

@@ -198,8 +198,8 @@ class Migrator:
                 refusing (`check` and `types` on a server without the extension).
 
         Raises:
-            MigrationError: an applied file was edited, a migration failed (a failed
-                transactional migration leaves nothing behind), or a pending migration
+            MigrationError: an applied file was edited or is gone, a migration failed (a
+                failed transactional migration leaves nothing behind), or a pending migration
                 `-- requires:` an extension the server lacks (before anything is applied).
         """
         files = self.load()
@@ -229,6 +229,11 @@ class Migrator:
             if not pending:
                 self.out("nothing to apply")
             for f in pending:
+                if f.rollback_sql is None:
+                    self.out(
+                        f"warning   {f.id} has no rollback file ({f.rollback_path}):"
+                        " `persistence rollback` will not be able to undo it"
+                    )
                 if dry_run:
                     self.out(f"-- would apply {f.id} ({f.path})\n{f.sql.strip()}\n")
                 else:
@@ -537,6 +542,21 @@ class Migrator:
             yield conn
 
     def _refuse_edited(self, applied: dict[str, _Applied], files: dict[str, MigrationFile]) -> None:
+        missing = [mid for mid in applied if mid not in files]
+        if missing:
+            # As `status` fails on it: migrating on would hide that the folder and the
+            # database disagree.
+            which = (
+                f"applied migration {missing[0]} is"
+                if len(missing) == 1
+                else f"{len(missing)} applied migrations ({', '.join(missing)}) are"
+            )
+            raise MigrationError(
+                f"{which} missing from {self.directory}: put the file back, or roll it back"
+                " first (`persistence rollback` uses the SQL stored when it was applied);"
+                " nothing was applied",
+                migration=missing[0],
+            )
         for mid, a in applied.items():
             f = files.get(mid)
             if f is not None and a.checksum is not None and a.checksum != f.checksum:

@@ -98,6 +98,62 @@ def test_init_refuses_a_package_name_that_is_not_one(tmp_path: Path, capsys) -> 
     assert not (tmp_path / "pyproject.toml").exists()
 
 
+@pytest.mark.parametrize(
+    ("folder", "why"),
+    [
+        # psycopg imports queue: the tests failed with an AttributeError.
+        (
+            "queue",
+            "would shadow the standard library's queue module (psycopg and pytest import it)",
+        ),
+        ("class", "is a Python keyword (`import class.queries` is a SyntaxError)"),
+        ("psycopg", "would shadow the psycopg package the project's tests import"),
+    ],
+)
+def test_init_refuses_a_folder_whose_name_makes_no_usable_package(
+    folder: str, why: str, tmp_path: Path, capsys
+) -> None:
+    root = tmp_path / folder
+    assert main(["init", str(root)]) == 1
+    assert one_line(capsys.readouterr().err) == (
+        f"error: the package name {folder!r} {why}: pass --package NAME"
+        f" (e.g. --package {folder}_app); nothing was written"
+    )
+    assert not root.exists()
+    # --package names one that works, in the same folder.
+    assert main(["init", str(root), "--package", f"{folder}_app"]) == 0
+    assert (root / f"{folder}_app" / "__init__.py").is_file()
+
+
+def test_init_lets_async_tests_run_as_written(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "shop"
+    assert main(["init", str(root)]) == 0
+    ini = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert ini["asyncio_mode"] == "auto"
+    (root / "tests" / "test_async.py").write_text(
+        "import asyncio\n\n\nasync def test_awaits() -> None:\n    await asyncio.sleep(0)\n"
+    )
+    # The example conftest needs the typed module `types` writes; this test does not.
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "--noconftest",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_async.py",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
+
+
 # -- the project found from anywhere ------------------------------------------------
 
 

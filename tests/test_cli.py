@@ -85,6 +85,116 @@ def test_a_one_letter_password_is_hidden_where_it_stands_only(
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "advice"),
+    [
+        (
+            "postgresql://nosuchrole_zq:Cl1-secret@127.0.0.1:5432/test",
+            "check the user and password in DATABASE_URL",
+        ),
+        (
+            "postgresql://postgres:Cl1-secret@127.0.0.1:99999/test",
+            "DATABASE_URL's port must be a number from 1 to 65535",
+        ),
+        (
+            "postgresql://postgres:Cl1-secret@127.0.0.1:1/test",
+            "start the server or point DATABASE_URL at one that is running",
+        ),
+    ],
+)
+def test_only_a_server_that_cannot_be_reached_is_worth_starting(
+    url: str, advice: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    for command in (["status"], ["health"]):
+        assert main(command) == 1
+        out, err = capsys.readouterr()
+        assert err.startswith("error: connection failed: ")
+        assert err.endswith(f"; {advice}\n")
+        assert err.count("; ") == 1  # one piece of advice
+        assert "Cl1-secret" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("reason", "advice"),
+    [
+        # Failures this server cannot be made to give (it trusts every local role).
+        ('FATAL:  password authentication failed for user "app"', "check the user and password"),
+        ("FATAL:  could not write init file: No space left on device", "disk is full"),
+        (
+            'FATAL:  invalid value for parameter "statement_timeout": "1000000000000"',
+            "check the DB_* timeouts",
+        ),
+        ("connection timeout expired", "start the server"),
+        ("server closed the connection unexpectedly", ""),
+    ],
+)
+def test_connection_advice(reason: str, advice: str) -> None:
+    from persistence.errors import connection_advice
+
+    said = connection_advice(reason)
+    assert advice in said if advice else said == ""
+    assert "start the server" not in said or advice == "start the server"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["history"], ["health"], ["status"], ["migrate"], ["seed"], ["types"], ["db", "url"]],
+)
+def test_a_folder_that_is_not_a_project_gets_no_database(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stray, home = tmp_path / "stray", tmp_path / "home"
+    stray.mkdir()
+    monkeypatch.chdir(stray)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("PERSISTENCE_PROJECT", raising=False)
+    monkeypatch.setenv("PERSISTENCE_HOME", str(home))
+    assert main(command) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        f"error: {stray} is not a project (no [tool.persistence] in a"
+        " pyproject.toml, no migrations/ or queries/): run it in your project, pass"
+        " --project DIR, or `persistence init`\n",
+    )
+    assert not home.exists(), "no embedded server was started, no database made"
+    assert list(stray.iterdir()) == []
+
+
+def test_commands_that_would_do_nothing_say_so_and_fail(
+    env: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    monkeypatch.chdir(stray)
+    # Not a project, though DATABASE_URL names a server: nothing to type, nowhere to add to.
+    for command in (["types"], ["new", "add_users"]):
+        assert main(command) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith(f"error: {stray} is not a project ")
+    assert list(stray.iterdir()) == [], "no migrations/ made in a stray folder"
+    # A project without a typed module, or without seeds.
+    (stray / "migrations").mkdir()
+    assert main(["types"]) == 1
+    assert capsys.readouterr().err == (
+        f'error: no typed module configured for {stray}: set types = "PACKAGE/queries.py"'
+        " under [tool.persistence] in its pyproject.toml\n"
+    )
+    assert main(["seed"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: no seed files in {stray / 'seeds'}: add .sql files there (run in name order,"
+        " in one transaction)\n"
+    )
+
+
 _HEAVY = ("pglast", "yoyo", "psycopg_pool", "sqlalchemy", "aiosql", "persistence.typegen")
 
 
@@ -121,10 +231,12 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.endswith("\npersistence: error: name a command (persistence --help lists them)\n")
     assert main(["no-such-command"]) == 2
     assert "invalid choice: 'no-such-command'" in capsys.readouterr().err
-    assert main(["rollback", "--steps", "2", "--target", "0001_x"]) == 2
-    assert capsys.readouterr().err.endswith(
-        "persistence rollback: error: argument --target: not allowed with argument --steps\n"
-    )
+    # --steps 1 too, though it is the number rolled back when neither is given.
+    for steps in ("2", "1"):
+        assert main(["rollback", "--steps", steps, "--target", "0001_x"]) == 2
+        assert capsys.readouterr().err.endswith(
+            "persistence rollback: error: argument --target: not allowed with argument --steps\n"
+        )
     assert main(["new", "Drop Table;"]) == 2
     assert capsys.readouterr().err.endswith(
         "persistence new: error: argument name: 'Drop Table;' is not a migration name:"

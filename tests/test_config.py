@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import psycopg
@@ -146,6 +147,12 @@ def test_no_url_means_the_embedded_server() -> None:
         ({"DB_REPLICA_MAX_LAG": "5s"}, "DB_REPLICA_MAX_LAG"),
         ({"DB_REPLICA_WAIT": "-1"}, "DB_REPLICA_WAIT"),
         ({"DATABASE_REPLICA_URLS": "postgresql://r:pw@h:port/db"}, "DATABASE_REPLICA_URLS"),
+        # nan passes every comparison; inf and 1e9 s overflow the server's int of ms.
+        ({"DB_REPLICA_MAX_LAG": "nan"}, "DB_REPLICA_MAX_LAG must be a finite number"),
+        ({"DB_POOL_TIMEOUT": "inf"}, "DB_POOL_TIMEOUT must be a finite number"),
+        ({"DB_STATEMENT_TIMEOUT": "1e9"}, r"DB_STATEMENT_TIMEOUT must be at most 2147483\.647 s"),
+        ({"DB_IDLE_IN_TRANSACTION_TIMEOUT": "3e6"}, "DB_IDLE_IN_TRANSACTION_TIMEOUT must be at"),
+        ({"DB_SLOW_QUERY_MS": "3e9"}, "DB_SLOW_QUERY_MS must be at most 2147483647 ms"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
@@ -153,6 +160,27 @@ def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
     base = {} if "DB_HOST" in env else {"DATABASE_URL": URL}
     with pytest.raises(ConfigurationError, match=named):
         Settings.from_env({**base, **env})
+
+
+def test_a_duration_is_refused_unless_finite_naming_its_variable() -> None:
+    with pytest.raises(ConfigurationError, match="DB_POOL_TIMEOUT must be a finite number"):
+        Settings(pool_timeout=float("nan"))
+
+
+def test_the_longest_duration_accepted_is_one_the_server_takes(
+    persistence_settings: Settings,
+) -> None:
+    from persistence._connect import connect
+    from persistence.config import MAX_MS
+
+    longest = dataclasses.replace(
+        persistence_settings,
+        statement_timeout=MAX_MS / 1000,
+        idle_in_transaction_timeout=MAX_MS / 1000,
+    )
+    with connect(longest) as conn:
+        row = conn.execute("select current_setting('statement_timeout')").fetchone()
+    assert row == (f"{MAX_MS}ms",)
 
 
 @pytest.mark.parametrize(

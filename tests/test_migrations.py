@@ -319,6 +319,40 @@ def test_rollback_uses_the_sql_stored_at_apply_time(three: Settings) -> None:
     assert "orders_user_idx" not in tables(three)
 
 
+def test_migrate_refuses_while_an_applied_file_is_missing(three: Settings, capsys) -> None:
+    quiet(three).migrate()
+    folder = three.migrations_dir
+    assert folder is not None
+    (folder / "0003_index.sql").unlink()
+    (folder / "0003_index.rollback.sql").unlink()
+    write(folder, "0004_more", "create table more (id int);\n", "drop table more;\n")
+    # status fails on it; migrate said "nothing to apply" (or applied the rest), exit 0.
+    assert run_cli(three, "status") == 1
+    capsys.readouterr()
+    assert run_cli(three, "migrate") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"error: applied migration 0003_index is missing from {folder}: put the file back,"
+        " or roll it back first (`persistence rollback` uses the SQL stored when it was"
+        " applied); nothing was applied\n"
+    )
+    assert "more" not in tables(three)
+
+
+def test_migrate_warns_of_a_migration_without_a_rollback(project: Settings) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    (folder / "0001_once.sql").write_text("create table once (id int);\n")
+    lines: list[str] = []
+    assert Migrator(project, out=lines.append).migrate() == ["0001_once"]
+    assert lines[1] == (
+        f"warning   0001_once has no rollback file ({folder / '0001_once.rollback.sql'}):"
+        " `persistence rollback` will not be able to undo it"
+    )
+    assert lines[2] == "applying  0001_once"
+
+
 def test_dry_run_prints_sql_and_changes_nothing(three: Settings) -> None:
     lines: list[str] = []
     assert Migrator(three, out=lines.append).migrate(dry_run=True) == [
@@ -727,10 +761,11 @@ def test_every_database_command_takes_url(three: Settings, capsys, monkeypatch) 
     assert "-- would roll back 0003_index" in capsys.readouterr().out
     assert run_cli(three, "health", "--json") == 0
     assert json.loads(capsys.readouterr().out)["url"] == three.masked_url
-    assert run_cli(three, "seed") == 0
-    assert capsys.readouterr().out == f"no seed files in {three.seeds_dir}\n"
-    assert run_cli(three, "types") == 0
-    assert capsys.readouterr().out.startswith("no typed module configured for ")
+    # Asked to seed or type with nothing to do it from: a failure, saying so.
+    assert run_cli(three, "seed") == 1
+    assert capsys.readouterr().err.startswith(f"error: no seed files in {three.seeds_dir}: ")
+    assert run_cli(three, "types") == 1
+    assert capsys.readouterr().err.startswith("error: no typed module configured for ")
     # This test is about --url: squawk's findings on these migrations are acknowledged.
     (three.project / ".squawk.toml").write_text(
         "excluded_rules = ['prefer-bigint-over-int', 'require-concurrent-index-creation',"

@@ -5,7 +5,10 @@ not; pointing at the server under test, a closed port, an unknown host or a miss
 database) and its password. Every surface is tried with it: Settings, mask_url, the
 errors (with their traceback text), Database and AsyncDatabase, health(), and the CLI
 run as a subprocess. No run of 4 or more characters of the password may show.
-Each password is made of pieces ("s3cr3t", "PW", a tag) that appear nowhere else.
+Each password is made of pieces ("s3cr3t", "PW", a tag) that appear nowhere else:
+`scrub` hides the whole password (and each whole string that may be it), never its
+pieces, and `config._parse` refuses the malformed URLs that would scatter its pieces
+into the host, port or database name that libpq's messages quote.
 """
 
 from __future__ import annotations
@@ -234,3 +237,40 @@ def not_malformed(url: str) -> bool:
     except PersistenceError:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # The password is a piece of the role's name: the name stays whole.
+        ("postgresql://nouser_zq:user@{host}:{port}/{db}", 'role "nouser_zq" does not exist'),
+        # The password is a word of libpq's message: the message stays whole.
+        ("postgresql://{user}:server@{host}:1/{db}", 'connection to server at "'),
+    ],
+)
+def test_only_the_whole_password_is_hidden(
+    url: str,
+    shown: str,
+    server: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from persistence.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", url.format(**server))
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert shown in err
+    assert "***" not in err
+
+
+def test_a_password_is_hidden_whole_not_by_its_pieces() -> None:
+    from persistence.errors import scrub
+
+    said = 'FATAL:  password authentication failed for user "app"'
+    # Starring "password" (a piece of it) would tell what the password is made of.
+    assert scrub(said, ("wrongpassword",)) == said
+    assert scrub('host="wrongpassword" user=x', ("wrongpassword",)) == 'host="***" user=x'
+    assert scrub("url postgresql://u:wrongpassword@h/db", ("wrongpassword",)) == (
+        "url postgresql://u:***@h/db"
+    )

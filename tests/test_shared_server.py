@@ -160,8 +160,13 @@ def test_db_drop_drops_only_its_projects_database(
     assert main(["db", "drop", str(other)]) == 0
     assert capsys.readouterr().out == f"dropped {project_database(other)}\n"
     assert shared.status() is None
-    assert main(["db", "drop", str(other)]) == 0
-    assert capsys.readouterr().out == "no project database to drop\n"
+    # Nothing to drop for a project named: a mistyped folder, most likely.
+    assert main(["db", "drop", str(other)]) == 1
+    assert capsys.readouterr() == (
+        "",
+        f"error: no database of {other} on the embedded server: nothing dropped there"
+        " (`persistence db status` lists each project's database)\n",
+    )
 
 
 def test_db_drop_gone_drops_the_databases_of_deleted_projects(
