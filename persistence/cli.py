@@ -148,14 +148,16 @@ def cmd_db_start(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .config import mask_url
-    from .embedded import EmbeddedServer, resolve
+    from .embedded import development_server, resolve
 
-    # The embedded server, also when DATABASE_URL names another.
-    settings = dataclasses.replace(settings_of(args), database_url=None)
+    # The embedded server, also when DATABASE_URL names another (never in production).
+    given = settings_of(args)
+    server = development_server(given)
+    settings = dataclasses.replace(given, database_url=None)
     # The server starts either way, but no database is made for a stray folder.
     project = is_project(settings)
     url = (resolve(settings).database_url or "") if project else ""
-    info = EmbeddedServer.shared(settings).start()  # running: found, not started again
+    info = server.start()  # running: found, not started again
     print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
     if project:
         print(f"database for {settings.project}: {mask_url(url)}")

