@@ -6,9 +6,10 @@ whichever command comes first, and every project after it only connects. The ser
 data lives in `home()` (PERSISTENCE_HOME, else a per-user data folder), outside every
 project; each project's database is named after its folder and a hash of its absolute
 path (`project_database`), so two checkouts of one repository never share a database.
-It listens on 127.0.0.1 only, on a free port chosen at start, with trust
-authentication: a development server, never a production one (`resolve` refuses in
-production, for the CLI and `Database()` alike).
+It listens on 127.0.0.1 only, with trust authentication: a development server, never a
+production one (`resolve` refuses in production, for the CLI and `Database()` alike).
+It keeps its port across restarts when the port is free, so the pools of running
+processes reconnect.
 
 The server outlives the process that started it (so `make migrate` and `make test`
 share it); `stop()` finds it through `postmaster.pid`, also when the process that
@@ -74,6 +75,8 @@ full_page_writes = off
 # Per-statement figures for `persistence stats` (after create extension pg_stat_statements).
 shared_preload_libraries = 'pg_stat_statements'
 """
+#: What pg_ctl's /bin/sh would expand inside the double quotes it puts around the paths.
+_SHELL_CHARACTERS = '$`\\"'
 #: The one refusal of the embedded server in production.
 NO_DATABASE_IN_PRODUCTION = (
     "no database configured in production: set DATABASE_URL (or DB_HOST/DB_NAME/...)"
@@ -124,35 +127,48 @@ class EmbeddedServer:
         return server if (server.pgdata / "PG_VERSION").exists() else None
 
     def status(self) -> ServerInfo | None:
-        """The running server, or None (a stale postmaster.pid counts as not running)."""
+        """The running server, or None (a stale postmaster.pid counts as not running:
+        its pid gone, or taken by a process that is not the postmaster of this data
+        folder, another PostgreSQL's included).
+
+        Raises:
+            ConfigurationError: postmaster.pid cannot be read (another user's server).
+        """
         pidfile = self.pgdata / "postmaster.pid"
         try:
             lines = pidfile.read_text().splitlines()
         except FileNotFoundError:
             return None
+        except OSError as ex:
+            raise _not_writable(f"read {pidfile}", ex) from None
         if len(lines) < 8 or lines[7].strip() != "ready":
             return None
         pid, port = int(lines[0]), int(lines[3])
-        if not _alive(pid) or not _is_postgres(pid):
+        if not _alive(pid) or not _is_postmaster_of(pid, self.pgdata):
             return None
         return ServerInfo(pid=pid, port=port, pgdata=self.pgdata)
 
     def start(self, timeout: float = 60.0) -> ServerInfo:
         """Start the server (running initdb the first time), or return the running one.
 
-        Safe to call from several processes at once: a file lock serialises them.
+        Safe to call from several processes at once: a file lock serialises them. The
+        server listens on the port it had before if that is free (clients of the last
+        run reconnect), else on a free one.
 
         Raises:
+            ConfigurationError: the folder cannot be written, or its path holds a
+                character pg_ctl's shell would expand.
             PersistenceError: if the wheel is missing or the server does not start; the
                 message points at the server log.
         """
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as ex:
-            raise ConfigurationError(
-                f"cannot create the embedded server's folder {self.root} ({ex.strerror});"
-                " set PERSISTENCE_HOME to a folder you may write"
-            ) from None
+        for character in _SHELL_CHARACTERS:
+            if character in str(self.root):
+                raise ConfigurationError(
+                    f"the embedded server's folder {self.root} contains {character!r}, which"
+                    " pg_ctl's shell would expand: set PERSISTENCE_HOME to a folder without"
+                    f" any of {' '.join(_SHELL_CHARACTERS)}"
+                )
+        self._make_root()
         with self._lock():
             running = self.status()
             if running is not None:
@@ -161,7 +177,9 @@ class EmbeddedServer:
             bin_dir = self._bin_dir()
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb(bin_dir)
-            port = _free_port()
+            port = self._port()
+            if port is None or not _port_free(port):
+                port = _free_port()
             (self.pgdata / _CONF).write_text(_SETTINGS.format(port=port))
             self._chown(self.pgdata / _CONF)
             cmd = [str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log)]
@@ -200,15 +218,10 @@ class EmbeddedServer:
         return True
 
     def restart(self, mode: str = "fast") -> ServerInfo:
-        """Stop and start again on the same port (clients see a server restart)."""
-        info = self.status()
+        """Stop and start again, on the same port if it is still free (clients see a
+        server restart)."""
         self.stop(mode)
-        if info is not None:
-            (self.pgdata / _CONF).write_text(_SETTINGS.format(port=info.port))
-        with self._lock():
-            cmd = [str(self._bin_dir() / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log)]
-            self._run([*cmd, "-w", "start"], "start")
-            return self._wait_ready(60.0)
+        return self.start()
 
     def destroy(self) -> None:
         """Stop the server and delete its data."""
@@ -220,6 +233,21 @@ class EmbeddedServer:
     def _bin_dir(self) -> Path:
         return self.binaries if self.binaries is not None else _bin_dir()
 
+    def _make_root(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as ex:
+            raise _not_writable(f"create the embedded server's folder {self.root}", ex) from None
+
+    def _port(self) -> int | None:
+        """The port of the last start (in the settings file it wrote), if any."""
+        try:
+            text = (self.pgdata / _CONF).read_text()
+        except OSError:
+            return None
+        found = re.search(r"^port = (\d+)$", text, re.MULTILINE)
+        return int(found.group(1)) if found else None
+
     def _clear_after_crash(self) -> None:
         # postmaster.pid without a running server: the server crashed, or was killed.
         pidfile = self.pgdata / "postmaster.pid"
@@ -227,10 +255,11 @@ class EmbeddedServer:
             pid = int(pidfile.read_text().splitlines()[0])
         except (OSError, ValueError, IndexError):
             return
-        if _alive(pid) and not _is_postgres(pid):
+        if _alive(pid) and not _is_postmaster_of(pid, self.pgdata):
             # After a crash of the machine, the pid may belong to another process by
-            # now, and PostgreSQL refuses to start while that process lives ("lock file
-            # already exists"): the file is stale.
+            # now (another PostgreSQL's postmaster, even), and PostgreSQL refuses to
+            # start while that process lives ("lock file already exists"): the file is
+            # stale.
             pidfile.unlink(missing_ok=True)
             return
         # A killed postmaster is a zombie until reaped (by init, a second later in some
@@ -281,10 +310,15 @@ class EmbeddedServer:
                     stderr=log,
                     timeout=120,
                 )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as ex:
-            raise PersistenceError(
-                f"embedded server {what} failed ({ex}); see the server log {self.log}"
-            ) from None
+        except subprocess.CalledProcessError as ex:
+            reason = f"exit status {ex.returncode}"
+        except subprocess.TimeoutExpired as ex:
+            reason = f"no answer within {ex.timeout:g} s"
+        else:
+            return
+        raise PersistenceError(
+            f"embedded server {what} failed ({reason}); see the server log {self.log}"
+        )
 
     def _wait_ready(self, timeout: float) -> ServerInfo:
         deadline = time.monotonic() + timeout
@@ -297,12 +331,22 @@ class EmbeddedServer:
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
-        with (self.root / ".lock").open("w") as fh:
+        try:
+            fh = (self.root / ".lock").open("w")
+        except OSError as ex:
+            raise _not_writable(f"write the embedded server's folder {self.root}", ex) from None
+        with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _not_writable(what: str, ex: OSError) -> ConfigurationError:
+    return ConfigurationError(
+        f"cannot {what} ({ex.strerror}); set PERSISTENCE_HOME to a folder you may write"
+    )
 
 
 def home(settings: Settings | None = None) -> Path:
@@ -476,6 +520,18 @@ def _free_port() -> int:
         return port
 
 
+def _port_free(port: int) -> bool:
+    """Whether PostgreSQL could listen on `port` (as it does, the probe reuses an
+    address its last connections keep in TIME_WAIT; a listener refuses it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _exists(pid: int) -> bool:
     """Whether pid `pid` is taken, by a running process or a zombie."""
     try:
@@ -498,14 +554,29 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def _is_postgres(pid: int) -> bool:
-    """Whether process `pid` is a PostgreSQL server (on Linux, its command line says
-    so; where that cannot be read, it is taken to be one)."""
+def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
+    """Whether process `pid` is the postmaster of `pgdata`, not any other process (nor
+    another data folder's PostgreSQL) that has its pid since a reboot.
+
+    PostgreSQL makes its data folder its working directory: /proc tells which (as root,
+    or for our own processes); for another user's process, its command line's `-D`
+    does. Without /proc (macOS), it is taken to be.
+    """
+    proc = Path(f"/proc/{pid}")
     try:
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        return Path(os.readlink(proc / "cwd")) == pgdata
+    except PermissionError:
+        pass
     except OSError:
-        return True
-    return argv0.rsplit(b"/", 1)[-1].startswith(b"postgres")
+        return not Path("/proc/self").exists()
+    try:
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if not argv[0].rsplit(b"/", 1)[-1].startswith(b"postgres"):
+        return False
+    folders = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == b"-D"]
+    return any(os.path.realpath(os.fsdecode(folder)) == str(pgdata) for folder in folders)
 
 
 def _wait_dead(pid: int, timeout: float) -> None:

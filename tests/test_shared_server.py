@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import psycopg
 import pytest
 
 from persistence import ConfigurationError, Settings
+from persistence._embedded_postgres import major_version
 from persistence.cli import main
 from persistence.embedded import (
     EmbeddedServer,
@@ -377,3 +379,134 @@ def test_production_never_starts_the_embedded_server(
     assert main(["--project", str(project), "db", "stop"]) == 0
     assert capsys.readouterr().out == "embedded server stopped\n"
     assert shared.status() is None
+
+
+def test_a_stale_pid_file_naming_another_postgres_is_not_our_server(
+    shared: EmbeddedServer, server_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = shared.start()
+    shared.stop()
+    # After a reboot, the pid in postmaster.pid may be another PostgreSQL's postmaster.
+    other = EmbeddedServer(server_root / "other")
+    try:
+        theirs = other.start()
+        lines = [str(theirs.pid), str(shared.pgdata), "0", str(info.port), "", "127.0.0.1"]
+        (shared.pgdata / "postmaster.pid").write_text("\n".join([*lines, "0 0", "ready", ""]))
+        assert shared.status() is None, "another data folder's postmaster is not ours"
+        assert main(["db", "status"]) == 1
+        assert "embedded server not running" in capsys.readouterr().out
+        assert main(["db", "stop"]) == 0
+        assert capsys.readouterr().out == "embedded server was not running\n"
+        assert other.status() == theirs, "the other server was left alone"
+        assert main(["db", "start"]) == 0
+        started = shared.status()
+        assert started is not None
+        assert started.pid != theirs.pid
+        with psycopg.connect(started.url()) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        assert other.status() == theirs
+    finally:
+        other.destroy()
+
+
+def test_a_stopped_or_killed_server_comes_back_on_its_port(
+    shared: EmbeddedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Other projects' running processes keep the URL they were given: the same port
+    # lets their pools reconnect.
+    info = shared.start()
+    assert main(["db", "stop"]) == 0
+    assert main(["db", "start"]) == 0
+    again = shared.status()
+    assert again is not None
+    assert again.port == info.port
+    os.kill(again.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while _alive(again.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert shared.start().port == info.port
+
+    # A port taken meanwhile: another one.
+    shared.stop()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", info.port))
+        taken.listen()
+        moved = shared.start()
+    assert moved.port != info.port
+    with psycopg.connect(moved.url()) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+
+
+def _cli(argv: list[str], home: Path, *wrapper: str) -> subprocess.CompletedProcess[str]:
+    """`persistence ARGV` in a process of its own, run through `wrapper`."""
+    env = {**os.environ, "PERSISTENCE_HOME": str(home)}
+    env["PYTHONPATH"] = str(Path(__file__).parent.parent)
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [*wrapper, sys.executable, "-m", "persistence", *argv],
+        cwd=home.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _one_line_naming_the_variable(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: cannot "), done.stderr
+    assert done.stderr.endswith("; set PERSISTENCE_HOME to a folder you may write\n"), done.stderr
+
+
+def test_another_users_home_is_one_line_naming_the_variable(server_root: Path) -> None:
+    # Their server's folder, closed to us: as root, the process gives up root's
+    # permission to read and write anything.
+    wrapper: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv to drop root's file permissions")
+        wrapper = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    home = server_root / "theirs"
+    pgdata = home / f"pg{major_version()}" / "pgdata"
+    pgdata.mkdir(parents=True)
+    (pgdata / "postmaster.pid").write_text("1\n")
+    pgdata.chmod(0o000)
+    pgdata.parent.chmod(0o555)
+    try:
+        for command in (["db", "status"], ["db", "stop"], ["db", "start"]):
+            _one_line_naming_the_variable(_cli(command, home, *wrapper))
+    finally:
+        pgdata.parent.chmod(0o755)
+        pgdata.chmod(0o700)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_a_home_on_a_read_only_mount_is_one_line_naming_the_variable(server_root: Path) -> None:
+    home = server_root / "readonly"
+    (home / f"pg{major_version()}").mkdir(parents=True)
+    mount = f'mount --bind {home} {home} && mount -o remount,bind,ro {home} && exec "$@"'
+    wrapper = ["unshare", "-m", "sh", "-c", mount, "sh"]
+    probe = subprocess.run([*wrapper, "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount here: {probe.stderr.decode().strip()}")
+    _one_line_naming_the_variable(_cli(["db", "start"], home, *wrapper))
+
+
+@pytest.mark.parametrize("folder", ["a$HOME", "a`b", 'a"b', "a\\\\b"])
+def test_a_home_with_a_character_the_shell_expands_is_refused(
+    server_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    folder: str,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PERSISTENCE_HOME", str(server_root / folder))
+    monkeypatch.chdir(server_root)
+    assert main(["db", "start"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    character = next(c for c in folder if c in '$`\\"')
+    assert f"contains {character!r}" in err, err
+    assert "PERSISTENCE_HOME" in err
+    assert not (server_root / folder).exists(), "refused before anything was made"
