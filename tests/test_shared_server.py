@@ -510,3 +510,35 @@ def test_a_home_with_a_character_the_shell_expands_is_refused(
     assert f"contains {character!r}" in err, err
     assert "PERSISTENCE_HOME" in err
     assert not (server_root / folder).exists(), "refused before anything was made"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as a system user")
+def test_as_root_no_folder_is_opened_beyond_search(
+    server_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(server_root)
+    # A folder closed to other users, as /root is: refused, and left closed.
+    closed = server_root / "closed"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    monkeypatch.setenv("PERSISTENCE_HOME", str(closed / "pg"))
+    assert main(["db", "start"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{closed} is closed to other users" in err, err
+    assert "PERSISTENCE_HOME" in err
+    assert closed.stat().st_mode & 0o777 == 0o700, "never opened"
+
+    # One others may search (not list): used as it is.
+    searchable = server_root / "searchable"
+    searchable.mkdir()
+    searchable.chmod(0o711)
+    monkeypatch.setenv("PERSISTENCE_HOME", str(searchable / "pg"))
+    server = EmbeddedServer.shared(Settings(embedded_home=searchable / "pg"))
+    try:
+        assert main(["db", "start"]) == 0, capsys.readouterr().err
+        assert searchable.stat().st_mode & 0o777 == 0o711, "not opened to reading"
+        assert server_root.stat().st_mode & 0o777 == 0o755
+    finally:
+        server.destroy()
