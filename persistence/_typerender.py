@@ -114,8 +114,10 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
         *_imports(ours, width),
     ]
     for alias, (names, comment) in sorted(enums.items()):
-        labels = _Group("Literal[", tuple(_str(label) for label in names), "]")
-        out += ["", *_layout(_Group(f"{alias}: TypeAlias = ", (labels,), ""), 0, width)]
+        # Too long for a line: `Literal[`, a label per line, `]` (a line break after
+        # `= ` alone would end the statement there).
+        labels = _Group(f"{alias}: TypeAlias = Literal[", tuple(map(_str, names)), "]")
+        out += ["", *_layout(labels, 0, width)]
         out += _docstring(comment, "", width)
     _name_rows(described)
     written: set[str] = set()

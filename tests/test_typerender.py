@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,27 @@ def test_a_comment_over_several_lines_is_wrapped_as_one_paragraph(tmp_path: Path
     assert lines[0] == '"""Move a job on if the transition is allowed (queued -> running ->'
     assert lines[1] == "completed or failed); nothing otherwise."
     assert lines[2:] == ["", "- a job never goes back", ""]
+
+
+def test_an_enum_too_long_for_a_line_is_split_label_by_label(
+    described: list[Described], tmp_path: Path
+) -> None:
+    labels = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded")
+    described[0].enums["OrderStatus"] = (labels, "")
+    source = render(described, "queries/")
+    compile(source, "typed.py", "exec")  # the alias must not end at `TypeAlias =`
+    assert (
+        "OrderStatus: TypeAlias = Literal[\n"
+        + "".join(f'    "{label}",\n' for label in labels)
+        + "]\n"
+    ) in source
+    # The layout ruff format keeps as it is.
+    module = tmp_path / "typed.py"
+    module.write_text(source)
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed beside this Python")
+    result = subprocess.run(
+        [ruff, "format", "--check", "--isolated", str(module)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
