@@ -41,7 +41,7 @@ from .lint import SquawkMissing, lint_migrations
 from .migrations import Migrator, Output
 from .queries import Catalog
 from .schema import diff, snapshot
-from .typegen import typed_source
+from .typegen import compile_problem, typed_source
 
 __all__ = ["check", "check_migrations", "lint"]
 
@@ -158,6 +158,9 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
             problems.append(
                 f"{path} is stale: the queries or the schema changed; run `persistence types`"
             )
+        elif problem := compile_problem(current, path):
+            out(f"{'FAILED':<8}{path.name} compiles")
+            problems.append(problem)
     return problems
 
 

@@ -21,7 +21,7 @@ from .errors import QueryLoadError
 from .migrations import Migrator, Output
 from .queries import Catalog
 
-__all__ = ["generate_types", "typed_source"]
+__all__ = ["compile_problem", "generate_types", "typed_source"]
 
 
 def generate_types(settings: Settings, out: Output = print) -> Path:
@@ -60,6 +60,8 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
             " server with those extensions"
         )
         return settings.types_path
+    if problem := compile_problem(source, settings.types_path):
+        raise QueryLoadError(problem)
     settings.types_path.parent.mkdir(parents=True, exist_ok=True)
     settings.types_path.write_text(source)
     out(f"wrote {settings.types_path}")
@@ -83,6 +85,19 @@ def typed_source(
         origin = catalog.folder
     source = render(described, f"{origin}/", _line_length(path))
     return source, problems, len(runnable), skipped
+
+
+def compile_problem(source: str, path: Path) -> str | None:
+    """Why the typed module `source` (to live at `path`) is not valid Python, in one
+    line, or None: a guard, so that a fault of the renderer is never written or passed."""
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as ex:
+        return (
+            f"{path}:{ex.lineno}: the typed module does not compile ({ex.msg}); a bug of"
+            " `persistence types`: please report it with the query or type named there"
+        )
+    return None
 
 
 def _line_length(path: Path) -> int:
