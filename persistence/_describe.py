@@ -81,8 +81,12 @@ _RESERVED = frozenset(
     {"Any", "Literal", "TypeAlias", "TypedDict", "Iterable", "Decimal", "UUID", "Range"}
     | {"Multirange", "Database", "AsyncDatabase", "QueryRunner", "AsyncQueryRunner", "Queries"}
     | {"AsyncQueries", "IPv4Address", "IPv6Address", "IPv4Interface", "IPv6Interface"}
-    | {"IPv4Network", "IPv6Network"}
+    | {"IPv4Network", "IPv6Network", "Sequence", "Generator", "AsyncGenerator", "TypeVar"}
+    | {"Unpack", "Page", "FilterValue", "M"}
 )
+# Every class the generated module defines ends with one of these (`NotesRow`,
+# `ItemsFilters`, `UsersQueries`...); an enum alias never does: it gets "Enum" then.
+_CLASS_SUFFIXES = ("Row", "Params", "Filters", "Changes", "Repository", "Queries")
 
 
 class DescribeError(Exception):
@@ -414,11 +418,36 @@ class _TypeNames:
         return annotation
 
     def _enum(self, oid: int, t: _PgType) -> str:
-        alias = self._aliases.get(oid)
-        if alias is None:
-            alias = camel([t.name])
-            if alias in _RESERVED or alias in self.enums:
-                alias += "Enum" if alias in _RESERVED else str(oid)
-            self._aliases[oid] = alias
-            self.enums[alias] = (tuple(t.labels or ()), t.comment)
+        if not self._aliases:
+            self._aliases = _enum_aliases(self._conn)
+        alias = self._aliases[oid]
+        self.enums[alias] = (tuple(t.labels or ()), t.comment)
         return alias
+
+
+def _enum_aliases(conn: psycopg.Connection[Any]) -> dict[int, str]:
+    """An alias for every enum type of the database, by OID: the same on every run (no
+    OID in it, whichever enums the queries use): `Mood` for the enum the search_path
+    finds, `OtherMood` for `other.mood`; "Enum" is added to one that would take a name
+    the module imports or defines, and a number to one that would still take another
+    enum's (those on the search_path first, then by schema and name)."""
+    rows = conn.execute(
+        "select t.oid::int8, n.nspname, t.typname, pg_type_is_visible(t.oid) as visible"
+        " from pg_type t join pg_namespace n on n.oid = t.typnamespace"
+        " where t.typtype = 'e' order by not pg_type_is_visible(t.oid), n.nspname, t.typname"
+    ).fetchall()
+    aliases: dict[int, str] = {}
+    taken: set[str] = set()
+    for oid, schema, name, visible in rows:
+        alias = camel([str(name)] if visible else [str(schema), str(name)])
+        if not alias.isidentifier():
+            alias = f"Enum{alias}"  # `1st_choice`
+        if alias in _RESERVED or alias.endswith(_CLASS_SUFFIXES):
+            alias += "Enum"
+        unique, n = alias, 1
+        while unique in taken:
+            n += 1
+            unique = f"{alias}{n}"
+        taken.add(unique)
+        aliases[int(oid)] = unique
+    return aliases

@@ -59,7 +59,9 @@ def _str(text: str) -> str:
 
 
 def camel(parts: Iterable[str]) -> str:
-    return "".join(p[:1].upper() + p[1:] for part in parts for p in re.split(r"_+", part))
+    """`order_status` -> `OrderStatus` (`order-status` too: any non-word character
+    separates words, as _ does)."""
+    return "".join(p[:1].upper() + p[1:] for part in parts for p in re.split(r"[\W_]+", part))
 
 
 def returns_row(d: Described) -> bool:

@@ -191,3 +191,51 @@ def test_positional_parameters_are_refused(sample_settings: Settings, tmp_path: 
         f"{tmp_path / 'bad.sql'}:2: query by_id uses the positional parameter $1;"
         " named parameters are required: write :id"
     )
+
+
+def describe_with(settings: Settings, folder: Path, ddl: str, sql: str) -> list[Described]:
+    (folder / "q.sql").write_text(sql)
+    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        conn.execute(ddl)
+        found, problems = describe(conn, Catalog(folder))
+    assert problems == []
+    return found
+
+
+def test_enums_of_one_name_in_two_schemas_get_stable_names(
+    sample_settings: Settings, tmp_path: Path
+) -> None:
+    """The enum the search_path finds keeps its name, the other is qualified by its
+    schema; no OID in a name (the module would change on every run)."""
+    found = describe_with(
+        sample_settings,
+        tmp_path,
+        "create type mood as enum ('sad', 'happy'); create schema other;"
+        " create type other.mood as enum ('calm', 'angry');",
+        "-- name: moods()^\nselect 'sad'::mood as here, 'calm'::other.mood as there;\n",
+    )
+    (moods,) = found
+    assert [c.annotation for c in moods.columns] == ["Mood", "OtherMood"]
+    assert moods.enums["Mood"][0] == ("sad", "happy")
+    assert moods.enums["OtherMood"][0] == ("calm", "angry")
+
+
+def test_an_enum_never_takes_the_name_of_a_generated_class(
+    sample_settings: Settings, tmp_path: Path
+) -> None:
+    """`notes_row` would be NotesRow, the row class of table notes (mypy: no-redef)."""
+    found = describe_with(
+        sample_settings,
+        tmp_path,
+        "create type notes_row as enum ('a', 'b'); create type m as enum ('x');"
+        " create type page as enum ('y')",
+        "-- name: all_notes()\nselect * from notes;\n\n"
+        "-- name: kinds()^\nselect 'a'::notes_row as kind, 'x'::m as m, 'y'::page as page;\n",
+    )
+    source = render(found, "queries/")
+    compile(source, "typed.py", "exec")
+    assert "class NotesRow:" in source
+    assert 'NotesRowEnum: TypeAlias = Literal["a", "b"]' in source
+    assert 'MEnum: TypeAlias = Literal["x"]' in source
+    assert 'PageEnum: TypeAlias = Literal["y"]' in source
+    assert "    kind: NotesRowEnum\n" in source
