@@ -186,7 +186,8 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
         dims = attr.dims if attr is not None else 1
         annotation = types.annotation(desc.ftype(i), out.imports, result=True, dims=dims)
         comment = attr.comment if attr is not None else ""
-        out.columns.append(Column(name, annotation, nullable, comment))
+        settable = attr is None or not attr.generated
+        out.columns.append(Column(name, annotation, nullable, comment, settable))
     _check_shape(query, len(out.columns))
     whole = _whole_row_of(conn, sources)
     # The shared `<Table>Row` keeps the table's truth: a query that makes a column
@@ -208,6 +209,8 @@ class _Attribute:
     #: Declared array dimensions (`int[][]`: 2); PostgreSQL does not enforce them.
     dims: int
     comment: str
+    #: GENERATED ALWAYS (AS IDENTITY, or AS (...) STORED): an UPDATE may not set it.
+    generated: bool = False
 
 
 def _attributes(
@@ -219,13 +222,15 @@ def _attributes(
         return {}
     rows = conn.execute(
         "select attrelid::int8, attnum::int8, attnotnull, attndims,"
-        " coalesce(col_description(attrelid, attnum), '') from pg_attribute"
+        " coalesce(col_description(attrelid, attnum), ''),"
+        " attidentity = 'a' or attgenerated <> '' from pg_attribute"
         " where (attrelid::int8, attnum::int8)"
         " in (select * from unnest(%s::int8[], %s::int8[]))",
         ([t for t, _ in wanted], [c for _, c in wanted]),
     ).fetchall()
     return {
-        (int(r[0]), int(r[1])): _Attribute(bool(r[2]), max(int(r[3]), 1), str(r[4])) for r in rows
+        (int(r[0]), int(r[1])): _Attribute(bool(r[2]), max(int(r[3]), 1), str(r[4]), bool(r[5]))
+        for r in rows
     }
 
 

@@ -18,6 +18,8 @@ class Column:
     nullable: bool
     #: COMMENT ON the table column it comes from, else "".
     comment: str = ""
+    #: An UPDATE may set it: not GENERATED ALWAYS (an identity or a computed column).
+    settable: bool = True
 
 
 @dataclass(slots=True)

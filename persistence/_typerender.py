@@ -270,7 +270,7 @@ def _repository(d: Described, width: int) -> list[str]:
     lines += ["", "", f"class {name}Changes(TypedDict, total=False):"]
     lines += _docstring(f"Columns of table {d.table} an update may set.", "    ", width)
     lines.append("")
-    for c in columns:
+    for c in (c for c in columns if c.settable):  # not a GENERATED ALWAYS column
         lines += _field(c.name, c.annotation + (" | None" if c.nullable else ""), width)
     filters = f"**filters: Unpack[{name}Filters]"
     order = "order_by: str | Sequence[str] | None = None"
