@@ -189,17 +189,23 @@ def _name_rows(described: list[Described]) -> None:
             d.row_name = name if name not in taken else name[: -len("Row")] + "QueryRow"
 
 
+def _escape(line: str) -> str:
+    """A line of a docstring as it reads in the source: a backslash stays a backslash,
+    and the third of three quotes in a row is escaped (they would end the docstring)."""
+    return line.replace("\\", "\\\\").replace('"' * 3, '""\\"')
+
+
 def _docstring(text: str, indent: str, width: int) -> list[str]:
     """`text` (a COMMENT ON) as a docstring at `indent`, wrapped to fit; [] if empty."""
-    text = " ".join(text.replace('"' * 3, "'" * 3).replace("\\", "\\\\").split())
+    text = " ".join(text.split())
     if not text:
         return []
     if text.endswith('"'):
         text += " "  # a fourth quote would end the docstring early
     quote = '"' * 3
     if len(indent) + len(text) + 6 <= width:
-        return [f"{indent}{quote}{text}{quote}"]
-    lines = textwrap.wrap(text, width - len(indent) - 3)
+        return [f"{indent}{quote}{_escape(text)}{quote}"]
+    lines = [_escape(line) for line in textwrap.wrap(text, width - len(indent) - 3)]
     rest = [f"{indent}{line}" for line in lines[1:]]
     return [f"{indent}{quote}{lines[0]}", *rest, indent + quote]
 
@@ -301,7 +307,11 @@ def _repository(d: Described, width: int) -> list[str]:
         )
         lines += ["", f"    table = {_str(d.table)}"]
         if d.table_key != ("id",):
-            lines.append(f"    primary_key = ({''.join(_str(k) + ', ' for k in d.table_key)})")
+            keys = tuple(map(_str, d.table_key))
+            if len(keys) == 1:  # a tuple of one, as ruff writes it
+                lines.append(f"    primary_key = ({keys[0]},)")
+            else:
+                lines += _layout(_Group("primary_key = (", keys, ")"), 4, width)
         lines += ["", "    if TYPE_CHECKING:"]
         # Narrower than the untyped base's `**filters: Any`, on purpose: hence the ignore.
         for method, args, returns in stubs:
@@ -462,11 +472,11 @@ def _method_doc(d: Described, width: int) -> list[str]:
     """The query's doc comment, wrapped to fit, then where the query is defined."""
     q = d.query
     room = width - 16
-    first, *rest = _paragraphs(q.doc.strip().replace('"' * 3, "'" * 3) or q.name)
-    summary = textwrap.wrap(first, room) or [""]
+    first, *rest = _paragraphs(q.doc.strip() or q.name)
+    summary = [_escape(line) for line in textwrap.wrap(first, room)] or [""]
     while rest and not rest[0]:
         rest.pop(0)  # the blank line after the summary is written below
-    body = [line for para in rest for line in textwrap.wrap(para, room) or [""]]
+    body = [_escape(line) for para in rest for line in textwrap.wrap(para, room) or [""]]
     where = f"({q.path.name}:{q.line})"
     if not body and len(summary) == 1 and len(summary[0]) + len(where) <= room - 2:
         text = f"{summary[0]} {where}"

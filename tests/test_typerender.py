@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -95,7 +96,11 @@ def test_an_enum_too_long_for_a_line_is_split_label_by_label(
         + "".join(f'    "{label}",\n' for label in labels)
         + "]\n"
     ) in source
-    # The layout ruff format keeps as it is.
+    ruff_keeps(source, tmp_path)
+
+
+def ruff_keeps(source: str, tmp_path: Path) -> None:
+    """`source` is laid out as `ruff format` keeps it."""
     module = tmp_path / "typed.py"
     module.write_text(source)
     ruff = Path(sys.executable).parent / "ruff"
@@ -105,3 +110,61 @@ def test_an_enum_too_long_for_a_line_is_split_label_by_label(
         [ruff, "format", "--check", "--isolated", str(module)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_comment_reads_in_the_docstring_as_written(tmp_path: Path) -> None:
+    """Backslashes and triple quotes in a query's comment or a COMMENT ON: the module
+    compiles, and the docstrings say what the comments say (three double quotes were
+    written as three single ones)."""
+    doc = 'Matches C:\\x or \\N, and """quoted""" or """"" text'
+    (tmp_path / "jobs.sql").write_text(f"-- name: advance(id)!\n-- {doc}\nupdate t set n = :id;\n")
+    query = Catalog(tmp_path)["jobs.advance"]
+    (tmp_path / "rows.sql").write_text("-- name: every_row()\nselect * from t;\n")
+    rows = Catalog(tmp_path)["rows.every_row"]
+    table = Described(rows, columns=[Column("n", "int", False, comment=doc + ' "')])
+    table.table, table.table_comment, table.table_key = "t", doc * 3, ("n",)
+    source = render([Described(query, params=[("id", "int")]), table], "queries/")
+    tree = ast.parse(source)
+    row = _node(tree, "TRow")
+    wrapped = str(ast.get_docstring(row))  # the table's comment, on several lines
+    assert " ".join(wrapped.split()) == " ".join((doc * 3).split())
+    field = row.body.index(next(n for n in row.body if isinstance(n, ast.AnnAssign)))
+    column_doc = row.body[field + 1]
+    assert isinstance(column_doc, ast.Expr)
+    assert isinstance(column_doc.value, ast.Constant)
+    assert column_doc.value.value == doc + ' " '  # a space before the closing quotes
+    method = _node(_node(tree, "JobsQueries"), "advance")
+    assert ast.get_docstring(method) == f"{doc} (jobs.sql:1)"
+    ruff_keeps(source, tmp_path)
+
+
+def _node(tree: ast.AST, name: str) -> ast.ClassDef | ast.FunctionDef:
+    return next(
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ClassDef | ast.FunctionDef) and n.name == name
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [
+        (("code",), '    primary_key = ("code",)\n'),
+        (("a", "b"), '    primary_key = ("a", "b")\n'),
+        (
+            ("a_rather_long_key_column", "another_rather_long_key_column", "and_a_third_one"),
+            '    primary_key = (\n        "a_rather_long_key_column",\n',
+        ),
+    ],
+)
+def test_a_primary_key_other_than_id_is_written_as_ruff_writes_it(
+    tmp_path: Path, key: tuple[str, ...], written: str
+) -> None:
+    (tmp_path / "rows.sql").write_text("-- name: every_row()\nselect * from t;\n")
+    table = Described(
+        Catalog(tmp_path)["rows.every_row"], columns=[Column(k, "int", False) for k in key]
+    )
+    table.table, table.table_key = "t", key
+    source = render([table], "queries/")
+    assert written in source
+    ruff_keeps(source, tmp_path)
