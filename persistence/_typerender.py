@@ -178,15 +178,40 @@ def _tree(groups: dict[tuple[str, ...], list[Described]]) -> dict[tuple[str, ...
 
 def _name_rows(described: list[Described]) -> None:
     """Name the row classes: `<Table>Row` for a whole table row (shared by every query
-    returning one), else `<Query>Row`, or `<Query>QueryRow` if a table took that name."""
+    returning one), else `<Query>Row`, `<Namespace><Query>Row` when queries of several
+    files share the name (each has its own columns), and `...QueryRow` if a table took
+    that name; likewise `<Query>Params` for the rows of an executemany (`*!`)."""
     whole = {d.table for d in described if d.table is not None}
     taken = {camel([t]) + "Row" for t in whole}
+    own = [d for d in described if d.table is None and _has_class(d)]
+    short: dict[str, set[str]] = {}
+    for d in own:
+        short.setdefault(_class_name(d, d.query.name.split(".")[-1:]), set()).add(d.query.name)
     for d in described:
         if d.table is not None:
             d.row_name = camel([d.table]) + "Row"
-        else:
-            name = camel(d.query.name.split(".")[-1:]) + "Row"
-            d.row_name = name if name not in taken else name[: -len("Row")] + "QueryRow"
+    for d in own:
+        suffix = "Params" if d.query.operation == "execute_many" else "Row"
+        parts = d.query.name.split(".")
+        # The query's own name, or with its namespace when several files use it.
+        base = camel(parts[-1:] if len(short[_class_name(d, parts[-1:])]) == 1 else parts)
+        name, n = base + suffix, 1
+        if name in taken:
+            base += "Query"
+            name = base + suffix
+        while name in taken:
+            n += 1
+            name = f"{base}{n}{suffix}"
+        taken.add(name)
+        d.row_name = name
+
+
+def _has_class(d: Described) -> bool:
+    return returns_row(d) or d.query.operation == "execute_many"
+
+
+def _class_name(d: Described, parts: list[str]) -> str:
+    return camel(parts) + ("Params" if d.query.operation == "execute_many" else "Row")
 
 
 def _escape(line: str) -> str:
@@ -235,7 +260,7 @@ def _row_class(d: Described, written: set[str], width: int) -> list[str]:
             lines += _docstring(c.comment, "    ", width)
         return lines
     if d.query.operation == "execute_many":
-        name = camel(d.query.name.split(".")[-1:]) + "Params"
+        name = d.row_name
         lines = ["", "", f"class {name}(TypedDict):"]
         lines += _docstring(f"Parameters of one {d.query.name} row.", "    ", width)
         lines.append("")
@@ -432,7 +457,7 @@ def _method(d: Described, is_async: bool, width: int) -> list[str]:
         returns, body = "str", f"return {aw}self._runner.script({query})"
 
     if op == "execute_many":
-        args: list[str] = [f"rows: Iterable[{camel([short])}Params]"]
+        args: list[str] = [f"rows: Iterable[{d.row_name}]"]
     else:
         args = ["*", *(f"{p}: {a}" for p, a in d.params)] if d.params else []
     signature = _Group(

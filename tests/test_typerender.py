@@ -168,3 +168,33 @@ def test_a_primary_key_other_than_id_is_written_as_ruff_writes_it(
     source = render([table], "queries/")
     assert written in source
     ruff_keeps(source, tmp_path)
+
+
+def test_queries_of_one_name_in_two_files_get_row_classes_of_their_own(tmp_path: Path) -> None:
+    """`get` in users.sql and posts.sql return other columns: one `GetRow` for both
+    typed one of them wrongly (and failed at run time); likewise `*!` parameters."""
+    for ns, column in (("posts", "title"), ("users", "email")):
+        (tmp_path / f"{ns}.sql").write_text(
+            f"-- name: get(id)^\nselect {column} from {ns} where id = :id;\n\n"
+            f"-- name: put*!\ninsert into {ns} ({column}) values (:{column});\n"
+        )
+    catalog = Catalog(tmp_path)
+    source = render(
+        [
+            Described(
+                catalog[f"{ns}.get"], params=[("id", "int")], columns=[Column(column, "str", False)]
+            )
+            for ns, column in (("posts", "title"), ("users", "email"))
+        ]
+        + [
+            Described(catalog[f"{ns}.put"], params=[(column, "str")])
+            for ns, column in (("posts", "title"), ("users", "email"))
+        ],
+        "queries/",
+    )
+    assert "class PostsGetRow:" in source
+    assert "class UsersGetRow:" in source
+    assert "def get(self, *, id: int) -> UsersGetRow | None:" in source
+    assert "class PostsPutParams(TypedDict):" in source
+    assert "    def put(self, rows: Iterable[UsersPutParams]) -> int:" in source
+    assert "GetRow:" not in source.replace("sGetRow:", "")
