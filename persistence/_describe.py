@@ -195,7 +195,7 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
     if whole is not None and all(
         c.nullable == (not attrs[src].not_null) for c, src in zip(out.columns, sources, strict=True)
     ):
-        out.table, out.table_comment = whole
+        out.table, out.table_schema, out.table_comment = whole
         out.table_key = _primary_key(conn, sources[0][0])
     if tree.always_inserts is not None:
         out.always_returns = not _may_drop_inserts(conn, tree.always_inserts)
@@ -282,22 +282,26 @@ def _may_drop_inserts(conn: psycopg.Connection[Any], table: str) -> bool:
 
 def _whole_row_of(
     conn: psycopg.Connection[Any], sources: list[tuple[int, int]]
-) -> tuple[str, str] | None:
-    """The table's name and comment if the columns are exactly its columns, in order."""
+) -> tuple[str, str, str] | None:
+    """The table's name, schema ("" if the search_path finds the table by its name)
+    and comment if the columns are exactly its columns, in order."""
     tables = {t for t, _ in sources}
     if len(tables) != 1 or 0 in tables:
         return None
     (table,) = tables
     row = conn.execute(
-        "select c.relname, array_agg(a.attnum::int order by a.attnum),"
+        "select c.relname, case when pg_table_is_visible(c.oid) then '' else n.nspname end,"
+        " array_agg(a.attnum::int order by a.attnum),"
         " coalesce(obj_description(c.oid, 'pg_class'), '')"
         " from pg_class c join pg_attribute a on a.attrelid = c.oid"
-        " where c.oid = %s and a.attnum > 0 and not a.attisdropped group by c.oid, c.relname",
+        " join pg_namespace n on n.oid = c.relnamespace"
+        " where c.oid = %s and a.attnum > 0 and not a.attisdropped"
+        " group by c.oid, c.relname, n.nspname",
         (table,),
     ).fetchone()
-    if row is None or list(row[1]) != [c for _, c in sources]:
+    if row is None or list(row[2]) != [c for _, c in sources]:
         return None
-    return str(row[0]), str(row[2])
+    return str(row[0]), str(row[1]), str(row[3])
 
 
 def _check_shape(query: Query, ncols: int) -> None:

@@ -35,6 +35,8 @@ class Described:
     #: The table whose whole row this is (`select *`, `returning *`), with the table's
     #: own nullability, else None: such queries share one row class named after it.
     table: str | None = None
+    #: Its schema, or "" when the search_path finds it by its name.
+    table_schema: str = ""
     #: COMMENT ON that table, else "".
     table_comment: str = ""
     #: That table's primary key columns, in order.

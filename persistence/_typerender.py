@@ -127,7 +127,7 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
     written: set[str] = set()
     for d in described:
         out += _row_class(d, written, width)
-    tables = {d.table: d for d in reversed(described) if d.table is not None}
+    tables = {_qualified(d): d for d in reversed(described) if d.table is not None}
     if tables:
         out += ["", "", 'M = TypeVar("M")', '"""The dataclass a typed repository maps rows to."""']
         for table in sorted(tables):
@@ -178,18 +178,27 @@ def _tree(groups: dict[tuple[str, ...], list[Described]]) -> dict[tuple[str, ...
 
 def _name_rows(described: list[Described]) -> None:
     """Name the row classes: `<Table>Row` for a whole table row (shared by every query
-    returning one), else `<Query>Row`, `<Namespace><Query>Row` when queries of several
-    files share the name (each has its own columns), and `...QueryRow` if a table took
-    that name; likewise `<Query>Params` for the rows of an executemany (`*!`)."""
-    whole = {d.table for d in described if d.table is not None}
-    taken = {camel([t]) + "Row" for t in whole}
+    returning one; `<Schema><Table>Row` for a table off the search_path), else
+    `<Query>Row`, `<Namespace><Query>Row` when queries of several files share the name
+    (each has its own columns), and `...QueryRow` if a table took that name; likewise
+    `<Query>Params` for the rows of an executemany (`*!`)."""
+    tables: dict[tuple[str, ...], str] = {}
+    # Those on the search_path first: they keep their plain names.
+    qualified = {_qualified(d) for d in described if d.table is not None}
+    for table in sorted(qualified, key=lambda t: (len(t), t)):
+        name, n = camel(table), 1
+        while f"{name}Row" in tables.values():  # `other_notes` and `other.notes`
+            n += 1
+            name = f"{camel(table)}{n}"
+        tables[table] = f"{name}Row"
+    taken = set(tables.values())
     own = [d for d in described if d.table is None and _has_class(d)]
     short: dict[str, set[str]] = {}
     for d in own:
         short.setdefault(_class_name(d, d.query.name.split(".")[-1:]), set()).add(d.query.name)
     for d in described:
         if d.table is not None:
-            d.row_name = camel([d.table]) + "Row"
+            d.row_name = tables[_qualified(d)]
     for d in own:
         suffix = "Params" if d.query.operation == "execute_many" else "Row"
         parts = d.query.name.split(".")
@@ -204,6 +213,12 @@ def _name_rows(described: list[Described]) -> None:
             name = f"{base}{n}{suffix}"
         taken.add(name)
         d.row_name = name
+
+
+def _qualified(d: Described) -> tuple[str, ...]:
+    """The table's name, with its schema if the search_path does not find it."""
+    assert d.table is not None
+    return (d.table_schema, d.table) if d.table_schema else (d.table,)
 
 
 def _has_class(d: Described) -> bool:
@@ -250,7 +265,7 @@ def _row_class(d: Described, written: set[str], width: int) -> list[str]:
         written.add(name)
         lines = ["", "", "@dataclass(frozen=True, slots=True)", f"class {name}:"]
         if d.table is not None:
-            what = d.table_comment or f"A row of table {d.table}."
+            what = d.table_comment or f"A row of table {'.'.join(_qualified(d))}."
         else:
             what = f"Row of {d.query.name} ({d.query.path.name}:{d.query.line})."
         lines += _docstring(what, "    ", width)
@@ -278,7 +293,8 @@ def _repository(d: Described, width: int) -> list[str]:
     """For a table with a row class: TypedDicts of its filters and changes, and typed
     bases of BaseRepository / AsyncBaseRepository whose keyword arguments mypy checks."""
     assert d.table is not None
-    name = camel([d.table])
+    name = d.row_name.removesuffix("Row")
+    label = ".".join(_qualified(d))
     columns = [c for c in d.columns if c.name not in _KEYWORDS]
     types = {c.name: c.annotation for c in d.columns}
     if len(d.table_key) == 1:
@@ -289,7 +305,7 @@ def _repository(d: Described, width: int) -> list[str]:
         key = "Any"
     lines = ["", "", f"class {name}Filters(TypedDict, total=False):"]
     lines += _docstring(
-        f"Filters on table {d.table}: a value (=), a list or tuple (= ANY), a Filter (gt,"
+        f"Filters on table {label}: a value (=), a list or tuple (= ANY), a Filter (gt,"
         " like...), or None (IS NULL) where the column allows NULL.",
         "    ",
         width,
@@ -299,7 +315,7 @@ def _repository(d: Described, width: int) -> list[str]:
         each = f"FilterValue[{c.annotation}]" + (" | None" if c.nullable else "")
         lines += _field(c.name, each, width)
     lines += ["", "", f"class {name}Changes(TypedDict, total=False):"]
-    lines += _docstring(f"Columns of table {d.table} an update may set.", "    ", width)
+    lines += _docstring(f"Columns of table {label} an update may set.", "    ", width)
     lines.append("")
     for c in (c for c in columns if c.settable):  # not a GENERATED ALWAYS column
         lines += _field(c.name, c.annotation + (" | None" if c.nullable else ""), width)
@@ -324,13 +340,15 @@ def _repository(d: Described, width: int) -> list[str]:
     for prefix in ("", "Async"):
         lines += ["", "", f"class {prefix}{name}Repository({prefix}BaseRepository[M]):"]
         lines += _docstring(
-            f"{prefix}BaseRepository for table {d.table}, keyword arguments checked by mypy:"
+            f"{prefix}BaseRepository for table {label}, keyword arguments checked by mypy:"
             f" `class Things({prefix}{name}Repository[Thing]): pass`. The key is the"
             " table's primary key.",
             "    ",
             width,
         )
         lines += ["", f"    table = {_str(d.table)}"]
+        if d.table_schema:  # not on the search_path
+            lines.append(f"    schema = {_str(d.table_schema)}")
         if d.table_key != ("id",):
             keys = tuple(map(_str, d.table_key))
             if len(keys) == 1:  # a tuple of one, as ruff writes it

@@ -260,3 +260,26 @@ def test_an_update_may_not_set_a_generated_always_column(
     filters = source[source.index("class GenFilters") :].split("\n\n\n")[0]
     assert "    id: FilterValue[int]\n" in filters
     assert "    twice: FilterValue[int] | None\n" in filters
+
+
+def test_tables_of_one_name_in_two_schemas_get_classes_of_their_own(
+    sample_settings: Settings, tmp_path: Path
+) -> None:
+    """`select * from other.notes` is not a row of the search_path's notes: its own
+    row class and repository, which reaches that schema."""
+    found = describe_with(
+        sample_settings,
+        tmp_path,
+        "create schema other; create table other.notes (id int primary key, score int);"
+        " create table other_notes (id int primary key, flag bool)",
+        "-- name: mine()\nselect * from notes;\n\n-- name: theirs()\nselect * from other.notes;\n"
+        "\n-- name: flags()\nselect * from other_notes;\n",
+    )
+    source = render(found, "queries/")
+    compile(source, "typed.py", "exec")
+    assert "def mine(self) -> list[NotesRow]:" in source
+    assert "def theirs(self) -> list[OtherNotes2Row]:" in source
+    assert "def flags(self) -> list[OtherNotesRow]:" in source  # on the search_path: first
+    assert '    table = "notes"\n    schema = "other"\n' in source
+    assert "class OtherNotes2Repository(BaseRepository[M]):" in source
+    assert "class OtherNotesChanges(TypedDict, total=False):" in source
