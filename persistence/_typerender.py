@@ -377,17 +377,23 @@ def _group_class(
     cls = f"{prefix}{camel(ns) or ''}Queries" if ns else f"{prefix}Queries"
     runner = "AsyncQueryRunner" if is_async else "QueryRunner"
     db = "AsyncDatabase" if is_async else "Database"
+    # The runner's attribute: `_runner`, unless a query named `runner` is `self._runner`.
+    shorts = {d.query.name.split(".")[-1] for d in members}
+    attr, n = "_runner", 1
+    while attr[1:] in shorts:
+        n += 1
+        attr = f"_runner{n}"
     lines = ["", "", f"class {cls}:"]
     source = f"{'/'.join(ns)}.sql" if members else "/".join(ns) or "the queries folder"
     lines += _docstring(f"Named queries of {source}.", "    ", width)
     lines.append("")
     if ns:
         lines.append(f"    def __init__(self, runner: {runner}) -> None:")
-        lines.append("        self._runner = runner")
+        lines.append(f"        self.{attr} = runner")
     else:
         lines.append(f"    def __init__(self, db: {db}) -> None:")
         lines.append("        runner = db.queries")
-        lines.append("        self._runner = runner")
+        lines.append(f"        self.{attr} = runner")
     for child in children:
         child_cls = f"{prefix}{camel((*ns, child))}Queries"
         lines.append(f"        self.{child} = {child_cls}(runner)")
@@ -397,9 +403,9 @@ def _group_class(
         lines += _layout(call, 8, width)
     names = {d.query.name.split(".")[-1] for d in members}
     for d in members:
-        lines += _method(d, is_async, width)
+        lines += _method(d, is_async, width, attr)
         if _streams(d) and f"{d.query.name.split('.')[-1]}_stream" not in names:
-            lines += _stream_method(d, is_async, width)
+            lines += _stream_method(d, is_async, width, attr)
     return lines
 
 
@@ -409,7 +415,7 @@ def _streams(d: Described) -> bool:
     return d.query.operation == "select" and returns_row(d)
 
 
-def _stream_method(d: Described, is_async: bool, width: int) -> list[str]:
+def _stream_method(d: Described, is_async: bool, width: int, attr: str) -> list[str]:
     short = d.query.name.split(".")[-1]
     args = ["*", *(f"{p}: {a}" for p, a in d.params), "batch: int = 1000"]
     # Generators, not iterators: a caller leaving early closes it (and the cursor).
@@ -423,7 +429,7 @@ def _stream_method(d: Described, is_async: bool, width: int) -> list[str]:
     ]
     params = _params(d)
     body = _Group(
-        "return self._runner.stream(", (f"self._{short}", params, d.row_name, "batch=batch"), ")"
+        f"return self.{attr}.stream(", (f"self._{short}", params, d.row_name, "batch=batch"), ")"
     )
     return ["", *_layout(signature, 4, width), *doc, *_layout(body, 8, width)]
 
@@ -441,7 +447,7 @@ def _params(d: Described) -> _Group:
     )
 
 
-def _method(d: Described, is_async: bool, width: int) -> list[str]:
+def _method(d: Described, is_async: bool, width: int, attr: str) -> list[str]:
     q = d.query
     short = q.name.split(".")[-1]
     op = q.operation
@@ -457,22 +463,22 @@ def _method(d: Described, is_async: bool, width: int) -> list[str]:
             returns, method = row, "row"
         else:
             returns, method = f"{row} | None", "one"
-        body = _Group(f"return {aw}self._runner.{method}(", (query, params, row), ")")
+        body = _Group(f"return {aw}self.{attr}.{method}(", (query, params, row), ")")
     elif op in ("select_value", "insert_returning"):
         col = d.columns[0]
         # `<!` may match no row (an UPDATE ... RETURNING), unless it always inserts one.
         nullable = col.nullable or (op == "insert_returning" and not d.always_returns)
         returns = f"{col.annotation}{' | None' if nullable else ''}"
         # The runner returns Any for a value: the server's description gives the type.
-        value = _Group(f"{aw}self._runner.value(", (query, params), ")")
+        value = _Group(f"{aw}self.{attr}.value(", (query, params), ")")
         body = _Group("return cast(", (_str(returns), value), ")")
     elif op == "execute":
-        returns, body = "int", _Group(f"return {aw}self._runner.execute(", (query, params), ")")
+        returns, body = "int", _Group(f"return {aw}self.{attr}.execute(", (query, params), ")")
     elif op == "execute_many":
         returns = "int"
-        body = _Group(f"return {aw}self._runner.execute_many(", (query, "rows"), ")")
+        body = _Group(f"return {aw}self.{attr}.execute_many(", (query, "rows"), ")")
     else:
-        returns, body = "str", f"return {aw}self._runner.script({query})"
+        returns, body = "str", f"return {aw}self.{attr}.script({query})"
 
     if op == "execute_many":
         args: list[str] = [f"rows: Iterable[{d.row_name}]"]

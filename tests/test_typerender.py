@@ -198,3 +198,14 @@ def test_queries_of_one_name_in_two_files_get_row_classes_of_their_own(tmp_path:
     assert "class PostsPutParams(TypedDict):" in source
     assert "    def put(self, rows: Iterable[UsersPutParams]) -> int:" in source
     assert "GetRow:" not in source.replace("sGetRow:", "")
+
+
+def test_a_query_named_runner_leaves_the_runner_alone(tmp_path: Path) -> None:
+    """Each query is kept as `self._<name>`: `runner` would replace `self._runner`, on
+    which every method calls (each failed at run time)."""
+    (tmp_path / "jobs.sql").write_text("-- name: runner()$\nselect 1 as n;\n")
+    query = Catalog(tmp_path)["jobs.runner"]
+    source = render([Described(query, columns=[Column("n", "int", False)])], "queries/")
+    assert "        self._runner2 = runner\n" in source
+    assert '        self._runner = runner.query("jobs.runner")\n' in source
+    assert 'return cast("int", self._runner2.value(self._runner, {}))' in source
