@@ -159,6 +159,7 @@ class Catalog:
             _check_namespace(path, namespace)
             for query in _load_file(path, list(namespace), comment):
                 self.queries[query.name] = query
+        _check_shadowing(folder, self.queries)
 
     def __getitem__(self, name: str) -> Query:
         try:
@@ -213,6 +214,21 @@ def _check_namespace(path: Path, namespace: tuple[str, ...]) -> None:
         where = path.parents[len(folders) - 1 - depth]
         _check_name(str(where), "folder", part, "")
     _check_name(str(path), "file", stem, ".sql")
+
+
+def _check_shadowing(folder: Path, queries: dict[str, Query]) -> None:
+    """Refuse a query named as a file or folder beside its own file (query `b` of
+    a.sql and a/b.sql): `db.queries.a.b` would be both."""
+    parts = [name.split(".")[:-1] for name in queries]
+    namespaces = {".".join(p[:depth]) for p in parts for depth in range(1, len(p) + 1)}
+    for name, query in queries.items():
+        if name in namespaces:
+            other = folder.joinpath(*name.split("."))
+            raise _load_error(
+                f"{query.where}: query {name.rpartition('.')[2]!r} has the name of"
+                f" {other}(.sql) beside it, so `db.queries.{name}` would be both;"
+                " rename one of them"
+            )
 
 
 def _check_name(where: str, what: str, name: str, suffix: str) -> None:

@@ -217,3 +217,16 @@ def test_a_hyphen_in_a_query_name_is_an_underscore_as_aiosql_reads_it(tmp_path: 
     assert [q.name for q in load(tmp_path, "-- name: my-query()\nselect 1;\n")] == [
         "things.my_query"
     ]
+
+
+def test_a_query_named_as_a_file_beside_it_is_refused(tmp_path: Path) -> None:
+    """Query `b` of a.sql and a/b.sql: `db.queries.a.b` (and the typed module's
+    `Queries(db).a.b`) would be both."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b.sql").write_text("-- name: c()\nselect 1;\n")
+    with pytest.raises(QueryLoadError) as info:
+        load(tmp_path, "-- name: x()\nselect 1;\n\n-- name: b()\nselect 2;\n", name="a.sql")
+    assert str(info.value) == (
+        f"{tmp_path / 'a.sql'}:4: query 'b' has the name of {tmp_path / 'a' / 'b'}(.sql)"
+        " beside it, so `db.queries.a.b` would be both; rename one of them"
+    )
