@@ -136,11 +136,12 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
     for d in described:
         groups.setdefault(tuple(d.query.name.split(".")[:-1]), []).append(d)
     tree = _tree(groups)
+    classes = _group_names(set(groups) | set(tree))
     for is_async in (False, True):
         for ns, members in groups.items():
-            out += _group_class(ns, members, is_async, tree.get(ns, []), width)
+            out += _group_class(ns, members, is_async, tree.get(ns, []), width, classes)
         for ns in sorted(set(tree) - set(groups), key=len, reverse=True):
-            out += _group_class(ns, [], is_async, tree[ns], width)
+            out += _group_class(ns, [], is_async, tree[ns], width, classes)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -370,11 +371,32 @@ def _repository(d: Described, width: int) -> list[str]:
     return lines
 
 
+def _group_names(namespaces: set[tuple[str, ...]]) -> dict[tuple[bool, tuple[str, ...]], str]:
+    """The class of each namespace, by (async, namespace): `Queries` and `AsyncQueries`
+    for the root, `<Namespace>Queries` and `Async<Namespace>Queries` for the rest, and a
+    number where two would meet (admin/audit.sql and admin_audit.sql; `async_x.sql`'s
+    sync class and `x.sql`'s async one)."""
+    names: dict[tuple[bool, tuple[str, ...]], str] = {}
+    for ns in sorted(namespaces | {()}, key=lambda ns: (len(ns), ns)):
+        for is_async in (False, True):
+            base, n = ("Async" if is_async else "") + camel(ns), 1
+            name = f"{base}Queries"
+            while name in names.values():
+                n += 1
+                name = f"{base}{n}Queries"
+            names[is_async, ns] = name
+    return names
+
+
 def _group_class(
-    ns: tuple[str, ...], members: list[Described], is_async: bool, children: list[str], width: int
+    ns: tuple[str, ...],
+    members: list[Described],
+    is_async: bool,
+    children: list[str],
+    width: int,
+    classes: dict[tuple[bool, tuple[str, ...]], str],
 ) -> list[str]:
-    prefix = "Async" if is_async else ""
-    cls = f"{prefix}{camel(ns) or ''}Queries" if ns else f"{prefix}Queries"
+    cls = classes[is_async, ns]
     runner = "AsyncQueryRunner" if is_async else "QueryRunner"
     db = "AsyncDatabase" if is_async else "Database"
     # The runner's attribute: `_runner`, unless a query named `runner` is `self._runner`.
@@ -395,7 +417,7 @@ def _group_class(
         lines.append("        runner = db.queries")
         lines.append(f"        self.{attr} = runner")
     for child in children:
-        child_cls = f"{prefix}{camel((*ns, child))}Queries"
+        child_cls = classes[is_async, (*ns, child)]
         lines.append(f"        self.{child} = {child_cls}(runner)")
     for d in members:
         short = d.query.name.split(".")[-1]

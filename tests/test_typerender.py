@@ -209,3 +209,22 @@ def test_a_query_named_runner_leaves_the_runner_alone(tmp_path: Path) -> None:
     assert "        self._runner2 = runner\n" in source
     assert '        self._runner = runner.query("jobs.runner")\n' in source
     assert 'return cast("int", self._runner2.value(self._runner, {}))' in source
+
+
+def test_namespaces_that_camel_case_alike_get_classes_of_their_own(tmp_path: Path) -> None:
+    """admin/audit.sql and admin_audit.sql were both AdminAuditQueries; async_x.sql's
+    sync class and x.sql's async one both AsyncXQueries (the later class won)."""
+    (tmp_path / "admin").mkdir()
+    files = ("admin/audit.sql", "admin_audit.sql", "x.sql", "async_x.sql")
+    for i, name in enumerate(files):
+        (tmp_path / name).write_text(f"-- name: q{i}()$\nselect 1 as n;\n")
+    catalog = Catalog(tmp_path)
+    source = render(
+        [Described(query, columns=[Column("n", "int", False)]) for query in catalog], "queries/"
+    )
+    tree = ast.parse(source)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert len(classes) == len(set(classes)), classes
+    assert "        self.audit = AdminAudit2Queries(runner)\n" in source
+    assert "        self.admin_audit = AdminAuditQueries(runner)\n" in source
+    assert "        self.x = AsyncX2Queries(runner)\n" in source
