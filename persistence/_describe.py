@@ -84,6 +84,8 @@ _RESERVED = frozenset(
     | {"IPv4Network", "IPv6Network", "Sequence", "Generator", "AsyncGenerator", "TypeVar"}
     | {"Unpack", "Page", "FilterValue", "M"}
 )
+# Names a typed method uses itself: a parameter of that name would hide them.
+_TAKEN_PARAMS = {"self": "the instance", "cast": "typing.cast", "as_json": "to send JSON"}
 # Every class the generated module defines ends with one of these (`NotesRow`,
 # `ItemsFilters`, `UsersQueries`...); an enum alias never does: it gets "Enum" then.
 _CLASS_SUFFIXES = ("Row", "Params", "Filters", "Changes", "Repository", "Queries")
@@ -145,6 +147,12 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
     for i, name in enumerate(query.params):
         if keyword.iskeyword(name):
             raise DescribeError(f"{query.where}: parameter {name!r} is a Python keyword; rename it")
+        if name in _TAKEN_PARAMS or (name == "batch" and query.operation == "select"):
+            raise DescribeError(
+                f"{query.where}: parameter {name!r} of {query.name!r} is a name the typed"
+                f" method uses ({_TAKEN_PARAMS.get(name, 'the rows per FETCH of its _stream')});"
+                " rename it"
+            )
         annotation = types.annotation(desc.param_type(i), out.imports)
         # None is a valid value for a parameter tested with IS NULL, or written to a
         # column that allows NULL (insert ... values, update ... set).

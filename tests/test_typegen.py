@@ -283,3 +283,28 @@ def test_tables_of_one_name_in_two_schemas_get_classes_of_their_own(
     assert '    table = "notes"\n    schema = "other"\n' in source
     assert "class OtherNotes2Repository(BaseRepository[M]):" in source
     assert "class OtherNotesChanges(TypedDict, total=False):" in source
+
+
+@pytest.mark.parametrize(
+    ("param", "why"),
+    [
+        ("self", "the instance"),
+        ("cast", "typing.cast"),
+        ("as_json", "to send JSON"),
+        ("batch", "the rows per FETCH of its _stream"),
+    ],
+)
+def test_a_parameter_named_as_what_the_typed_method_uses_is_refused(
+    sample_settings: Settings, tmp_path: Path, param: str, why: str
+) -> None:
+    """`def q(self, *, self: int)` does not compile; a `cast` parameter hides
+    typing.cast (and `batch` the `_stream` method's own): named, not generated."""
+    (tmp_path / "q.sql").write_text(
+        f"-- name: q({param})\nselect email from users where email = :{param};\n"
+    )
+    with psycopg.connect(sample_settings.conninfo(), autocommit=True) as conn:
+        _, problems = describe(conn, Catalog(tmp_path))
+    assert problems == [
+        f"{tmp_path / 'q.sql'}:1: parameter {param!r} of 'q.q' is a name the typed method"
+        f" uses ({why}); rename it"
+    ]
