@@ -86,6 +86,9 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
         enums.update(d.enums)
     if enums:
         imports.add("from typing import Literal, TypeAlias")
+    shadowed = _shadowed(described)
+    if shadowed:
+        imports.add("from typing import TypeAlias")
     if any(_streams(d) for d in described):
         imports.add("from collections.abc import AsyncGenerator, Generator")
     if any(d.query.operation == "execute_many" for d in described):
@@ -123,15 +126,22 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
         labels = _Group(f"{alias}: TypeAlias = Literal[", tuple(map(_str, names)), "]")
         out += ["", *_layout(labels, 0, width)]
         out += _docstring(comment, "", width)
+    if shadowed:
+        out += [
+            "",
+            "# Type names that are also field names (a column `date` of type date): a",
+            "# class's fields after that one are annotated with these.",
+        ]
+        out += [f"_{name}: TypeAlias = {name}" for name in sorted(shadowed)]
     _name_rows(described)
     written: set[str] = set()
     for d in described:
-        out += _row_class(d, written, width)
+        out += _row_class(d, written, width, shadowed)
     tables = {_qualified(d): d for d in reversed(described) if d.table is not None}
     if tables:
         out += ["", "", 'M = TypeVar("M")', '"""The dataclass a typed repository maps rows to."""']
         for table in sorted(tables):
-            out += _repository(tables[table], width)
+            out += _repository(tables[table], width, shadowed)
     groups: dict[tuple[str, ...], list[Described]] = {}
     for d in described:
         groups.setdefault(tuple(d.query.name.split(".")[:-1]), []).append(d)
@@ -251,14 +261,42 @@ def _docstring(text: str, indent: str, width: int) -> list[str]:
     return [f"{indent}{quote}{lines[0]}", *rest, indent + quote]
 
 
-def _field(name: str, annotation: str, width: int) -> list[str]:
+def _fields_of(d: Described) -> list[list[tuple[str, str]]]:
+    """The (name, annotation) of the fields of each class generated for `d`."""
+    classes = []
+    if returns_row(d):
+        classes.append([(c.name, c.annotation) for c in d.columns])
+    if d.query.operation == "execute_many":
+        classes.append(d.params)
+    if d.table is not None:
+        classes.append([(c.name, f"FilterValue[{c.annotation}]") for c in d.columns])
+    return classes
+
+
+def _shadowed(described: list[Described]) -> set[str]:
+    """Type names that are also the name of a field in a class using them: `date: date`
+    then `until: date` is an error to mypy (the second `date` is the field)."""
+    found = set()
+    for d in described:
+        for fields in _fields_of(d):
+            used = {word for _, a in fields for word in _WORD.findall(a)}
+            found |= {name for name, _ in fields} & used
+    return found
+
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _field(name: str, annotation: str, width: int, shadowed: set[str]) -> list[str]:
+    if shadowed:
+        annotation = _WORD.sub(lambda m: f"_{m[0]}" if m[0] in shadowed else m[0], annotation)
     line = f"    {name}: {annotation}"
     if len(line) <= width:
         return [line]
     return [f"    {name}: (", f"        {annotation}", "    )"]  # as ruff splits it
 
 
-def _row_class(d: Described, written: set[str], width: int) -> list[str]:
+def _row_class(d: Described, written: set[str], width: int, shadowed: set[str]) -> list[str]:
     if returns_row(d):
         name = d.row_name
         if name in written:
@@ -272,7 +310,8 @@ def _row_class(d: Described, written: set[str], width: int) -> list[str]:
         lines += _docstring(what, "    ", width)
         lines.append("")
         for c in d.columns:
-            lines += _field(c.name, f"{c.annotation}{' | None' if c.nullable else ''}", width)
+            annotation = f"{c.annotation}{' | None' if c.nullable else ''}"
+            lines += _field(c.name, annotation, width, shadowed)
             lines += _docstring(c.comment, "    ", width)
         return lines
     if d.query.operation == "execute_many":
@@ -281,7 +320,7 @@ def _row_class(d: Described, written: set[str], width: int) -> list[str]:
         lines += _docstring(f"Parameters of one {d.query.name} row.", "    ", width)
         lines.append("")
         for p, a in d.params:
-            lines += _field(p, a, width)
+            lines += _field(p, a, width, shadowed)
         return lines
     return []
 
@@ -290,7 +329,7 @@ def _row_class(d: Described, written: set[str], width: int) -> list[str]:
 _KEYWORDS = frozenset({"order_by", "limit", "offset", "include_deleted", "after", "pk", "self"})
 
 
-def _repository(d: Described, width: int) -> list[str]:
+def _repository(d: Described, width: int, shadowed: set[str]) -> list[str]:
     """For a table with a row class: TypedDicts of its filters and changes, and typed
     bases of BaseRepository / AsyncBaseRepository whose keyword arguments mypy checks."""
     assert d.table is not None
@@ -314,12 +353,12 @@ def _repository(d: Described, width: int) -> list[str]:
     lines.append("")
     for c in columns:
         each = f"FilterValue[{c.annotation}]" + (" | None" if c.nullable else "")
-        lines += _field(c.name, each, width)
+        lines += _field(c.name, each, width, shadowed)
     lines += ["", "", f"class {name}Changes(TypedDict, total=False):"]
     lines += _docstring(f"Columns of table {label} an update may set.", "    ", width)
     lines.append("")
     for c in (c for c in columns if c.settable):  # not a GENERATED ALWAYS column
-        lines += _field(c.name, c.annotation + (" | None" if c.nullable else ""), width)
+        lines += _field(c.name, c.annotation + (" | None" if c.nullable else ""), width, shadowed)
     filters = f"**filters: Unpack[{name}Filters]"
     order = "order_by: str | Sequence[str] | None = None"
     deleted = "include_deleted: bool = False"

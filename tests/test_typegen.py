@@ -16,6 +16,8 @@ from persistence._described import Described
 from persistence._typerender import render
 from persistence.queries import Catalog
 
+from .test_typerender import ruff_keeps
+
 RULES = """
 -- name: aggregates()^
 select count(*) as n_all, count(name) as n_names, exists (select 1 from posts) as any_posts,
@@ -308,3 +310,32 @@ def test_a_parameter_named_as_what_the_typed_method_uses_is_refused(
         f"{tmp_path / 'q.sql'}:1: parameter {param!r} of 'q.q' is a name the typed method"
         f" uses ({why}); rename it"
     ]
+
+
+@pytest.mark.slow
+def test_a_field_named_as_its_type_still_type_checks(
+    sample_settings: Settings, tmp_path: Path
+) -> None:
+    """`date: date` then `until: date` in one class: mypy took the second `date` for
+    the field ("is not valid as a type"). Those annotations use an alias."""
+    from mypy import api
+
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    found = describe_with(
+        sample_settings,
+        queries,
+        "create table events (id int primary key, date date not null, until date,"
+        " list int[], time time)",
+        "-- name: all_events()\nselect * from events;\n\n"
+        "-- name: spans()\nselect date, until, time from events;\n\n"
+        "-- name: put*!\ninsert into events (id, date, until) values (:id, :date, :until);\n",
+    )
+    source = render(found, "queries/")
+    module = tmp_path / "typed_events.py"
+    module.write_text(source)
+    out, _, _ = api.run(["--strict", "--no-incremental", "--no-error-summary", str(module)])
+    assert [line for line in out.splitlines() if ": error:" in line] == []
+    assert "_date: TypeAlias = date\n" in source
+    assert "    date: _date\n    until: _date | None\n" in source
+    ruff_keeps(source, tmp_path)
