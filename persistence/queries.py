@@ -232,18 +232,19 @@ def _check_shadowing(folder: Path, queries: dict[str, Query]) -> None:
 
 
 def _check_name(where: str, what: str, name: str, suffix: str) -> None:
-    if name.isidentifier() and not keyword.iskeyword(name):
+    if name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__"):
         return
+    rule = ""
     if keyword.iskeyword(name):
-        why, rule, fixed = "is a Python keyword", "", name + "_"
+        why, fixed = "is a Python keyword: `db.queries` cannot reach it", name + "_"
+    elif name.isidentifier():
+        why = "starts with __, which Python mangles (or keeps for itself) in a class"
+        fixed = name.strip("_")
     else:
-        why, fixed = "is not a Python name", re.sub(r"\W", "_", name)
+        why, fixed = "is not a Python name: `db.queries` cannot reach it", re.sub(r"\W", "_", name)
         rule = " (letters, digits and _, not starting with a digit)"
     hint = f", e.g. {fixed}{suffix}" if fixed.isidentifier() else ""
-    raise _load_error(
-        f"{where}: {what} name {name!r} {why}, so `db.queries` cannot reach it as an"
-        f" attribute; rename it{rule}{hint}"
-    )
+    raise _load_error(f"{where}: {what} name {name!r} {why}; rename it{rule}{hint}")
 
 
 def _check_preamble(path: Path, text: str, first: int | None) -> None:

@@ -196,6 +196,8 @@ def test_a_nul_character_is_refused_at_its_line(tmp_path: Path) -> None:
         ("2fa/codes.sql", "", "2fa: folder name '2fa' is not a Python name"),
         ("a/class/b.sql", "", "a/class: folder name 'class' is a Python keyword"),
         ("ok.sql", "\n-- name: class()\nselect 1;\n", "ok.sql:2: query name 'class' is a Python"),
+        ("ok.sql", "-- name: __init__()\nselect 1;\n", "ok.sql:1: query name '__init__' starts"),
+        ("__x.sql", "", "__x.sql: file name '__x' starts with __"),
     ],
 )
 def test_a_name_db_queries_cannot_reach_is_refused(
