@@ -150,8 +150,9 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
         out(f"skipped {path.name} not compared: it types the skipped queries too")
     elif path is not None and _skipped_migrations(scratch):
         out(f"skipped {path.name} not compared: migrations were skipped, so the schema is partial")
-    elif path is not None and path.is_dir():
-        problems.append(types_path_problem(path) or "")
+    elif path is not None and (problem := types_path_problem(path)):
+        out(f"{'FAILED':<8}{path.name} is up to date")
+        problems.append(problem)  # a folder, or a file `types` would not overwrite
     elif path is not None and not problems:
         current = path.read_text() if path.exists() else ""
         fresh = current == source

@@ -377,6 +377,8 @@ def test_types_overwrites_no_file_of_its_own_nor_a_folder(
         " under [tool.persistence] to another file"
     ]
     assert project.types_path.read_text() == '"""Hand-written helpers."""\n'
+    assert main(["--project", str(project.project), "check"]) == 1  # the same line
+    assert capsys.readouterr().err.splitlines() == err
     project.types_path.unlink()
     project.types_path.mkdir()
     for command in ("types", "check"):
