@@ -81,8 +81,14 @@ _RESERVED = frozenset(
     {"Any", "Literal", "TypeAlias", "TypedDict", "Iterable", "Decimal", "UUID", "Range"}
     | {"Multirange", "Database", "AsyncDatabase", "QueryRunner", "AsyncQueryRunner", "Queries"}
     | {"AsyncQueries", "IPv4Address", "IPv6Address", "IPv4Interface", "IPv6Interface"}
-    | {"IPv4Network", "IPv6Network"}
+    | {"IPv4Network", "IPv6Network", "Sequence", "Generator", "AsyncGenerator", "TypeVar"}
+    | {"Unpack", "Page", "FilterValue", "M"}
 )
+# Names a typed method uses itself: a parameter of that name would hide them.
+_TAKEN_PARAMS = {"self": "the instance", "cast": "typing.cast", "as_json": "to send JSON"}
+# Every class the generated module defines ends with one of these (`NotesRow`,
+# `ItemsFilters`, `UsersQueries`...); an enum alias never does: it gets "Enum" then.
+_CLASS_SUFFIXES = ("Row", "Params", "Filters", "Changes", "Repository", "Queries")
 
 
 class DescribeError(Exception):
@@ -141,6 +147,12 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
     for i, name in enumerate(query.params):
         if keyword.iskeyword(name):
             raise DescribeError(f"{query.where}: parameter {name!r} is a Python keyword; rename it")
+        if name in _TAKEN_PARAMS or (name == "batch" and query.operation == "select"):
+            raise DescribeError(
+                f"{query.where}: parameter {name!r} of {query.name!r} is a name the typed"
+                f" method uses ({_TAKEN_PARAMS.get(name, 'the rows per FETCH of its _stream')});"
+                " rename it"
+            )
         annotation = types.annotation(desc.param_type(i), out.imports)
         # None is a valid value for a parameter tested with IS NULL, or written to a
         # column that allows NULL (insert ... values, update ... set).
@@ -182,7 +194,8 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
         dims = attr.dims if attr is not None else 1
         annotation = types.annotation(desc.ftype(i), out.imports, result=True, dims=dims)
         comment = attr.comment if attr is not None else ""
-        out.columns.append(Column(name, annotation, nullable, comment))
+        settable = attr is None or not attr.generated
+        out.columns.append(Column(name, annotation, nullable, comment, settable))
     _check_shape(query, len(out.columns))
     whole = _whole_row_of(conn, sources)
     # The shared `<Table>Row` keeps the table's truth: a query that makes a column
@@ -190,7 +203,7 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
     if whole is not None and all(
         c.nullable == (not attrs[src].not_null) for c, src in zip(out.columns, sources, strict=True)
     ):
-        out.table, out.table_comment = whole
+        out.table, out.table_schema, out.table_comment = whole
         out.table_key = _primary_key(conn, sources[0][0])
     if tree.always_inserts is not None:
         out.always_returns = not _may_drop_inserts(conn, tree.always_inserts)
@@ -204,6 +217,8 @@ class _Attribute:
     #: Declared array dimensions (`int[][]`: 2); PostgreSQL does not enforce them.
     dims: int
     comment: str
+    #: GENERATED ALWAYS (AS IDENTITY, or AS (...) STORED): an UPDATE may not set it.
+    generated: bool = False
 
 
 def _attributes(
@@ -215,13 +230,15 @@ def _attributes(
         return {}
     rows = conn.execute(
         "select attrelid::int8, attnum::int8, attnotnull, attndims,"
-        " coalesce(col_description(attrelid, attnum), '') from pg_attribute"
+        " coalesce(col_description(attrelid, attnum), ''),"
+        " attidentity = 'a' or attgenerated <> '' from pg_attribute"
         " where (attrelid::int8, attnum::int8)"
         " in (select * from unnest(%s::int8[], %s::int8[]))",
         ([t for t, _ in wanted], [c for _, c in wanted]),
     ).fetchall()
     return {
-        (int(r[0]), int(r[1])): _Attribute(bool(r[2]), max(int(r[3]), 1), str(r[4])) for r in rows
+        (int(r[0]), int(r[1])): _Attribute(bool(r[2]), max(int(r[3]), 1), str(r[4]), bool(r[5]))
+        for r in rows
     }
 
 
@@ -273,22 +290,26 @@ def _may_drop_inserts(conn: psycopg.Connection[Any], table: str) -> bool:
 
 def _whole_row_of(
     conn: psycopg.Connection[Any], sources: list[tuple[int, int]]
-) -> tuple[str, str] | None:
-    """The table's name and comment if the columns are exactly its columns, in order."""
+) -> tuple[str, str, str] | None:
+    """The table's name, schema ("" if the search_path finds the table by its name)
+    and comment if the columns are exactly its columns, in order."""
     tables = {t for t, _ in sources}
     if len(tables) != 1 or 0 in tables:
         return None
     (table,) = tables
     row = conn.execute(
-        "select c.relname, array_agg(a.attnum::int order by a.attnum),"
+        "select c.relname, case when pg_table_is_visible(c.oid) then '' else n.nspname end,"
+        " array_agg(a.attnum::int order by a.attnum),"
         " coalesce(obj_description(c.oid, 'pg_class'), '')"
         " from pg_class c join pg_attribute a on a.attrelid = c.oid"
-        " where c.oid = %s and a.attnum > 0 and not a.attisdropped group by c.oid, c.relname",
+        " join pg_namespace n on n.oid = c.relnamespace"
+        " where c.oid = %s and a.attnum > 0 and not a.attisdropped"
+        " group by c.oid, c.relname, n.nspname",
         (table,),
     ).fetchone()
-    if row is None or list(row[1]) != [c for _, c in sources]:
+    if row is None or list(row[2]) != [c for _, c in sources]:
         return None
-    return str(row[0]), str(row[2])
+    return str(row[0]), str(row[1]), str(row[3])
 
 
 def _check_shape(query: Query, ncols: int) -> None:
@@ -414,11 +435,36 @@ class _TypeNames:
         return annotation
 
     def _enum(self, oid: int, t: _PgType) -> str:
-        alias = self._aliases.get(oid)
-        if alias is None:
-            alias = camel([t.name])
-            if alias in _RESERVED or alias in self.enums:
-                alias += "Enum" if alias in _RESERVED else str(oid)
-            self._aliases[oid] = alias
-            self.enums[alias] = (tuple(t.labels or ()), t.comment)
+        if not self._aliases:
+            self._aliases = _enum_aliases(self._conn)
+        alias = self._aliases[oid]
+        self.enums[alias] = (tuple(t.labels or ()), t.comment)
         return alias
+
+
+def _enum_aliases(conn: psycopg.Connection[Any]) -> dict[int, str]:
+    """An alias for every enum type of the database, by OID: the same on every run (no
+    OID in it, whichever enums the queries use): `Mood` for the enum the search_path
+    finds, `OtherMood` for `other.mood`; "Enum" is added to one that would take a name
+    the module imports or defines, and a number to one that would still take another
+    enum's (those on the search_path first, then by schema and name)."""
+    rows = conn.execute(
+        "select t.oid::int8, n.nspname, t.typname, pg_type_is_visible(t.oid) as visible"
+        " from pg_type t join pg_namespace n on n.oid = t.typnamespace"
+        " where t.typtype = 'e' order by not pg_type_is_visible(t.oid), n.nspname, t.typname"
+    ).fetchall()
+    aliases: dict[int, str] = {}
+    taken: set[str] = set()
+    for oid, schema, name, visible in rows:
+        alias = camel([str(name)] if visible else [str(schema), str(name)])
+        if not alias.isidentifier():
+            alias = f"Enum{alias}"  # `1st_choice`
+        if alias in _RESERVED or alias.endswith(_CLASS_SUFFIXES):
+            alias += "Enum"
+        unique, n = alias, 1
+        while unique in taken:
+            n += 1
+            unique = f"{alias}{n}"
+        taken.add(unique)
+        aliases[int(oid)] = unique
+    return aliases

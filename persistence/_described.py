@@ -18,6 +18,8 @@ class Column:
     nullable: bool
     #: COMMENT ON the table column it comes from, else "".
     comment: str = ""
+    #: An UPDATE may set it: not GENERATED ALWAYS (an identity or a computed column).
+    settable: bool = True
 
 
 @dataclass(slots=True)
@@ -33,6 +35,8 @@ class Described:
     #: The table whose whole row this is (`select *`, `returning *`), with the table's
     #: own nullability, else None: such queries share one row class named after it.
     table: str | None = None
+    #: Its schema, or "" when the search_path finds it by its name.
+    table_schema: str = ""
     #: COMMENT ON that table, else "".
     table_comment: str = ""
     #: That table's primary key columns, in order.

@@ -41,7 +41,7 @@ from .lint import SquawkMissing, lint_migrations
 from .migrations import Migrator, Output
 from .queries import Catalog
 from .schema import diff, snapshot
-from .typegen import typed_source
+from .typegen import compile_problem, typed_source, types_path_problem
 
 __all__ = ["check", "check_migrations", "lint"]
 
@@ -150,6 +150,9 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
         out(f"skipped {path.name} not compared: it types the skipped queries too")
     elif path is not None and _skipped_migrations(scratch):
         out(f"skipped {path.name} not compared: migrations were skipped, so the schema is partial")
+    elif path is not None and (problem := types_path_problem(path)):
+        out(f"{'FAILED':<8}{path.name} is up to date")
+        problems.append(problem)  # a folder, or a file `types` would not overwrite
     elif path is not None and not problems:
         current = path.read_text() if path.exists() else ""
         fresh = current == source
@@ -158,6 +161,9 @@ def _check_queries(settings: Settings, scratch: Settings, out: Output) -> list[s
             problems.append(
                 f"{path} is stale: the queries or the schema changed; run `persistence types`"
             )
+        elif problem := compile_problem(current, path):
+            out(f"{'FAILED':<8}{path.name} compiles")
+            problems.append(problem)
     return problems
 
 

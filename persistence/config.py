@@ -603,6 +603,8 @@ def env_folder(env: Mapping[str, str], name: str) -> Path | None:
 
 #: The keys `[tool.persistence]` understands; any other is a typo, refused.
 PROJECT_KEYS = ("queries", "migrations", "seeds", "types")
+_EXAMPLES = {"queries": "queries", "migrations": "migrations", "seeds": "seeds"}
+_EXAMPLES["types"] = "app/queries.py"
 
 
 def find_project(start: Path | None = None) -> Path:
@@ -660,6 +662,12 @@ def _project_dirs(root: Path) -> dict[str, Path]:
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(PROJECT_KEYS)}"
             raise ConfigurationError(
                 f"{pyproject}: unknown key {key!r} in [tool.persistence]; {hint}"
+            )
+    for key, value in table.items():
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"{pyproject}: [tool.persistence] {key} = {value!r} is not a path;"
+                f' write it in quotes, e.g. {key} = "{_EXAMPLES[key]}"'
             )
     dirs = {name: root / str(table.get(name, name)) for name in ("queries", "migrations", "seeds")}
     for name in ("queries", "migrations", "seeds"):

@@ -1,7 +1,8 @@
 """Named queries: `.sql` files loaded by aiosql into a catalog of `Query` objects.
 
 Each file under the queries folder is one namespace (`users.sql` -> `users`, subfolders
-nest: `admin/audit.sql` -> `admin.audit`). A query is declared aiosql's way:
+nest: `admin/audit.sql` -> `admin.audit`; each a Python name, refused at load if not).
+A query is declared aiosql's way:
 
     -- name: get_user_by_email(email)^
     -- Documentation lines follow the name line.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import keyword
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -154,8 +156,10 @@ class Catalog:
             )
         for path in sorted(folder.rglob("*.sql")):
             namespace = path.relative_to(folder).with_suffix("").parts
+            _check_namespace(path, namespace)
             for query in _load_file(path, list(namespace), comment):
                 self.queries[query.name] = query
+        _check_shadowing(folder, self.queries)
 
     def __getitem__(self, name: str) -> Query:
         try:
@@ -192,6 +196,7 @@ def _load_file(path: Path, namespace: list[str], comment: bool = True) -> list[Q
         _check_body(path, line, chunk)
         try:
             (datum,) = loader.load_query_data_from_sql(chunk, namespace, path)
+            _check_name(f"{path}:{line}", "query", datum.query_name.rpartition(".")[2], "")
             queries.append(_query(datum, path, line, _line_map(chunk, line), comment))
         except SQLParseException as ex:
             message = re.sub(r" at \S+:\d+", "", str(ex))  # aiosql's own (shifted) place
@@ -199,6 +204,47 @@ def _load_file(path: Path, namespace: list[str], comment: bool = True) -> list[Q
         except SqlTextError as ex:
             raise _load_error(f"{path}:{line}: {ex}") from None
     return queries
+
+
+def _check_namespace(path: Path, namespace: tuple[str, ...]) -> None:
+    """Refuse a file or folder name that cannot be written `db.queries.<name>` (nor be
+    a name in the typed module): `my-file.sql`, `2fa/`, `import.sql`."""
+    *folders, stem = namespace
+    for depth, part in enumerate(folders):
+        where = path.parents[len(folders) - 1 - depth]
+        _check_name(str(where), "folder", part, "")
+    _check_name(str(path), "file", stem, ".sql")
+
+
+def _check_shadowing(folder: Path, queries: dict[str, Query]) -> None:
+    """Refuse a query named as a file or folder beside its own file (query `b` of
+    a.sql and a/b.sql): `db.queries.a.b` would be both."""
+    parts = [name.split(".")[:-1] for name in queries]
+    namespaces = {".".join(p[:depth]) for p in parts for depth in range(1, len(p) + 1)}
+    for name, query in queries.items():
+        if name in namespaces:
+            other = folder.joinpath(*name.split("."))
+            raise _load_error(
+                f"{query.where}: query {name.rpartition('.')[2]!r} has the name of"
+                f" {other}(.sql) beside it, so `db.queries.{name}` would be both;"
+                " rename one of them"
+            )
+
+
+def _check_name(where: str, what: str, name: str, suffix: str) -> None:
+    if name.isidentifier() and not keyword.iskeyword(name) and not name.startswith("__"):
+        return
+    rule = ""
+    if keyword.iskeyword(name):
+        why, fixed = "is a Python keyword: `db.queries` cannot reach it", name + "_"
+    elif name.isidentifier():
+        why = "starts with __, which Python mangles (or keeps for itself) in a class"
+        fixed = name.strip("_")
+    else:
+        why, fixed = "is not a Python name: `db.queries` cannot reach it", re.sub(r"\W", "_", name)
+        rule = " (letters, digits and _, not starting with a digit)"
+    hint = f", e.g. {fixed}{suffix}" if fixed.isidentifier() else ""
+    raise _load_error(f"{where}: {what} name {name!r} {why}; rename it{rule}{hint}")
 
 
 def _check_preamble(path: Path, text: str, first: int | None) -> None:

@@ -15,13 +15,13 @@ from ._describe import describe
 from ._requires import skipped_lines, unavailable_migrations
 from ._requires import split as split_by_extension
 from ._scratch import scratch_database
-from ._typerender import WIDTH, render
+from ._typerender import HEADER, WIDTH, render
 from .config import Settings
-from .errors import QueryLoadError
+from .errors import ConfigurationError, QueryLoadError
 from .migrations import Migrator, Output
 from .queries import Catalog
 
-__all__ = ["generate_types", "typed_source"]
+__all__ = ["compile_problem", "generate_types", "typed_source", "types_path_problem"]
 
 
 def generate_types(settings: Settings, out: Output = print) -> Path:
@@ -40,6 +40,8 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
             'no place for the typed module: set `types = "pkg/queries.py"`'
             " under [tool.persistence] in pyproject.toml"
         )
+    if problem := types_path_problem(settings.types_path):
+        raise ConfigurationError(problem)
     with scratch_database(settings, "types") as scratch:
         migrator = Migrator(scratch, out=lambda _: None)
         unavailable: dict[str, str] = {}
@@ -60,6 +62,8 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
             " server with those extensions"
         )
         return settings.types_path
+    if problem := compile_problem(source, settings.types_path):
+        raise QueryLoadError(problem)
     settings.types_path.parent.mkdir(parents=True, exist_ok=True)
     settings.types_path.write_text(source)
     out(f"wrote {settings.types_path}")
@@ -83,6 +87,39 @@ def typed_source(
         origin = catalog.folder
     source = render(described, f"{origin}/", _line_length(path))
     return source, problems, len(runnable), skipped
+
+
+def types_path_problem(path: Path) -> str | None:
+    """Why the typed module cannot be written at `path`, in one line, or None: it is a
+    folder, or a file `persistence types` did not write (its first line is not ours)."""
+    if path.is_dir():
+        return (
+            f"{path} is a folder; `types` under [tool.persistence] names the module"
+            ' to write, e.g. types = "app/queries.py"'
+        )
+    if path.exists():
+        with path.open(errors="replace") as file:
+            first = file.readline()
+        if not first.startswith(HEADER):
+            return (
+                f"{path} was not written by `persistence types` (its first line is not"
+                f" {HEADER!r}...); move it away, or set `types` under [tool.persistence]"
+                " to another file"
+            )
+    return None
+
+
+def compile_problem(source: str, path: Path) -> str | None:
+    """Why the typed module `source` (to live at `path`) is not valid Python, in one
+    line, or None: a guard, so that a fault of the renderer is never written or passed."""
+    try:
+        compile(source, str(path), "exec")
+    except SyntaxError as ex:
+        return (
+            f"{path}:{ex.lineno}: the typed module does not compile ({ex.msg}); a bug of"
+            " `persistence types`: please report it with the query or type named there"
+        )
+    return None
 
 
 def _line_length(path: Path) -> int:

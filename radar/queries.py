@@ -145,7 +145,6 @@ class CatalystHistoryFilters(TypedDict, total=False):
 class CatalystHistoryChanges(TypedDict, total=False):
     """Columns of table catalyst_history an update may set."""
 
-    id: int
     catalyst_id: UUID
     snapshot_date: date
     current_price: Decimal | None

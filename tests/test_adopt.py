@@ -285,3 +285,16 @@ def test_a_missing_queries_folder_at_run_time_says_where_to_look(tmp_path: Path)
 def test_no_database_in_production_is_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"^no database configured in production"):
         Database(Settings(env="production"))
+
+
+@pytest.mark.parametrize("key", ["queries", "migrations", "seeds", "types"])
+def test_a_configured_path_that_is_not_a_string_is_an_error(
+    tmp_path: Path, capsys, key: str
+) -> None:
+    root = project(tmp_path, f"{key} = 3\n")
+    assert main(["--project", str(root), "heads"]) == 1
+    assert one_line(capsys.readouterr().err) == (
+        f"error: {root / 'pyproject.toml'}: [tool.persistence] {key} = 3 is not a path;"
+        f" write it in quotes, e.g. {key} = "
+        + ('"app/queries.py"' if key == "types" else f'"{key}"')
+    )

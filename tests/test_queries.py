@@ -177,7 +177,8 @@ def test_a_control_character_in_the_file_name_is_escaped(tmp_path: Path) -> None
         load(tmp_path, "select 1;\n", name="th\nings.sql")
     message = str(info.value)
     assert message.isprintable()
-    assert "th\\nings.sql:1: SQL before the first" in message
+    # Refused for the name itself (not a Python name), the name shown escaped.
+    assert "th\\nings.sql: file name 'th\\nings' is not a Python name" in message
 
 
 def test_a_nul_character_is_refused_at_its_line(tmp_path: Path) -> None:
@@ -185,3 +186,49 @@ def test_a_nul_character_is_refused_at_its_line(tmp_path: Path) -> None:
         load(tmp_path, "-- name: a()\nselect 1;\n-- name: b()\nselect 'x\x00y';\n")
     message = str(info.value)
     assert message == f"{tmp_path / 'things.sql'}:4: a NUL character (\\x00); a query file is text"
+
+
+@pytest.mark.parametrize(
+    ("relative", "text", "message"),
+    [
+        ("my-file.sql", "", "my-file.sql: file name 'my-file' is not a Python name"),
+        ("import.sql", "", "import.sql: file name 'import' is a Python keyword"),
+        ("2fa/codes.sql", "", "2fa: folder name '2fa' is not a Python name"),
+        ("a/class/b.sql", "", "a/class: folder name 'class' is a Python keyword"),
+        ("ok.sql", "\n-- name: class()\nselect 1;\n", "ok.sql:2: query name 'class' is a Python"),
+        ("ok.sql", "-- name: __init__()\nselect 1;\n", "ok.sql:1: query name '__init__' starts"),
+        ("__x.sql", "", "__x.sql: file name '__x' starts with __"),
+    ],
+)
+def test_a_name_db_queries_cannot_reach_is_refused(
+    tmp_path: Path, relative: str, text: str, message: str
+) -> None:
+    """`db.queries.<file>.<query>` and the typed module need Python names: refused at
+    load, naming the file (and line) and what to rename."""
+    path = tmp_path / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text or "-- name: fine()\nselect 1;\n")
+    with pytest.raises(QueryLoadError) as info:
+        Catalog(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path}/{message}")
+    assert "rename it" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_hyphen_in_a_query_name_is_an_underscore_as_aiosql_reads_it(tmp_path: Path) -> None:
+    assert [q.name for q in load(tmp_path, "-- name: my-query()\nselect 1;\n")] == [
+        "things.my_query"
+    ]
+
+
+def test_a_query_named_as_a_file_beside_it_is_refused(tmp_path: Path) -> None:
+    """Query `b` of a.sql and a/b.sql: `db.queries.a.b` (and the typed module's
+    `Queries(db).a.b`) would be both."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b.sql").write_text("-- name: c()\nselect 1;\n")
+    with pytest.raises(QueryLoadError) as info:
+        load(tmp_path, "-- name: x()\nselect 1;\n\n-- name: b()\nselect 2;\n", name="a.sql")
+    assert str(info.value) == (
+        f"{tmp_path / 'a.sql'}:4: query 'b' has the name of {tmp_path / 'a' / 'b'}(.sql)"
+        " beside it, so `db.queries.a.b` would be both; rename one of them"
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +82,149 @@ def test_a_comment_over_several_lines_is_wrapped_as_one_paragraph(tmp_path: Path
     assert lines[0] == '"""Move a job on if the transition is allowed (queued -> running ->'
     assert lines[1] == "completed or failed); nothing otherwise."
     assert lines[2:] == ["", "- a job never goes back", ""]
+
+
+def test_an_enum_too_long_for_a_line_is_split_label_by_label(
+    described: list[Described], tmp_path: Path
+) -> None:
+    labels = ("pending", "paid", "shipped", "delivered", "cancelled", "refunded")
+    described[0].enums["OrderStatus"] = (labels, "")
+    source = render(described, "queries/")
+    compile(source, "typed.py", "exec")  # the alias must not end at `TypeAlias =`
+    assert (
+        "OrderStatus: TypeAlias = Literal[\n"
+        + "".join(f'    "{label}",\n' for label in labels)
+        + "]\n"
+    ) in source
+    ruff_keeps(source, tmp_path)
+
+
+def ruff_keeps(source: str, tmp_path: Path) -> None:
+    """`source` is laid out as `ruff format` keeps it."""
+    module = tmp_path / "typed.py"
+    module.write_text(source)
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed beside this Python")
+    result = subprocess.run(
+        [ruff, "format", "--check", "--isolated", str(module)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_comment_reads_in_the_docstring_as_written(tmp_path: Path) -> None:
+    """Backslashes and triple quotes in a query's comment or a COMMENT ON: the module
+    compiles, and the docstrings say what the comments say (three double quotes were
+    written as three single ones)."""
+    doc = 'Matches C:\\x or \\N, and """quoted""" or """"" text'
+    (tmp_path / "jobs.sql").write_text(f"-- name: advance(id)!\n-- {doc}\nupdate t set n = :id;\n")
+    query = Catalog(tmp_path)["jobs.advance"]
+    (tmp_path / "rows.sql").write_text("-- name: every_row()\nselect * from t;\n")
+    rows = Catalog(tmp_path)["rows.every_row"]
+    table = Described(rows, columns=[Column("n", "int", False, comment=doc + ' "')])
+    table.table, table.table_comment, table.table_key = "t", doc * 3, ("n",)
+    source = render([Described(query, params=[("id", "int")]), table], "queries/")
+    tree = ast.parse(source)
+    row = _node(tree, "TRow")
+    wrapped = str(ast.get_docstring(row))  # the table's comment, on several lines
+    assert " ".join(wrapped.split()) == " ".join((doc * 3).split())
+    field = row.body.index(next(n for n in row.body if isinstance(n, ast.AnnAssign)))
+    column_doc = row.body[field + 1]
+    assert isinstance(column_doc, ast.Expr)
+    assert isinstance(column_doc.value, ast.Constant)
+    assert column_doc.value.value == doc + ' " '  # a space before the closing quotes
+    method = _node(_node(tree, "JobsQueries"), "advance")
+    assert ast.get_docstring(method) == f"{doc} (jobs.sql:1)"
+    ruff_keeps(source, tmp_path)
+
+
+def _node(tree: ast.AST, name: str) -> ast.ClassDef | ast.FunctionDef:
+    return next(
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ClassDef | ast.FunctionDef) and n.name == name
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [
+        (("code",), '    primary_key = ("code",)\n'),
+        (("a", "b"), '    primary_key = ("a", "b")\n'),
+        (
+            ("a_rather_long_key_column", "another_rather_long_key_column", "and_a_third_one"),
+            '    primary_key = (\n        "a_rather_long_key_column",\n',
+        ),
+    ],
+)
+def test_a_primary_key_other_than_id_is_written_as_ruff_writes_it(
+    tmp_path: Path, key: tuple[str, ...], written: str
+) -> None:
+    (tmp_path / "rows.sql").write_text("-- name: every_row()\nselect * from t;\n")
+    table = Described(
+        Catalog(tmp_path)["rows.every_row"], columns=[Column(k, "int", False) for k in key]
+    )
+    table.table, table.table_key = "t", key
+    source = render([table], "queries/")
+    assert written in source
+    ruff_keeps(source, tmp_path)
+
+
+def test_queries_of_one_name_in_two_files_get_row_classes_of_their_own(tmp_path: Path) -> None:
+    """`get` in users.sql and posts.sql return other columns: one `GetRow` for both
+    typed one of them wrongly (and failed at run time); likewise `*!` parameters."""
+    for ns, column in (("posts", "title"), ("users", "email")):
+        (tmp_path / f"{ns}.sql").write_text(
+            f"-- name: get(id)^\nselect {column} from {ns} where id = :id;\n\n"
+            f"-- name: put*!\ninsert into {ns} ({column}) values (:{column});\n"
+        )
+    catalog = Catalog(tmp_path)
+    source = render(
+        [
+            Described(
+                catalog[f"{ns}.get"], params=[("id", "int")], columns=[Column(column, "str", False)]
+            )
+            for ns, column in (("posts", "title"), ("users", "email"))
+        ]
+        + [
+            Described(catalog[f"{ns}.put"], params=[(column, "str")])
+            for ns, column in (("posts", "title"), ("users", "email"))
+        ],
+        "queries/",
+    )
+    assert "class PostsGetRow:" in source
+    assert "class UsersGetRow:" in source
+    assert "def get(self, *, id: int) -> UsersGetRow | None:" in source
+    assert "class PostsPutParams(TypedDict):" in source
+    assert "    def put(self, rows: Iterable[UsersPutParams]) -> int:" in source
+    assert "GetRow:" not in source.replace("sGetRow:", "")
+
+
+def test_a_query_named_runner_leaves_the_runner_alone(tmp_path: Path) -> None:
+    """Each query is kept as `self._<name>`: `runner` would replace `self._runner`, on
+    which every method calls (each failed at run time)."""
+    (tmp_path / "jobs.sql").write_text("-- name: runner()$\nselect 1 as n;\n")
+    query = Catalog(tmp_path)["jobs.runner"]
+    source = render([Described(query, columns=[Column("n", "int", False)])], "queries/")
+    assert "        self._runner2 = runner\n" in source
+    assert '        self._runner = runner.query("jobs.runner")\n' in source
+    assert 'return cast("int", self._runner2.value(self._runner, {}))' in source
+
+
+def test_namespaces_that_camel_case_alike_get_classes_of_their_own(tmp_path: Path) -> None:
+    """admin/audit.sql and admin_audit.sql were both AdminAuditQueries; async_x.sql's
+    sync class and x.sql's async one both AsyncXQueries (the later class won)."""
+    (tmp_path / "admin").mkdir()
+    files = ("admin/audit.sql", "admin_audit.sql", "x.sql", "async_x.sql")
+    for i, name in enumerate(files):
+        (tmp_path / name).write_text(f"-- name: q{i}()$\nselect 1 as n;\n")
+    catalog = Catalog(tmp_path)
+    source = render(
+        [Described(query, columns=[Column("n", "int", False)]) for query in catalog], "queries/"
+    )
+    tree = ast.parse(source)
+    classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert len(classes) == len(set(classes)), classes
+    assert "        self.audit = AdminAudit2Queries(runner)\n" in source
+    assert "        self.admin_audit = AdminAuditQueries(runner)\n" in source
+    assert "        self.x = AsyncX2Queries(runner)\n" in source

@@ -187,7 +187,6 @@ class AllTypesFilters(TypedDict, total=False):
 class AllTypesChanges(TypedDict, total=False):
     """Columns of table all_types an update may set."""
 
-    id: int
     c_int2: int | None
     c_int4: int | None
     c_int8: int | None

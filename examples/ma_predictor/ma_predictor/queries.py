@@ -235,7 +235,6 @@ class MaScoresFilters(TypedDict, total=False):
 class MaScoresChanges(TypedDict, total=False):
     """Columns of table ma_scores an update may set."""
 
-    id: int
     company_id: UUID
     score_date: date
     total_score: Decimal
