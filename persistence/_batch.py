@@ -21,20 +21,23 @@ class BatchReport(Generic[T]):
     """What a batcher did, returned by `close()`.
 
     `unwritten` holds the rows it could not write before the close deadline (the
-    server stayed away); `rejected` counts rows the database refused (each passed to
-    `on_error`); `dropped` counts rows refused by `put_nowait()` while the buffer was
-    full.
+    server stayed away; none of them is stored); `rejected` counts rows the database
+    refused (each passed to `on_error`); `dropped` counts rows refused by
+    `put_nowait()` while the buffer was full; `unknown` counts rows whose write may or
+    may not have committed (each passed to `on_unknown`): a lost commit reply the
+    batcher could not resolve, or a write cut by the close deadline.
     """
 
     written: int
     rejected: int
     dropped: int
     unwritten: list[T] = field(default_factory=list)
+    unknown: int = 0
 
     @property
     def complete(self) -> bool:
         """True when every row offered was written."""
-        return not self.unwritten and not self.rejected and not self.dropped
+        return not self.unwritten and not self.rejected and not self.dropped and not self.unknown
 
 
 def transient(ex: Exception) -> bool:

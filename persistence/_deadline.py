@@ -10,17 +10,25 @@ thread shuts the connection's socket down (`shutdown(2)`, not `close`: the descr
 stays libpq's). The waiting call, sync or async, then wakes on end-of-file, psycopg
 marks the connection broken, and the pool replaces it. The same mechanism serves both
 twins, and costs a dictionary insert and pop per call.
+
+A `Scope` lets the code around a call end it sooner than its own deadline: every call
+armed inside `within(scope)` (on this thread or task) is cut at `scope.expire(when)`'s
+time at the latest, even if `expire` comes while the call waits. The batcher's close
+uses it, so that a write in flight ends with close's timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["Watch", "arm", "disarm"]
+__all__ = ["Scope", "Watch", "arm", "disarm", "within"]
 
 #: How often the watchdog looks: a deadline is enforced at most this late.
 TICK = 0.1
@@ -29,13 +37,14 @@ TICK = 0.1
 class Watch:
     """One operation in flight: its connection's socket and when it must be done."""
 
-    __slots__ = ("fd", "fired", "key", "when")
+    __slots__ = ("fd", "fired", "key", "scope", "when")
 
     def __init__(self, key: int, fd: int, when: float):
         self.key = key
         self.fd = fd
         self.when = when
         self.fired = False
+        self.scope: Scope | None = None
 
 
 _inflight: dict[int, Watch] = {}
@@ -44,10 +53,47 @@ _keys = itertools.count()
 _thread: threading.Thread | None = None
 
 
+class Scope:
+    """The calls armed inside `within(self)`: `expire(when)` cuts each one still in
+    flight at `when`, and each one armed later at `when` at the latest."""
+
+    __slots__ = ("watches", "when")
+
+    def __init__(self) -> None:
+        self.when = float("inf")
+        self.watches: dict[int, Watch] = {}
+
+    def expire(self, when: float) -> None:
+        """End every call of the scope, in flight or to come, by `when` (monotonic)."""
+        with _lock:
+            self.when = min(self.when, when)
+            for watch in self.watches.values():
+                watch.when = min(watch.when, self.when)
+
+
+_scope: ContextVar[Scope | None] = ContextVar("persistence_deadline_scope", default=None)
+
+
+@contextlib.contextmanager
+def within(scope: Scope) -> Iterator[None]:
+    """Arm the calls of the block (in this thread or task) in `scope` too."""
+    token = _scope.set(scope)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
 def arm(conn: Any, seconds: float) -> Watch:
     """Watch `conn` (a psycopg connection) for `seconds`; `disarm` the result after."""
     global _thread
     watch = Watch(next(_keys), conn.pgconn.socket, time.monotonic() + seconds)
+    scope = _scope.get()
+    if scope is not None:
+        watch.scope = scope
+        with _lock:
+            watch.when = min(watch.when, scope.when)
+            scope.watches[watch.key] = watch
     _inflight[watch.key] = watch
     if _thread is None:
         with _lock:
@@ -61,6 +107,8 @@ def disarm(watch: Watch) -> bool:
     """Stop watching; True if the deadline passed and the connection was cut."""
     with _lock:  # never cut a socket that has gone back to the pool
         _inflight.pop(watch.key, None)
+        if watch.scope is not None:
+            watch.scope.watches.pop(watch.key, None)
         return watch.fired
 
 
@@ -72,6 +120,8 @@ def _watch() -> None:
         for watch in late:
             with _lock:
                 if _inflight.pop(watch.key, None) is not None:
+                    if watch.scope is not None:
+                        watch.scope.watches.pop(watch.key, None)
                     watch.fired = True
                     _cut(watch.fd)
 

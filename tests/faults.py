@@ -36,13 +36,17 @@ class CuttingProxy:
         self.delay = delay
         self.cuts = 0
         self._armed = threading.Event()
+        self._containing: bytes | None = None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._closing = False
         self._pairs: list[_Pair] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def cut_next(self) -> None:
+    def cut_next(self, containing: bytes | None = None) -> None:
+        """Lose the reply of the next statement (the next whose message holds
+        `containing`, such as b"COMMIT", if given)."""
+        self._containing = containing
         self._armed.set()
 
     def settings(self, settings: Settings) -> Settings:
@@ -75,7 +79,12 @@ class CuttingProxy:
     def _upstream(self, pair: _Pair) -> None:
         started = False  # the startup packet has no type byte: skip it
         while (data := _recv(pair.client)) is not None:
-            cut = started and self._armed.is_set() and data[:1] in _STATEMENT_STARTS
+            cut = (
+                started
+                and self._armed.is_set()
+                and data[:1] in _STATEMENT_STARTS
+                and (self._containing is None or self._containing in data)
+            )
             if cut:
                 self._armed.clear()
                 pair.drop_replies = True

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -15,9 +17,12 @@ from persistence import (
     CheckViolation,
     ConnectionFailed,
     Database,
+    OutcomeUnknown,
     Settings,
 )
 from persistence._acompat import sleep
+
+from .faults import cutting_proxy, frozen
 
 
 @dataclass
@@ -29,6 +34,16 @@ class Event:
 
 class Events(BaseRepository[Event]):
     table = "batched_events"
+
+
+@dataclass
+class Keyed:
+    id: int
+    status: int
+
+
+class KeyedEvents(BaseRepository[Keyed]):
+    table = "keyed_events"
 
 
 @pytest.fixture
@@ -147,3 +162,103 @@ def test_memory_is_bounded_drop_counts_and_put_waits(db: Database) -> None:
     report = batcher.close()
     assert (report.written, report.dropped, report.unwritten) == (5, 2, [])
     assert stored(db) == [0, 1, 2, 3, 11]
+
+
+# -- a lost commit reply, and close's deadline ------------------------------------------
+
+
+def test_a_lost_commit_reply_is_resolved_by_primary_key(
+    db: Database, sample_settings: Settings
+) -> None:
+    db.execute("create table keyed_events (id int primary key, status int not null)")
+    refused: list[Keyed] = []
+    unknown: list[Keyed] = []
+    with cutting_proxy(sample_settings) as proxy:
+        settings = dataclasses.replace(proxy.settings(sample_settings), pool_min=1, pool_max=1)
+        with Database(settings) as through:
+            keyed = KeyedEvents(through)
+            keyed.count()
+            proxy.cut_next(containing=b"COMMIT")  # the batch commits, its reply is lost
+            batcher = Batcher(
+                keyed.insert_many,
+                batch_size=20,
+                retry_interval=0.05,
+                on_error=lambda row, ex: refused.append(row),
+                on_unknown=lambda row, ex: unknown.append(row),
+            )
+            for n in range(20):
+                batcher.put_nowait(Keyed(id=n, status=200))
+            report = batcher.close(timeout=10)
+    assert proxy.cuts == 1
+    assert (refused, unknown) == ([], [])
+    assert (report.written, report.rejected, report.unknown, report.unwritten) == (20, 0, 0, [])
+    assert report.complete
+    assert db.fetch_value("select count(*) from keyed_events") == 20
+
+
+def test_a_lost_commit_reply_without_keys_makes_duplicates_unknown_not_refused(
+    db: Database, sample_settings: Settings
+) -> None:
+    refused: list[Event] = []
+    unknown: list[tuple[Event, Exception]] = []
+    with cutting_proxy(sample_settings) as proxy:
+        settings = dataclasses.replace(proxy.settings(sample_settings), pool_min=1, pool_max=1)
+        with Database(settings) as through:
+            events = Events(through)
+            events.count()
+            proxy.cut_next(containing=b"COMMIT")
+            batcher = Batcher(
+                events.insert_many,  # the key is generated: the rows do not carry it
+                batch_size=8,
+                retry_interval=0.05,
+                on_error=lambda row, ex: refused.append(row),
+                on_unknown=lambda row, ex: unknown.append((row, ex)),
+            )
+            for n in range(8):
+                batcher.put_nowait(Event(seq=n, status=200))
+            report = batcher.close(timeout=10)
+    assert proxy.cuts == 1
+    assert refused == []
+    assert sorted(row.seq for row, _ in unknown) == list(range(8))
+    assert all(isinstance(ex, OutcomeUnknown) for _, ex in unknown)
+    assert (report.written, report.rejected, report.unknown, report.unwritten) == (0, 0, 8, [])
+    assert not report.complete
+    assert stored(db) == list(range(8))
+
+
+def test_close_cuts_the_write_in_flight_at_its_timeout_and_says_only_what_is_true(
+    db: Database, sample_settings: Settings
+) -> None:
+    settings = dataclasses.replace(
+        sample_settings, pool_min=1, pool_max=1, statement_timeout=1.0, connect_timeout=2.0
+    )
+    unknown: list[tuple[Event, Exception]] = []
+    with Database(settings) as through:
+        events = Events(through)
+        events.insert_many([Event(seq=1000, status=200)])
+        pid = int(through.fetch_value("select pg_backend_pid()"))
+        batcher = Batcher(
+            events.insert_many,
+            batch_size=10,
+            interval=60,
+            retry_interval=0.05,
+            on_unknown=lambda row, ex: unknown.append((row, ex)),
+        ).open()
+        with frozen(pid):
+            for n in range(10):  # a full batch: the writer takes it, and the server is stuck
+                batcher.put_nowait(Event(seq=n, status=200))
+            sleep(0.2)
+            for n in range(10, 20):
+                batcher.put_nowait(Event(seq=n, status=200))
+            started = time.monotonic()
+            report = batcher.close(timeout=0.5)
+            took = time.monotonic() - started
+            sleep(max(0.0, 1.6 - took))  # past where close used to give up
+        sleep(1.0)  # the server answers again: a write still going would land now
+    landed = set(stored(db)) - {1000}
+    assert not landed & {row.seq for row in report.unwritten}, "rows reported unwritten landed"
+    assert took < 1.2, f"close(timeout=0.5) took {took:.1f} s"
+    assert sorted(row.seq for row in report.unwritten) == list(range(10, 20))
+    assert sorted(row.seq for row, _ in unknown) == list(range(10))
+    assert all("close() reached its timeout (0.5 s)" in str(ex) for _, ex in unknown)
+    assert (report.written, report.unknown) == (0, 10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -14,9 +16,12 @@ from persistence import (
     BatcherFull,
     CheckViolation,
     ConnectionFailed,
+    OutcomeUnknown,
     Settings,
 )
 from persistence._acompat import asleep
+
+from .faults import cutting_proxy, frozen
 
 
 @dataclass
@@ -28,6 +33,16 @@ class Event:
 
 class Events(AsyncBaseRepository[Event]):
     table = "batched_events"
+
+
+@dataclass
+class Keyed:
+    id: int
+    status: int
+
+
+class KeyedEvents(AsyncBaseRepository[Keyed]):
+    table = "keyed_events"
 
 
 @pytest.fixture
@@ -150,3 +165,103 @@ async def test_memory_is_bounded_drop_counts_and_put_waits(db: AsyncDatabase) ->
     report = await batcher.aclose()
     assert (report.written, report.dropped, report.unwritten) == (5, 2, [])
     assert await stored(db) == [0, 1, 2, 3, 11]
+
+
+# -- a lost commit reply, and close's deadline ------------------------------------------
+
+
+async def test_a_lost_commit_reply_is_resolved_by_primary_key(
+    db: AsyncDatabase, sample_settings: Settings
+) -> None:
+    await db.execute("create table keyed_events (id int primary key, status int not null)")
+    refused: list[Keyed] = []
+    unknown: list[Keyed] = []
+    with cutting_proxy(sample_settings) as proxy:
+        settings = dataclasses.replace(proxy.settings(sample_settings), pool_min=1, pool_max=1)
+        async with AsyncDatabase(settings) as through:
+            keyed = KeyedEvents(through)
+            await keyed.count()
+            proxy.cut_next(containing=b"COMMIT")  # the batch commits, its reply is lost
+            batcher = AsyncBatcher(
+                keyed.insert_many,
+                batch_size=20,
+                retry_interval=0.05,
+                on_error=lambda row, ex: refused.append(row),
+                on_unknown=lambda row, ex: unknown.append(row),
+            )
+            for n in range(20):
+                batcher.put_nowait(Keyed(id=n, status=200))
+            report = await batcher.aclose(timeout=10)
+    assert proxy.cuts == 1
+    assert (refused, unknown) == ([], [])
+    assert (report.written, report.rejected, report.unknown, report.unwritten) == (20, 0, 0, [])
+    assert report.complete
+    assert await db.fetch_value("select count(*) from keyed_events") == 20
+
+
+async def test_a_lost_commit_reply_without_keys_makes_duplicates_unknown_not_refused(
+    db: AsyncDatabase, sample_settings: Settings
+) -> None:
+    refused: list[Event] = []
+    unknown: list[tuple[Event, Exception]] = []
+    with cutting_proxy(sample_settings) as proxy:
+        settings = dataclasses.replace(proxy.settings(sample_settings), pool_min=1, pool_max=1)
+        async with AsyncDatabase(settings) as through:
+            events = Events(through)
+            await events.count()
+            proxy.cut_next(containing=b"COMMIT")
+            batcher = AsyncBatcher(
+                events.insert_many,  # the key is generated: the rows do not carry it
+                batch_size=8,
+                retry_interval=0.05,
+                on_error=lambda row, ex: refused.append(row),
+                on_unknown=lambda row, ex: unknown.append((row, ex)),
+            )
+            for n in range(8):
+                batcher.put_nowait(Event(seq=n, status=200))
+            report = await batcher.aclose(timeout=10)
+    assert proxy.cuts == 1
+    assert refused == []
+    assert sorted(row.seq for row, _ in unknown) == list(range(8))
+    assert all(isinstance(ex, OutcomeUnknown) for _, ex in unknown)
+    assert (report.written, report.rejected, report.unknown, report.unwritten) == (0, 0, 8, [])
+    assert not report.complete
+    assert await stored(db) == list(range(8))
+
+
+async def test_close_cuts_the_write_in_flight_at_its_timeout_and_says_only_what_is_true(
+    db: AsyncDatabase, sample_settings: Settings
+) -> None:
+    settings = dataclasses.replace(
+        sample_settings, pool_min=1, pool_max=1, statement_timeout=1.0, connect_timeout=2.0
+    )
+    unknown: list[tuple[Event, Exception]] = []
+    async with AsyncDatabase(settings) as through:
+        events = Events(through)
+        await events.insert_many([Event(seq=1000, status=200)])
+        pid = int(await through.fetch_value("select pg_backend_pid()"))
+        batcher = await AsyncBatcher(
+            events.insert_many,
+            batch_size=10,
+            interval=60,
+            retry_interval=0.05,
+            on_unknown=lambda row, ex: unknown.append((row, ex)),
+        ).open()
+        with frozen(pid):
+            for n in range(10):  # a full batch: the writer takes it, and the server is stuck
+                batcher.put_nowait(Event(seq=n, status=200))
+            await asleep(0.2)
+            for n in range(10, 20):
+                batcher.put_nowait(Event(seq=n, status=200))
+            started = time.monotonic()
+            report = await batcher.aclose(timeout=0.5)
+            took = time.monotonic() - started
+            await asleep(max(0.0, 1.6 - took))  # past where close used to give up
+        await asleep(1.0)  # the server answers again: a write still going would land now
+    landed = set(await stored(db)) - {1000}
+    assert not landed & {row.seq for row in report.unwritten}, "rows reported unwritten landed"
+    assert took < 1.2, f"close(timeout=0.5) took {took:.1f} s"
+    assert sorted(row.seq for row in report.unwritten) == list(range(10, 20))
+    assert sorted(row.seq for row, _ in unknown) == list(range(10))
+    assert all("close() reached its timeout (0.5 s)" in str(ex) for _, ex in unknown)
+    assert (report.written, report.unknown) == (0, 10)
