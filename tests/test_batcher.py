@@ -262,3 +262,26 @@ def test_close_cuts_the_write_in_flight_at_its_timeout_and_says_only_what_is_tru
     assert sorted(row.seq for row, _ in unknown) == list(range(10))
     assert all("close() reached its timeout (0.5 s)" in str(ex) for _, ex in unknown)
     assert (report.written, report.unknown) == (0, 10)
+
+
+def test_a_writer_still_running_after_close_leaves_the_reported_rows_alone(
+    db: Database,
+) -> None:
+    writer = Writer(db, delay=1.5)  # not a database call: close cannot cut it
+    unknown: list[Event] = []
+    batcher = Batcher(
+        writer, batch_size=5, interval=60, on_unknown=lambda row, ex: unknown.append(row)
+    ).open()
+    for n in range(10):
+        batcher.put_nowait(Event(seq=n, status=200))
+    for _ in range(100):  # until the writer has taken the first batch
+        if writer.calls:
+            break
+        sleep(0.01)
+    report = batcher.close(timeout=0.2)
+    sleep(2.0)  # the write in flight ends (in the sync twin its thread goes on)
+    assert writer.calls == 1, "a write started after close returned"
+    assert sorted(row.seq for row in report.unwritten) == list(range(5, 10))
+    assert not set(stored(db)) & set(range(5, 10)), "rows reported unwritten landed"
+    assert sorted(row.seq for row in unknown) == list(range(5))
+    assert (report.written, report.unknown) == (0, 5)
