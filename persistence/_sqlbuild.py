@@ -10,6 +10,7 @@ shape is composed once and kept as bytes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -175,6 +176,99 @@ def _picker(key: tuple[bool, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...
     return itemgetter(*given) if given else lambda row: ()
 
 
+#: A condition with the places (in the cursor) of the values its %s stand for.
+_Cond = tuple[sql.Composable, tuple[int, ...]]
+
+
+def _all_of(conds: Sequence[_Cond]) -> _Cond:
+    """The conjunction; parenthesised, as it goes into a disjunction."""
+    parts = [c for c, _ in conds]
+    text = (
+        parts[0] if len(parts) == 1 else sql.SQL("(") + sql.SQL(" and ").join(parts) + sql.SQL(")")
+    )
+    return text, tuple(i for _, places in conds for i in places)
+
+
+def _any_of(conds: Sequence[_Cond]) -> _Cond:
+    """The disjunction, parenthesised; false when there is nothing."""
+    if not conds:
+        return sql.SQL("false"), ()
+    parts = [c for c, _ in conds]
+    text = (
+        parts[0] if len(parts) == 1 else sql.SQL("(") + sql.SQL(" or ").join(parts) + sql.SQL(")")
+    )
+    return text, tuple(i for _, places in conds for i in places)
+
+
+@functools.lru_cache(maxsize=256)
+def _keyset(
+    keys: tuple[str, ...], desc: bool, nullable: tuple[bool, ...], nulls: tuple[bool, ...]
+) -> _Cond:
+    """The rows after a cursor in a keyset order over `keys` (all ascending, NULLs last,
+    or all descending, NULLs first: PostgreSQL's defaults), where `nulls` says which of
+    the cursor's values are NULL and `nullable` which columns may hold NULL; with the
+    places in the cursor of the values its %s stand for.
+
+    Columns that cannot be NULL, after a cursor without NULLs, compare as one row
+    value, which an index on them serves:
+
+    >>> def show(cond): print(cond[0].as_string(), cond[1])
+    >>> show(_keyset(("name", "id"), False, (False, False), (False, False)))
+    ("name", "id") > (%s, %s) (0, 1)
+
+    A row value holding a NULL compares to NULL, so a nullable column adds its NULL rows
+    (last, ascending), and a NULL in the cursor is matched with IS NULL:
+
+    >>> show(_keyset(("name", "id"), False, (True, False), (False, False)))
+    (("name", "id") > (%s, %s) or "name" is null) (0, 1)
+    >>> show(_keyset(("name", "id"), False, (True, False), (True, False)))
+    ("name" is null and ("id") > (%s)) (1,)
+    >>> show(_keyset(("name", "id"), True, (True, False), (False, False)))
+    ("name", "id") < (%s, %s) (0, 1)
+    >>> show(_keyset(("name", "id"), True, (True, False), (True, False)))
+    ("name" is not null or ("name" is null and ("id") < (%s))) (1,)
+    >>> show(_keyset(("a", "b", "id"), False, (True, True, False), (False, True, False)))
+    (("a") > (%s) or "a" is null or ("a" = %s and "b" is null and ("id") > (%s))) (0, 0, 2)
+    """
+    op = sql.SQL("<" if desc else ">")
+    names = [sql.Identifier(k) for k in keys]
+
+    def null(t: int) -> _Cond:
+        return sql.SQL("{} is null").format(names[t]), ()
+
+    def same(i: int, j: int) -> list[_Cond]:  # keys[i:j] hold the cursor's values
+        return [
+            null(t) if nulls[t] else (sql.SQL("{} = %s").format(names[t]), (t,))
+            for t in range(i, j)
+        ]
+
+    def then(prefix: list[_Cond], rest: list[list[_Cond]]) -> list[list[_Cond]]:
+        """`prefix` and (any of `rest`), as disjuncts of conjuncts."""
+        if len(rest) < 2:
+            return [prefix + r for r in rest]
+        return [[*prefix, _any_of([_all_of(r) for r in rest])]]
+
+    def after(i: int) -> list[list[_Cond]]:  # keys[:i] hold the cursor's values
+        if i == len(keys):
+            return []
+        if nulls[i]:
+            # Ascending, nothing follows NULL; descending, every value does.
+            found: list[list[_Cond]] = []
+            if desc:
+                found.append([(sql.SQL("{} is not null").format(names[i]), ())])
+            return found + then([null(i)], after(i + 1))
+        end = next((t for t in range(i, len(keys)) if nulls[t]), len(keys))
+        row = sql.SQL("({}) {} ({})").format(sql.SQL(", ").join(names[i:end]), op, _marks(end - i))
+        found = [[(row, tuple(range(i, end)))]]
+        if not desc:  # ascending, a NULL after equal values comes last: the row value is NULL
+            found += [[*same(i, t), null(t)] for t in range(i, end) if nullable[t]]
+        if end < len(keys):
+            found += then(same(i, end), after(end))
+        return found
+
+    return _any_of([_all_of(d) for d in after(0)])
+
+
 class TableSpec:
     """A dataclass mapped to a table: its columns, key, and the statements for them.
 
@@ -209,9 +303,22 @@ class TableSpec:
     >>> keys, desc = spec.page_keys(spec.order("-name"))
     >>> keys, desc
     (('name', 'id'), True)
-    >>> show(spec.page(shape, keys, desc, after=True))
+    >>> show(spec.page(shape, keys, desc, nulls=(False, False)))
     select "id", "name", "deleted_at" from "items" where "name" = %s and "deleted_at" is
       null and ("name", "id") < (%s, %s) order by "name" desc, "id" desc limit %s
+
+    After a cursor whose `name` is NULL (descending, NULLs come first), ascending after
+    one that is not (NULLs come last), once the table said `name` may be NULL:
+
+    >>> spec.learn_columns({"id": ("integer", True), "name": ("text", True),
+    ...                     "deleted_at": ("timestamp with time zone", True)}, ["id"])
+    >>> show(spec.page(shape, keys, desc, nulls=(True, False)))
+    select "id", "name", "deleted_at" from "items" where "name" = %s and "deleted_at" is
+      null and ("name" is not null or ("name" is null and ("id") < (%s))) order by "name"
+      desc, "id" desc limit %s
+    >>> show(spec.page((), ("name", "id"), False, nulls=(False, False)))
+    select "id", "name", "deleted_at" from "items" where (("name", "id") > (%s, %s) or
+      "name" is null) order by "name", "id" limit %s
     >>> show(spec.delete_where(shape))
     update "items" set deleted_at = now() where "name" = %s and "deleted_at" is null
     >>> key, _ = spec.key(7, include_deleted=True)
@@ -270,13 +377,18 @@ class TableSpec:
         self._metrics: dict[str, str] = {}
         #: Per column, the type name COPY binds, learnt from the table at first use.
         self.copy_types: dict[str, str] = {}
+        #: The columns declared NOT NULL, learnt with `copy_types`.
+        self.not_null: frozenset[str] = frozenset()
         self._binary: set[str] = set()
         self._json: frozenset[str] = frozenset()
         #: Per set of columns, what dumps their values as binary COPY would (None: text).
         self._dumping: dict[tuple[str, ...], abc.Transformer | None] = {}
 
-    def learn_columns(self, columns: Mapping[str, tuple[str, bool]]) -> None:
-        """Check the fields against the table's columns {name: (copy type, binary ok)}.
+    def learn_columns(
+        self, columns: Mapping[str, tuple[str, bool]], not_null: Iterable[str] = ()
+    ) -> None:
+        """Check the fields against the table's columns {name: (copy type, binary ok)}
+        (and learn which are NOT NULL).
 
         Raises:
             ConfigurationError: naming the fields the table lacks.
@@ -288,6 +400,7 @@ class TableSpec:
                 f" {self.name!r} lacks; its columns: {', '.join(columns)}"
             )
         self.copy_types = {name: copy_type for name, (copy_type, _) in columns.items()}
+        self.not_null = frozenset(not_null)
         self._dumping = {}
         self._json = frozenset(c for c, t in self.copy_types.items() if t in ("json", "jsonb"))
         as_text = _str_fields(self.model)
@@ -510,19 +623,32 @@ class TableSpec:
         keys += [k for k in self.primary_key if k not in keys]
         return tuple(keys), directions == {True}
 
-    def page(self, shape: Shape, keys: tuple[str, ...], desc: bool, after: bool) -> sql.Composed:
-        """A keyset page; parameters: the shape's, then the previous page's last
-        `keys` values when `after`, then the limit."""
+    def nullable(self, keys: tuple[str, ...]) -> tuple[bool, ...]:
+        """Per key column, whether it may hold NULL (all may, until the table is read)."""
+        return tuple(k not in self.not_null for k in keys)
+
+    def page(
+        self,
+        shape: Shape,
+        keys: tuple[str, ...],
+        desc: bool,
+        nulls: tuple[bool, ...] | None,
+    ) -> sql.Composed:
+        """A keyset page; parameters: the shape's, then `cursor(...)` (the previous
+        page's last `keys` values; `nulls`: which of them are NULL, None for the first
+        page), then the limit."""
         clause = self.where_sql(shape)
-        if after:
-            clause = _and(
-                clause,
-                sql.SQL("({}) {} ({})").format(
-                    _names(keys), sql.SQL("<" if desc else ">"), _marks(len(keys))
-                ),
-            )
+        if nulls is not None:
+            clause = _and(clause, _keyset(keys, desc, self.nullable(keys), nulls)[0])
         order = self.order_sql(tuple(f"-{k}" for k in keys) if desc else keys)
         return self.select(clause, order + sql.SQL(" limit %s"))
+
+    def cursor(self, keys: tuple[str, ...], desc: bool, after: Sequence[Any]) -> list[Any]:
+        """The parameters of a page's keyset condition, for the previous page's last
+        values `after` (a NULL one is no parameter; some go twice)."""
+        nulls = tuple(v is None for v in after)
+        places = _keyset(keys, desc, self.nullable(keys), nulls)[1]
+        return [after[i] for i in places]
 
     def delete(self, shape: Shape) -> sql.Composed:
         """Delete for good, soft delete or not."""

@@ -206,7 +206,8 @@ class AsyncBaseRepository(Generic[T]):
 
         Keyset pagination: the next page starts after the last row's sort values, so
         it neither skips nor repeats rows when rows are inserted between requests. All
-        sort columns go the same direction (all ascending, or all "-descending").
+        sort columns go the same direction (all ascending, or all "-descending"); NULLs
+        sort as PostgreSQL sorts them, last ascending and first descending.
         """
         spec = self._spec
         keys, desc = spec.page_keys(spec.order(order_by))
@@ -215,11 +216,14 @@ class AsyncBaseRepository(Generic[T]):
             raise QueryError(
                 f"{spec.name}.page: `after` must hold {len(keys)} values ({', '.join(keys)})"
             )
+        await self._check()  # learns which sort columns may be NULL
+        nulls = None if after is None else tuple(v is None for v in after)
         stmt = spec.statement(
-            ("page", shape, keys, desc, after is not None),
-            lambda: spec.page(shape, keys, desc, after is not None),
+            ("page", shape, keys, desc, nulls, spec.nullable(keys)),
+            lambda: spec.page(shape, keys, desc, nulls),
         )
-        items = await self._all(stmt, [*params, *(after or ()), _count(limit, "limit")], "page")
+        cursor = () if after is None else spec.cursor(keys, desc, after)
+        items = await self._all(stmt, [*params, *cursor, _count(limit, "limit")], "page")
         last = attrgetter(*keys)
         nxt = None
         if len(items) == limit and items:
@@ -465,7 +469,8 @@ class AsyncBaseRepository(Generic[T]):
         if not rows:
             raise ConfigurationError(f"table {spec.name!r} does not exist (not migrated yet?)")
         spec.learn_columns(
-            {str(name): (str(copy_type), bool(plain)) for name, copy_type, plain in rows}
+            {str(name): (str(copy_type), bool(plain)) for name, copy_type, plain, _ in rows},
+            [str(name) for name, _, _, not_null in rows if not_null],
         )
         self._checked.add(url)
 
@@ -504,15 +509,17 @@ class AsyncBaseRepository(Generic[T]):
         return strip(stmt) if self._plain else stmt
 
 
-# The table's columns: name, the type name COPY can bind, and whether binary COPY can
-# send it (enums go as their text; arrays of enums or domains only in text format).
+# The table's columns: name, the type name COPY can bind, whether binary COPY can send
+# it (enums go as their text; arrays of enums or domains only in text format), and
+# whether it is NOT NULL.
 _COLUMNS = sql.SQL(
     """
     select a.attname,
            case when t.typtype = 'e' then 'text'
                 when t.typtype = 'd' then format_type(t.typbasetype, null)
                 else format_type(a.atttypid, null) end,
-           not (t.typcategory = 'A' and coalesce(e.typtype in ('e', 'd'), false))
+           not (t.typcategory = 'A' and coalesce(e.typtype in ('e', 'd'), false)),
+           a.attnotnull
       from pg_attribute a
       join pg_type t on t.oid = a.atttypid
       left join pg_type e on e.oid = t.typelem

@@ -213,6 +213,47 @@ def test_keyset_pages_neither_skip_nor_repeat_while_rows_arrive(db: Database) ->
         items.page(limit=3, order_by=["sku", "-name"])
 
 
+@dataclass
+class Ranked:
+    id: int
+    name: str | None
+    rank: int | None
+    note: str
+
+
+class Rankeds(BaseRepository[Ranked]):
+    table = "ranked"
+
+
+@pytest.mark.parametrize(
+    "order_by",
+    ["name", "-name", ["name", "rank"], ["-name", "-rank"], ["rank", "name"], "-rank", "note"],
+)
+def test_keyset_pages_over_nullable_columns_hold_every_row_once(
+    db: Database, order_by: str | list[str]
+) -> None:
+    db.execute("create table ranked (id int primary key, name text, rank int, note text not null)")
+    rankeds = Rankeds(db)
+    for n in range(1, 31):  # NULLs in name, in rank, in both; ties on each
+        name = None if n % 3 == 0 else f"n{n % 4}"
+        rank = None if n % 5 == 0 else n % 3
+        rankeds.insert(Ranked(n, name, rank, f"note {n % 6}"))
+    orders = [order_by] if isinstance(order_by, str) else order_by
+    desc = orders[0].startswith("-")
+    # find's order, with PostgreSQL's NULLs (last ascending, first descending) and the key
+    expected = [r.id for r in rankeds.find(order_by=[*orders, "-id" if desc else "id"])]
+    for limit in (1, 2, 3, 4, 7, 30, 50):
+        seen: list[int] = []
+        after = None
+        for _ in range(40):
+            page = rankeds.page(limit=limit, after=after, order_by=order_by)
+            seen += [r.id for r in page.items]
+            if page.next is None:
+                break
+            after = page.next
+        assert seen == expected, f"limit {limit}"
+
+
 def test_upsert(db: Database) -> None:
     items = Items(db)
     first = items.upsert(item(1, price=Decimal(5)), conflict=["sku"])
