@@ -42,8 +42,29 @@ _CONDITIONS: dict[str, LiteralString] = {
     "null": "{} is null",
     "notnull": "{} is not null",
     "any": "{} = any(%s)",
+    "any_or_null": "({0} = any(%s) or {0} is null)",
     "between": "{} between %s and %s",
 }
+
+#: The function that builds a Filter of each operator, for errors.
+_FUNCTIONS = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "like": "like", "ilike": "ilike"}
+
+
+def _no_null(name: str, value: Filter) -> None:
+    """Refuse a comparison with None, which SQL makes match no row."""
+    if value.op == "between":
+        if not (isinstance(value.value, tuple | list) and None in value.value):
+            return
+        call = "between(...) with a None end"
+    elif value.value is not None or value.op == "<>":
+        return
+    else:
+        call = f"{_FUNCTIONS[value.op]}(None)"
+    raise QueryError(
+        f"filter {name}={call} would match no row (a comparison with NULL is never true):"
+        f" use {name}=None for IS NULL, {name}=ne(None) for IS NOT NULL"
+    )
+
 
 #: Column types whose binary COPY dumper takes a Python str. A str for another column (an
 #: IP address for inet, a UUID as text) goes in a text COPY, parsed by the server, if its
@@ -298,6 +319,13 @@ class TableSpec:
       null order by "name" desc limit %s offset %s
     >>> show(spec.count(shape))
     select count(*) from "items" where "name" = %s and "deleted_at" is null
+
+    None in a list matches NULL too, as `name=None` does:
+
+    >>> shape_null, params_null = spec.where({"name": ["pen", None]}, include_deleted=True)
+    >>> show(spec.count(shape_null)), params_null
+    select count(*) from "items" where ("name" = any(%s) or "name" is null)
+    (None, [['pen']])
     >>> show(spec.exists(shape))
     select exists (select 1 from "items" where "name" = %s and "deleted_at" is null)
     >>> keys, desc = spec.page_keys(spec.order("-name"))
@@ -489,9 +517,11 @@ class TableSpec:
     ) -> tuple[Shape, list[Any]]:
         """(shape, parameters) for keyword filters; `where_sql(shape)` is the clause.
 
-        A value means equality, None means IS NULL, a list or tuple means = ANY, and a
-        `Filter` (gt, between, like, ...) its own comparison. Only the shape decides the
-        SQL, so this does no composing: that happens once per shape, in where_sql.
+        A value means equality, None means IS NULL, a list or tuple means = ANY (with
+        None in it, or IS NULL), and a `Filter` (gt, between, like, ...) its own
+        comparison; a comparison with None, which would match no row, is refused. Only
+        the shape decides the SQL, so this does no composing: that happens once per
+        shape, in where_sql.
         """
         shape: list[tuple[str, str]] = []
         params: list[Any] = []
@@ -501,6 +531,7 @@ class TableSpec:
                 self.column(name)  # raises, listing the valid names
             if isinstance(value, Filter):
                 _check_operator(value.op)  # again: a Filter can be built around __post_init__
+                _no_null(name, value)
                 if value.op == "between":
                     params.extend(value.value)
                     shape.append((name, "between"))
@@ -512,8 +543,13 @@ class TableSpec:
             elif value is None:
                 shape.append((name, "null"))
             elif isinstance(value, list | tuple | set | frozenset):
-                params.append(list(value))
-                shape.append((name, "any"))
+                # None in the list matches NULL, as name=None does (= any() never would).
+                if None in value:
+                    params.append([v for v in value if v is not None])
+                    shape.append((name, "any_or_null"))
+                else:
+                    params.append(list(value))
+                    shape.append((name, "any"))
             else:
                 params.append(value)
                 shape.append((name, "="))

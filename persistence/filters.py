@@ -3,7 +3,9 @@
     await users.find(created_at=gt(since), email=like("%@example.com"))
     await orders.count(total=between(10, 100), status=["paid", "shipped"])
 
-A plain value means equality, None means IS NULL, a list or tuple means = ANY.
+A plain value means equality, None means IS NULL, a list or tuple means = ANY (None in
+it matches NULL too). A comparison with None (``gt(None)``, ``like(None)``, a None end of
+``between``) would match no row: the repository refuses it; ``ne(None)`` is IS NOT NULL.
 """
 
 from __future__ import annotations

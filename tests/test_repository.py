@@ -29,7 +29,7 @@ from persistence import (
     Settings,
     UniqueViolation,
 )
-from persistence.filters import between, ge, gt, like, ne
+from persistence.filters import between, ge, gt, ilike, le, like, lt, ne
 
 from ._acompat import gather
 
@@ -252,6 +252,35 @@ def test_keyset_pages_over_nullable_columns_hold_every_row_once(
                 break
             after = page.next
         assert seen == expected, f"limit {limit}"
+
+
+def test_none_in_a_list_filter_matches_null_and_a_comparison_with_none_is_refused(
+    db: Database,
+) -> None:
+    db.execute("create table ranked (id int primary key, name text, rank int, note text not null)")
+    rankeds = Rankeds(db)
+    for n, name in enumerate(["A", None, "B", None, "A"], 1):
+        rankeds.insert(Ranked(n, name, n, "x"))
+
+    def ids(**filters: Any) -> list[int]:
+        return [r.id for r in rankeds.find(order_by="id", **filters)]
+
+    assert ids(name=[None, "A"]) == [1, 2, 4, 5]
+    assert ids(name=(None,)) == [2, 4]
+    assert ids(name={"B", None}) == [2, 3, 4]
+    assert ids(name=["A"]) == [1, 5]
+    assert ids(name=None) == [2, 4]
+    assert ids(name=ne(None)) == [1, 3, 5]
+    assert rankeds.count(name=[None, "B"]) == 3
+    refused: list[Any] = [gt(None), ge(None), lt(None), le(None)]
+    refused += [like(None), ilike(None)]  # type: ignore[arg-type]
+    refused += [between(None, "B"), between("A", None)]
+    for comparison in refused:
+        with pytest.raises(QueryError, match=r"no row .*: use name=None for IS NULL"):
+            rankeds.find(name=comparison)
+        with pytest.raises(QueryError, match="use name=None"):
+            rankeds.delete_where(name=comparison)
+    assert rankeds.count() == 5
 
 
 def test_upsert(db: Database) -> None:
