@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from ._base import Health
     from ._batch import BatchReport
     from ._types import Page
+    from ._upsert import Upserted
     from .batcher import Batcher
     from .batcher_async import AsyncBatcher
     from .config import Settings
@@ -49,6 +50,7 @@ _WHERE = {
     "Health": "._base",
     "BatchReport": "._batch",
     "Page": "._types",
+    "Upserted": "._upsert",
     "Batcher": ".batcher",
     "AsyncBatcher": ".batcher_async",
     "Settings": ".config",
@@ -127,5 +129,6 @@ __all__ = [
     "Settings",
     "TransientError",
     "UniqueViolation",
+    "Upserted",
     "__version__",
 ]

@@ -99,8 +99,9 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
     if any(d.table is not None for d in described):
         imports |= {
             "from collections.abc import Iterable, Sequence",
-            "from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack",
-            "from persistence import AsyncBaseRepository, BaseRepository, Page",
+            "from collections.abc import AsyncGenerator, Generator",
+            "from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack",
+            "from persistence import AsyncBaseRepository, BaseRepository, Page, Upserted",
             "from persistence.filters import FilterValue",
         }
     imports |= {
@@ -359,8 +360,22 @@ def _repository(d: Described, width: int, shadowed: set[str]) -> list[str]:
     lines.append("")
     for c in (c for c in columns if c.settable):  # not a GENERATED ALWAYS column
         lines += _field(c.name, c.annotation + (" | None" if c.nullable else ""), width, shadowed)
+    every = tuple(_str(c.name) for c in d.columns)
+    lines += ["", ""]
+    lines += _layout(_Group(f"{name}Column: TypeAlias = Literal[", every, "]"), 0, width)
+    lines += _docstring(f"A column of table {label}: conflict and update name them.", "", width)
+    orders = tuple(x for c in d.columns for x in (_str(c.name), _str(f"-{c.name}")))
+    lines += ["", *_layout(_Group(f"{name}Order: TypeAlias = Literal[", orders, "]"), 0, width)]
+    lines += _docstring(f"A sort key of table {label}: a column, or -column descending.", "", width)
+    lines += _union(
+        f"{name}OrderBy: TypeAlias = ", [f"{name}Order", f"Sequence[{name}Order]"], width
+    )
+    lines += _docstring(f"What order_by takes for table {label}: a sort key or several.", "", width)
     filters = f"**filters: Unpack[{name}Filters]"
-    order = "order_by: str | Sequence[str] | None = None"
+    order = f"order_by: {name}OrderBy | None = None"
+    conflict = f"conflict: Sequence[{name}Column]"
+    update = f"update: Sequence[{name}Column] | None = None"
+    batch = "batch: int = 1000"
     deleted = "include_deleted: bool = False"
     limit, offset = "limit: int | None = None", "offset: int | None = None"
     after = "after: tuple[Any, ...] | None = None"
@@ -371,6 +386,9 @@ def _repository(d: Described, width: int, shadowed: set[str]) -> list[str]:
         ("count", ("self", "*", deleted, filters), "int"),
         ("exists", ("self", "*", deleted, filters), "bool"),
         ("page", ("self", "*", "limit: int", after, order, deleted, filters), "Page[M]"),
+        ("stream", ("self", "*", order, batch, deleted, filters), "Generator[M, None, None]"),
+        ("upsert", ("self", "obj: M", "*", conflict, update), "M | None"),
+        ("upsert_many", ("self", "objs: Iterable[M]", "*", conflict, update), "Upserted"),
         ("update", ("self", f"pk: {key}", f"**changes: Unpack[{name}Changes]"), "M | None"),
         ("delete", ("self", f"pk: {key}"), "bool"),
         ("restore", ("self", f"pk: {key}"), "bool"),
@@ -399,15 +417,34 @@ def _repository(d: Described, width: int, shadowed: set[str]) -> list[str]:
         # Narrower than the untyped base's `**filters: Any`, on purpose: hence the ignore.
         for method, args, returns in stubs:
             head = f"{'async ' if prefix else ''}def {method}("
+            if method == "stream":  # an async generator: called, not awaited
+                head = "def stream("
+                returns = "AsyncGenerator[M, None]" if prefix else returns
             signature = _Group(head, args, f") -> {returns}: ...")
             flat = _layout(signature, 8, width)
-            # Only `**kwargs` narrower than the base's `**Any` is an override error.
-            ignore = "  # type: ignore[override]" if any("**" in a for a in args) else ""
+            # Narrower than the base's `**Any` or `str`: an override error to mypy.
+            ignore = "  # type: ignore[override]" if any(_narrow(a, name) for a in args) else ""
             if len(flat) == 1:
                 lines += ["", flat[0] + ignore]
             else:
                 lines += ["", flat[0] + ignore, *flat[1:]]
     return lines
+
+
+def _union(head: str, parts: list[str], width: int) -> list[str]:
+    """`head` then `parts` joined by |, as ruff writes it: on one line if it fits, else
+    in parentheses, on one line or one part per line."""
+    flat = " | ".join(parts)
+    if len(head) + len(flat) <= width:
+        return [head + flat]
+    if 4 + len(flat) <= width:
+        return [head + "(", "    " + flat, ")"]
+    return [head + "(", "    " + parts[0], *(f"    | {p}" for p in parts[1:]), ")"]
+
+
+def _narrow(arg: str, name: str) -> bool:
+    """Whether a typed stub's argument is narrower than the untyped base's."""
+    return "**" in arg or f"{name}Order" in arg or f"{name}Column" in arg
 
 
 def _group_names(namespaces: set[tuple[str, ...]]) -> dict[tuple[bool, tuple[str, ...]], str]:

@@ -7,10 +7,10 @@ from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
 from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
@@ -153,6 +153,38 @@ class CatalystHistoryChanges(TypedDict, total=False):
     created_at: datetime
 
 
+CatalystHistoryColumn: TypeAlias = Literal[
+    "id",
+    "catalyst_id",
+    "snapshot_date",
+    "current_price",
+    "market_cap",
+    "volume",
+    "created_at",
+]
+"""A column of table catalyst_history: conflict and update name them."""
+
+CatalystHistoryOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "catalyst_id",
+    "-catalyst_id",
+    "snapshot_date",
+    "-snapshot_date",
+    "current_price",
+    "-current_price",
+    "market_cap",
+    "-market_cap",
+    "volume",
+    "-volume",
+    "created_at",
+    "-created_at",
+]
+"""A sort key of table catalyst_history: a column, or -column descending."""
+CatalystHistoryOrderBy: TypeAlias = CatalystHistoryOrder | Sequence[CatalystHistoryOrder]
+"""What order_by takes for table catalyst_history: a sort key or several."""
+
+
 class CatalystHistoryRepository(BaseRepository[M]):
     """BaseRepository for table catalyst_history, keyword arguments checked by mypy: `class
     Things(CatalystHistoryRepository[Thing]): pass`. The key is the table's primary key.
@@ -169,7 +201,7 @@ class CatalystHistoryRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CatalystHistoryOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -195,10 +227,35 @@ class CatalystHistoryRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CatalystHistoryOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[CatalystHistoryFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: CatalystHistoryOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[CatalystHistoryColumn],
+            update: Sequence[CatalystHistoryColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[CatalystHistoryColumn],
+            update: Sequence[CatalystHistoryColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: int, **changes: Unpack[CatalystHistoryChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -232,7 +289,7 @@ class AsyncCatalystHistoryRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CatalystHistoryOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -258,10 +315,35 @@ class AsyncCatalystHistoryRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CatalystHistoryOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[CatalystHistoryFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: CatalystHistoryOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystHistoryFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[CatalystHistoryColumn],
+            update: Sequence[CatalystHistoryColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[CatalystHistoryColumn],
+            update: Sequence[CatalystHistoryColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: int, **changes: Unpack[CatalystHistoryChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -310,6 +392,53 @@ class CatalystsChanges(TypedDict, total=False):
     updated_at: datetime
 
 
+CatalystsColumn: TypeAlias = Literal[
+    "id",
+    "nct_id",
+    "ticker",
+    "company",
+    "drug_name",
+    "indication",
+    "phase",
+    "completion_date",
+    "market_cap",
+    "ticker_confidence",
+    "created_at",
+    "updated_at",
+]
+"""A column of table catalysts: conflict and update name them."""
+
+CatalystsOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "nct_id",
+    "-nct_id",
+    "ticker",
+    "-ticker",
+    "company",
+    "-company",
+    "drug_name",
+    "-drug_name",
+    "indication",
+    "-indication",
+    "phase",
+    "-phase",
+    "completion_date",
+    "-completion_date",
+    "market_cap",
+    "-market_cap",
+    "ticker_confidence",
+    "-ticker_confidence",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+]
+"""A sort key of table catalysts: a column, or -column descending."""
+CatalystsOrderBy: TypeAlias = CatalystsOrder | Sequence[CatalystsOrder]
+"""What order_by takes for table catalysts: a sort key or several."""
+
+
 class CatalystsRepository(BaseRepository[M]):
     """BaseRepository for table catalysts, keyword arguments checked by mypy: `class
     Things(CatalystsRepository[Thing]): pass`. The key is the table's primary key.
@@ -326,7 +455,7 @@ class CatalystsRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CatalystsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -352,10 +481,35 @@ class CatalystsRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CatalystsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[CatalystsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: CatalystsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[CatalystsColumn],
+            update: Sequence[CatalystsColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[CatalystsColumn],
+            update: Sequence[CatalystsColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[CatalystsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -389,7 +543,7 @@ class AsyncCatalystsRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CatalystsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -415,10 +569,35 @@ class AsyncCatalystsRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CatalystsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[CatalystsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: CatalystsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[CatalystsFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[CatalystsColumn],
+            update: Sequence[CatalystsColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[CatalystsColumn],
+            update: Sequence[CatalystsColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[CatalystsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -465,6 +644,50 @@ class SubscriptionsChanges(TypedDict, total=False):
     updated_at: datetime
 
 
+SubscriptionsColumn: TypeAlias = Literal[
+    "id",
+    "user_id",
+    "stripe_subscription_id",
+    "stripe_price_id",
+    "plan_id",
+    "status",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "created_at",
+    "updated_at",
+]
+"""A column of table subscriptions: conflict and update name them."""
+
+SubscriptionsOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "user_id",
+    "-user_id",
+    "stripe_subscription_id",
+    "-stripe_subscription_id",
+    "stripe_price_id",
+    "-stripe_price_id",
+    "plan_id",
+    "-plan_id",
+    "status",
+    "-status",
+    "current_period_start",
+    "-current_period_start",
+    "current_period_end",
+    "-current_period_end",
+    "cancel_at_period_end",
+    "-cancel_at_period_end",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+]
+"""A sort key of table subscriptions: a column, or -column descending."""
+SubscriptionsOrderBy: TypeAlias = SubscriptionsOrder | Sequence[SubscriptionsOrder]
+"""What order_by takes for table subscriptions: a sort key or several."""
+
+
 class SubscriptionsRepository(BaseRepository[M]):
     """BaseRepository for table subscriptions, keyword arguments checked by mypy: `class
     Things(SubscriptionsRepository[Thing]): pass`. The key is the table's primary key.
@@ -481,7 +704,7 @@ class SubscriptionsRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: SubscriptionsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -507,10 +730,35 @@ class SubscriptionsRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: SubscriptionsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[SubscriptionsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: SubscriptionsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[SubscriptionsColumn],
+            update: Sequence[SubscriptionsColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[SubscriptionsColumn],
+            update: Sequence[SubscriptionsColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[SubscriptionsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -544,7 +792,7 @@ class AsyncSubscriptionsRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: SubscriptionsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -570,10 +818,35 @@ class AsyncSubscriptionsRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: SubscriptionsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[SubscriptionsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: SubscriptionsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[SubscriptionsFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[SubscriptionsColumn],
+            update: Sequence[SubscriptionsColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[SubscriptionsColumn],
+            update: Sequence[SubscriptionsColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[SubscriptionsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -616,6 +889,44 @@ class UsersChanges(TypedDict, total=False):
     updated_at: datetime
 
 
+UsersColumn: TypeAlias = Literal[
+    "id",
+    "email",
+    "password_hash",
+    "signup_source",
+    "trial_end_date",
+    "stripe_customer_id",
+    "last_login_at",
+    "created_at",
+    "updated_at",
+]
+"""A column of table users: conflict and update name them."""
+
+UsersOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "email",
+    "-email",
+    "password_hash",
+    "-password_hash",
+    "signup_source",
+    "-signup_source",
+    "trial_end_date",
+    "-trial_end_date",
+    "stripe_customer_id",
+    "-stripe_customer_id",
+    "last_login_at",
+    "-last_login_at",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+]
+"""A sort key of table users: a column, or -column descending."""
+UsersOrderBy: TypeAlias = UsersOrder | Sequence[UsersOrder]
+"""What order_by takes for table users: a sort key or several."""
+
+
 class UsersRepository(BaseRepository[M]):
     """BaseRepository for table users, keyword arguments checked by mypy: `class
     Things(UsersRepository[Thing]): pass`. The key is the table's primary key.
@@ -632,7 +943,7 @@ class UsersRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UsersOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -658,10 +969,35 @@ class UsersRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UsersOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[UsersFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: UsersOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[UsersColumn],
+            update: Sequence[UsersColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[UsersColumn],
+            update: Sequence[UsersColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -695,7 +1031,7 @@ class AsyncUsersRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UsersOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -721,10 +1057,35 @@ class AsyncUsersRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UsersOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[UsersFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: UsersOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[UsersColumn],
+            update: Sequence[UsersColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[UsersColumn],
+            update: Sequence[UsersColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -767,6 +1128,44 @@ class WorkflowRunsChanges(TypedDict, total=False):
     error_message: str | None
 
 
+WorkflowRunsColumn: TypeAlias = Literal[
+    "id",
+    "workflow_id",
+    "workflow_name",
+    "execution_id",
+    "status",
+    "started_at",
+    "completed_at",
+    "records_processed",
+    "error_message",
+]
+"""A column of table workflow_runs: conflict and update name them."""
+
+WorkflowRunsOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "workflow_id",
+    "-workflow_id",
+    "workflow_name",
+    "-workflow_name",
+    "execution_id",
+    "-execution_id",
+    "status",
+    "-status",
+    "started_at",
+    "-started_at",
+    "completed_at",
+    "-completed_at",
+    "records_processed",
+    "-records_processed",
+    "error_message",
+    "-error_message",
+]
+"""A sort key of table workflow_runs: a column, or -column descending."""
+WorkflowRunsOrderBy: TypeAlias = WorkflowRunsOrder | Sequence[WorkflowRunsOrder]
+"""What order_by takes for table workflow_runs: a sort key or several."""
+
+
 class WorkflowRunsRepository(BaseRepository[M]):
     """BaseRepository for table workflow_runs, keyword arguments checked by mypy: `class
     Things(WorkflowRunsRepository[Thing]): pass`. The key is the table's primary key.
@@ -783,7 +1182,7 @@ class WorkflowRunsRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: WorkflowRunsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -809,10 +1208,35 @@ class WorkflowRunsRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: WorkflowRunsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[WorkflowRunsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: WorkflowRunsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[WorkflowRunsColumn],
+            update: Sequence[WorkflowRunsColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[WorkflowRunsColumn],
+            update: Sequence[WorkflowRunsColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[WorkflowRunsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -846,7 +1270,7 @@ class AsyncWorkflowRunsRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: WorkflowRunsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -872,10 +1296,35 @@ class AsyncWorkflowRunsRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: WorkflowRunsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[WorkflowRunsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: WorkflowRunsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[WorkflowRunsFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[WorkflowRunsColumn],
+            update: Sequence[WorkflowRunsColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[WorkflowRunsColumn],
+            update: Sequence[WorkflowRunsColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[WorkflowRunsChanges]) -> M | None: ...  # type: ignore[override]
 

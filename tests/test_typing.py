@@ -48,3 +48,16 @@ def test_wrong_calls_are_rejected() -> None:
     assert "enterprise" in by_line[at['users.update(UUID(int=1), plan="enterprise")']]
     assert 'incompatible type "int"' in by_line[at["users.count(email=1)"]]
     assert 'Unexpected keyword argument "emial"' in by_line[at['await users.find(emial="a@b.c")']]
+    # stream, order_by, conflict and update name columns mypy checks too.
+    assert 'Unexpected keyword argument "emial"' in by_line[at['list(users.stream(emial="a@b.c"))']]
+    for call, wrong in (
+        ('users.find(order_by="emial")', "emial"),
+        ('users.find(order_by=["email", "-craeted_at"])', "-craeted_at"),
+        ('users.page(limit=10, order_by="-craeted_at")', "-craeted_at"),
+        ('users.upsert(User(), conflict=["emial"])', "emial"),
+        ('users.upsert_many([User()], conflict=["email"], update=["nmae"])', "nmae"),
+        ('await users.upsert(User(), conflict=["emial"])', "emial"),
+    ):
+        assert f"incompatible type \"Literal['{wrong}']\"" in by_line[at[call]], call
+    streamed_async = by_line[at['[u async for u in users.stream(emial="a@b.c")]']]
+    assert 'Unexpected keyword argument "emial"' in streamed_async

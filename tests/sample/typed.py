@@ -11,7 +11,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
 from persistence.filters import FilterValue
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -112,6 +112,44 @@ class UsersChanges(TypedDict, total=False):
     created_at: datetime
 
 
+UsersColumn: TypeAlias = Literal[
+    "id",
+    "email",
+    "name",
+    "plan",
+    "tags",
+    "score",
+    "last_ip",
+    "meta",
+    "created_at",
+]
+"""A column of table users: conflict and update name them."""
+
+UsersOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "email",
+    "-email",
+    "name",
+    "-name",
+    "plan",
+    "-plan",
+    "tags",
+    "-tags",
+    "score",
+    "-score",
+    "last_ip",
+    "-last_ip",
+    "meta",
+    "-meta",
+    "created_at",
+    "-created_at",
+]
+"""A sort key of table users: a column, or -column descending."""
+UsersOrderBy: TypeAlias = UsersOrder | Sequence[UsersOrder]
+"""What order_by takes for table users: a sort key or several."""
+
+
 class UsersRepository(BaseRepository[M]):
     """BaseRepository for table users, keyword arguments checked by mypy: `class
     Things(UsersRepository[Thing]): pass`. The key is the table's primary key.
@@ -128,7 +166,7 @@ class UsersRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UsersOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -154,10 +192,35 @@ class UsersRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UsersOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[UsersFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: UsersOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[UsersColumn],
+            update: Sequence[UsersColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[UsersColumn],
+            update: Sequence[UsersColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -191,7 +254,7 @@ class AsyncUsersRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UsersOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -217,10 +280,35 @@ class AsyncUsersRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UsersOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[UsersFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: UsersOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[UsersFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[UsersColumn],
+            update: Sequence[UsersColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[UsersColumn],
+            update: Sequence[UsersColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[UsersChanges]) -> M | None: ...  # type: ignore[override]
 

@@ -38,9 +38,17 @@ def wrong_repository(db: Database) -> None:
     users.update(UUID(int=1), plan="enterprise")  # not a value of the enum
     users.count(email=1)  # a filter value of the wrong type
     users.delete_where(emial="x")  # a misspelt filter
+    list(users.stream(emial="a@b.c"))  # a misspelt filter in stream
+    users.find(order_by="emial")  # a misspelt order_by
+    users.find(order_by=["email", "-craeted_at"])  # a misspelt order_by in a list
+    users.page(limit=10, order_by="-craeted_at")  # a misspelt order_by in page
+    users.upsert(User(), conflict=["emial"])  # a misspelt conflict column
+    users.upsert_many([User()], conflict=["email"], update=["nmae"])  # a misspelt update column
 
 
 async def wrong_async_repository(db: AsyncDatabase) -> None:
     users = AsyncUsers(db)
     await users.find(emial="a@b.c")  # a misspelt filter
     await users.update(UUID(int=1), nmae="x")  # a misspelt update key
+    [u async for u in users.stream(emial="a@b.c")]  # a misspelt filter in stream
+    await users.upsert(User(), conflict=["emial"])  # a misspelt conflict column

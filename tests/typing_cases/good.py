@@ -46,6 +46,11 @@ def repository_calls(db: Database) -> list[User]:
     one: User | None = users.get(UUID(int=1))
     n: int = users.count(email=("a@b.c", "c@d.e")) + users.delete_where(name=None)
     LooseUsers(db).find(anything_goes=1)  # untyped use keeps working
+    found += list(users.stream(plan="pro", order_by=["-created_at", "email"], batch=10))
+    page = users.page(limit=10, order_by="-created_at", name=None)
+    stored: User | None = users.upsert(User(email="a@b.c"), conflict=["email"], update=["name"])
+    users.upsert_many([User(email="a@b.c")], conflict=("email",), update=())
+    assert page.next is None or stored is not None
     assert updated is not None
     assert one is not None
     assert n >= 0
@@ -55,6 +60,8 @@ def repository_calls(db: Database) -> list[User]:
 async def async_repository_calls(db: AsyncDatabase) -> bool:
     users = AsyncUsers(db)
     await users.update(UUID(int=1), tags=["a"])
+    async for user in users.stream(email="a@b.c", order_by="id"):
+        assert user.email
     return await users.exists(email="a@b.c") and await users.delete(UUID(int=1))
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
 from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
@@ -67,6 +67,35 @@ class MessagesChanges(TypedDict, total=False):
     created_at: datetime | None
 
 
+MessagesColumn: TypeAlias = Literal[
+    "id",
+    "conversation_id",
+    "role",
+    "content",
+    "metadata",
+    "created_at",
+]
+"""A column of table messages: conflict and update name them."""
+
+MessagesOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "conversation_id",
+    "-conversation_id",
+    "role",
+    "-role",
+    "content",
+    "-content",
+    "metadata",
+    "-metadata",
+    "created_at",
+    "-created_at",
+]
+"""A sort key of table messages: a column, or -column descending."""
+MessagesOrderBy: TypeAlias = MessagesOrder | Sequence[MessagesOrder]
+"""What order_by takes for table messages: a sort key or several."""
+
+
 class MessagesRepository(BaseRepository[M]):
     """BaseRepository for table messages, keyword arguments checked by mypy: `class
     Things(MessagesRepository[Thing]): pass`. The key is the table's primary key.
@@ -83,7 +112,7 @@ class MessagesRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: MessagesOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -109,10 +138,35 @@ class MessagesRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: MessagesOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[MessagesFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: MessagesOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[MessagesColumn],
+            update: Sequence[MessagesColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[MessagesColumn],
+            update: Sequence[MessagesColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[MessagesChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -146,7 +200,7 @@ class AsyncMessagesRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: MessagesOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -172,10 +226,35 @@ class AsyncMessagesRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: MessagesOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[MessagesFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: MessagesOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[MessagesFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[MessagesColumn],
+            update: Sequence[MessagesColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[MessagesColumn],
+            update: Sequence[MessagesColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[MessagesChanges]) -> M | None: ...  # type: ignore[override]
 

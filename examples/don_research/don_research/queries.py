@@ -7,10 +7,10 @@ from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
 from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
@@ -126,6 +126,47 @@ class JobStatusChanges(TypedDict, total=False):
     completed_at: datetime | None
 
 
+JobStatusColumn: TypeAlias = Literal[
+    "id",
+    "institution",
+    "job_type",
+    "status",
+    "progress",
+    "result",
+    "error",
+    "created_at",
+    "updated_at",
+    "completed_at",
+]
+"""A column of table job_status: conflict and update name them."""
+
+JobStatusOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "institution",
+    "-institution",
+    "job_type",
+    "-job_type",
+    "status",
+    "-status",
+    "progress",
+    "-progress",
+    "result",
+    "-result",
+    "error",
+    "-error",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "completed_at",
+    "-completed_at",
+]
+"""A sort key of table job_status: a column, or -column descending."""
+JobStatusOrderBy: TypeAlias = JobStatusOrder | Sequence[JobStatusOrder]
+"""What order_by takes for table job_status: a sort key or several."""
+
+
 class JobStatusRepository(BaseRepository[M]):
     """BaseRepository for table job_status, keyword arguments checked by mypy: `class
     Things(JobStatusRepository[Thing]): pass`. The key is the table's primary key.
@@ -142,7 +183,7 @@ class JobStatusRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: JobStatusOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -168,10 +209,35 @@ class JobStatusRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: JobStatusOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[JobStatusFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: JobStatusOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[JobStatusColumn],
+            update: Sequence[JobStatusColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[JobStatusColumn],
+            update: Sequence[JobStatusColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[JobStatusChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -205,7 +271,7 @@ class AsyncJobStatusRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: JobStatusOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -231,10 +297,35 @@ class AsyncJobStatusRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: JobStatusOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[JobStatusFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: JobStatusOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[JobStatusFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[JobStatusColumn],
+            update: Sequence[JobStatusColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[JobStatusColumn],
+            update: Sequence[JobStatusColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[JobStatusChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -269,6 +360,26 @@ class QacModelsChanges(TypedDict, total=False):
     created_at: datetime
 
 
+QacModelsColumn: TypeAlias = Literal["id", "name", "version", "parameters", "created_at"]
+"""A column of table qac_models: conflict and update name them."""
+
+QacModelsOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "name",
+    "-name",
+    "version",
+    "-version",
+    "parameters",
+    "-parameters",
+    "created_at",
+    "-created_at",
+]
+"""A sort key of table qac_models: a column, or -column descending."""
+QacModelsOrderBy: TypeAlias = QacModelsOrder | Sequence[QacModelsOrder]
+"""What order_by takes for table qac_models: a sort key or several."""
+
+
 class QacModelsRepository(BaseRepository[M]):
     """BaseRepository for table qac_models, keyword arguments checked by mypy: `class
     Things(QacModelsRepository[Thing]): pass`. The key is the table's primary key.
@@ -285,7 +396,7 @@ class QacModelsRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: QacModelsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -311,10 +422,35 @@ class QacModelsRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: QacModelsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[QacModelsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: QacModelsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[QacModelsColumn],
+            update: Sequence[QacModelsColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[QacModelsColumn],
+            update: Sequence[QacModelsColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[QacModelsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -348,7 +484,7 @@ class AsyncQacModelsRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: QacModelsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -374,10 +510,35 @@ class AsyncQacModelsRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: QacModelsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[QacModelsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: QacModelsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[QacModelsFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[QacModelsColumn],
+            update: Sequence[QacModelsColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[QacModelsColumn],
+            update: Sequence[QacModelsColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[QacModelsChanges]) -> M | None: ...  # type: ignore[override]
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
-from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
 from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
@@ -167,6 +167,53 @@ class ActionPlanProgressChanges(TypedDict, total=False):
     task_category: str | None
 
 
+ActionPlanProgressColumn: TypeAlias = Literal[
+    "id",
+    "user_id",
+    "report_id",
+    "day_number",
+    "task_id",
+    "task_title",
+    "completed",
+    "completed_at",
+    "created_at",
+    "updated_at",
+    "task_description",
+    "task_category",
+]
+"""A column of table action_plan_progress: conflict and update name them."""
+
+ActionPlanProgressOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "user_id",
+    "-user_id",
+    "report_id",
+    "-report_id",
+    "day_number",
+    "-day_number",
+    "task_id",
+    "-task_id",
+    "task_title",
+    "-task_title",
+    "completed",
+    "-completed",
+    "completed_at",
+    "-completed_at",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "task_description",
+    "-task_description",
+    "task_category",
+    "-task_category",
+]
+"""A sort key of table action_plan_progress: a column, or -column descending."""
+ActionPlanProgressOrderBy: TypeAlias = ActionPlanProgressOrder | Sequence[ActionPlanProgressOrder]
+"""What order_by takes for table action_plan_progress: a sort key or several."""
+
+
 class ActionPlanProgressRepository(BaseRepository[M]):
     """BaseRepository for table action_plan_progress, keyword arguments checked by mypy: `class
     Things(ActionPlanProgressRepository[Thing]): pass`. The key is the table's primary key.
@@ -183,7 +230,7 @@ class ActionPlanProgressRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ActionPlanProgressOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -209,10 +256,35 @@ class ActionPlanProgressRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ActionPlanProgressOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[ActionPlanProgressFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: ActionPlanProgressOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[ActionPlanProgressColumn],
+            update: Sequence[ActionPlanProgressColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[ActionPlanProgressColumn],
+            update: Sequence[ActionPlanProgressColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[ActionPlanProgressChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -246,7 +318,7 @@ class AsyncActionPlanProgressRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ActionPlanProgressOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -272,10 +344,35 @@ class AsyncActionPlanProgressRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ActionPlanProgressOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[ActionPlanProgressFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: ActionPlanProgressOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[ActionPlanProgressFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[ActionPlanProgressColumn],
+            update: Sequence[ActionPlanProgressColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[ActionPlanProgressColumn],
+            update: Sequence[ActionPlanProgressColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(  # type: ignore[override]
             self,
@@ -330,6 +427,58 @@ class CertificationProgressChanges(TypedDict, total=False):
     notes: str | None
 
 
+CertificationProgressColumn: TypeAlias = Literal[
+    "id",
+    "user_id",
+    "report_id",
+    "certification_id",
+    "certification_name",
+    "status",
+    "documents_completed",
+    "started_at",
+    "completed_at",
+    "created_at",
+    "updated_at",
+    "certification_type",
+    "notes",
+]
+"""A column of table certification_progress: conflict and update name them."""
+
+CertificationProgressOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "user_id",
+    "-user_id",
+    "report_id",
+    "-report_id",
+    "certification_id",
+    "-certification_id",
+    "certification_name",
+    "-certification_name",
+    "status",
+    "-status",
+    "documents_completed",
+    "-documents_completed",
+    "started_at",
+    "-started_at",
+    "completed_at",
+    "-completed_at",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "certification_type",
+    "-certification_type",
+    "notes",
+    "-notes",
+]
+"""A sort key of table certification_progress: a column, or -column descending."""
+CertificationProgressOrderBy: TypeAlias = (
+    CertificationProgressOrder | Sequence[CertificationProgressOrder]
+)
+"""What order_by takes for table certification_progress: a sort key or several."""
+
+
 class CertificationProgressRepository(BaseRepository[M]):
     """BaseRepository for table certification_progress, keyword arguments checked by mypy: `class
     Things(CertificationProgressRepository[Thing]): pass`. The key is the table's primary key.
@@ -346,7 +495,7 @@ class CertificationProgressRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CertificationProgressOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -372,10 +521,35 @@ class CertificationProgressRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CertificationProgressOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[CertificationProgressFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: CertificationProgressOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[CertificationProgressColumn],
+            update: Sequence[CertificationProgressColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[CertificationProgressColumn],
+            update: Sequence[CertificationProgressColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[CertificationProgressChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -410,7 +584,7 @@ class AsyncCertificationProgressRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CertificationProgressOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -436,10 +610,35 @@ class AsyncCertificationProgressRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: CertificationProgressOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[CertificationProgressFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: CertificationProgressOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[CertificationProgressFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[CertificationProgressColumn],
+            update: Sequence[CertificationProgressColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[CertificationProgressColumn],
+            update: Sequence[CertificationProgressColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(  # type: ignore[override]
             self,
@@ -480,6 +679,35 @@ class ChatMessagesChanges(TypedDict, total=False):
     created_at: datetime
 
 
+ChatMessagesColumn: TypeAlias = Literal[
+    "id",
+    "session_id",
+    "role",
+    "content",
+    "sources",
+    "created_at",
+]
+"""A column of table chat_messages: conflict and update name them."""
+
+ChatMessagesOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "session_id",
+    "-session_id",
+    "role",
+    "-role",
+    "content",
+    "-content",
+    "sources",
+    "-sources",
+    "created_at",
+    "-created_at",
+]
+"""A sort key of table chat_messages: a column, or -column descending."""
+ChatMessagesOrderBy: TypeAlias = ChatMessagesOrder | Sequence[ChatMessagesOrder]
+"""What order_by takes for table chat_messages: a sort key or several."""
+
+
 class ChatMessagesRepository(BaseRepository[M]):
     """BaseRepository for table chat_messages, keyword arguments checked by mypy: `class
     Things(ChatMessagesRepository[Thing]): pass`. The key is the table's primary key.
@@ -496,7 +724,7 @@ class ChatMessagesRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ChatMessagesOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -522,10 +750,35 @@ class ChatMessagesRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ChatMessagesOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[ChatMessagesFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: ChatMessagesOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[ChatMessagesColumn],
+            update: Sequence[ChatMessagesColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[ChatMessagesColumn],
+            update: Sequence[ChatMessagesColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[ChatMessagesChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -559,7 +812,7 @@ class AsyncChatMessagesRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ChatMessagesOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -585,10 +838,35 @@ class AsyncChatMessagesRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ChatMessagesOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[ChatMessagesFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: ChatMessagesOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[ChatMessagesFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[ChatMessagesColumn],
+            update: Sequence[ChatMessagesColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[ChatMessagesColumn],
+            update: Sequence[ChatMessagesColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[ChatMessagesChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -655,6 +933,80 @@ class ReportsChanges(TypedDict, total=False):
     hs_code_confidence: Decimal | None
 
 
+ReportsColumn: TypeAlias = Literal[
+    "id",
+    "user_id",
+    "product_name",
+    "hs_code",
+    "destination_country",
+    "status",
+    "risk_score",
+    "estimated_cost",
+    "estimated_timeline_days",
+    "report_data",
+    "created_at",
+    "updated_at",
+    "product_image_url",
+    "ingredients",
+    "bom",
+    "business_type",
+    "company_size",
+    "monthly_volume",
+    "price_range",
+    "payment_mode",
+    "hs_code_confidence",
+]
+"""A column of table reports: conflict and update name them."""
+
+ReportsOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "user_id",
+    "-user_id",
+    "product_name",
+    "-product_name",
+    "hs_code",
+    "-hs_code",
+    "destination_country",
+    "-destination_country",
+    "status",
+    "-status",
+    "risk_score",
+    "-risk_score",
+    "estimated_cost",
+    "-estimated_cost",
+    "estimated_timeline_days",
+    "-estimated_timeline_days",
+    "report_data",
+    "-report_data",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+    "product_image_url",
+    "-product_image_url",
+    "ingredients",
+    "-ingredients",
+    "bom",
+    "-bom",
+    "business_type",
+    "-business_type",
+    "company_size",
+    "-company_size",
+    "monthly_volume",
+    "-monthly_volume",
+    "price_range",
+    "-price_range",
+    "payment_mode",
+    "-payment_mode",
+    "hs_code_confidence",
+    "-hs_code_confidence",
+]
+"""A sort key of table reports: a column, or -column descending."""
+ReportsOrderBy: TypeAlias = ReportsOrder | Sequence[ReportsOrder]
+"""What order_by takes for table reports: a sort key or several."""
+
+
 class ReportsRepository(BaseRepository[M]):
     """BaseRepository for table reports, keyword arguments checked by mypy: `class
     Things(ReportsRepository[Thing]): pass`. The key is the table's primary key.
@@ -671,7 +1023,7 @@ class ReportsRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ReportsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -697,10 +1049,35 @@ class ReportsRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ReportsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[ReportsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: ReportsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[ReportsColumn],
+            update: Sequence[ReportsColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[ReportsColumn],
+            update: Sequence[ReportsColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[ReportsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -734,7 +1111,7 @@ class AsyncReportsRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ReportsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -760,10 +1137,35 @@ class AsyncReportsRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: ReportsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[ReportsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: ReportsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[ReportsFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[ReportsColumn],
+            update: Sequence[ReportsColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[ReportsColumn],
+            update: Sequence[ReportsColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[ReportsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -816,6 +1218,59 @@ class UserMetricsChanges(TypedDict, total=False):
     updated_at: datetime
 
 
+UserMetricsColumn: TypeAlias = Literal[
+    "id",
+    "user_id",
+    "reports_generated",
+    "certifications_completed",
+    "tasks_completed",
+    "average_risk_score",
+    "cost_savings",
+    "computed_at",
+    "documents_generated",
+    "exports_completed",
+    "timeline_reduction_days",
+    "last_export_date",
+    "created_at",
+    "updated_at",
+]
+"""A column of table user_metrics: conflict and update name them."""
+
+UserMetricsOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "user_id",
+    "-user_id",
+    "reports_generated",
+    "-reports_generated",
+    "certifications_completed",
+    "-certifications_completed",
+    "tasks_completed",
+    "-tasks_completed",
+    "average_risk_score",
+    "-average_risk_score",
+    "cost_savings",
+    "-cost_savings",
+    "computed_at",
+    "-computed_at",
+    "documents_generated",
+    "-documents_generated",
+    "exports_completed",
+    "-exports_completed",
+    "timeline_reduction_days",
+    "-timeline_reduction_days",
+    "last_export_date",
+    "-last_export_date",
+    "created_at",
+    "-created_at",
+    "updated_at",
+    "-updated_at",
+]
+"""A sort key of table user_metrics: a column, or -column descending."""
+UserMetricsOrderBy: TypeAlias = UserMetricsOrder | Sequence[UserMetricsOrder]
+"""What order_by takes for table user_metrics: a sort key or several."""
+
+
 class UserMetricsRepository(BaseRepository[M]):
     """BaseRepository for table user_metrics, keyword arguments checked by mypy: `class
     Things(UserMetricsRepository[Thing]): pass`. The key is the table's primary key.
@@ -832,7 +1287,7 @@ class UserMetricsRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UserMetricsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -858,10 +1313,35 @@ class UserMetricsRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UserMetricsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[UserMetricsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: UserMetricsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[UserMetricsColumn],
+            update: Sequence[UserMetricsColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[UserMetricsColumn],
+            update: Sequence[UserMetricsColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: UUID, **changes: Unpack[UserMetricsChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -895,7 +1375,7 @@ class AsyncUserMetricsRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UserMetricsOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -921,10 +1401,35 @@ class AsyncUserMetricsRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: UserMetricsOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[UserMetricsFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: UserMetricsOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[UserMetricsFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[UserMetricsColumn],
+            update: Sequence[UserMetricsColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[UserMetricsColumn],
+            update: Sequence[UserMetricsColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: UUID, **changes: Unpack[UserMetricsChanges]) -> M | None: ...  # type: ignore[override]
 

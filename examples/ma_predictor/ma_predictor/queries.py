@@ -7,10 +7,10 @@ from collections.abc import AsyncGenerator, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, Unpack, cast
 from uuid import UUID
 
-from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page
+from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
 from persistence.filters import FilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
@@ -241,6 +241,26 @@ class MaScoresChanges(TypedDict, total=False):
     components: Any
 
 
+MaScoresColumn: TypeAlias = Literal["id", "company_id", "score_date", "total_score", "components"]
+"""A column of table ma_scores: conflict and update name them."""
+
+MaScoresOrder: TypeAlias = Literal[
+    "id",
+    "-id",
+    "company_id",
+    "-company_id",
+    "score_date",
+    "-score_date",
+    "total_score",
+    "-total_score",
+    "components",
+    "-components",
+]
+"""A sort key of table ma_scores: a column, or -column descending."""
+MaScoresOrderBy: TypeAlias = MaScoresOrder | Sequence[MaScoresOrder]
+"""What order_by takes for table ma_scores: a sort key or several."""
+
+
 class MaScoresRepository(BaseRepository[M]):
     """BaseRepository for table ma_scores, keyword arguments checked by mypy: `class
     Things(MaScoresRepository[Thing]): pass`. The key is the table's primary key.
@@ -257,7 +277,7 @@ class MaScoresRepository(BaseRepository[M]):
         def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: MaScoresOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -283,10 +303,35 @@ class MaScoresRepository(BaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: MaScoresOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[MaScoresFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: MaScoresOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> Generator[M, None, None]: ...
+
+        def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[MaScoresColumn],
+            update: Sequence[MaScoresColumn] | None = None,
+        ) -> M | None: ...
+
+        def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[MaScoresColumn],
+            update: Sequence[MaScoresColumn] | None = None,
+        ) -> Upserted: ...
 
         def update(self, pk: int, **changes: Unpack[MaScoresChanges]) -> M | None: ...  # type: ignore[override]
 
@@ -320,7 +365,7 @@ class AsyncMaScoresRepository(AsyncBaseRepository[M]):
         async def find(  # type: ignore[override]
             self,
             *,
-            order_by: str | Sequence[str] | None = None,
+            order_by: MaScoresOrderBy | None = None,
             limit: int | None = None,
             offset: int | None = None,
             include_deleted: bool = False,
@@ -346,10 +391,35 @@ class AsyncMaScoresRepository(AsyncBaseRepository[M]):
             *,
             limit: int,
             after: tuple[Any, ...] | None = None,
-            order_by: str | Sequence[str] | None = None,
+            order_by: MaScoresOrderBy | None = None,
             include_deleted: bool = False,
             **filters: Unpack[MaScoresFilters],
         ) -> Page[M]: ...
+
+        def stream(  # type: ignore[override]
+            self,
+            *,
+            order_by: MaScoresOrderBy | None = None,
+            batch: int = 1000,
+            include_deleted: bool = False,
+            **filters: Unpack[MaScoresFilters],
+        ) -> AsyncGenerator[M, None]: ...
+
+        async def upsert(  # type: ignore[override]
+            self,
+            obj: M,
+            *,
+            conflict: Sequence[MaScoresColumn],
+            update: Sequence[MaScoresColumn] | None = None,
+        ) -> M | None: ...
+
+        async def upsert_many(  # type: ignore[override]
+            self,
+            objs: Iterable[M],
+            *,
+            conflict: Sequence[MaScoresColumn],
+            update: Sequence[MaScoresColumn] | None = None,
+        ) -> Upserted: ...
 
         async def update(self, pk: int, **changes: Unpack[MaScoresChanges]) -> M | None: ...  # type: ignore[override]
 
