@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import types
 import typing
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -122,6 +123,12 @@ def _dumping(oids: Sequence[int]) -> abc.Transformer:
 #: What binary COPY can send for a narrow integer column: psycopg's binary dumpers for
 #: int2 and int4 wrap a larger value around (2**31 would be stored as -2**31).
 _INT_RANGES = {"smallint": (-(2**15), 2**15 - 1), "integer": (-(2**31), 2**31 - 1)}
+
+
+#: The integer types, by the name PostgreSQL's "out of range" errors give them.
+_RANGES = {**_INT_RANGES, "bigint": (-(2**63), 2**63 - 1)}
+_BAD_INPUT = re.compile(r'invalid input syntax for type (.+?): "(.*)"')
+_TOO_LONG = re.compile(r"value too long for type (character varying|character)\((\d+)\)")
 
 
 def narrow_ints(copy_types: Sequence[str]) -> tuple[tuple[int, int, int], ...]:
@@ -479,6 +486,54 @@ class TableSpec:
                 c not in self._json and _refusal(self.copy_types[c], v) for c, v in values.items()
             ):
                 raise self.unsendable(operation, values, ex) from None
+
+    def culprits(self, error: DatabaseError, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """The columns whose value `error` (a data error of an insert or update of
+        `values`) is about, where the server or the driver did not say: a NUL byte, an
+        integer out of range, text its type cannot parse, text too long. For the error
+        path only.
+
+        >>> @dataclasses.dataclass
+        ... class Row:
+        ...     id: int
+        ...     n: int
+        ...     s: str
+        >>> spec = TableSpec(Row, "rows", None, ["id"])
+        >>> spec.learn_columns({"id": ("integer", True), "n": ("smallint", True),
+        ...                     "s": ("character varying", True)})
+        >>> def culprits(message, sqlstate=None, **values):
+        ...     return spec.culprits(DatabaseError(message, sqlstate=sqlstate), values)
+        >>> culprits("PostgreSQL text fields cannot contain NUL (0x00) bytes", s="a\\x00")
+        ('s',)
+        >>> culprits("smallint out of range", "22003", id=1, n=40_000)
+        ('n',)
+        >>> culprits('invalid input syntax for type integer: "lots"', "22P02", id="lots", n=1)
+        ('id',)
+        >>> culprits("value too long for type character varying(3)", "22001", s="long")
+        ('s',)
+        """
+        message, types = str(error), self.copy_types
+        if "NUL (0x00)" in message:
+            return tuple(c for c, v in values.items() if isinstance(v, str) and "\x00" in v)
+        if error.sqlstate == "22003" and (kind := message.split(" out of range")[0]) in _RANGES:
+            low, high = _RANGES[kind]
+            return tuple(
+                c
+                for c, v in values.items()
+                if types.get(c) == kind and type(v) is int and not low <= v <= high
+            )
+        if error.sqlstate == "22P02" and (found := _BAD_INPUT.match(message)):
+            kind, text = found.groups()
+            of_kind = [c for c, v in values.items() if types.get(c) == kind]
+            return tuple(c for c in of_kind if str(values[c]) == text) or tuple(of_kind)
+        if error.sqlstate == "22001" and (found := _TOO_LONG.match(message)):
+            kind, most = found[1], int(found[2])
+            return tuple(
+                c
+                for c, v in values.items()
+                if types.get(c) == kind and isinstance(v, str) and len(v) > most
+            )
+        return ()
 
     def copy_binary(self, columns: Iterable[str]) -> bool:
         """Whether binary COPY can send these columns (psycopg knows every type)."""

@@ -41,7 +41,7 @@ from ._sqlbuild import CopyGroup, TableSpec, narrow_ints
 from ._types import Page, R
 from ._upsert import Upserted
 from .database import Database
-from .errors import ConfigurationError, PersistenceError, QueryError
+from .errors import ConfigurationError, DatabaseError, PersistenceError, QueryError
 
 __all__ = ["BaseRepository"]
 
@@ -242,7 +242,11 @@ class BaseRepository(Generic[T]):
         values = spec.values(obj, "insert")
         cols = tuple(values)
         stmt = spec.statement(("insert", cols), lambda: spec.insert(cols))
-        row = self._one(stmt, list(values.values()), "insert")
+        try:
+            row = self._one(stmt, list(values.values()), "insert")
+        except DatabaseError as ex:
+            _name_columns(spec, ex, values)
+            raise
         assert row is not None  # INSERT ... RETURNING always returns the row
         return row
 
@@ -334,7 +338,11 @@ class BaseRepository(Generic[T]):
         stmt = spec.statement(
             ("update", cols, shape), lambda: spec.update(cols, spec.where_sql(shape))
         )
-        return self._one(stmt, [*changes.values(), *params], "update")
+        try:
+            return self._one(stmt, [*changes.values(), *params], "update")
+        except DatabaseError as ex:
+            _name_columns(spec, ex, changes)
+            raise
 
     def upsert(
         self, obj: T, *, conflict: Sequence[str], update: Sequence[str] | None = None
@@ -354,7 +362,11 @@ class BaseRepository(Generic[T]):
             ("upsert", cols, conflict, update),
             lambda: spec.insert(cols, spec.upsert_clause(conflict, update)),
         )
-        return self._one(stmt, list(values.values()), "upsert")
+        try:
+            return self._one(stmt, list(values.values()), "upsert")
+        except DatabaseError as ex:
+            _name_columns(spec, ex, values)
+            raise
 
     def upsert_many(
         self, objs: Iterable[T], *, conflict: Sequence[str], update: Sequence[str] | None = None
@@ -525,6 +537,15 @@ _COLUMNS = sql.SQL(
      where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped
     """
 )
+
+
+def _name_columns(spec: TableSpec, error: DatabaseError, values: dict[str, Any]) -> None:
+    """Lead `error`'s message with the column(s) whose value it is about, where the
+    server or driver did not name them (a NUL byte, a number out of range, text its
+    type cannot parse, text too long); on the error path only, re-raised as it is."""
+    columns = spec.culprits(error, values)
+    if columns and error.args:
+        error.args = (f"column {', '.join(columns)}: {error.args[0]}", *error.args[1:])
 
 
 def _count(value: int | None, what: str) -> int | None:

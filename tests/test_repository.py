@@ -655,6 +655,44 @@ def test_violations_come_back_as_the_toolkits_errors(db: Database) -> None:
     assert not_null.value.column == "role"
 
 
+@dataclass
+class Datum:
+    id: int
+    n: int | None = None
+    small: int | None = None
+    s: str | None = None
+    v: str | None = None
+
+
+class Data(BaseRepository[Datum]):
+    table = "data"
+
+
+def test_a_value_the_server_or_driver_refuses_is_named_by_its_column(
+    db: Database,
+) -> None:
+    db.execute(
+        "create table data (id int primary key, n int, small smallint, s text, v varchar(3))"
+    )
+    data = Data(db)
+    data.insert(Datum(9))
+    with pytest.raises(DatabaseError, match=r"^column s: .*NUL \(0x00\) bytes in 'data\.insert'"):
+        data.insert(Datum(1, s="a\x00b"))
+    with pytest.raises(DatabaseError, match=r"^column n: integer out of range in 'data\.insert'"):
+        data.insert(Datum(2, n=2**40))
+    with pytest.raises(DatabaseError, match=r"^column n: invalid input syntax .* 'data\.update'"):
+        data.update(9, n="lots", s="lots")
+    with pytest.raises(DatabaseError, match=r"^column small: smallint out of range") as ex:
+        data.update(9, small=70_000)
+    assert ex.value.sqlstate == "22003"
+    assert isinstance(ex.value.__cause__, psycopg.errors.NumericValueOutOfRange)
+    with pytest.raises(DatabaseError, match=r"^column v: value too long"):
+        data.update(9, v="toolong")
+    with pytest.raises(DatabaseError, match=r"^column s: .*NUL .* in 'data\.upsert'"):
+        data.upsert(Datum(5, s="\x00"), conflict=["id"])
+    assert [d.id for d in data.find()] == [9]
+
+
 def test_repository_calls_join_the_transaction(db: Database, sample_settings) -> None:
     items = Items(db)
     with pytest.raises(RuntimeError), db.transaction():
