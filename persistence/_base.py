@@ -183,6 +183,8 @@ class DatabaseBase:
         # elsewhere: scrubbed from every error message.
         self._secrets = settings.secrets
         self._closing = False
+        # The names that may write on this database, read by open(): see `_classify`.
+        self._writers: frozenset[str] = frozenset()
         #: OpenTelemetry attributes of every span: which database, on which server.
         self.telemetry_attributes = _where(settings.database_url)
         #: How long a call may wait for the server before the connection is cut: the

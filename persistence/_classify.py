@@ -8,9 +8,15 @@ A statement is a *read* when it is one SELECT / VALUES / TABLE / SHOW (or an EXP
 one) with no data-modifying CTE, no ``SELECT INTO``, and no call to a
 function that may write. Any function that is not a known read-only built-in counts as
 a possible write: ``select nextval('s')`` or ``select my_audit_fn()`` is not retried.
-Anything that does not parse is not a read. User-defined operators and casts are taken
-to be read-only (PostgreSQL requires their functions to exist; writing from one would
-be perverse).
+Anything that does not parse is not a read.
+
+Only the server knows which functions exist: a function of yours named ``log`` shadows
+the built-in, and ``t.f`` (attribute notation) calls ``f(t)``. So the caller passes
+`writers`, the names the server says may write (`WRITERS`, read when the database opens):
+a call to one, a column reference or field selection naming one, and an operator, a
+view (or a table whose policy calls one), a domain or a cast type named like one make the
+statement a write. Names are compared as the parser gives them: unquoted ones are
+lower-cased, quoted ones keep their case (``"Lower"`` is not ``lower``).
 
 >>> is_read("select * from users where id = %s")
 True
@@ -20,6 +26,8 @@ False
 False
 >>> is_read("select nextval('t_id_seq')")
 False
+>>> is_read("select log(%s::text)"), is_read("select log(%s::text)", frozenset({"log"}))
+(True, False)
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from pglast.parser import ParseError
 from pglast.visitors import Visitor
 from psycopg import sql
 
-__all__ = ["is_read", "is_read_query"]
+__all__ = ["WRITERS", "is_read", "is_read_query"]
 
 # psycopg's placeholders (%s, %b, %t, %(name)s) and its escaped percent (%%): the parser
 # wants $n and a single %. The same pattern psycopg uses, so what it binds we replace.
@@ -99,11 +107,60 @@ READ_ONLY_FUNCTIONS = frozenset(
 )
 
 
+#: The names of what may write when a SELECT reaches it, for `is_read`'s `writers`:
+#: every function outside pg_catalog and information_schema, whatever its volatility label
+#: (a STABLE function may still call a VOLATILE one that writes), except an extension's
+#: STABLE or IMMUTABLE ones (unaccent, similarity, st_distance...); then, recursively,
+#: whatever calls one of them: an operator, a view (or a view on such a view), a table
+#: whose row-level security policy calls one, a domain whose check calls one, the target
+#: type of a cast through one. The server records those calls in pg_depend, except calls
+#: to built-ins: a view calling nextval() reads as a read.
+WRITERS = b"""
+with recursive reach(classid, objid) as (
+  select 'pg_proc'::regclass::oid, p.oid from pg_proc p
+   where p.pronamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+     and (p.provolatile = 'v' or not exists (
+          select from pg_depend e
+           where e.classid = 'pg_proc'::regclass and e.objid = p.oid and e.deptype = 'e'))
+  union
+  select m.classid, m.objid
+    from reach
+    join pg_depend d on d.refclassid = reach.classid and d.refobjid = reach.objid
+   cross join lateral (
+         select 'pg_class'::regclass::oid, ev_class from pg_rewrite
+          where d.classid = 'pg_rewrite'::regclass and oid = d.objid
+         union all
+         select 'pg_class'::regclass::oid, polrelid from pg_policy
+          where d.classid = 'pg_policy'::regclass and oid = d.objid
+         union all
+         select 'pg_type'::regclass::oid, contypid from pg_constraint
+          where d.classid = 'pg_constraint'::regclass and oid = d.objid and contypid <> 0
+         union all
+         select 'pg_type'::regclass::oid, casttarget from pg_cast
+          where d.classid = 'pg_cast'::regclass and oid = d.objid
+         union all
+         select d.classid, d.objid
+          where d.classid in ('pg_proc'::regclass, 'pg_operator'::regclass)
+   ) m(classid, objid)
+)
+select distinct coalesce(p.proname, o.oprname, c.relname, t.typname)::text
+  from reach
+  left join pg_proc p on reach.classid = 'pg_proc'::regclass and p.oid = reach.objid
+  left join pg_operator o on reach.classid = 'pg_operator'::regclass and o.oid = reach.objid
+  left join pg_class c on reach.classid = 'pg_class'::regclass and c.oid = reach.objid
+  left join pg_type t on reach.classid = 'pg_type'::regclass and t.oid = reach.objid
+"""
+
+_NONE: frozenset[str] = frozenset()
+
+
 @lru_cache(maxsize=4096)
-def is_read(statement: str | bytes) -> bool:
+def is_read(statement: str | bytes, writers: frozenset[str] = _NONE) -> bool:
     """Whether `statement` only reads: running it twice cannot change data.
 
-    Cached per statement text: the verdict costs a parse once, then a dictionary lookup.
+    `writers`: the names that may write on this database (the rows of `WRITERS`).
+    Cached per statement text and set: the verdict costs a parse once, then a
+    dictionary lookup.
     """
     raw = statement.encode() if isinstance(statement, str) else statement
     text = _PLACEHOLDER.sub(lambda m: b"%" if m.group() == b"%%" else b"$1", raw)
@@ -113,35 +170,44 @@ def is_read(statement: str | bytes) -> bool:
         return False
     if len(statements) != 1:
         return False
-    return _reads(statements[0].stmt)
+    return _reads(statements[0].stmt, writers)
 
 
-def is_read_query(statement: str | bytes | sql.Composable) -> bool:
+def is_read_query(statement: str | bytes | sql.Composable, writers: frozenset[str] = _NONE) -> bool:
     """`is_read` of a statement composed with psycopg.sql too (False: a write)."""
     if isinstance(statement, str | bytes):
-        return is_read(statement)
+        return is_read(statement, writers)
     try:
-        return is_read(statement.as_bytes(None))
+        return is_read(statement.as_bytes(None), writers)
     except psycopg.Error:
         return False  # a literal that needs a connection to render: assume a write
 
 
-def _reads(node: ast.Node | None) -> bool:
+def _reads(node: ast.Node | None, writers: frozenset[str]) -> bool:
     if isinstance(node, ast.VariableShowStmt):
         return True
     if isinstance(node, ast.ExplainStmt):  # EXPLAIN ANALYZE runs the statement
-        return _reads(node.query)
+        return _reads(node.query, writers)
     if not isinstance(node, ast.SelectStmt):
         return False
-    finder = _Writes()
+    finder = _Writes(writers)
     finder(node)
     return not finder.found
+
+
+def _names(nodes: tuple[ast.Node, ...] | None) -> list[str]:
+    """The identifiers among `nodes` (a name list), as the parser gave them."""
+    return [n.sval or "" for n in nodes or () if isinstance(n, ast.String)]
 
 
 class _Writes(Visitor):
     """Looks for anything in a SELECT that may write."""
 
     found = False
+
+    def __init__(self, writers: frozenset[str]):
+        super().__init__()
+        self.writers = writers
 
     def visit_SelectStmt(self, ancestors: object, node: ast.SelectStmt) -> None:
         if node.intoClause is not None:  # SELECT ... INTO new_table
@@ -152,7 +218,26 @@ class _Writes(Visitor):
             self.found = True
 
     def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:
-        names = [n.sval.lower() for n in node.funcname or ()]
-        schema_ok = len(names) == 1 or (len(names) == 2 and names[0] == "pg_catalog")
-        if not schema_ok or names[-1] not in READ_ONLY_FUNCTIONS:
-            self.found = True
+        *schema, name = _names(node.funcname)
+        if schema == ["pg_catalog"]:  # the built-in, whatever else is on search_path
+            self.found |= name not in READ_ONLY_FUNCTIONS
+        else:
+            self.found |= bool(schema) or name not in READ_ONLY_FUNCTIONS or name in self.writers
+
+    def visit_ColumnRef(self, ancestors: object, node: ast.ColumnRef) -> None:
+        # t.f is f(t) when t has no column f (attribute notation), as is t.c.f.
+        self.found |= not self.writers.isdisjoint(_names(node.fields)[1:])
+
+    def visit_A_Indirection(self, ancestors: object, node: ast.A_Indirection) -> None:
+        self.found |= not self.writers.isdisjoint(_names(node.indirection))  # (t).f
+
+    def visit_A_Expr(self, ancestors: object, node: ast.A_Expr) -> None:
+        *schema, name = _names(node.name) or [""]
+        self.found |= schema != ["pg_catalog"] and name in self.writers
+
+    def visit_RangeVar(self, ancestors: object, node: ast.RangeVar) -> None:
+        self.found |= node.relname in self.writers  # a view, a table with a policy
+
+    def visit_TypeName(self, ancestors: object, node: ast.TypeName) -> None:
+        *schema, name = _names(node.names) or [""]
+        self.found |= schema != ["pg_catalog"] and name in self.writers

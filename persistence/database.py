@@ -34,7 +34,7 @@ from ._base import (
     is_disconnect,
     logger,
 )
-from ._classify import is_read_query
+from ._classify import WRITERS, is_read_query
 from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
 from ._replicas import ReplicaSet
 from ._retrying import TransactionAttempts
@@ -123,6 +123,8 @@ class Database(DatabaseBase, Statements):
             # this reports the server's reason (bad password, unknown database...).
             probe = Connection.connect(self.settings.conninfo(), **connection_kwargs(self.settings))
             try:
+                cur = probe.execute(WRITERS)  # see "What is retried and why"
+                self._writers = frozenset(name for (name,) in cur.fetchall())
                 # A pooler that let the startup options by: see `_connect.behind_pooler`.
                 if self.settings.pooler is None:
                     cur = probe.execute(BACKEND_PID)
@@ -369,7 +371,7 @@ class Database(DatabaseBase, Statements):
         started = time.perf_counter()
         ok = False
         try:
-            read = statement is not None and is_read_query(statement)
+            read = statement is not None and is_read_query(statement, self._writers)
             with _telemetry.span(name, statement, self.telemetry_attributes):
                 result = self._run(operation, name, idempotent or read, read, read and not primary)
             ok = True

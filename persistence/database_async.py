@@ -33,7 +33,7 @@ from ._base import (
     is_disconnect,
     logger,
 )
-from ._classify import is_read_query
+from ._classify import WRITERS, is_read_query
 from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
 from ._replicas_async import AsyncReplicaSet
 from ._retrying_async import AsyncTransactionAttempts
@@ -126,6 +126,8 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                 self.settings.conninfo(), **connection_kwargs(self.settings)
             )
             try:
+                cur = await probe.execute(WRITERS)  # see "What is retried and why"
+                self._writers = frozenset(name for (name,) in await cur.fetchall())
                 # A pooler that let the startup options by: see `_connect.behind_pooler`.
                 if self.settings.pooler is None:
                     cur = await probe.execute(BACKEND_PID)
@@ -374,7 +376,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         started = time.perf_counter()
         ok = False
         try:
-            read = statement is not None and is_read_query(statement)
+            read = statement is not None and is_read_query(statement, self._writers)
             with _telemetry.span(name, statement, self.telemetry_attributes):
                 result = await self._run(
                     operation, name, idempotent or read, read, read and not primary

@@ -135,6 +135,80 @@ def test_reads_are_recognised_from_the_parse_tree(statement: str, read: bool) ->
     assert is_read(statement) is read
 
 
+#: Functions of the user's that write behind names the parse tree alone takes for reads.
+SHADOWS = """
+create function log(msg text) returns bigint language sql
+  as $$insert into ledger (op, note) values (msg::uuid, 'log') returning id$$;
+create function md5(o uuid) returns bigint stable language sql as 'select note_it(o)';
+create function "Lower"(o uuid) returns uuid language sql
+  as $$insert into ledger (op, note) values (o, 'Lower') returning op$$;
+create table bumps (op uuid not null);
+create function bump(b bumps) returns bigint language sql
+  as $$insert into ledger (op, note) values (b.op, 'bump') returning id$$;
+create view noted as select op, note_it(op) as id from bumps;
+create view noted_again as select * from noted;
+"""
+
+#: Each through a name `is_read` takes for a read without the server's list.
+SHADOWED = {
+    "a function shadowing a built-in": "select log(%s::text)",
+    "a stable one calling a writer": "select md5(%s::uuid)",
+    "attribute notation": "select b.bump from bumps b where b.op = %s",
+    "field selection": "select (b).bump from bumps b where b.op = %s",
+    "a view calling a writer": "select id from noted where op = %s",
+    "a view on that view": "select id from noted_again where op = %s",
+}
+
+WRITERS = frozenset({"log", "md5", "Lower", "bump", "noted", "noted_again", "<=>", "positive"})
+
+
+@pytest.mark.parametrize(
+    ("statement", "read"),
+    [
+        *((statement, False) for statement in SHADOWED.values()),
+        ('select "Lower"(%s)', False),
+        ("select k.c from k", True),
+        ("select lower(%s), pg_catalog.log(2.0), pg_catalog.md5('x')", True),
+        ("select 1 <=> 2", False),
+        ("select 1 operator(pg_catalog.<=>) 2", True),
+        ("select %s::positive", False),
+        ("select * from ledger where op = %s", True),
+    ],
+)
+def test_the_names_that_may_write_on_the_server_are_writes(statement: str, read: bool) -> None:
+    """Only the server knows which functions exist: `is_read` takes the names it says
+    may write (`WRITERS`), and a quoted name keeps its case."""
+    assert is_read(statement, WRITERS) is read
+
+
+async def test_the_database_reads_the_names_that_may_write_when_it_opens(
+    ledger_settings: Settings, admin
+) -> None:
+    admin.execute(SHADOWS)
+    admin.execute("create extension if not exists pg_trgm")  # stable functions: reads
+    async with AsyncDatabase(ledger_settings) as db:
+        assert {"note_it", "log", "md5", "Lower", "bump", "noted", "noted_again"} <= db._writers
+        assert not {"lower", "similarity", "ledger", "bumps", "now"} & db._writers
+
+
+async def test_a_write_behind_a_read_only_name_is_never_run_twice(
+    ledger_settings: Settings, proxy: CuttingProxy, admin
+) -> None:
+    """The tester's finding: a user function named like a built-in (log), or called as
+    "Lower"(...) or t.f, was taken for a read and run again after a lost reply."""
+    admin.execute(SHADOWS)
+    statements = {**SHADOWED, "a quoted mixed-case name": 'select "Lower"(%s)'}
+    async with AsyncDatabase(proxy.settings(ledger_settings)) as db:
+        for what, statement in statements.items():
+            op = uuid.uuid4()
+            admin.execute("insert into bumps (op) values (%s)", [op])
+            proxy.cut_next()
+            with pytest.raises(OutcomeUnknown, match="may or may not have committed"):
+                await db.fetch_value(statement, [op])
+            assert stored(admin, op) == 1, what
+        assert proxy.cuts == len(statements)
+
+
 # -- commit ambiguity: the reply is lost after the server committed ----------------------
 
 
