@@ -13,9 +13,9 @@ Anything that does not parse is not a read.
 Only the server knows which functions exist: a function of yours named ``log`` shadows
 the built-in, and ``t.f`` (attribute notation) calls ``f(t)``. So the caller passes
 `writers`, the names the server says may write (`WRITERS`, read when the database opens):
-a call to one, a column reference or field selection naming one, and an operator, a
-view (or a table whose policy calls one), a domain or a cast type named like one make the
-statement a write. Names are compared as the parser gives them: unquoted ones are
+a call to one, a column reference or field selection naming one, an operator, a relation
+(a view, a table whose policy calls one) or a type (a domain, a cast's target) named like
+one make the statement a write. Names are compared as the parser gives them: unquoted ones are
 lower-cased, quoted ones keep their case (``"Lower"`` is not ``lower``).
 
 >>> is_read("select * from users where id = %s")
