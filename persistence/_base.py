@@ -57,12 +57,14 @@ class TxBinding:
     runs on a pooled connection of its own.
     """
 
-    __slots__ = ("conn", "open", "owner")
+    __slots__ = ("conn", "open", "owner", "tenant")
 
-    def __init__(self, conn: Any, owner: object):
+    def __init__(self, conn: Any, owner: object, tenant: str | None = None):
         self.conn = conn
         self.owner = owner
         self.open = True
+        #: The tenant the transaction acts for (set when it begins).
+        self.tenant = tenant
 
 
 logger = logging.getLogger(__name__)
@@ -216,15 +218,28 @@ class DatabaseBase:
         setting ends with its transaction.
 
         Raises:
-            PersistenceError: `tenant` is None (a scope without a tenant is the default).
+            PersistenceError: `tenant` is None (a scope without a tenant is the default),
+                or the block is inside a transaction acting for another tenant (its
+                statements would go on acting for that one).
         """
         if tenant is None:
             raise PersistenceError("tenant(None): leave the block out to act for no tenant")
+        current = self._owned()
+        if current is not None and current.tenant != str(tenant):
+            raise PersistenceError(
+                f"tenant({str(tenant)!r}) inside a transaction acting for"
+                f" {current.tenant!r}: the tenant is set by the outermost transaction"
+                " block; enter tenant() outside the transaction"
+            )
         token = self._tenant.set(str(tenant))
         try:
             yield
         finally:
             self._tenant.reset(token)
+
+    def _owned(self) -> TxBinding | None:
+        """The transaction block this task (thread) owns, if one is open."""
+        return None
 
     def _setup(self, tenant: str | None) -> tuple[bytes, list[str]]:
         """The statement that starts a transaction for `tenant`, and its values: the
@@ -302,7 +317,12 @@ class DatabaseBase:
             raise PersistenceError(f"{self!r} is closed; open it again before use")
 
     def _deadline_error(self, name: str | None, write: bool) -> PersistenceError:
-        waited = f"no answer from the server within {self.deadline:g} s{in_name(name)}"
+        waited = (
+            f"no answer from the server within {self.deadline:g} s{in_name(name)} (the"
+            f" client-side deadline: DB_STATEMENT_TIMEOUT={self.settings.statement_timeout:g}"
+            " plus a grace; SET statement_timeout does not extend it, raise"
+            " DB_STATEMENT_TIMEOUT for longer statements)"
+        )
         if write:
             return OutcomeUnknown(
                 f"{waited}; the connection was closed after the write was sent, so it may"

@@ -85,9 +85,17 @@ def within(scope: Scope) -> Iterator[None]:
 
 
 def arm(conn: Any, seconds: float) -> Watch:
-    """Watch `conn` (a psycopg connection) for `seconds`; `disarm` the result after."""
+    """Watch `conn` (a psycopg connection) for `seconds`; `disarm` the result after.
+
+    A connection already lost is not watched (it has no socket, and nothing sent on it
+    can wait): the call fails by itself, and the error that lost it stays the one raised.
+    """
     global _thread
-    watch = Watch(next(_keys), conn.pgconn.socket, time.monotonic() + seconds)
+    try:
+        fd = conn.pgconn.socket
+    except Exception:  # psycopg.OperationalError: the connection is lost
+        return Watch(next(_keys), -1, time.monotonic() + seconds)
+    watch = Watch(next(_keys), fd, time.monotonic() + seconds)
     scope = _scope.get()
     if scope is not None:
         watch.scope = scope

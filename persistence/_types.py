@@ -24,11 +24,15 @@ AsyncOperation: TypeAlias = Callable[[AsyncConnection[Any]], Awaitable[R]]
 
 
 class Executor(Protocol):
-    """What the query runner needs of a `Database`: its `run`, and `_transaction` for a
-    stream's server-side cursor. The runner depends on this, not on the database
-    module, so imports point one way (database -> runner)."""
+    """What the query runner needs of a `Database`: its `run`, and `_transaction` and
+    `_guarded` (the deadline) for a stream's server-side cursor. The runner depends on
+    this, not on the database module, so imports point one way (database -> runner)."""
 
     def _transaction(self, *, publish: bool = ...) -> AbstractContextManager[Connection[Any]]: ...
+
+    def _guarded(
+        self, conn: Connection[Any], operation: Operation[R], name: str | None, write: bool = ...
+    ) -> R: ...
 
     def run(
         self,
@@ -43,11 +47,19 @@ class Executor(Protocol):
 
 class AsyncExecutor(Protocol):
     """What the async query runner needs of an `AsyncDatabase`: its `run`, and
-    `_transaction` for a stream's server-side cursor."""
+    `_transaction` and `_guarded` (the deadline) for a stream's server-side cursor."""
 
     def _transaction(
         self, *, publish: bool = ...
     ) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
+
+    async def _guarded(
+        self,
+        conn: AsyncConnection[Any],
+        operation: AsyncOperation[R],
+        name: str | None,
+        write: bool = ...,
+    ) -> R: ...
 
     async def run(
         self,

@@ -192,15 +192,8 @@ class Database(DatabaseBase, Statements):
             yield current
             return
         self._check_open()
-        try:
-            with self._pool.connection() as conn:
-                self._lent.add(conn)
-                try:
-                    yield conn
-                finally:
-                    self._lent.discard(conn)
-        except PoolTimeout as ex:
-            raise self._pool_timeout(ex, None) from None
+        with self._live_connection() as conn:
+            yield conn
 
     def transaction(self, *, tenant: object = None) -> AbstractContextManager[Connection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
@@ -236,25 +229,40 @@ class Database(DatabaseBase, Statements):
                 raise PersistenceError(
                     "the tenant is set by the outermost transaction block, not a nested one"
                 )
+            # SAVEPOINT, then RELEASE (or ROLLBACK TO), each under the deadline.
+            watch = _deadline.arm(current, self.deadline)
             try:
                 with current.transaction():
-                    yield current
+                    self._reached(watch, "savepoint")
+                    try:
+                        yield current
+                    finally:
+                        watch = _deadline.arm(current, self.deadline)
             except psycopg.Error as ex:
+                if _deadline.disarm(watch):
+                    raise self._deadline_error("savepoint", write=False) from None
                 raise self._translate(ex) from ex
+            finally:
+                _deadline.disarm(watch)
             return
         self._check_open()
         with self.connection() as conn:
             binding = TxBinding(conn, owner())
-            token = self._tx.set(binding) if publish else None
             committing = ended = False
-            watch = None
+            # BEGIN and the tenant set-up, then COMMIT (or ROLLBACK), under the deadline.
+            watch = _deadline.arm(conn, self.deadline)
+            step = "begin"
+            token = None
             try:
                 with conn.transaction():
                     try:
                         acting = self._tenant.get() if tenant is None else str(tenant)
+                        binding.tenant = acting
                         setup, values = self._setup(acting)
                         if values:
                             conn.execute(setup, values)
+                        self._reached(watch, "begin")
+                        token = self._tx.set(binding) if publish else None
                         yield conn
                         committing = True
                         # Idle in a transaction, a session hears nothing from its server
@@ -263,11 +271,13 @@ class Database(DatabaseBase, Statements):
                         ended = has_unread_input(conn)
                     finally:
                         binding.open = False
-                        # The COMMIT (or ROLLBACK) that follows gets a deadline too.
+                        step = "commit" if committing else "rollback"
                         watch = _deadline.arm(conn, self.deadline)
                 if self._replicas is not None:
                     self._replicas.note_position(conn)
             except psycopg.Error as ex:
+                if not committing and _deadline.disarm(watch):
+                    raise self._deadline_error(step, write=False) from None
                 if committing and (is_disconnect(ex, conn) or conn.closed):
                     if ended:
                         raise ConnectionFailed(
@@ -277,18 +287,62 @@ class Database(DatabaseBase, Statements):
                     raise self._outcome_unknown(ex, "commit") from ex
                 raise self._translate(ex) from ex
             finally:
-                if watch is not None and _deadline.disarm(watch) and committing:
+                if _deadline.disarm(watch) and committing:
                     raise self._deadline_error("commit", write=True)
                 if token is not None:
                     self._tx.reset(token)
 
+    @staticmethod
+    def _reached(watch: _deadline.Watch, step: str) -> None:
+        """End `watch` on a step that answered; if its deadline cut the connection in
+        the meantime, fail now (the step's answer came, the connection is gone)."""
+        if _deadline.disarm(watch):
+            raise psycopg.OperationalError(f"the connection was cut by the deadline after {step}")
+
+    @contextmanager
+    def _live_connection(self) -> Iterator[Connection[Any]]:
+        """A pooled connection for a transaction or a raw borrow, checked as `_run`
+        checks one: a connection the server closed while it sat in the pool (a restart,
+        a failover, an idle timeout) is replaced, since nothing was sent on it yet."""
+        stale = 0
+        try:
+            while True:
+                with self._pool.connection() as conn:
+                    if has_unread_input(conn) and not self._alive(conn):
+                        stale += 1
+                        logger.info(
+                            "replacing a pooled connection the server closed",
+                            extra={"attempt": stale},
+                        )
+                        if stale > self.settings.pool_max:
+                            raise ConnectionFailed(
+                                f"no live connection in the pool after checking {stale}:"
+                                " is the server up?"
+                            )
+                        continue
+                    self._lent.add(conn)
+                    try:
+                        yield conn
+                    finally:
+                        self._lent.discard(conn)
+                    return
+        except PoolTimeout as ex:
+            raise self._pool_timeout(ex, None) from None
+
     def _current(self) -> Connection[Any] | None:
         """The connection of the transaction block this task owns, if one is open."""
-        binding = self._tx.get()
-        if binding is None or not binding.open or binding.owner is not owner():
+        binding = self._owned()
+        if binding is None:
             return None
         conn: Connection[Any] = binding.conn
         return conn
+
+    def _owned(self) -> TxBinding | None:
+        """The transaction block this task owns, if one is open."""
+        binding = self._tx.get()
+        if binding is None or not binding.open or binding.owner is not owner():
+            return None
+        return binding
 
     def retrying(
         self, retries: int = 3, *, backoff: float = 0.05, max_backoff: float = 2.0
@@ -517,7 +571,7 @@ class Database(DatabaseBase, Statements):
         conn: Connection[Any],
         operation: Operation[R],
         name: str | None,
-        write: bool,
+        write: bool = False,
     ) -> R:
         """`operation(conn)` under the client-side deadline."""
         watch = _deadline.arm(conn, self.deadline)

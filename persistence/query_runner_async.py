@@ -109,9 +109,11 @@ class AsyncQueryRunner:
             self.db._transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
         ):
-            await cur.execute(query.sql_bytes, bound)
+            # Each statement under the deadline, as every call's.
+            name = query.name
+            await self.db._guarded(conn, lambda _: cur.execute(query.sql_bytes, bound), name)
             try:
-                while rows := await cur.fetchmany(batch):
+                while rows := await self.db._guarded(conn, lambda _: cur.fetchmany(batch), name):
                     for found in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
                         yield found
             except GeneratorExit:

@@ -170,9 +170,11 @@ class BaseRepository(Generic[T]):
             self.db._transaction(publish=False) as conn,
             conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
         ):
-            cur.execute(stmt, [*params, None, 0])
+            # Each statement under the deadline, as every call's.
+            name = spec.metric("stream")
+            self.db._guarded(conn, lambda _: cur.execute(stmt, [*params, None, 0]), name)
             try:
-                while rows := cur.fetchmany(batch):
+                while rows := self.db._guarded(conn, lambda _: cur.fetchmany(batch), name):
                     for row in rows:  # noqa: UP028, RUF100 (cannot `yield from`)
                         yield row
             except GeneratorExit:

@@ -234,3 +234,21 @@ def test_a_nested_block_cannot_change_the_tenant(service: Settings) -> None:
         db.transaction(tenant=2),
     ):
         pass
+
+
+def test_a_tenant_scope_inside_another_tenants_transaction_is_refused(
+    service: Settings,
+) -> None:
+    """Its statements would run in the transaction, acting for the outer tenant."""
+    with Database(service) as db:
+        write(db, 1, "one")
+        write(db, 2, "two")
+        with db.transaction(tenant=1):
+            with pytest.raises(PersistenceError, match="outermost"), db.tenant(2):
+                pass
+            with db.tenant(1):  # the same tenant: nothing changes
+                assert db.fetch_all("select body from notes") == [("one",)]
+        with db.transaction(), pytest.raises(PersistenceError, match="outermost"), db.tenant(2):
+            pass
+        with db.tenant(2), db.transaction():  # outside first: the transaction acts for it
+            assert db.fetch_all("select body from notes") == [("two",)]

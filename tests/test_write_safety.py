@@ -318,6 +318,34 @@ def test_a_write_on_a_connection_the_server_closed_is_sent_on_a_live_one(
     assert stored(admin, op) == 1
 
 
+@pytest.mark.parametrize("opening", ["transaction", "retrying", "stream", "connection"])
+def test_a_transaction_on_a_connection_the_server_closed_gets_a_live_one(
+    ledger_settings: Settings, admin, opening: str
+) -> None:
+    """A restart kills the idle pooled connections: a transaction (or a stream, or a
+    raw borrow) takes a live one, as a single statement does, since BEGIN was not sent."""
+    with Database(ledger_settings) as db:
+        assert [e.op for e in Ledger(db).stream()] == []  # the table is known
+        pid = db.fetch_value("select pg_backend_pid()")
+        admin.execute("select pg_terminate_backend(%s, 5000)", [pid])  # waits for the exit
+        op = uuid.uuid4()
+        if opening == "transaction":
+            with db.transaction():
+                db.execute("insert into ledger (op) values (%s)", [op])
+        elif opening == "retrying":
+            for attempt in db.retrying(retries=0):
+                with attempt:
+                    db.execute("insert into ledger (op) values (%s)", [op])
+        elif opening == "stream":
+            admin.execute("insert into ledger (op) values (%s)", [op])
+            assert [e.op for e in Ledger(db).stream()] == [op]
+        else:
+            with db.connection() as conn:
+                conn.execute("insert into ledger (op) values (%s)", [op])
+        assert int(db.fetch_value("select pg_backend_pid()")) != pid
+    assert stored(admin, op) == 1
+
+
 def test_a_write_whose_server_is_gone_is_connection_failed(
     ledger_settings: Settings, proxy: CuttingProxy
 ) -> None:
@@ -371,6 +399,66 @@ def test_a_frozen_server_ends_every_call_within_its_deadline(
         # The pool replaced the cut connection: the next call works.
         assert db.fetch_value("select 1") == 1
         assert int(db.fetch_value("select pg_backend_pid()")) != pid
+
+
+@pytest.mark.parametrize(
+    "opening", ["transaction", "transaction(tenant)", "savepoint", "stream", "retrying"]
+)
+def test_a_frozen_server_ends_a_transaction_or_stream_within_its_deadline(
+    fresh_settings: Settings, admin, opening: str
+) -> None:
+    """BEGIN, the tenant set-up, a SAVEPOINT, a stream's DECLARE: every round trip is
+    under the deadline, not only the block's statements."""
+    admin.execute(SCHEMA)
+    settings = dataclasses.replace(
+        fresh_settings, pool_min=1, pool_max=1, statement_timeout=1.0, connect_timeout=2.0
+    )
+    with Database(settings) as db:
+        pid = int(db.fetch_value("select pg_backend_pid()"))
+        outer = db.transaction() if opening == "savepoint" else None
+        if outer is not None:
+            outer.__enter__()
+        try:
+            with frozen(pid):
+                started = time.monotonic()
+                with pytest.raises(ConnectionFailed, match="no answer from the server within 3 s"):
+                    if opening == "stream":
+                        for _ in Ledger(db).stream():
+                            pass
+                    elif opening == "retrying":
+                        for attempt in db.retrying():
+                            with attempt:
+                                pass
+                    else:
+                        tenant = 1 if opening == "transaction(tenant)" else None
+                        with db.transaction(tenant=tenant):
+                            pass
+                waited = time.monotonic() - started
+        finally:
+            if outer is not None:
+                with pytest.raises(ConnectionFailed):
+                    outer.__exit__(None, None, None)
+        assert waited < 10
+        assert db.fetch_value("select 1") == 1
+
+
+def test_a_statement_cut_by_the_deadline_in_a_transaction_says_which_deadline(
+    fresh_settings: Settings,
+) -> None:
+    """SET LOCAL statement_timeout does not move the client-side deadline: the error
+    says so, and how to raise it, not just that the connection was lost."""
+    settings = dataclasses.replace(fresh_settings, statement_timeout=1.0, connect_timeout=1.0)
+    with Database(settings) as db:
+
+        def report() -> None:
+            with db.transaction():
+                db.execute("set local statement_timeout = '20s'")
+                db.fetch_value("select pg_sleep(5) is null")
+
+        with pytest.raises(ConnectionFailed, match="within 3 s") as raised:
+            report()
+        assert "DB_STATEMENT_TIMEOUT=1 plus a grace" in str(raised.value)
+        assert db.fetch_value("select 1") == 1
 
 
 def test_a_frozen_server_makes_a_write_outcome_unknown(fresh_settings: Settings, admin) -> None:

@@ -319,6 +319,34 @@ async def test_a_write_on_a_connection_the_server_closed_is_sent_on_a_live_one(
     assert stored(admin, op) == 1
 
 
+@pytest.mark.parametrize("opening", ["transaction", "retrying", "stream", "connection"])
+async def test_a_transaction_on_a_connection_the_server_closed_gets_a_live_one(
+    ledger_settings: Settings, admin, opening: str
+) -> None:
+    """A restart kills the idle pooled connections: a transaction (or a stream, or a
+    raw borrow) takes a live one, as a single statement does, since BEGIN was not sent."""
+    async with AsyncDatabase(ledger_settings) as db:
+        assert [e.op async for e in Ledger(db).stream()] == []  # the table is known
+        pid = await db.fetch_value("select pg_backend_pid()")
+        admin.execute("select pg_terminate_backend(%s, 5000)", [pid])  # waits for the exit
+        op = uuid.uuid4()
+        if opening == "transaction":
+            async with db.transaction():
+                await db.execute("insert into ledger (op) values (%s)", [op])
+        elif opening == "retrying":
+            async for attempt in db.retrying(retries=0):
+                async with attempt:
+                    await db.execute("insert into ledger (op) values (%s)", [op])
+        elif opening == "stream":
+            admin.execute("insert into ledger (op) values (%s)", [op])
+            assert [e.op async for e in Ledger(db).stream()] == [op]
+        else:
+            async with db.connection() as conn:
+                await conn.execute("insert into ledger (op) values (%s)", [op])
+        assert int(await db.fetch_value("select pg_backend_pid()")) != pid
+    assert stored(admin, op) == 1
+
+
 async def test_a_write_whose_server_is_gone_is_connection_failed(
     ledger_settings: Settings, proxy: CuttingProxy
 ) -> None:
@@ -372,6 +400,66 @@ async def test_a_frozen_server_ends_every_call_within_its_deadline(
         # The pool replaced the cut connection: the next call works.
         assert await db.fetch_value("select 1") == 1
         assert int(await db.fetch_value("select pg_backend_pid()")) != pid
+
+
+@pytest.mark.parametrize(
+    "opening", ["transaction", "transaction(tenant)", "savepoint", "stream", "retrying"]
+)
+async def test_a_frozen_server_ends_a_transaction_or_stream_within_its_deadline(
+    fresh_settings: Settings, admin, opening: str
+) -> None:
+    """BEGIN, the tenant set-up, a SAVEPOINT, a stream's DECLARE: every round trip is
+    under the deadline, not only the block's statements."""
+    admin.execute(SCHEMA)
+    settings = dataclasses.replace(
+        fresh_settings, pool_min=1, pool_max=1, statement_timeout=1.0, connect_timeout=2.0
+    )
+    async with AsyncDatabase(settings) as db:
+        pid = int(await db.fetch_value("select pg_backend_pid()"))
+        outer = db.transaction() if opening == "savepoint" else None
+        if outer is not None:
+            await outer.__aenter__()
+        try:
+            with frozen(pid):
+                started = time.monotonic()
+                with pytest.raises(ConnectionFailed, match="no answer from the server within 3 s"):
+                    if opening == "stream":
+                        async for _ in Ledger(db).stream():
+                            pass
+                    elif opening == "retrying":
+                        async for attempt in db.retrying():
+                            async with attempt:
+                                pass
+                    else:
+                        tenant = 1 if opening == "transaction(tenant)" else None
+                        async with db.transaction(tenant=tenant):
+                            pass
+                waited = time.monotonic() - started
+        finally:
+            if outer is not None:
+                with pytest.raises(ConnectionFailed):
+                    await outer.__aexit__(None, None, None)
+        assert waited < 10
+        assert await db.fetch_value("select 1") == 1
+
+
+async def test_a_statement_cut_by_the_deadline_in_a_transaction_says_which_deadline(
+    fresh_settings: Settings,
+) -> None:
+    """SET LOCAL statement_timeout does not move the client-side deadline: the error
+    says so, and how to raise it, not just that the connection was lost."""
+    settings = dataclasses.replace(fresh_settings, statement_timeout=1.0, connect_timeout=1.0)
+    async with AsyncDatabase(settings) as db:
+
+        async def report() -> None:
+            async with db.transaction():
+                await db.execute("set local statement_timeout = '20s'")
+                await db.fetch_value("select pg_sleep(5) is null")
+
+        with pytest.raises(ConnectionFailed, match="within 3 s") as raised:
+            await report()
+        assert "DB_STATEMENT_TIMEOUT=1 plus a grace" in str(raised.value)
+        assert await db.fetch_value("select 1") == 1
 
 
 async def test_a_frozen_server_makes_a_write_outcome_unknown(
