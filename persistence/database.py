@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any, Self
+from weakref import WeakSet
 
 import psycopg
 from psycopg import Connection
@@ -26,6 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from . import _deadline, _json, _telemetry
 from ._acompat import Lock, owner, sleep
 from ._base import (
+    RESET_SESSION,
     DatabaseBase,
     Health,
     TxBinding,
@@ -33,6 +35,7 @@ from ._base import (
     in_name,
     is_disconnect,
     logger,
+    sets_session,
 )
 from ._classify import WRITERS, is_read_query
 from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
@@ -50,6 +53,12 @@ __all__ = ["Database"]
 
 #: Attempts of a retryable operation that keeps landing on dead connections.
 _RETRIES = 3
+
+
+def _reset_session(conn: Connection[Any]) -> None:
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        conn.rollback()  # a raw borrow left a transaction open: the pool would too
+    conn.execute(RESET_SESSION)
 
 
 class Database(DatabaseBase, Statements):
@@ -96,6 +105,9 @@ class Database(DatabaseBase, Statements):
         # Connections lent out of the pool, for close() to wait on. A set, because its
         # add and discard are atomic for the sync twin's threads, where += is not.
         self._lent: set[Connection[Any]] = set()
+        # Connections whose session state (settings, role) may have been changed by a
+        # SET or a raw borrow: reset before they go back to the pool (see `_restore`).
+        self._dirty: WeakSet[Connection[Any]] = WeakSet()
         self._queries: QueryRunner | None = None
         #: The read replicas (None without `replica_urls`): see `run` for what goes there.
         self._replicas = (
@@ -193,6 +205,7 @@ class Database(DatabaseBase, Statements):
             return
         self._check_open()
         with self._live_connection() as conn:
+            self._dirty.add(conn)  # the caller may change its session: reset it after
             yield conn
 
     def transaction(self, *, tenant: object = None) -> AbstractContextManager[Connection[Any]]:
@@ -246,7 +259,7 @@ class Database(DatabaseBase, Statements):
                 _deadline.disarm(watch)
             return
         self._check_open()
-        with self.connection() as conn:
+        with self._live_connection(self._pinned) as conn:
             binding = TxBinding(conn, owner())
             committing = ended = False
             # BEGIN and the tenant set-up, then COMMIT (or ROLLBACK), under the deadline.
@@ -300,10 +313,14 @@ class Database(DatabaseBase, Statements):
             raise psycopg.OperationalError(f"the connection was cut by the deadline after {step}")
 
     @contextmanager
-    def _live_connection(self) -> Iterator[Connection[Any]]:
-        """A pooled connection for a transaction or a raw borrow, checked as `_run`
-        checks one: a connection the server closed while it sat in the pool (a restart,
-        a failover, an idle timeout) is replaced, since nothing was sent on it yet."""
+    def _live_connection(self, pinned: Connection[Any] | None = None) -> Iterator[Connection[Any]]:
+        """A pooled connection for a transaction or a raw borrow (`pinned` if given),
+        checked as `_run` checks one: a connection the server closed while it sat in the
+        pool (a restart, a failover, an idle timeout) is replaced, since nothing was sent
+        on it yet. Its session state is restored before it goes back."""
+        if pinned is not None:
+            yield pinned
+            return
         stale = 0
         try:
             while True:
@@ -325,6 +342,7 @@ class Database(DatabaseBase, Statements):
                         yield conn
                     finally:
                         self._lent.discard(conn)
+                        self._restore(conn)
                     return
         except PoolTimeout as ex:
             raise self._pool_timeout(ex, None) from None
@@ -426,6 +444,8 @@ class Database(DatabaseBase, Statements):
         ok = False
         try:
             read = statement is not None and is_read_query(statement, self._writers)
+            if statement is not None and sets_session(statement):
+                operation = self._marking(operation)
             with _telemetry.span(name, statement, self.telemetry_attributes):
                 result = self._run(operation, name, idempotent or read, read, read and not primary)
             ok = True
@@ -507,6 +527,7 @@ class Database(DatabaseBase, Statements):
                         return self._guarded(conn, operation, name, write=not retry)
                     finally:
                         self._lent.discard(conn)
+                        self._restore(conn)
             except PoolTimeout as ex:
                 if stale:
                     raise ConnectionFailed(
@@ -557,6 +578,32 @@ class Database(DatabaseBase, Statements):
                 return operation(conn)
 
         return as_tenant
+
+    def _marking(self, operation: Operation[R]) -> Operation[R]:
+        """`operation`, marking its connection for `_restore`."""
+
+        def marked(conn: Connection[Any]) -> R:
+            self._dirty.add(conn)
+            return operation(conn)
+
+        return marked
+
+    def _restore(self, conn: Connection[Any]) -> None:
+        """Before `conn` goes back to the pool, undo what a SET (or a raw borrow) may
+        have changed in its session, so that the next user does not inherit a tenant,
+        a timeout or a role: RESET ALL goes back to the startup options (the timeouts
+        from the settings); prepared statements stay. A connection that cannot be
+        reset is closed, and the pool replaces it."""
+        if conn not in self._dirty:
+            return
+        self._dirty.discard(conn)
+        if conn.closed or conn.broken:
+            return
+        try:
+            self._guarded(conn, _reset_session, None)
+        except (psycopg.Error, PersistenceError) as ex:
+            logger.warning("closing a pooled connection whose session could not be reset: %s", ex)
+            conn.close()
 
     def _once(self, conn: Connection[Any], operation: Operation[R], name: str | None) -> R:
         """Run on a transaction's connection: a lost connection lost the transaction,

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, Self
+from weakref import WeakSet
 
 import psycopg
 from psycopg import AsyncConnection
@@ -25,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from . import _deadline, _json, _telemetry
 from ._acompat import ALock, aowner, asleep
 from ._base import (
+    RESET_SESSION,
     DatabaseBase,
     Health,
     TxBinding,
@@ -32,6 +34,7 @@ from ._base import (
     in_name,
     is_disconnect,
     logger,
+    sets_session,
 )
 from ._classify import WRITERS, is_read_query
 from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
@@ -49,6 +52,12 @@ __all__ = ["AsyncDatabase"]
 
 #: Attempts of a retryable operation that keeps landing on dead connections.
 _RETRIES = 3
+
+
+async def _reset_session(conn: AsyncConnection[Any]) -> None:
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        await conn.rollback()  # a raw borrow left a transaction open: the pool would too
+    await conn.execute(RESET_SESSION)
 
 
 class AsyncDatabase(DatabaseBase, AsyncStatements):
@@ -95,6 +104,9 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         # Connections lent out of the pool, for close() to wait on. A set, because its
         # add and discard are atomic for the sync twin's threads, where += is not.
         self._lent: set[AsyncConnection[Any]] = set()
+        # Connections whose session state (settings, role) may have been changed by a
+        # SET or a raw borrow: reset before they go back to the pool (see `_restore`).
+        self._dirty: WeakSet[AsyncConnection[Any]] = WeakSet()
         self._queries: AsyncQueryRunner | None = None
         #: The read replicas (None without `replica_urls`): see `run` for what goes there.
         self._replicas = (
@@ -196,6 +208,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
             return
         self._check_open()
         async with self._live_connection() as conn:
+            self._dirty.add(conn)  # the caller may change its session: reset it after
             yield conn
 
     def transaction(
@@ -251,7 +264,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                 _deadline.disarm(watch)
             return
         self._check_open()
-        async with self.connection() as conn:
+        async with self._live_connection(self._pinned) as conn:
             binding = TxBinding(conn, aowner())
             committing = ended = False
             # BEGIN and the tenant set-up, then COMMIT (or ROLLBACK), under the deadline.
@@ -305,10 +318,16 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
             raise psycopg.OperationalError(f"the connection was cut by the deadline after {step}")
 
     @asynccontextmanager
-    async def _live_connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A pooled connection for a transaction or a raw borrow, checked as `_run`
-        checks one: a connection the server closed while it sat in the pool (a restart,
-        a failover, an idle timeout) is replaced, since nothing was sent on it yet."""
+    async def _live_connection(
+        self, pinned: AsyncConnection[Any] | None = None
+    ) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection for a transaction or a raw borrow (`pinned` if given),
+        checked as `_run` checks one: a connection the server closed while it sat in the
+        pool (a restart, a failover, an idle timeout) is replaced, since nothing was sent
+        on it yet. Its session state is restored before it goes back."""
+        if pinned is not None:
+            yield pinned
+            return
         stale = 0
         try:
             while True:
@@ -330,6 +349,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                         yield conn
                     finally:
                         self._lent.discard(conn)
+                        await self._restore(conn)
                     return
         except PoolTimeout as ex:
             raise await self._pool_timeout(ex, None) from None
@@ -431,6 +451,8 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         ok = False
         try:
             read = statement is not None and is_read_query(statement, self._writers)
+            if statement is not None and sets_session(statement):
+                operation = self._marking(operation)
             with _telemetry.span(name, statement, self.telemetry_attributes):
                 result = await self._run(
                     operation, name, idempotent or read, read, read and not primary
@@ -514,6 +536,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                         return await self._guarded(conn, operation, name, write=not retry)
                     finally:
                         self._lent.discard(conn)
+                        await self._restore(conn)
             except PoolTimeout as ex:
                 if stale:
                     raise ConnectionFailed(
@@ -566,6 +589,32 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                 return await operation(conn)
 
         return as_tenant
+
+    def _marking(self, operation: AsyncOperation[R]) -> AsyncOperation[R]:
+        """`operation`, marking its connection for `_restore`."""
+
+        async def marked(conn: AsyncConnection[Any]) -> R:
+            self._dirty.add(conn)
+            return await operation(conn)
+
+        return marked
+
+    async def _restore(self, conn: AsyncConnection[Any]) -> None:
+        """Before `conn` goes back to the pool, undo what a SET (or a raw borrow) may
+        have changed in its session, so that the next user does not inherit a tenant,
+        a timeout or a role: RESET ALL goes back to the startup options (the timeouts
+        from the settings); prepared statements stay. A connection that cannot be
+        reset is closed, and the pool replaces it."""
+        if conn not in self._dirty:
+            return
+        self._dirty.discard(conn)
+        if conn.closed or conn.broken:
+            return
+        try:
+            await self._guarded(conn, _reset_session, None)
+        except (psycopg.Error, PersistenceError) as ex:
+            logger.warning("closing a pooled connection whose session could not be reset: %s", ex)
+            await conn.close()
 
     async def _once(
         self, conn: AsyncConnection[Any], operation: AsyncOperation[R], name: str | None

@@ -314,3 +314,29 @@ def test_after_refuses_what_is_not_a_causal_token(db: Database, token: object) -
         db.after(token),  # type: ignore[arg-type]
     ):
         pass
+
+
+TENANT = "select coalesce(current_setting('app.tenant_id', true), '')"
+
+
+def test_session_settings_end_with_their_borrower(fresh_settings: Settings) -> None:
+    """A SET (not LOCAL) outlives its statement on the server session: the next user of
+    the pooled connection must not inherit it (a tenant, a timeout), whether it came
+    from a statement, from inside a transaction, or from a raw borrow."""
+    settings = dataclasses.replace(fresh_settings, pool_min=1, pool_max=1, statement_timeout=7)
+    with Database(settings) as db:
+        pid = db.fetch_value("select pg_backend_pid()")
+        db.execute("set app.tenant_id = '1'")
+        db.execute("set statement_timeout = '1h'")
+        assert db.fetch_value(TENANT) == ""
+        assert db.fetch_value("show statement_timeout") == "7s"  # the settings' own
+        db.fetch_value("select set_config('app.tenant_id', '2', false)")
+        assert db.fetch_value(TENANT) == ""
+        with db.transaction():
+            db.execute("set app.tenant_id = '3'")  # session-wide, despite the block
+        assert db.fetch_value(TENANT) == ""
+        with db.connection() as conn:
+            conn.execute("set app.tenant_id = '4'")
+        assert db.fetch_value(TENANT) == ""
+        # Reset, not replaced: the same server session all along.
+        assert db.fetch_value("select pg_backend_pid()") == pid

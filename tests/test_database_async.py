@@ -320,3 +320,29 @@ async def test_after_refuses_what_is_not_a_causal_token(adb: AsyncDatabase, toke
         adb.after(token),  # type: ignore[arg-type]
     ):
         pass
+
+
+TENANT = "select coalesce(current_setting('app.tenant_id', true), '')"
+
+
+async def test_session_settings_end_with_their_borrower(fresh_settings: Settings) -> None:
+    """A SET (not LOCAL) outlives its statement on the server session: the next user of
+    the pooled connection must not inherit it (a tenant, a timeout), whether it came
+    from a statement, from inside a transaction, or from a raw borrow."""
+    settings = dataclasses.replace(fresh_settings, pool_min=1, pool_max=1, statement_timeout=7)
+    async with AsyncDatabase(settings) as db:
+        pid = await db.fetch_value("select pg_backend_pid()")
+        await db.execute("set app.tenant_id = '1'")
+        await db.execute("set statement_timeout = '1h'")
+        assert await db.fetch_value(TENANT) == ""
+        assert await db.fetch_value("show statement_timeout") == "7s"  # the settings' own
+        await db.fetch_value("select set_config('app.tenant_id', '2', false)")
+        assert await db.fetch_value(TENANT) == ""
+        async with db.transaction():
+            await db.execute("set app.tenant_id = '3'")  # session-wide, despite the block
+        assert await db.fetch_value(TENANT) == ""
+        async with db.connection() as conn:
+            await conn.execute("set app.tenant_id = '4'")
+        assert await db.fetch_value(TENANT) == ""
+        # Reset, not replaced: the same server session all along.
+        assert await db.fetch_value("select pg_backend_pid()") == pid
