@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any, Self
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
 import psycopg
-from psycopg import Connection
+from psycopg import Connection, Cursor
+from psycopg.rows import Row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import _deadline, _json, _telemetry
@@ -53,6 +54,36 @@ __all__ = ["Database"]
 
 #: Attempts of a retryable operation that keeps landing on dead connections.
 _RETRIES = 3
+
+
+#: The database of each connection lent raw by `connection()`, for `_DeadlineCursor`.
+_borrowers: WeakKeyDictionary[Connection[Any], Database] = WeakKeyDictionary()
+
+
+class _DeadlineCursor(Cursor[Row]):
+    """The cursors of a connection lent raw by `connection()`: each statement the caller
+    sends is under the database's deadline too, so that none waits forever."""
+
+    def execute(
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> Self:
+        db = _borrowers.get(self.connection)
+        if db is None:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        watch = _deadline.arm(self.connection, db.deadline)
+        try:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        except psycopg.Error:
+            if _deadline.disarm(watch):
+                raise db._deadline_error(None, not is_read_query(query)) from None
+            raise
+        finally:
+            _deadline.disarm(watch)
 
 
 def _reset_session(conn: Connection[Any]) -> None:
@@ -206,7 +237,13 @@ class Database(DatabaseBase, Statements):
         self._check_open()
         with self._live_connection() as conn:
             self._dirty.add(conn)  # the caller may change its session: reset it after
-            yield conn
+            conn.cursor_factory = _DeadlineCursor
+            _borrowers[conn] = self
+            try:
+                yield conn
+            finally:
+                conn.cursor_factory = Cursor
+                _borrowers.pop(conn, None)
 
     def transaction(self, *, tenant: object = None) -> AbstractContextManager[Connection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.

@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, Self
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import Row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import _deadline, _json, _telemetry
@@ -52,6 +53,36 @@ __all__ = ["AsyncDatabase"]
 
 #: Attempts of a retryable operation that keeps landing on dead connections.
 _RETRIES = 3
+
+
+#: The database of each connection lent raw by `connection()`, for `_DeadlineCursor`.
+_borrowers: WeakKeyDictionary[AsyncConnection[Any], AsyncDatabase] = WeakKeyDictionary()
+
+
+class _DeadlineCursor(AsyncCursor[Row]):
+    """The cursors of a connection lent raw by `connection()`: each statement the caller
+    sends is under the database's deadline too, so that none waits forever."""
+
+    async def execute(
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> Self:
+        db = _borrowers.get(self.connection)
+        if db is None:
+            return await super().execute(query, params, prepare=prepare, binary=binary)
+        watch = _deadline.arm(self.connection, db.deadline)
+        try:
+            return await super().execute(query, params, prepare=prepare, binary=binary)
+        except psycopg.Error:
+            if _deadline.disarm(watch):
+                raise db._deadline_error(None, not is_read_query(query)) from None
+            raise
+        finally:
+            _deadline.disarm(watch)
 
 
 async def _reset_session(conn: AsyncConnection[Any]) -> None:
@@ -209,7 +240,13 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         self._check_open()
         async with self._live_connection() as conn:
             self._dirty.add(conn)  # the caller may change its session: reset it after
-            yield conn
+            conn.cursor_factory = _DeadlineCursor
+            _borrowers[conn] = self
+            try:
+                yield conn
+            finally:
+                conn.cursor_factory = AsyncCursor
+                _borrowers.pop(conn, None)
 
     def transaction(
         self, *, tenant: object = None

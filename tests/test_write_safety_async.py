@@ -403,13 +403,14 @@ async def test_a_frozen_server_ends_every_call_within_its_deadline(
 
 
 @pytest.mark.parametrize(
-    "opening", ["transaction", "transaction(tenant)", "savepoint", "stream", "retrying"]
+    "opening",
+    ["transaction", "transaction(tenant)", "savepoint", "stream", "retrying", "connection"],
 )
 async def test_a_frozen_server_ends_a_transaction_or_stream_within_its_deadline(
     fresh_settings: Settings, admin, opening: str
 ) -> None:
-    """BEGIN, the tenant set-up, a SAVEPOINT, a stream's DECLARE: every round trip is
-    under the deadline, not only the block's statements."""
+    """BEGIN, the tenant set-up, a SAVEPOINT, a stream's DECLARE, a statement sent on a
+    raw borrow: every round trip is under the deadline, not only the toolkit's calls."""
     admin.execute(SCHEMA)
     settings = dataclasses.replace(
         fresh_settings, pool_min=1, pool_max=1, statement_timeout=1.0, connect_timeout=2.0
@@ -430,6 +431,9 @@ async def test_a_frozen_server_ends_a_transaction_or_stream_within_its_deadline(
                         async for attempt in db.retrying():
                             async with attempt:
                                 pass
+                    elif opening == "connection":
+                        async with db.connection() as conn:
+                            await conn.execute("select 1")
                     else:
                         tenant = 1 if opening == "transaction(tenant)" else None
                         async with db.transaction(tenant=tenant):
