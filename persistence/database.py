@@ -80,7 +80,7 @@ class _DeadlineCursor(Cursor[Row]):
             return super().execute(query, params, prepare=prepare, binary=binary)
         except psycopg.Error:
             if _deadline.disarm(watch):
-                raise db._deadline_error(None, not is_read_query(query)) from None
+                raise db._deadline_error(None, not is_read_query(query, db._writers)) from None
             raise
         finally:
             _deadline.disarm(watch)
