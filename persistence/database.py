@@ -54,6 +54,8 @@ __all__ = ["Database"]
 
 #: Attempts of a retryable operation that keeps landing on dead connections.
 _RETRIES = 3
+#: Seconds before the retry of a read whose connection died, times the attempt.
+_RETRY_PAUSE = 0.1
 
 
 #: The database of each connection lent raw by `connection()`, for `_DeadlineCursor`.
@@ -582,6 +584,10 @@ class Database(DatabaseBase, Statements):
                             attempt + 1,
                             extra={"query": name, "attempt": attempt + 1},
                         )
+                        # Connections die together (a restart, a failover, a mass
+                        # pg_terminate_backend), one after the other: one that answers
+                        # now may be next. Let the wave pass first.
+                        sleep(_RETRY_PAUSE * attempt)
                         continue  # a read: run it again on another connection
                     if sent and not retry:
                         raise self._outcome_unknown(ex, name) from ex

@@ -53,6 +53,8 @@ __all__ = ["AsyncDatabase"]
 
 #: Attempts of a retryable operation that keeps landing on dead connections.
 _RETRIES = 3
+#: Seconds before the retry of a read whose connection died, times the attempt.
+_RETRY_PAUSE = 0.1
 
 
 #: The database of each connection lent raw by `connection()`, for `_DeadlineCursor`.
@@ -591,6 +593,10 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                             attempt + 1,
                             extra={"query": name, "attempt": attempt + 1},
                         )
+                        # Connections die together (a restart, a failover, a mass
+                        # pg_terminate_backend), one after the other: one that answers
+                        # now may be next. Let the wave pass first.
+                        await asleep(_RETRY_PAUSE * attempt)
                         continue  # a read: run it again on another connection
                     if sent and not retry:
                         raise self._outcome_unknown(ex, name) from ex

@@ -10,6 +10,7 @@ drops the reply and cuts the connection: the one case a client cannot resolve al
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -344,6 +345,42 @@ def test_a_transaction_on_a_connection_the_server_closed_gets_a_live_one(
                 conn.execute("insert into ledger (op) values (%s)", [op])
         assert int(db.fetch_value("select pg_backend_pid()")) != pid
     assert stored(admin, op) == 1
+
+
+def test_a_read_outlasts_a_mass_termination_of_the_pool(fresh_settings: Settings, admin) -> None:
+    """A restart or `pg_terminate_backend` over every backend ends them one after the
+    other: a read retried at once lands on a connection about to die (and a new one
+    made meanwhile is killed too). The retries wait for the wave to pass."""
+    settings = dataclasses.replace(fresh_settings, pool_min=3, pool_max=3)
+    others = (
+        "select pg_terminate_backend(pid) from pg_stat_activity"
+        " where datname = current_database() and pid <> pg_backend_pid()"
+    )
+
+    def kill() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # the read is running: kill it first
+            row = admin.execute(
+                "select pid from pg_stat_activity where datname = current_database()"
+                " and query = 'select 1 from pg_sleep(0.3)' and state = 'active'"
+            ).fetchone()
+            if row is not None:
+                break
+            time.sleep(0.005)
+        admin.execute("select pg_terminate_backend(%s)", [row[0] if row else 0])
+        time.sleep(0.03)
+        admin.execute(others)
+        time.sleep(0.03)
+        admin.execute(others)
+
+    with Database(settings) as db:
+        db.fetch_value("select 1")
+        killer = threading.Thread(target=kill)
+        killer.start()
+        try:
+            assert db.fetch_value("select 1 from pg_sleep(0.3)") == 1
+        finally:
+            killer.join()
 
 
 def test_a_write_whose_server_is_gone_is_connection_failed(
