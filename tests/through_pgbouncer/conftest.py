@@ -50,6 +50,11 @@ NOT_THROUGH_A_POOLER = {
         " role's (alter role ... set statement_timeout), not the setting's, which holds per"
         " transaction block: tests/test_pgbouncer.py tests that"
     ),
+    "test_session_settings_end_with_their_borrower": (
+        "a SET outside a transaction block lands on whichever server session PgBouncer"
+        " lends for that statement, and the reset on the next: session state is not"
+        " supported in transaction mode (use SET LOCAL or role settings)"
+    ),
     "test_reads_survive_terminated_backends": (
         "it counts the pool's 4 server backends before killing them: PgBouncer runs 2 per"
         " database, and replaces a killed one without its clients noticing"
