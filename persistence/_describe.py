@@ -447,11 +447,15 @@ def _enum_aliases(conn: psycopg.Connection[Any]) -> dict[int, str]:
     OID in it, whichever enums the queries use): `Mood` for the enum the search_path
     finds, `OtherMood` for `other.mood`; "Enum" is added to one that would take a name
     the module imports or defines, and a number to one that would still take another
-    enum's (those on the search_path first, then by schema and name)."""
+    enum's (those on the search_path first, then those named in snake_case, then by
+    schema and name)."""
     rows = conn.execute(
         "select t.oid::int8, n.nspname, t.typname, pg_type_is_visible(t.oid) as visible"
         " from pg_type t join pg_namespace n on n.oid = t.typnamespace"
-        " where t.typtype = 'e' order by not pg_type_is_visible(t.oid), n.nspname, t.typname"
+        " where t.typtype = 'e' order by not pg_type_is_visible(t.oid),"
+        # A plain snake_case name first: it keeps its alias when an odd one that reads
+        # the same ("Order State!" beside order_state) is added later.
+        " t.typname !~ '^[a-z_][a-z0-9_]*$', n.nspname, t.typname"
     ).fetchall()
     aliases: dict[int, str] = {}
     taken: set[str] = set()

@@ -198,10 +198,12 @@ def _name_rows(described: list[Described]) -> None:
     # Those on the search_path first: they keep their plain names.
     qualified = {_qualified(d) for d in described if d.table is not None}
     for table in sorted(qualified, key=lambda t: (len(t), t)):
-        name, n = camel(table), 1
+        base = camel(table)
+        base = base if base.isidentifier() else f"Table{base}"  # `"2fa codes"`
+        name, n = base, 1
         while f"{name}Row" in tables.values():  # `other_notes` and `other.notes`
             n += 1
-            name = f"{camel(table)}{n}"
+            name = f"{base}{n}"
         tables[table] = f"{name}Row"
     taken = set(tables.values())
     own = [d for d in described if d.table is None and _has_class(d)]

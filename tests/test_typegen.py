@@ -222,6 +222,35 @@ def test_enums_of_one_name_in_two_schemas_get_stable_names(
     assert moods.enums["OtherMood"][0] == ("calm", "angry")
 
 
+def test_an_enum_added_later_does_not_take_an_existing_alias(
+    sample_settings: Settings, tmp_path: Path
+) -> None:
+    """`"Order State!"` reads as OrderState too; order_state, in snake_case, keeps the
+    alias application code imports, whichever sorts first."""
+    found = describe_with(
+        sample_settings,
+        tmp_path,
+        "create type order_state as enum ('open'); create type \"Order State!\" as enum ('x')",
+        "-- name: states()^\nselect 'open'::order_state as state;\n",
+    )
+    (states,) = found
+    assert [c.annotation for c in states.columns] == ["OrderState"]
+
+
+def test_a_table_whose_name_starts_with_a_digit_gets_a_class_name(
+    sample_settings: Settings, tmp_path: Path
+) -> None:
+    found = describe_with(
+        sample_settings,
+        tmp_path,
+        'create table "2fa codes" (id int primary key, code text not null)',
+        '-- name: codes()\nselect * from "2fa codes";\n',
+    )
+    source = render(found, "queries/")
+    compile(source, "typed.py", "exec")
+    assert "class Table2faCodesRow:" in source
+
+
 def test_an_enum_never_takes_the_name_of_a_generated_class(
     sample_settings: Settings, tmp_path: Path
 ) -> None:
