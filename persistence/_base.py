@@ -54,7 +54,7 @@ def has_unread_input(conn: psycopg.BaseConnection[Any]) -> bool:
 #: CONSTRAINTS, which end with the transaction) or RESET; or a set_config() call.
 _SETS_SESSION = re.compile(
     rb"(?:^|;)(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
-    rb"(?:set(?!\s+(?:local|transaction|constraints)\b)|reset)\b|set_config\s*\(",
+    rb"(?:set(?!\s+(?:local|transaction|constraints)\b)|reset)\b|\"?set_config\"?\s*\(",
     re.IGNORECASE | re.DOTALL,
 )
 

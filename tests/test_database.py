@@ -332,6 +332,8 @@ def test_session_settings_end_with_their_borrower(fresh_settings: Settings) -> N
         assert db.fetch_value("show statement_timeout") == "7s"  # the settings' own
         db.fetch_value("select set_config('app.tenant_id', '2', false)")
         assert db.fetch_value(TENANT) == ""
+        db.fetch_value("""select "set_config"('app.tenant_id', '2', false)""")
+        assert db.fetch_value(TENANT) == ""
         with db.transaction():
             db.execute("set app.tenant_id = '3'")  # session-wide, despite the block
         assert db.fetch_value(TENANT) == ""

@@ -338,6 +338,8 @@ async def test_session_settings_end_with_their_borrower(fresh_settings: Settings
         assert await db.fetch_value("show statement_timeout") == "7s"  # the settings' own
         await db.fetch_value("select set_config('app.tenant_id', '2', false)")
         assert await db.fetch_value(TENANT) == ""
+        await db.fetch_value("""select "set_config"('app.tenant_id', '2', false)""")
+        assert await db.fetch_value(TENANT) == ""
         async with db.transaction():
             await db.execute("set app.tenant_id = '3'")  # session-wide, despite the block
         assert await db.fetch_value(TENANT) == ""
