@@ -254,10 +254,11 @@ class DatabaseBase:
             raise PersistenceError("tenant(None): leave the block out to act for no tenant")
         current = self._owned()
         if current is not None and current.tenant != str(tenant):
+            acting = "no tenant" if current.tenant is None else repr(current.tenant)
             raise PersistenceError(
-                f"tenant({str(tenant)!r}) inside a transaction acting for"
-                f" {current.tenant!r}: the tenant is set by the outermost transaction"
-                " block; enter tenant() outside the transaction"
+                f"tenant({str(tenant)!r}) inside a transaction acting for {acting}: the"
+                " tenant is set by the outermost transaction block; enter tenant()"
+                " outside the transaction"
             )
         token = self._tenant.set(str(tenant))
         try:
