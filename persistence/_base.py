@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,31 +48,8 @@ def has_unread_input(conn: psycopg.BaseConnection[Any]) -> bool:
     return bool(poller.poll(0))
 
 
-#: What a statement that may change the session's state starts with (after comments, at
-#: the start of any statement of a string): SET (but not SET LOCAL, TRANSACTION or
-#: CONSTRAINTS, which end with the transaction) or RESET; or a set_config() call.
-_SETS_SESSION = re.compile(
-    rb"(?:^|;)(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
-    rb"(?:set(?!\s+(?:local|transaction|constraints)\b)|reset)\b|\"?set_config\"?\s*\(",
-    re.IGNORECASE | re.DOTALL,
-)
-
-#: Undoes what `sets_session` statements change: settings back to the startup options.
+#: Undoes what `changes_session` statements change: settings back to the startup options.
 RESET_SESSION = b"reset session authorization; reset role; reset all"
-
-
-def sets_session(statement: Any) -> bool:
-    """Whether `statement` may change its session's state (a setting, the role) beyond
-    its transaction, so that its connection must be reset before its next user. Costs a
-    regular expression on the text."""
-    if isinstance(statement, sql.Composable):
-        try:
-            statement = statement.as_string(None)
-        except (psycopg.Error, TypeError, ValueError):  # a value it cannot render alone
-            return True
-    if isinstance(statement, str):
-        statement = statement.encode()
-    return isinstance(statement, bytes) and _SETS_SESSION.search(statement) is not None
 
 
 class TxBinding:

@@ -41,7 +41,7 @@ from pglast.parser import ParseError
 from pglast.visitors import Visitor
 from psycopg import sql
 
-__all__ = ["WRITERS", "is_read", "is_read_query"]
+__all__ = ["WRITERS", "changes_session", "changes_session_query", "is_read", "is_read_query"]
 
 # psycopg's placeholders (%s, %b, %t, %(name)s) and its escaped percent (%%): the parser
 # wants $n and a single %. The same pattern psycopg uses, so what it binds we replace.
@@ -181,6 +181,51 @@ def is_read_query(statement: str | bytes | sql.Composable, writers: frozenset[st
         return is_read(statement.as_bytes(None), writers)
     except psycopg.Error:
         return False  # a literal that needs a connection to render: assume a write
+
+
+@lru_cache(maxsize=4096)
+def changes_session(statement: str | bytes) -> bool:
+    """Whether `statement` may leave session state behind for the next user of its
+    connection: a SET (not LOCAL, not TRANSACTION), a RESET, or a set_config() call.
+    Anything that does not parse counts. A set_config() inside a function of yours is
+    not seen.
+
+    >>> changes_session("set app.tenant_id = '1'"), changes_session("set local x.y = 1")
+    (True, False)
+    >>> changes_session('select "set_config"(%s, %s, false)'), changes_session("select 1")
+    (True, False)
+    """
+    raw = statement.encode() if isinstance(statement, str) else statement
+    text = _PLACEHOLDER.sub(lambda m: b"%" if m.group() == b"%%" else b"$1", raw)
+    try:
+        statements = parse_sql(text.decode())
+    except (ParseError, UnicodeDecodeError):
+        return True
+    finder = _SessionChanges()
+    for raw_statement in statements:
+        if raw_statement.stmt is not None:
+            finder(raw_statement.stmt)
+    return finder.found
+
+
+def changes_session_query(statement: str | bytes | sql.Composable) -> bool:
+    """`changes_session` of a statement composed with psycopg.sql too."""
+    if isinstance(statement, str | bytes):
+        return changes_session(statement)
+    try:
+        return changes_session(statement.as_bytes(None))
+    except psycopg.Error:
+        return True  # a literal that needs a connection to render: assume it may
+
+
+class _SessionChanges(Visitor):
+    found = False
+
+    def visit_VariableSetStmt(self, ancestors: object, node: ast.VariableSetStmt) -> None:
+        self.found |= not node.is_local and node.name != "TRANSACTION"
+
+    def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:
+        self.found |= _names(node.funcname)[-1:] == ["set_config"]
 
 
 def _reads(node: ast.Node | None, writers: frozenset[str]) -> bool:

@@ -35,9 +35,8 @@ from ._base import (
     in_name,
     is_disconnect,
     logger,
-    sets_session,
 )
-from ._classify import WRITERS, is_read_query
+from ._classify import WRITERS, changes_session_query, is_read_query
 from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
 from ._replicas_async import AsyncReplicaSet
 from ._retrying_async import AsyncTransactionAttempts
@@ -490,7 +489,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         ok = False
         try:
             read = statement is not None and is_read_query(statement, self._writers)
-            if statement is not None and sets_session(statement):
+            if statement is not None and not read and changes_session_query(statement):
                 operation = self._marking(operation)
             with _telemetry.span(name, statement, self.telemetry_attributes):
                 result = await self._run(
