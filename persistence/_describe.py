@@ -82,7 +82,7 @@ _RESERVED = frozenset(
     | {"Multirange", "Database", "AsyncDatabase", "QueryRunner", "AsyncQueryRunner", "Queries"}
     | {"AsyncQueries", "IPv4Address", "IPv6Address", "IPv4Interface", "IPv6Interface"}
     | {"IPv4Network", "IPv6Network", "Sequence", "Generator", "AsyncGenerator", "TypeVar"}
-    | {"Unpack", "Page", "FilterValue", "M"}
+    | {"Unpack", "Page", "FilterValue", "NullableFilterValue", "M"}
 )
 # Names a typed method uses itself: a parameter of that name would hide them.
 _TAKEN_PARAMS = {"self": "the instance", "cast": "typing.cast", "as_json": "to send JSON"}

@@ -104,6 +104,8 @@ def render(described: list[Described], source: str, width: int = WIDTH) -> str:
             "from persistence import AsyncBaseRepository, BaseRepository, Page, Upserted",
             "from persistence.filters import FilterValue",
         }
+    if any(c.nullable for d in described if d.table is not None for c in d.columns):
+        imports.add("from persistence.filters import NullableFilterValue")
     imports |= {
         "from persistence import AsyncDatabase, Database",
         "from persistence.query_runner import QueryRunner",
@@ -355,7 +357,7 @@ def _repository(d: Described, width: int, shadowed: set[str]) -> list[str]:
     )
     lines.append("")
     for c in columns:
-        each = f"FilterValue[{c.annotation}]" + (" | None" if c.nullable else "")
+        each = f"{'NullableFilterValue' if c.nullable else 'FilterValue'}[{c.annotation}]"
         lines += _field(c.name, each, width, shadowed)
     lines += ["", "", f"class {name}Changes(TypedDict, total=False):"]
     lines += _docstring(f"Columns of table {label} an update may set.", "    ", width)

@@ -15,7 +15,19 @@ from typing import Any, LiteralString, TypeAlias, TypeVar
 
 from .errors import QueryError
 
-__all__ = ["Filter", "FilterValue", "between", "ge", "gt", "ilike", "le", "like", "lt", "ne"]
+__all__ = [
+    "Filter",
+    "FilterValue",
+    "NullableFilterValue",
+    "between",
+    "ge",
+    "gt",
+    "ilike",
+    "le",
+    "like",
+    "lt",
+    "ne",
+]
 
 V = TypeVar("V")
 
@@ -47,6 +59,11 @@ OPERATORS: tuple[LiteralString, ...] = (">", ">=", "<", "<=", "<>", "like", "ili
 #: What a filter accepts for a column of type V: a value (=), a list or tuple (= ANY),
 #: or a Filter. The typed repositories of generated modules use it.
 FilterValue: TypeAlias = V | list[V] | tuple[V, ...] | Filter
+
+#: The same for a column that allows NULL: None (IS NULL), or None among the listed
+#: values (= ANY or IS NULL). list[V] is named apart because a list is invariant: a
+#: list[str] is no list[str | None].
+NullableFilterValue: TypeAlias = V | list[V] | list[V | None] | tuple[V | None, ...] | Filter | None
 
 
 def gt(value: Any) -> Filter:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, U
 from uuid import UUID
 
 from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
-from persistence.filters import FilterValue
+from persistence.filters import FilterValue, NullableFilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -136,9 +136,9 @@ class CatalystHistoryFilters(TypedDict, total=False):
     id: FilterValue[int]
     catalyst_id: FilterValue[UUID]
     snapshot_date: FilterValue[date]
-    current_price: FilterValue[Decimal] | None
-    market_cap: FilterValue[Decimal] | None
-    volume: FilterValue[int] | None
+    current_price: NullableFilterValue[Decimal]
+    market_cap: NullableFilterValue[Decimal]
+    volume: NullableFilterValue[int]
     created_at: FilterValue[datetime]
 
 
@@ -363,14 +363,14 @@ class CatalystsFilters(TypedDict, total=False):
 
     id: FilterValue[UUID]
     nct_id: FilterValue[str]
-    ticker: FilterValue[str] | None
+    ticker: NullableFilterValue[str]
     company: FilterValue[str]
-    drug_name: FilterValue[str] | None
-    indication: FilterValue[str] | None
+    drug_name: NullableFilterValue[str]
+    indication: NullableFilterValue[str]
     phase: FilterValue[str]
-    completion_date: FilterValue[date] | None
-    market_cap: FilterValue[Decimal] | None
-    ticker_confidence: FilterValue[int] | None
+    completion_date: NullableFilterValue[date]
+    market_cap: NullableFilterValue[Decimal]
+    ticker_confidence: NullableFilterValue[int]
     created_at: FilterValue[datetime]
     updated_at: FilterValue[datetime]
 
@@ -618,11 +618,11 @@ class SubscriptionsFilters(TypedDict, total=False):
     id: FilterValue[UUID]
     user_id: FilterValue[UUID]
     stripe_subscription_id: FilterValue[str]
-    stripe_price_id: FilterValue[str] | None
+    stripe_price_id: NullableFilterValue[str]
     plan_id: FilterValue[str]
     status: FilterValue[str]
-    current_period_start: FilterValue[datetime] | None
-    current_period_end: FilterValue[datetime] | None
+    current_period_start: NullableFilterValue[datetime]
+    current_period_end: NullableFilterValue[datetime]
     cancel_at_period_end: FilterValue[bool]
     created_at: FilterValue[datetime]
     updated_at: FilterValue[datetime]
@@ -866,11 +866,11 @@ class UsersFilters(TypedDict, total=False):
 
     id: FilterValue[UUID]
     email: FilterValue[str]
-    password_hash: FilterValue[str] | None
+    password_hash: NullableFilterValue[str]
     signup_source: FilterValue[str]
-    trial_end_date: FilterValue[datetime] | None
-    stripe_customer_id: FilterValue[str] | None
-    last_login_at: FilterValue[datetime] | None
+    trial_end_date: NullableFilterValue[datetime]
+    stripe_customer_id: NullableFilterValue[str]
+    last_login_at: NullableFilterValue[datetime]
     created_at: FilterValue[datetime]
     updated_at: FilterValue[datetime]
 
@@ -1105,13 +1105,13 @@ class WorkflowRunsFilters(TypedDict, total=False):
 
     id: FilterValue[UUID]
     workflow_id: FilterValue[str]
-    workflow_name: FilterValue[str] | None
-    execution_id: FilterValue[str] | None
+    workflow_name: NullableFilterValue[str]
+    execution_id: NullableFilterValue[str]
     status: FilterValue[str]
     started_at: FilterValue[datetime]
-    completed_at: FilterValue[datetime] | None
-    records_processed: FilterValue[int] | None
-    error_message: FilterValue[str] | None
+    completed_at: NullableFilterValue[datetime]
+    records_processed: NullableFilterValue[int]
+    error_message: NullableFilterValue[str]
 
 
 class WorkflowRunsChanges(TypedDict, total=False):

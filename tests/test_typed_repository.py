@@ -30,6 +30,21 @@ def test_a_typed_repository_maps_its_dataclass(sample_settings: Settings) -> Non
             users.find(emial="x")  # type: ignore[call-arg]
 
 
+def test_none_in_a_list_filter_matches_null_where_the_type_allows_it(
+    sample_settings: Settings,
+) -> None:
+    """`NullableFilterValue` lets mypy pass `name=["Ada", None]`; the runtime must mean it:
+    the named value or NULL, not only the named value (= any() never matches NULL)."""
+    with Database(sample_settings) as db:
+        users = Users(db)
+        ada = users.insert(User(email="ada@example.com", name="Ada"))
+        nameless = users.insert(User(email="x@example.com"))
+        users.insert(User(email="bo@example.com", name="Bo"))
+        found = users.find(name=["Ada", None], order_by="email")
+        assert found == [ada, nameless]
+        assert users.count(name=("Ada", None)) == 2
+
+
 async def test_the_async_twin(sample_settings: Settings) -> None:
     async with AsyncDatabase(sample_settings) as db:
         users = AsyncUsers(db)

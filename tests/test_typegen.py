@@ -290,7 +290,7 @@ def test_an_update_may_not_set_a_generated_always_column(
     assert [line.split(":")[0].strip() for line in changes.splitlines()[3:]] == ["n", "ref"]
     filters = source[source.index("class GenFilters") :].split("\n\n\n")[0]
     assert "    id: FilterValue[int]\n" in filters
-    assert "    twice: FilterValue[int] | None\n" in filters
+    assert "    twice: NullableFilterValue[int]\n" in filters
 
 
 def test_tables_of_one_name_in_two_schemas_get_classes_of_their_own(

@@ -47,6 +47,7 @@ def test_wrong_calls_are_rejected() -> None:
     assert 'expected "UUID"' in by_line[at['users.get("not-a-uuid")']]
     assert "enterprise" in by_line[at['users.update(UUID(int=1), plan="enterprise")']]
     assert 'incompatible type "int"' in by_line[at["users.count(email=1)"]]
+    assert '"None"' in by_line[at['users.find(email=["a@b.c", None])']]
     assert 'Unexpected keyword argument "emial"' in by_line[at['await users.find(emial="a@b.c")']]
     # stream, order_by, conflict and update name columns mypy checks too.
     assert 'Unexpected keyword argument "emial"' in by_line[at['list(users.stream(emial="a@b.c"))']]

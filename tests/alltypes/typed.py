@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, U
 from uuid import UUID
 
 from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
-from persistence.filters import FilterValue
+from persistence.filters import FilterValue, NullableFilterValue
 from persistence.queries import Multirange, Range
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -119,69 +119,69 @@ class AllTypesFilters(TypedDict, total=False):
     """
 
     id: FilterValue[int]
-    c_int2: FilterValue[int] | None
-    c_int4: FilterValue[int] | None
-    c_int8: FilterValue[int] | None
-    c_numeric: FilterValue[Decimal] | None
-    c_money: FilterValue[str] | None
-    c_float4: FilterValue[float] | None
-    c_float8: FilterValue[float] | None
-    c_text: FilterValue[str] | None
-    c_varchar: FilterValue[str] | None
-    c_char: FilterValue[str] | None
-    c_bool: FilterValue[bool] | None
-    c_bytea: FilterValue[bytes] | None
-    c_uuid: FilterValue[UUID] | None
-    c_date: FilterValue[date] | None
-    c_time: FilterValue[time] | None
-    c_timetz: FilterValue[time] | None
-    c_timestamp: FilterValue[datetime] | None
-    c_timestamptz: FilterValue[datetime] | None
-    c_interval: FilterValue[timedelta] | None
-    c_json: FilterValue[Any] | None
-    c_jsonb: FilterValue[Any] | None
-    c_inet: FilterValue[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface] | None
-    c_cidr: FilterValue[IPv4Network | IPv6Network] | None
-    c_macaddr: FilterValue[str] | None
-    c_bit: FilterValue[str] | None
-    c_varbit: FilterValue[str] | None
-    c_tsvector: FilterValue[str] | None
-    c_xml: FilterValue[str] | None
-    c_oid: FilterValue[int] | None
-    c_int4_array: FilterValue[list[int]] | None
-    c_int4_2d: FilterValue[list[list[int]]] | None
-    c_text_array: FilterValue[list[str]] | None
-    c_text_2d: FilterValue[list[list[str]]] | None
-    c_numeric_array: FilterValue[list[Decimal]] | None
-    c_bool_array: FilterValue[list[bool]] | None
-    c_uuid_array: FilterValue[list[UUID]] | None
-    c_date_array: FilterValue[list[date]] | None
-    c_timestamptz_array: FilterValue[list[datetime]] | None
-    c_jsonb_array: FilterValue[list[Any]] | None
-    c_inet_array: (
-        FilterValue[list[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface]] | None
-    )
-    c_bytea_array: FilterValue[list[bytes]] | None
-    c_money_array: FilterValue[list[str]] | None
-    c_mood: FilterValue[Mood] | None
-    c_mood_array: FilterValue[list[Mood]] | None
-    c_mood_2d: FilterValue[list[list[Mood]]] | None
-    c_mood_domain: FilterValue[Mood] | None
-    c_mood_domain_array: FilterValue[list[Mood]] | None
-    c_positive: FilterValue[int] | None
-    c_positive_array: FilterValue[list[int]] | None
-    c_email: FilterValue[str] | None
-    c_int4range: FilterValue[Range[int]] | None
-    c_int8range: FilterValue[Range[int]] | None
-    c_numrange: FilterValue[Range[Decimal]] | None
-    c_daterange: FilterValue[Range[date]] | None
-    c_tsrange: FilterValue[Range[datetime]] | None
-    c_tstzrange: FilterValue[Range[datetime]] | None
-    c_floatrange: FilterValue[str] | None
-    c_int4multirange: FilterValue[Multirange[int]] | None
-    c_datemultirange: FilterValue[Multirange[date]] | None
-    c_point2: FilterValue[str] | None
-    c_point2_array: FilterValue[str] | None
+    c_int2: NullableFilterValue[int]
+    c_int4: NullableFilterValue[int]
+    c_int8: NullableFilterValue[int]
+    c_numeric: NullableFilterValue[Decimal]
+    c_money: NullableFilterValue[str]
+    c_float4: NullableFilterValue[float]
+    c_float8: NullableFilterValue[float]
+    c_text: NullableFilterValue[str]
+    c_varchar: NullableFilterValue[str]
+    c_char: NullableFilterValue[str]
+    c_bool: NullableFilterValue[bool]
+    c_bytea: NullableFilterValue[bytes]
+    c_uuid: NullableFilterValue[UUID]
+    c_date: NullableFilterValue[date]
+    c_time: NullableFilterValue[time]
+    c_timetz: NullableFilterValue[time]
+    c_timestamp: NullableFilterValue[datetime]
+    c_timestamptz: NullableFilterValue[datetime]
+    c_interval: NullableFilterValue[timedelta]
+    c_json: NullableFilterValue[Any]
+    c_jsonb: NullableFilterValue[Any]
+    c_inet: NullableFilterValue[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface]
+    c_cidr: NullableFilterValue[IPv4Network | IPv6Network]
+    c_macaddr: NullableFilterValue[str]
+    c_bit: NullableFilterValue[str]
+    c_varbit: NullableFilterValue[str]
+    c_tsvector: NullableFilterValue[str]
+    c_xml: NullableFilterValue[str]
+    c_oid: NullableFilterValue[int]
+    c_int4_array: NullableFilterValue[list[int]]
+    c_int4_2d: NullableFilterValue[list[list[int]]]
+    c_text_array: NullableFilterValue[list[str]]
+    c_text_2d: NullableFilterValue[list[list[str]]]
+    c_numeric_array: NullableFilterValue[list[Decimal]]
+    c_bool_array: NullableFilterValue[list[bool]]
+    c_uuid_array: NullableFilterValue[list[UUID]]
+    c_date_array: NullableFilterValue[list[date]]
+    c_timestamptz_array: NullableFilterValue[list[datetime]]
+    c_jsonb_array: NullableFilterValue[list[Any]]
+    c_inet_array: NullableFilterValue[
+        list[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface]
+    ]
+    c_bytea_array: NullableFilterValue[list[bytes]]
+    c_money_array: NullableFilterValue[list[str]]
+    c_mood: NullableFilterValue[Mood]
+    c_mood_array: NullableFilterValue[list[Mood]]
+    c_mood_2d: NullableFilterValue[list[list[Mood]]]
+    c_mood_domain: NullableFilterValue[Mood]
+    c_mood_domain_array: NullableFilterValue[list[Mood]]
+    c_positive: NullableFilterValue[int]
+    c_positive_array: NullableFilterValue[list[int]]
+    c_email: NullableFilterValue[str]
+    c_int4range: NullableFilterValue[Range[int]]
+    c_int8range: NullableFilterValue[Range[int]]
+    c_numrange: NullableFilterValue[Range[Decimal]]
+    c_daterange: NullableFilterValue[Range[date]]
+    c_tsrange: NullableFilterValue[Range[datetime]]
+    c_tstzrange: NullableFilterValue[Range[datetime]]
+    c_floatrange: NullableFilterValue[str]
+    c_int4multirange: NullableFilterValue[Multirange[int]]
+    c_datemultirange: NullableFilterValue[Multirange[date]]
+    c_point2: NullableFilterValue[str]
+    c_point2_array: NullableFilterValue[str]
 
 
 class AllTypesChanges(TypedDict, total=False):

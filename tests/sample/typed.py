@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, U
 from uuid import UUID
 
 from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
-from persistence.filters import FilterValue
+from persistence.filters import FilterValue, NullableFilterValue
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
 
@@ -89,11 +89,11 @@ class UsersFilters(TypedDict, total=False):
 
     id: FilterValue[UUID]
     email: FilterValue[str]
-    name: FilterValue[str] | None
+    name: NullableFilterValue[str]
     plan: FilterValue[Plan]
     tags: FilterValue[list[str]]
-    score: FilterValue[Decimal] | None
-    last_ip: FilterValue[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface] | None
+    score: NullableFilterValue[Decimal]
+    last_ip: NullableFilterValue[IPv4Address | IPv6Address | IPv4Interface | IPv6Interface]
     meta: FilterValue[Any]
     created_at: FilterValue[datetime]
 

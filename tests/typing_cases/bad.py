@@ -37,6 +37,7 @@ def wrong_repository(db: Database) -> None:
     users.get("not-a-uuid")  # a primary key of the wrong type
     users.update(UUID(int=1), plan="enterprise")  # not a value of the enum
     users.count(email=1)  # a filter value of the wrong type
+    users.find(email=["a@b.c", None])  # None in a list for a column that is NOT NULL
     users.delete_where(emial="x")  # a misspelt filter
     list(users.stream(emial="a@b.c"))  # a misspelt filter in stream
     users.find(order_by="emial")  # a misspelt order_by

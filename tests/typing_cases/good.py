@@ -45,6 +45,8 @@ def repository_calls(db: Database) -> list[User]:
     updated: User | None = users.update(UUID(int=1), name="x", plan="pro")
     one: User | None = users.get(UUID(int=1))
     n: int = users.count(email=("a@b.c", "c@d.e")) + users.delete_where(name=None)
+    names: list[str] = ["x"]  # a list[str] where the column allows NULL: list is invariant
+    found += users.find(name=["x", None]) + users.find(name=names) + users.find(name=("x", None))
     LooseUsers(db).find(anything_goes=1)  # untyped use keeps working
     found += list(users.stream(plan="pro", order_by=["-created_at", "email"], batch=10))
     page = users.page(limit=10, order_by="-created_at", name=None)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, U
 from uuid import UUID
 
 from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
-from persistence.filters import FilterValue
+from persistence.filters import FilterValue, NullableFilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -49,11 +49,11 @@ class MessagesFilters(TypedDict, total=False):
     """
 
     id: FilterValue[UUID]
-    conversation_id: FilterValue[UUID] | None
+    conversation_id: NullableFilterValue[UUID]
     role: FilterValue[str]
     content: FilterValue[str]
-    metadata: FilterValue[Any] | None
-    created_at: FilterValue[datetime] | None
+    metadata: NullableFilterValue[Any]
+    created_at: NullableFilterValue[datetime]
 
 
 class MessagesChanges(TypedDict, total=False):

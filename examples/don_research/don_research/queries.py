@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, U
 from uuid import UUID
 
 from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
-from persistence.filters import FilterValue
+from persistence.filters import FilterValue, NullableFilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -104,11 +104,11 @@ class JobStatusFilters(TypedDict, total=False):
     job_type: FilterValue[str]
     status: FilterValue[str]
     progress: FilterValue[int]
-    result: FilterValue[Any] | None
-    error: FilterValue[str] | None
+    result: NullableFilterValue[Any]
+    error: NullableFilterValue[str]
     created_at: FilterValue[datetime]
     updated_at: FilterValue[datetime]
-    completed_at: FilterValue[datetime] | None
+    completed_at: NullableFilterValue[datetime]
 
 
 class JobStatusChanges(TypedDict, total=False):

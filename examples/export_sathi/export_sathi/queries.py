@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, TypeVar, U
 from uuid import UUID
 
 from persistence import AsyncBaseRepository, AsyncDatabase, BaseRepository, Database, Page, Upserted
-from persistence.filters import FilterValue
+from persistence.filters import FilterValue, NullableFilterValue
 from persistence.queries import as_json
 from persistence.query_runner import QueryRunner
 from persistence.query_runner_async import AsyncQueryRunner
@@ -143,11 +143,11 @@ class ActionPlanProgressFilters(TypedDict, total=False):
     task_id: FilterValue[str]
     task_title: FilterValue[str]
     completed: FilterValue[bool]
-    completed_at: FilterValue[datetime] | None
+    completed_at: NullableFilterValue[datetime]
     created_at: FilterValue[datetime]
     updated_at: FilterValue[datetime]
-    task_description: FilterValue[str] | None
-    task_category: FilterValue[str] | None
+    task_description: NullableFilterValue[str]
+    task_category: NullableFilterValue[str]
 
 
 class ActionPlanProgressChanges(TypedDict, total=False):
@@ -401,12 +401,12 @@ class CertificationProgressFilters(TypedDict, total=False):
     certification_name: FilterValue[str]
     status: FilterValue[str]
     documents_completed: FilterValue[Any]
-    started_at: FilterValue[datetime] | None
-    completed_at: FilterValue[datetime] | None
+    started_at: NullableFilterValue[datetime]
+    completed_at: NullableFilterValue[datetime]
     created_at: FilterValue[datetime]
     updated_at: FilterValue[datetime]
-    certification_type: FilterValue[str] | None
-    notes: FilterValue[str] | None
+    certification_type: NullableFilterValue[str]
+    notes: NullableFilterValue[str]
 
 
 class CertificationProgressChanges(TypedDict, total=False):
@@ -887,24 +887,24 @@ class ReportsFilters(TypedDict, total=False):
     id: FilterValue[UUID]
     user_id: FilterValue[UUID]
     product_name: FilterValue[str]
-    hs_code: FilterValue[str] | None
+    hs_code: NullableFilterValue[str]
     destination_country: FilterValue[str]
     status: FilterValue[str]
-    risk_score: FilterValue[int] | None
-    estimated_cost: FilterValue[Decimal] | None
-    estimated_timeline_days: FilterValue[int] | None
+    risk_score: NullableFilterValue[int]
+    estimated_cost: NullableFilterValue[Decimal]
+    estimated_timeline_days: NullableFilterValue[int]
     report_data: FilterValue[Any]
     created_at: FilterValue[datetime]
     updated_at: FilterValue[datetime]
-    product_image_url: FilterValue[str] | None
-    ingredients: FilterValue[str] | None
-    bom: FilterValue[str] | None
+    product_image_url: NullableFilterValue[str]
+    ingredients: NullableFilterValue[str]
+    bom: NullableFilterValue[str]
     business_type: FilterValue[str]
     company_size: FilterValue[str]
-    monthly_volume: FilterValue[int] | None
-    price_range: FilterValue[str] | None
-    payment_mode: FilterValue[str] | None
-    hs_code_confidence: FilterValue[Decimal] | None
+    monthly_volume: NullableFilterValue[int]
+    price_range: NullableFilterValue[str]
+    payment_mode: NullableFilterValue[str]
+    hs_code_confidence: NullableFilterValue[Decimal]
 
 
 class ReportsChanges(TypedDict, total=False):
@@ -1188,13 +1188,13 @@ class UserMetricsFilters(TypedDict, total=False):
     reports_generated: FilterValue[int]
     certifications_completed: FilterValue[int]
     tasks_completed: FilterValue[int]
-    average_risk_score: FilterValue[Decimal] | None
+    average_risk_score: NullableFilterValue[Decimal]
     cost_savings: FilterValue[Decimal]
     computed_at: FilterValue[datetime]
     documents_generated: FilterValue[int]
     exports_completed: FilterValue[int]
     timeline_reduction_days: FilterValue[int]
-    last_export_date: FilterValue[datetime] | None
+    last_export_date: NullableFilterValue[datetime]
     created_at: FilterValue[datetime]
     updated_at: FilterValue[datetime]
 
