@@ -351,11 +351,17 @@ class Database(DatabaseBase, Statements):
             raise psycopg.OperationalError(f"the connection was cut by the deadline after {step}")
 
     @contextmanager
-    def _live_connection(self, pinned: Connection[Any] | None = None) -> Iterator[Connection[Any]]:
-        """A pooled connection for a transaction or a raw borrow (`pinned` if given),
-        checked as `_run` checks one: a connection the server closed while it sat in the
-        pool (a restart, a failover, an idle timeout) is replaced, since nothing was sent
-        on it yet. Its session state is restored before it goes back."""
+    def _live_connection(
+        self,
+        pinned: Connection[Any] | None = None,
+        name: str | None = None,
+        suspect: bool = False,
+    ) -> Iterator[Connection[Any]]:
+        """A pooled connection (`pinned` if given), checked first: one the server closed
+        while it sat in the pool (a restart, a failover, an idle timeout) is replaced,
+        since nothing was sent on it yet. A connection that looks closed is checked with
+        a round trip, and every one when `suspect` (after a connection died, the next
+        may not have said so yet). Its session state is restored before it goes back."""
         if pinned is not None:
             yield pinned
             return
@@ -363,16 +369,18 @@ class Database(DatabaseBase, Statements):
         try:
             while True:
                 with self._pool.connection() as conn:
-                    if has_unread_input(conn) and not self._alive(conn):
+                    if (suspect or has_unread_input(conn)) and not self._alive(conn):
+                        # The pool replaces it; they may all be dead after a restart.
                         stale += 1
                         logger.info(
-                            "replacing a pooled connection the server closed",
-                            extra={"attempt": stale},
+                            "replacing a pooled connection the server closed%s",
+                            in_name(name),
+                            extra={"query": name, "attempt": stale},
                         )
                         if stale > self.settings.pool_max:
                             raise ConnectionFailed(
-                                f"no live connection in the pool after checking {stale}:"
-                                " is the server up?"
+                                f"no live connection in the pool{in_name(name)} after checking"
+                                f" {stale}: is the server up?"
                             )
                         continue
                     self._lent.add(conn)
@@ -383,7 +391,7 @@ class Database(DatabaseBase, Statements):
                         self._restore(conn)
                     return
         except PoolTimeout as ex:
-            raise self._pool_timeout(ex, None) from None
+            raise self._pool_timeout(ex, name) from None
 
     def _current(self) -> Connection[Any] | None:
         """The connection of the transaction block this task owns, if one is open."""
@@ -533,47 +541,12 @@ class Database(DatabaseBase, Statements):
                 operation = self._replicas.noting(operation)
         attempts = _RETRIES if retry else 1
         attempt = 0
-        stale = 0
         while True:
             conn: Connection[Any] | None = None
-            sent = False
             try:
-                with self._pool.connection() as conn:
-                    # After a dead connection, check the next one with a round trip:
-                    # a backend killed a moment ago may not have said so yet.
-                    suspect = attempt > 0 or has_unread_input(conn)
-                    if suspect and not self._alive(conn):
-                        # The server ended this session while it sat in the pool: the
-                        # statement was not sent. Take another (they may all be dead
-                        # after a restart); the pool replaces this one.
-                        stale += 1
-                        logger.info(
-                            "replacing a pooled connection the server closed%s",
-                            in_name(name),
-                            extra={"query": name, "attempt": stale},
-                        )
-                        if stale > self.settings.pool_max:
-                            raise ConnectionFailed(
-                                f"no live connection in the pool{in_name(name)} after checking"
-                                f" {stale}: is the server up?"
-                            )
-                        continue
+                with self._live_connection(name=name, suspect=attempt > 0) as conn:
                     attempt += 1
-                    sent = True
-                    self._lent.add(conn)
-                    try:
-                        return self._guarded(conn, operation, name, write=not retry)
-                    finally:
-                        self._lent.discard(conn)
-                        self._restore(conn)
-            except PoolTimeout as ex:
-                if stale:
-                    raise ConnectionFailed(
-                        f"connection failed{in_name(name)}: the server closed the pooled"
-                        " connections and no new connection could be made within"
-                        f" {self.settings.pool_timeout:g} s; is the server up?"
-                    ) from None
-                raise self._pool_timeout(ex, name) from None
+                    return self._guarded(conn, operation, name, write=not retry)
             except psycopg.Error as ex:
                 if is_disconnect(ex, conn):
                     if attempt < attempts:
@@ -588,7 +561,7 @@ class Database(DatabaseBase, Statements):
                         # now may be next. Let the wave pass first.
                         sleep(_RETRY_PAUSE * attempt)
                         continue  # a read: run it again on another connection
-                    if sent and not retry:
+                    if conn is not None and not retry:
                         raise self._outcome_unknown(ex, name) from ex
                 raise self._translate(ex, name) from ex
 
