@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg
@@ -43,17 +44,18 @@ class PersistenceError(Exception):
 
     __module__ = "persistence"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__:  # ours: named where users import it from
+            cls.__module__ = "persistence"
+
 
 class ConfigurationError(PersistenceError):
     """A setting is missing, malformed or out of range."""
 
-    __module__ = "persistence"
-
 
 class ConnectionFailed(PersistenceError):
     """The server could not be reached, or refused the connection."""
-
-    __module__ = "persistence"
 
 
 class OutcomeUnknown(ConnectionFailed):
@@ -63,19 +65,13 @@ class OutcomeUnknown(ConnectionFailed):
     key you chose, or make the write idempotent and run it again.
     """
 
-    __module__ = "persistence"
-
 
 class PoolExhausted(PersistenceError):
     """No pooled connection became free within the pool timeout."""
 
-    __module__ = "persistence"
-
 
 class MigrationError(PersistenceError):
     """A migration is malformed, failed, or its applied file was edited; `migration` names it."""
-
-    __module__ = "persistence"
 
     def __init__(self, message: str, *, migration: str | None = None):
         super().__init__(message)
@@ -85,31 +81,21 @@ class MigrationError(PersistenceError):
 class BatcherFull(PersistenceError):
     """A batcher stayed full past the time `put()` was given to wait for room."""
 
-    __module__ = "persistence"
-
 
 class QueryLoadError(PersistenceError):
     """A `.sql` file of named queries is malformed; the message names file and line."""
-
-    __module__ = "persistence"
 
 
 class QueryError(PersistenceError):
     """A named query was called wrongly (a missing or unexpected parameter); nothing was sent."""
 
-    __module__ = "persistence"
-
 
 class NotFound(PersistenceError):
     """A statement that must return a row returned none."""
 
-    __module__ = "persistence"
-
 
 class DatabaseError(PersistenceError):
     """The server rejected a statement; `sqlstate` and `query` say which and why."""
-
-    __module__ = "persistence"
 
     def __init__(self, message: str, *, sqlstate: str | None = None, query: str | None = None):
         super().__init__(message)
@@ -121,31 +107,21 @@ class QueryTimeout(DatabaseError):
     """A statement was cancelled: it ran past statement_timeout, or waited past
     lock_timeout for a lock."""
 
-    __module__ = "persistence"
-
 
 class TransientError(DatabaseError):
     """A failure that may succeed if the whole transaction is run again."""
-
-    __module__ = "persistence"
 
 
 class SerializationFailure(TransientError):
     """A serializable transaction conflicted with a concurrent one (40001)."""
 
-    __module__ = "persistence"
-
 
 class DeadlockDetected(TransientError):
     """The server broke a deadlock by aborting this transaction (40P01)."""
 
-    __module__ = "persistence"
-
 
 class ConstraintViolation(DatabaseError):
     """A write broke an integrity constraint; `constraint` and `table` name it."""
-
-    __module__ = "persistence"
 
     def __init__(
         self,
@@ -169,25 +145,17 @@ class ConstraintViolation(DatabaseError):
 class UniqueViolation(ConstraintViolation):
     """A row with the same unique key already exists."""
 
-    __module__ = "persistence"
-
 
 class ForeignKeyViolation(ConstraintViolation):
     """A referenced row is missing, or a referencing row still exists."""
-
-    __module__ = "persistence"
 
 
 class CheckViolation(ConstraintViolation):
     """A value failed a CHECK constraint."""
 
-    __module__ = "persistence"
-
 
 class NotNullViolation(ConstraintViolation):
     """A required column was given NULL."""
-
-    __module__ = "persistence"
 
 
 _CONSTRAINT_ERRORS: dict[type[psycopg.Error], type[ConstraintViolation]] = {
