@@ -40,6 +40,8 @@ import psycopg
 from . import _migration_records as records
 from . import _telemetry
 from ._connect import connect, pooled
+from ._migration_lock import LOCK_KEY as LOCK_KEY
+from ._migration_lock import take_lock
 from ._migration_records import Applied, HistoryEntry
 from ._migration_sql import (
     MigrationFile,
@@ -60,9 +62,6 @@ from .config import Settings, refuse_in_production
 from .errors import MigrationError, translate
 
 __all__ = ["HistoryEntry", "MigrationFile", "MigrationState", "Migrator"]
-
-#: Key of the advisory lock every run holds ("persist!" as a bigint).
-LOCK_KEY = int.from_bytes(b"persist!", "big")
 
 
 Output = Callable[[str], None]
@@ -434,7 +433,7 @@ class Migrator:
                 # A killed migrate's backend (and its locks) go in ~1 s, not when the
                 # server next writes to the dead socket.
                 conn.execute("set client_connection_check_interval = '1s'")
-            self._lock(conn)
+            take_lock(conn, self.lock_wait, self.out)
             backend.init_database()
             backend.ensure_internal_schema_updated()
             records.create_table(conn)
@@ -447,39 +446,6 @@ class Migrator:
             # The session may have created or dropped types: connections opened from
             # now on read them again (see _typeinfo).
             forget_types()
-
-    def _lock(self, conn: psycopg.Connection[Any]) -> None:
-        got = conn.execute("select pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
-        if got and got[0]:
-            return
-        wait = self.lock_wait
-        if wait <= 0:
-            raise MigrationError(
-                f"the migration lock is held by {_holder(conn)}: another migration run is in"
-                " progress; run again when it ends, or give --lock-timeout SECONDS to wait"
-            )
-        self.out(f"waiting up to {wait:g} s for the migration lock, held by {_holder(conn)}")
-        # The wait has a limit of its own. The session's statement_timeout (the pool's,
-        # 30 s by default) must not cancel it: another replica's migration may run for
-        # minutes, and every replica of a deploy would fail while it does. The statement
-        # limit is a backstop one second later, so lock_timeout is what normally fires.
-        # PostgreSQL's limit for both settings is INT_MAX ms (24.8 days).
-        ms = max(1, round(min(wait, 2_000_000.0) * 1000))
-        conn.execute(
-            "select set_config('lock_timeout', %s, false),"
-            " set_config('statement_timeout', %s, false)",
-            [str(ms), str(ms + 1000)],
-        )
-        try:
-            conn.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
-            raise MigrationError(
-                f"gave up waiting for the migration lock after {wait:g} s: it is held by"
-                f" {_holder(conn)}, whose migration run is still going; run again when it"
-                " ends, or wait longer with --lock-timeout SECONDS (DB_MIGRATION_LOCK_TIMEOUT)"
-            ) from None
-        finally:
-            conn.execute("reset lock_timeout; reset statement_timeout")
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
@@ -577,26 +543,3 @@ class Migrator:
         the comment is off."""
         name = path.name.removesuffix(".sql")
         return f"{kind}.{name}" if self.settings.sql_comment else None
-
-
-def _holder(conn: psycopg.Connection[Any]) -> str:
-    """Who holds the migration lock: pid, application_name and since when, for messages.
-
-    "Since" is the holder's session start: a run takes the lock as soon as it connects.
-    """
-    row = conn.execute(
-        "select l.pid, a.application_name,"
-        " to_char(a.backend_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
-        " extract(epoch from now() - a.backend_start)::bigint"
-        " from pg_locks l left join pg_stat_activity a on a.pid = l.pid"
-        " where l.locktype = 'advisory' and l.granted and l.objsubid = 1"
-        " and l.database = (select oid from pg_database where datname = current_database())"
-        " and (l.classid::bigint << 32 | l.objid::bigint) = %s",
-        [LOCK_KEY],
-    ).fetchone()
-    if row is None:
-        return "a session that has just ended"
-    pid, app, since, age = row
-    # Without pg_read_all_stats another role's session start is hidden (null).
-    when = f"since {since} UTC, {age} s ago" if since else "since: not visible to this role"
-    return f"pid {pid} (application_name {app or ''!r}, {when})"
