@@ -36,10 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from . import _migration_records as records
 from . import _telemetry
 from ._connect import connect, pooled
+from ._migration_lock import LOCK_KEY as LOCK_KEY
+from ._migration_lock import take_lock
+from ._migration_records import Applied, HistoryEntry
 from ._migration_sql import (
     MigrationFile,
     ancestors,
@@ -54,18 +57,11 @@ from ._migration_sql import (
 from ._requires import unavailable_migrations
 from ._scratch import database_name
 from ._typeinfo import forget as forget_types
-from ._yoyo import MIGRATION_TABLE, Backend, migration_hash, open_backend
+from ._yoyo import Backend, open_backend
 from .config import Settings, refuse_in_production
 from .errors import MigrationError, translate
 
 __all__ = ["HistoryEntry", "MigrationFile", "MigrationState", "Migrator"]
-
-#: Key of the advisory lock every run holds ("persist!" as a bigint).
-LOCK_KEY = int.from_bytes(b"persist!", "big")
-CHECKSUMS = "_persistence_migration"
-_CHECKSUMS = sql.Identifier(CHECKSUMS)
-_YOYO_APPLIED = sql.Identifier(MIGRATION_TABLE)
-_YOYO_LOG = sql.Identifier("_yoyo_log")
 
 
 Output = Callable[[str], None]
@@ -95,32 +91,6 @@ class MigrationState:
     @property
     def applied(self) -> bool:
         return self.applied_at is not None
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """An applied migration in `history`: when, how (yoyo's log) and by whom."""
-
-    id: str
-    #: UTC, without a time zone (yoyo's applied_at_utc).
-    applied_at: datetime
-    #: "apply" (run by migrate), "mark" (recorded without running: baseline, yoyo mark),
-    #: or None when yoyo's log has no entry for it.
-    operation: str | None
-    #: user@host from yoyo's log.
-    by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Applied:
-    id: str
-    applied_at: datetime
-    checksum: str | None
-    rollback_sql: str | None
-
-    @property
-    def hash(self) -> str:  # what yoyo's mark/unmark/log key on
-        return migration_hash(self.id)
 
 
 class Migrator:
@@ -171,7 +141,7 @@ class Migrator:
         """
         files = self.load()
         with self._reading() as conn:
-            applied = _read_applied(conn)
+            applied = records.read_applied(conn)
         states = []
         for f in files:
             a = applied.pop(f.id, None)
@@ -207,7 +177,7 @@ class Migrator:
         if target is not None and target not in by_id:
             raise MigrationError(f"unknown migration {target!r} in {self.directory}")
         with self._session() as backend:
-            applied = _read_applied(backend.connection)
+            applied = records.read_applied(backend.connection)
             self._refuse_edited(applied, by_id)
             pending = [f for f in files if f.id not in applied]
             if target is not None:
@@ -262,7 +232,7 @@ class Migrator:
             raise MigrationError(f"steps must be >= 0, not {steps}")
         files = {f.id: f for f in self.load()}
         with self._session() as backend:
-            newest_first = list(reversed(_read_applied(backend.connection).values()))
+            newest_first = list(reversed(records.read_applied(backend.connection).values()))
             if target is not None:
                 ids = [a.id for a in newest_first]
                 if target not in ids:
@@ -288,7 +258,7 @@ class Migrator:
                     self._rollback(backend, a, undo, transactional=not outside)
             return [a.id for a in chosen]
 
-    def _undo(self, a: _Applied, files: dict[str, MigrationFile]) -> str:
+    def _undo(self, a: Applied, files: dict[str, MigrationFile]) -> str:
         """The rollback SQL stored at apply time, else (applied by another tool) the file's."""
         undo = a.rollback_sql
         if undo is None:
@@ -315,7 +285,7 @@ class Migrator:
         """
         files = {f.id: f for f in self.load()}
         with self._session() as backend:
-            applied = _read_applied(backend.connection)
+            applied = records.read_applied(backend.connection)
             for mid in ids:
                 a = applied.get(mid)
                 if mid not in files:
@@ -340,13 +310,7 @@ class Migrator:
                     )
             with backend.transaction():
                 for mid in ids:
-                    f = files[mid]
-                    backend.connection.execute(
-                        sql.SQL(
-                            "update {} set checksum = %s, rollback_sql = %s where migration_id = %s"
-                        ).format(_CHECKSUMS),
-                        (f.checksum, f.rollback_sql, mid),
-                    )
+                    records.accept(backend.connection, files[mid])
             for mid in ids:
                 self.out(f"accepted  {mid}: its current content is now the applied one")
 
@@ -367,7 +331,7 @@ class Migrator:
             raise MigrationError(f"unknown migration {target!r} in {self.directory}")
         wanted = by_id.keys() if target is None else ancestors(target, by_id) | {target}
         with self._session() as backend:
-            applied = _read_applied(backend.connection)
+            applied = records.read_applied(backend.connection)
             chosen = [
                 f
                 for f in files
@@ -378,7 +342,7 @@ class Migrator:
                 self.out("nothing to baseline: every migration asked for is already recorded")
             with backend.transaction():
                 for f in chosen:
-                    self._record(backend, f, "mark", in_yoyo=f.id in applied)
+                    records.record(backend, f, "mark", in_yoyo=f.id in applied)
             for f in chosen:
                 self.out(f"baselined {f.id} (recorded as applied, not run)")
             return [f.id for f in chosen]
@@ -393,20 +357,7 @@ class Migrator:
         Reads only, like `status`.
         """
         with self._reading() as conn:
-            if not _read_applied(conn):
-                return []
-            rows = conn.execute(
-                sql.SQL(
-                    "select y.migration_id, y.applied_at_utc, l.operation,"
-                    " nullif(concat_ws('@', l.username, l.hostname), '')"
-                    " from {} y left join lateral (select operation, username, hostname"
-                    " from {} g where g.migration_id = y.migration_id"
-                    " and g.operation in ('apply', 'mark')"
-                    " order by g.created_at_utc desc limit 1) l on true"
-                    " order by y.applied_at_utc, y.migration_id"
-                ).format(_YOYO_APPLIED, _YOYO_LOG)
-            ).fetchall()
-        return [HistoryEntry(*row) for row in rows]
+            return records.read_history(conn)
 
     def show(self, mid: str, *, rollback: bool = False) -> str:
         """The SQL of migration `mid` (or of its rollback) as it runs, for psql.
@@ -431,7 +382,7 @@ class Migrator:
             )
             return render_for_psql(mid, f.sql, source, after)
         with self._reading() as conn:
-            applied = _read_applied(conn)
+            applied = records.read_applied(conn)
         a = applied.get(mid)
         if a is None and f is None:
             raise MigrationError(f"unknown migration {mid!r} in {self.directory}")
@@ -456,7 +407,7 @@ class Migrator:
         """
         refuse_in_production(self.settings, "reset")
         with self._session() as backend:
-            count = len(_read_applied(backend.connection))
+            count = len(records.read_applied(backend.connection))
         self.rollback(count, confirm=confirm)
         self.migrate()
 
@@ -482,16 +433,10 @@ class Migrator:
                 # A killed migrate's backend (and its locks) go in ~1 s, not when the
                 # server next writes to the dead socket.
                 conn.execute("set client_connection_check_interval = '1s'")
-            self._lock(conn)
+            take_lock(conn, self.lock_wait, self.out)
             backend.init_database()
             backend.ensure_internal_schema_updated()
-            conn.execute(
-                sql.SQL(
-                    "create table if not exists {} (migration_id text primary key,"
-                    " checksum text not null, rollback_sql text,"
-                    " applied_at timestamptz not null default now())"
-                ).format(_CHECKSUMS)
-            )
+            records.create_table(conn)
             yield backend
         except psycopg.Error as ex:
             raise translate(ex, secrets=self.settings.secrets) from ex
@@ -502,46 +447,13 @@ class Migrator:
             # now on read them again (see _typeinfo).
             forget_types()
 
-    def _lock(self, conn: psycopg.Connection[Any]) -> None:
-        got = conn.execute("select pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
-        if got and got[0]:
-            return
-        wait = self.lock_wait
-        if wait <= 0:
-            raise MigrationError(
-                f"the migration lock is held by {_holder(conn)}: another migration run is in"
-                " progress; run again when it ends, or give --lock-timeout SECONDS to wait"
-            )
-        self.out(f"waiting up to {wait:g} s for the migration lock, held by {_holder(conn)}")
-        # The wait has a limit of its own. The session's statement_timeout (the pool's,
-        # 30 s by default) must not cancel it: another replica's migration may run for
-        # minutes, and every replica of a deploy would fail while it does. The statement
-        # limit is a backstop one second later, so lock_timeout is what normally fires.
-        # PostgreSQL's limit for both settings is INT_MAX ms (24.8 days).
-        ms = max(1, round(min(wait, 2_000_000.0) * 1000))
-        conn.execute(
-            "select set_config('lock_timeout', %s, false),"
-            " set_config('statement_timeout', %s, false)",
-            [str(ms), str(ms + 1000)],
-        )
-        try:
-            conn.execute("select pg_advisory_lock(%s)", [LOCK_KEY])
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
-            raise MigrationError(
-                f"gave up waiting for the migration lock after {wait:g} s: it is held by"
-                f" {_holder(conn)}, whose migration run is still going; run again when it"
-                " ends, or wait longer with --lock-timeout SECONDS (DB_MIGRATION_LOCK_TIMEOUT)"
-            ) from None
-        finally:
-            conn.execute("reset lock_timeout; reset statement_timeout")
-
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection[Any]]:
         """A session for reports: no lock taken, nothing created."""
         with connect(self.settings) as conn:
             yield conn
 
-    def _refuse_edited(self, applied: dict[str, _Applied], files: dict[str, MigrationFile]) -> None:
+    def _refuse_edited(self, applied: dict[str, Applied], files: dict[str, MigrationFile]) -> None:
         missing = [mid for mid in applied if mid not in files]
         if missing:
             # As `status` fails on it: migrating on would hide that the folder and the
@@ -572,40 +484,13 @@ class Migrator:
         self.out(f"database  {self.settings.masked_url}{mode}")
 
     def _apply(self, backend: Backend, f: MigrationFile) -> None:
-        self._run(backend, f.id, f.path, f.sql, lambda: self._record(backend, f))
-
-    def _record(
-        self,
-        backend: Backend,
-        f: MigrationFile,
-        operation: str = "apply",
-        *,
-        in_yoyo: bool = False,
-    ) -> None:
-        """Record `f` as applied: yoyo's row and log entry (unless `in_yoyo`: it has them
-        already), and our checksum and rollback SQL."""
-        if not in_yoyo:
-            ref = _Applied(f.id, datetime.now(), None, None)
-            backend.mark_one(ref, log=False)
-            backend.log_migration(ref, operation)
-        backend.connection.execute(
-            sql.SQL(
-                "insert into {} (migration_id, checksum, rollback_sql) values (%s, %s, %s)"
-                " on conflict (migration_id) do update set checksum = excluded.checksum,"
-                " rollback_sql = excluded.rollback_sql, applied_at = now()"
-            ).format(_CHECKSUMS),
-            (f.id, f.checksum, f.rollback_sql),
-        )
+        self._run(backend, f.id, f.path, f.sql, lambda: records.record(backend, f))
 
     def _rollback(
-        self, backend: Backend, a: _Applied, undo: str, *, transactional: bool = True
+        self, backend: Backend, a: Applied, undo: str, *, transactional: bool = True
     ) -> None:
         def unrecord() -> None:
-            backend.unmark_one(a, log=False)
-            backend.log_migration(a, "rollback")
-            backend.connection.execute(
-                sql.SQL("delete from {} where migration_id = %s").format(_CHECKSUMS), [a.id]
-            )
+            records.unrecord(backend, a)
 
         path = self.directory / f"{a.id}.rollback.sql"
         self._run(backend, a.id, path, undo, unrecord, transactional=transactional, undo=True)
@@ -658,48 +543,3 @@ class Migrator:
         the comment is off."""
         name = path.name.removesuffix(".sql")
         return f"{kind}.{name}" if self.settings.sql_comment else None
-
-
-def _read_applied(conn: psycopg.Connection[Any]) -> dict[str, _Applied]:
-    """What is applied, by id, oldest first; none when yoyo's table does not exist yet."""
-    row = conn.execute(
-        "select to_regclass(%s) is not null, to_regclass(%s) is not null",
-        [MIGRATION_TABLE, CHECKSUMS],
-    ).fetchone()
-    if not row or not row[0]:
-        return {}
-    # Without our table (only yoyo ran here) nothing has a checksum: "unrecorded".
-    ours = sql.SQL("left join {} p using (migration_id)").format(_CHECKSUMS)
-    query = sql.SQL(
-        "select y.migration_id, y.applied_at_utc, {}, {} from {} y {}"
-        " order by y.applied_at_utc, y.migration_id"
-    ).format(
-        sql.SQL("p.checksum" if row[1] else "null::text"),
-        sql.SQL("p.rollback_sql" if row[1] else "null::text"),
-        _YOYO_APPLIED,
-        ours if row[1] else sql.SQL(""),
-    )
-    return {r[0]: _Applied(*r) for r in conn.execute(query).fetchall()}
-
-
-def _holder(conn: psycopg.Connection[Any]) -> str:
-    """Who holds the migration lock: pid, application_name and since when, for messages.
-
-    "Since" is the holder's session start: a run takes the lock as soon as it connects.
-    """
-    row = conn.execute(
-        "select l.pid, a.application_name,"
-        " to_char(a.backend_start at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
-        " extract(epoch from now() - a.backend_start)::bigint"
-        " from pg_locks l left join pg_stat_activity a on a.pid = l.pid"
-        " where l.locktype = 'advisory' and l.granted and l.objsubid = 1"
-        " and l.database = (select oid from pg_database where datname = current_database())"
-        " and (l.classid::bigint << 32 | l.objid::bigint) = %s",
-        [LOCK_KEY],
-    ).fetchone()
-    if row is None:
-        return "a session that has just ended"
-    pid, app, since, age = row
-    # Without pg_read_all_stats another role's session start is hidden (null).
-    when = f"since {since} UTC, {age} s ago" if since else "since: not visible to this role"
-    return f"pid {pid} (application_name {app or ''!r}, {when})"

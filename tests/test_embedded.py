@@ -15,8 +15,9 @@ import psycopg
 import pytest
 
 from persistence import ConnectionFailed, Database
+from persistence._processes import alive
 from persistence.cli import main
-from persistence.embedded import EmbeddedServer, _alive
+from persistence.embedded import EmbeddedServer
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_server_outlives_its_starter_and_stop_finds_it(server: EmbeddedServer) -
     assert server.start().pid == info.pid, "start() reuses the running server"
 
     assert server.stop() is True
-    assert not _alive(info.pid)
+    assert not alive(info.pid)
     assert server.status() is None
     assert server.stop() is False
 

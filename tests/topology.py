@@ -16,7 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from persistence.embedded import _SYSTEM_USER, EmbeddedServer
+from persistence._system_user import SYSTEM_USER
+from persistence.embedded import EmbeddedServer
 
 __all__ = ["Topology", "build"]
 
@@ -84,7 +85,7 @@ def build(root: Path) -> Topology:
         # PostgreSQL runs as the wheel's system user: the copy must be its own.
         replica.pgdata.mkdir(mode=0o700)
         replica._prepare_for_system_user(binaries)
-        user = _SYSTEM_USER
+        user = SYSTEM_USER
     cmd = [str(binaries / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(info.port)]
     cmd += [
         "-U",
