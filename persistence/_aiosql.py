@@ -9,6 +9,9 @@ Written against aiosql 15.0, relying on what its API does not promise:
   query: overriding it replaces aiosql's regex for `:name` placeholders with
   PostgreSQL's own lexer (_sqltext), so a `:x` in a string or a `::cast` is not taken
   for a parameter;
+- the private `QueryLoader._get_name_op(text, floc)`, which reads a name line's spec:
+  its refusals are reworded to say what to write (aiosql's name an option the toolkit
+  sets, `mandatory_parameters`);
 - the loader calls only `process_sql` on the driver adapter.
 
 An upgrade of aiosql is checked here, and only here.
@@ -16,6 +19,7 @@ An upgrade of aiosql is checked here, and only here.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiosql.query_loader import QueryLoader
@@ -41,8 +45,44 @@ class _Adapter:
         return sql
 
 
+#: The operations, for the errors about a name line that is not one.
+_OPERATIONS = "nothing for rows, ^ one row, $ one value, ! execute, <! returning, *! many, # script"
+#: sqlc's operations, as a name line ported from sqlc may still say them.
+_SQLC = {"one": "^", "many": "", "exec": "!", "execrows": "!", "execresult": "!"}
+_SPEC = re.compile(
+    r"\s*(?P<name>[\w-]*)\s*(?P<params>\([^)]*\))?\s*(?::(?P<sqlc>\w+)|(?P<op><!|\*!|[!$^#])?)"
+)
+
+
+def _written_right(text: str) -> str:
+    """The name line `text` meant, as aiosql reads it: `GetAuthor :one` (sqlc's form)
+    becomes `get_author(...)^`."""
+    found = _SPEC.match(text)
+    assert found is not None  # every part is optional
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", found["name"]).lower().replace("-", "_")
+    op = _SQLC.get(found["sqlc"], "") if found["sqlc"] else found["op"] or ""
+    return f"{name or 'get_user'}{found['params'] or '(...)'}{op}"
+
+
 class _Loader(QueryLoader):
     """aiosql's loader, finding parameters with PostgreSQL's lexer, not a regex."""
+
+    def _get_name_op(self, text: str, floc: Any) -> Any:
+        try:
+            return super()._get_name_op(text, floc)
+        except SQLParseException as ex:
+            right = f"write `-- name: {_written_right(text)}`"
+            if str(ex).startswith("missing mandatory parameter list"):
+                raise SQLParseException(
+                    f"query {text!r} has no parameter list: {right}, its parameters in the"
+                    " parentheses (`()` for none)"
+                ) from None
+            if str(ex).startswith("invalid query name and operation"):
+                raise SQLParseException(
+                    f"{text!r} is not a name line: {right}, a Python name, its parameters"
+                    f" in parentheses, then the operation ({_OPERATIONS})"
+                ) from None
+            raise
 
     def _build_signature(self, sql: str, qname: str, sig: list[str] | None) -> Any:
         try:
@@ -55,6 +95,13 @@ class _Loader(QueryLoader):
             raise SQLParseException(
                 f"query {qname} uses the positional parameter ${number};"
                 f" named parameters are required{hint}"
+            )
+        if converted.at_words:
+            word = converted.at_words[0]
+            raise SQLParseException(
+                f"query {qname} has @{word}, sqlc's parameter, which PostgreSQL reads as"
+                f" abs({word}): write :{word} (and name it in the parameter list), or"
+                f" abs({word}) for the absolute value"
             )
         used = converted.params
         if sig is not None:

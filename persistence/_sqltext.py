@@ -51,6 +51,8 @@ class Converted:
     nullability: dict[str, bool]
     #: Positional parameters ($1...) written in the SQL, which named queries cannot bind.
     positional: tuple[int, ...] = ()
+    #: Words written `@word`: sqlc's parameters, which PostgreSQL reads as abs(word).
+    at_words: tuple[str, ...] = ()
 
 
 def convert(sql: str) -> Converted:
@@ -75,6 +77,7 @@ def convert(sql: str) -> Converted:
     optional: set[str] = set()
     nullability: dict[str, bool] = {}
     positional: list[int] = []
+    at_words: list[str] = []
     # (start, end exclusive, pyformat text, numbered text) for each replaced span
     edits: list[tuple[int, int, str, str]] = []
     depth = 0  # inside [...]: a:b is an array slice, not a placeholder
@@ -86,6 +89,11 @@ def convert(sql: str) -> Converted:
             depth += 1
         elif text == "]":
             depth = max(0, depth - 1)
+        elif text == "@" and i + 1 < len(tokens):
+            nxt = tokens[i + 1]
+            word = sql[nxt.start : nxt.end + 1]
+            if nxt.start == tok.end + 1 and _WORD.fullmatch(word):
+                at_words.append(word)
         elif text == ":" and i + 1 < len(tokens):
             nxt = tokens[i + 1]
             word = sql[nxt.start : nxt.end + 1]
@@ -113,6 +121,7 @@ def convert(sql: str) -> Converted:
         optional=frozenset(optional),
         nullability=nullability,
         positional=tuple(positional),
+        at_words=tuple(at_words),
     )
 
 

@@ -34,9 +34,13 @@ def test_namespaces_follow_files_and_folders(tmp_path: Path) -> None:
         (
             "\n\n-- name: b(id)%\nselect :id;\n",
             3,
-            'invalid query name and operation spec on "b(id)%"',
+            "'b(id)%' is not a name line: write `-- name: b(id)`",
         ),
-        ("-- name: 1st()\nselect 1;\n", 1, "invalid query name"),
+        (
+            "-- name: 1st()\nselect 1;\n",
+            1,
+            "'1st()' is not a name line: write `-- name: 1st()`, a Python name",
+        ),
         (
             "-- name: c(id)^\nselect * from t where id = :idd;\n",
             1,
@@ -53,7 +57,22 @@ def test_namespaces_follow_files_and_folders(tmp_path: Path) -> None:
             4,
             "unterminated quoted string",
         ),
-        ("-- name: h\nselect 1;\n", 1, "missing mandatory parameter list"),
+        (
+            "-- name: h^\nselect 1;\n",
+            1,
+            "query 'h^' has no parameter list: write `-- name: h(...)^`",
+        ),
+        (  # a name line ported from sqlc as it was
+            "-- name: GetAuthor :one\nselect 1;\n",
+            1,
+            "'GetAuthor :one' is not a name line: write `-- name: get_author(...)^`",
+        ),
+        (  # sqlc's @name is abs(name) to PostgreSQL: true for every row of `id = @id`
+            "-- name: get_author()^\nselect * from authors where id = @id;\n",
+            1,
+            "query get_author has @id, sqlc's parameter, which PostgreSQL reads as abs(id):"
+            " write :id",
+        ),
     ],
 )
 def test_malformed_files_name_the_file_and_line(
