@@ -69,7 +69,8 @@ class UsageError(Exception):
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
-    from .config import Settings, find_project
+    from ._project import find_project
+    from .config import Settings
 
     environ = dict(os.environ)
     if getattr(args, "url", None):
@@ -91,7 +92,7 @@ NO_PROJECT = (
 def is_project(settings: Settings) -> bool:
     """Whether the settings' folder is a project of the toolkit: a database is made for
     one, never for whatever folder a command happened to run in."""
-    from .config import has_persistence_table
+    from ._project import has_persistence_table
 
     return (
         settings.migrations_folder.is_dir()

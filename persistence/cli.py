@@ -94,7 +94,7 @@ def _stdout_gone() -> int:
 def _one_line(message: str, url: str | None = None) -> str:
     """`message` on one line, with anything that may be the password scrubbed, again:
     the settings may not have been built, and this is the last stop before a log."""
-    from .config import secrets_of, split_urls
+    from ._urls import secrets_of, split_urls
     from .errors import scrub
 
     replicas = split_urls(os.environ.get("DATABASE_REPLICA_URLS", ""))
@@ -147,7 +147,7 @@ _ORDER = """db health grant migrate rollback status history heads show new accep
 def cmd_db_start(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .config import mask_url
+    from ._urls import mask_url
     from .embedded import development_server, resolve
 
     # The embedded server, also when DATABASE_URL names another (never in production).
@@ -187,7 +187,7 @@ def _stop_legacy(project: Path) -> None:
 
 @commands.add("db status", "the server and each project's database (exit 1: not running)")
 def cmd_db_status(args: argparse.Namespace) -> int:
-    from .config import mask_url
+    from ._urls import mask_url
     from .embedded import EmbeddedServer, project_database, project_databases
 
     settings = settings_of(args)
@@ -231,7 +231,7 @@ def _size(n: int) -> str:
 
 @commands.add("db url", "print the database URL in use (password masked)")
 def cmd_db_url(args: argparse.Namespace) -> int:
-    from .config import mask_url
+    from ._urls import mask_url
     from .embedded import resolve
 
     settings = project_settings(args)

@@ -7,24 +7,20 @@ that names the variable, not later inside the pool.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import difflib
 import math
 import os
 import re
-import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 from psycopg import conninfo as _conninfo
-from psycopg import errors as _pg
 
-from .errors import ConfigurationError, PersistenceError, scrub
+from ._project import find_project, project_dirs
+from ._urls import mask_url, parse_url, secrets_of, server_of, split_urls, url_from_env
+from .errors import ConfigurationError, PersistenceError
 
 __all__ = ["Settings", "find_project", "mask_url", "secrets_of", "split_urls"]
 
@@ -135,11 +131,11 @@ class Settings:
                 f"DB_SSLMODE must be one of {', '.join(SSLMODES)}, not {self.sslmode!r}"
             )
         if self.database_url is not None:
-            _parse(self.database_url)  # fail now, naming the variable, not inside the pool
+            parse_url(self.database_url)  # fail now, naming the variable, not inside the pool
         if self.migration_url is not None:
-            _parse(self.migration_url, "DATABASE_MIGRATION_URL")
+            parse_url(self.migration_url, "DATABASE_MIGRATION_URL")
         for number, url in enumerate(self.replica_urls, 1):
-            _parse(url, f"DATABASE_REPLICA_URLS (URL {number})")
+            parse_url(url, f"DATABASE_REPLICA_URLS (URL {number})")
         if self.replica_urls and self.database_url is None:
             raise ConfigurationError(
                 "DATABASE_REPLICA_URLS needs DATABASE_URL: replicas are replicas of a primary"
@@ -201,7 +197,7 @@ class Settings:
     def effective_sslmode(self) -> str | None:
         if self.sslmode is not None:
             return self.sslmode
-        if self.production and "sslmode" not in _parse(self.database_url or ""):
+        if self.production and "sslmode" not in parse_url(self.database_url or ""):
             return "require"
         return None
 
@@ -213,7 +209,7 @@ class Settings:
     @property
     def password(self) -> str | None:
         """The password in the URL, if any: used only to scrub it out of messages."""
-        return _parse(self.database_url or "").get("password") or None
+        return parse_url(self.database_url or "").get("password") or None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -238,7 +234,7 @@ class Settings:
                 pooler's host and port.
         """
         if self.pooler is not None:
-            if self.migration_url is None or _server(self.migration_url) == _server(
+            if self.migration_url is None or server_of(self.migration_url) == server_of(
                 self.database_url or ""
             ):
                 raise ConfigurationError(
@@ -287,7 +283,7 @@ class Settings:
         """
         if self.database_url is None:
             raise ConfigurationError(NO_DATABASE)
-        params = _parse(self.database_url)
+        params = parse_url(self.database_url)
         extra: dict[str, Any] = {
             # libpq takes whole seconds; 1 would be rounded up to 2 by libpq anyway.
             "connect_timeout": params.get("connect_timeout") or max(2, round(self.connect_timeout)),
@@ -337,9 +333,9 @@ class Settings:
             root = Path(env["PERSISTENCE_PROJECT"]).resolve()
         else:
             root = find_project()
-        dirs = _project_dirs(root)
+        dirs = project_dirs(root)
         return cls(
-            database_url=_url_from_env(env),
+            database_url=url_from_env(env),
             env=env.get("PERSISTENCE_ENV", "development").strip().lower(),
             pool_min=_number(env, "DB_POOL_MIN", int, 5),
             pool_max=_number(env, "DB_POOL_MAX", int, 20),
@@ -387,107 +383,8 @@ _DURATIONS = {
 _MS = {"slow_query_ms": 1}
 
 
-def split_urls(text: str) -> tuple[str, ...]:
-    """The URLs of a comma-separated list. A comma splits only before the next URL's
-    scheme, so a multi-host URL (``postgresql://a,b/db``) stays whole, or before
-    another comma or the end: an empty item (``"$R1,$R2"`` with R2 unset) is no
-    server, not a comma glued onto the database name.
-
-    >>> split_urls("postgresql://r1/app, postgresql://r2a,r2b/app")
-    ('postgresql://r1/app', 'postgresql://r2a,r2b/app')
-    >>> split_urls("postgresql://r1/app,, postgresql://r2/app,")
-    ('postgresql://r1/app', 'postgresql://r2/app')
-    """
-    parts = re.split(r",\s*(?=postgres(?:ql)?://|,|$)", text.strip())
-    return tuple(part.strip() for part in parts if part.strip())
-
-
-def mask_url(url: str) -> str:
-    """Render a connection URL or key=value string as a URL with the password hidden.
-
-    >>> mask_url("postgresql://app:s3cret@db.example.com:5432/shop?sslmode=require")
-    'postgresql://app:***@db.example.com:5432/shop?sslmode=require'
-    """
-    try:
-        params = _parse(url)
-    except ConfigurationError:
-        return "(malformed database URL)"
-    user = quote(params.get("user", ""), safe="")
-    auth = f"{user}:***@" if params.get("password") else (f"{user}@" if user else "")
-    host = params.get("host", "")
-    host = f"[{host}]" if ":" in host else host
-    port = f":{params['port']}" if params.get("port") else ""
-    query = "&".join(
-        f"{k}={quote(v, safe='')}"
-        for k, v in params.items()
-        if k not in ("user", "password", "host", "port", "dbname")
-    )
-    masked = f"postgresql://{auth}{host}{port}/{params.get('dbname', '')}" + (
-        f"?{query}" if query else ""
-    )
-    # Whatever libpq did not read as the password (text we only guess is part of it)
-    # is hidden too.
-    return scrub(masked, tuple(s for s in secrets_of(url) if s != params.get("password")))
-
-
-#: Said instead of quoting the URL: what libpq choked on may be part of the password.
 #: A custom setting: two dotted identifiers, as set_config() and policies name it.
 _TENANT_SETTING = re.compile(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*")
-
-_ENCODE_HINT = (
-    "percent-encode '@', '/', ':', '?' and spaces in the user name and password"
-    " (%40, %2F, %3A, %3F, %20)"
-)
-
-
-def _parse(url: str, variable: str = "DATABASE_URL") -> dict[str, str]:
-    """Parse with libpq's own parser; its complaint is reported without what it quotes.
-
-    Raises:
-        ConfigurationError: malformed; the message never contains any part of the URL
-            that could be the password.
-    """
-    try:
-        params: dict[str, str] = dict(_conninfo.conninfo_to_dict(url))  # type: ignore[arg-type]
-    except (_pg.ProgrammingError, ValueError) as ex:
-        # libpq quotes the text it choked on, which may be any part of the password:
-        # keep only its words, then scrub what we can guess, to be sure.
-        reason = re.sub(r'"[^"]*"', _quoted, _first_line(str(ex)))
-        reason = scrub(reason, secrets_of(url))
-        raise ConfigurationError(f"malformed {variable}: {reason}") from None
-    # libpq checks the port only when connecting; check it now (a list for multi-host).
-    # The port is not quoted: with an unencoded "/" in the password, it is the password.
-    port = params.get("port", "")
-    # An empty entry is a host without its own port (`h1,h2:5433`): the default.
-    if port and not all(p.strip().isdigit() for p in port.split(",") if p.strip()):
-        raise ConfigurationError(f"malformed {variable}: the port is not a number; {_ENCODE_HINT}")
-    if "@" in params.get("host", "") or _stray_at(url):
-        # libpq splits at the first "@": the rest of the password became the host (or,
-        # after an unencoded "/", the database name), to be printed by every error.
-        raise ConfigurationError(
-            f"malformed {variable}: an '@' after the user name and password; {_ENCODE_HINT}"
-        )
-    return params
-
-
-def _quoted(match: re.Match[str]) -> str:
-    # A lone punctuation mark is libpq's own ('missing "=" after'); any other quoted
-    # text came from the input.
-    text = match.group(0)
-    return text if len(text) == 3 and not text[1].isalnum() else '"..."'
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
-
-
-def _stray_at(url: str) -> bool:
-    """Whether a URL has an "@" in its path (before any "?"), where libpq does not look
-    for credentials: ``postgresql://u:pa/ss@host/db`` reads as host "u", port "pa"."""
-    if "://" not in url:
-        return False
-    rest = url.split("://", 1)[1].split("?", 1)[0]
-    return "@" in rest.partition("/")[2]
 
 
 def refuse_in_production(settings: Settings, what: str) -> None:
@@ -500,56 +397,6 @@ def refuse_in_production(settings: Settings, what: str) -> None:
         raise PersistenceError(
             f"refusing to {what} a production database (PERSISTENCE_ENV=production)"
         )
-
-
-def secrets_of(url: str | None) -> tuple[str, ...]:
-    """Every string in `url` that may be its password or part of it, longest first.
-
-    libpq's reading (when it parses), and by hand what a user may have meant: in a URL,
-    everything between the first ":" of the user info and the last "@"; in a key=value
-    string, everything after ``password=`` up to the next ``key=``; each also
-    percent-decoded. Guessing too much only hides more of an error message.
-    """
-    if not url:
-        return ()
-    found: set[str] = set()
-    with contextlib.suppress(_pg.ProgrammingError, ValueError):  # guessed below
-        found.add(str(_conninfo.conninfo_to_dict(url).get("password") or ""))
-    if "://" in url:
-        userinfo = url.split("://", 1)[1].rpartition("@")[0]
-        if ":" in userinfo:
-            found.add(userinfo.split(":", 1)[1])
-    for match in _PASSWORD_KEY.finditer(url):
-        value = url[match.end() :]
-        if value.startswith("'"):
-            # Up to the closing quote, or all the rest when it is unterminated.
-            found.add(re.split(r"(?<!\\)'", value[1:], maxsplit=1)[0])
-        found.add(re.split(r"&|\s+\w+\s*=", value, maxsplit=1)[0])
-        found.add(value.split()[0] if value.split() else "")
-    found |= {unquote(s) for s in found}
-    found |= {s.replace("\\'", "'").replace("\\\\", "\\") for s in found}
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
-
-
-_PASSWORD_KEY = re.compile(r"(?:^|[\s?&])password\s*=\s*", re.IGNORECASE)
-
-
-def _url_from_env(env: Mapping[str, str]) -> str | None:
-    url = env.get("DATABASE_URL", "").strip()
-    if url:
-        return url
-    if not env.get("DB_HOST") and not env.get("DB_NAME"):
-        return None
-    parts = {
-        "host": env.get("DB_HOST", "localhost"),
-        "port": env.get("DB_PORT", "5432"),
-        "dbname": env.get("DB_NAME", "postgres"),
-        "user": env.get("DB_USER", ""),
-        "password": env.get("DB_PASSWORD", ""),
-    }
-    if not parts["port"].isdigit():
-        raise ConfigurationError(f"DB_PORT must be a port number, not {parts['port']!r}")
-    return _conninfo.make_conninfo("", **{k: v for k, v in parts.items() if v})
 
 
 def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], default: Any) -> Any:
@@ -568,13 +415,6 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], de
 def _pooler(env: Mapping[str, str]) -> str | None:
     text = env.get("DB_POOLER", "").strip().lower()
     return None if text in ("", "none") else text
-
-
-def _server(url: str) -> tuple[str, str]:
-    """The host and port a URL connects to (libpq's defaults filled in), to tell
-    whether two URLs lead to the same server or pooler."""
-    params = _parse(url)
-    return (params.get("host") or "localhost", params.get("port") or "5432")
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -599,83 +439,3 @@ def env_folder(env: Mapping[str, str], name: str) -> Path | None:
         # would name a different server per folder: refused.
         raise ConfigurationError(f"{name} must be an absolute folder, not {text!r}")
     return folder
-
-
-#: The keys `[tool.persistence]` understands; any other is a typo, refused.
-PROJECT_KEYS = ("queries", "migrations", "seeds", "types")
-_EXAMPLES = {"queries": "queries", "migrations": "migrations", "seeds": "seeds"}
-_EXAMPLES["types"] = "app/queries.py"
-
-
-def find_project(start: Path | None = None) -> Path:
-    """The nearest folder at or above `start` (default: the current directory, then the
-    running program's folder) whose pyproject.toml has a `[tool.persistence]` table,
-    as ruff and pytest find theirs; the current directory when there is none."""
-    cwd = Path.cwd().resolve()
-    starts = [start.resolve()] if start is not None else [cwd, *_program_folder()]
-    for first in starts:
-        for folder in (first, *first.parents):
-            if has_persistence_table(folder / "pyproject.toml"):
-                return folder
-    return starts[0] if start is not None else cwd
-
-
-def _program_folder() -> list[Path]:
-    main = getattr(sys.modules.get("__main__"), "__file__", None)
-    return [Path(main).resolve().parent] if main else []
-
-
-def has_persistence_table(pyproject: Path) -> bool:
-    """Whether `pyproject` has a [tool.persistence] table (a broken file that names it counts)."""
-    try:
-        text = pyproject.read_text()
-    except OSError:
-        return False
-    try:
-        return "persistence" in tomllib.loads(text).get("tool", {})
-    except tomllib.TOMLDecodeError:
-        # Broken, but meant to be ours: from_env reads it and says where it is broken.
-        return "[tool.persistence" in text
-
-
-def _read_pyproject(pyproject: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(pyproject.read_text())
-    except tomllib.TOMLDecodeError as ex:
-        raise ConfigurationError(f"{pyproject}: {ex}") from None
-
-
-def _project_dirs(root: Path) -> dict[str, Path]:
-    """Folders from `[tool.persistence]` in the project's pyproject.toml, else defaults.
-
-    Raises:
-        ConfigurationError: an unknown key (with the nearest known one), or a configured
-            queries/migrations/seeds folder that does not exist.
-    """
-    table: dict[str, Any] = {}
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        table = _read_pyproject(pyproject).get("tool", {}).get("persistence", {})
-    for key in table:
-        if key not in PROJECT_KEYS:
-            close = difflib.get_close_matches(key, PROJECT_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(PROJECT_KEYS)}"
-            raise ConfigurationError(
-                f"{pyproject}: unknown key {key!r} in [tool.persistence]; {hint}"
-            )
-    for key, value in table.items():
-        if not isinstance(value, str):
-            raise ConfigurationError(
-                f"{pyproject}: [tool.persistence] {key} = {value!r} is not a path;"
-                f' write it in quotes, e.g. {key} = "{_EXAMPLES[key]}"'
-            )
-    dirs = {name: root / str(table.get(name, name)) for name in ("queries", "migrations", "seeds")}
-    for name in ("queries", "migrations", "seeds"):
-        if name in table and not dirs[name].is_dir():
-            raise ConfigurationError(
-                f"{pyproject}: [tool.persistence] {name} = {table[name]!r}, but {dirs[name]}"
-                f" is not a folder; create it or correct the path"
-            )
-    if "types" in table:
-        dirs["types"] = root / str(table["types"])
-    return dirs

@@ -37,7 +37,8 @@ from psycopg.rows import BaseRowFactory, class_row, tuple_row
 
 from . import _upsert
 from ._comment import strip
-from ._sqlbuild import CopyGroup, TableSpec, narrow_ints
+from ._copyrows import CopyGroup, CopyRows, narrow_ints
+from ._sqlbuild import TableSpec
 from ._types import Page, R
 from ._upsert import Upserted
 from .database import Database
@@ -241,13 +242,13 @@ class BaseRepository(Generic[T]):
         database's defaults (serial ids, now(), triggers)."""
         spec = self._spec
         self._check()  # learns which columns are JSON before values are adapted
-        values = spec.values(obj, "insert")
+        values = spec.rows.values(obj, "insert")
         cols = tuple(values)
         stmt = spec.statement(("insert", cols), lambda: spec.insert(cols))
         try:
             row = self._one(stmt, list(values.values()), "insert")
         except DatabaseError as ex:
-            _name_columns(spec, ex, values)
+            _name_columns(spec.rows, ex, values)
             raise
         assert row is not None  # INSERT ... RETURNING always returns the row
         return row
@@ -269,7 +270,7 @@ class BaseRepository(Generic[T]):
                 (nothing is stored); `insert` refuses the same values.
         """
         spec = self._spec
-        groups = spec.copy_groups(objs)
+        groups = spec.rows.copy_groups(objs)
         first = next(groups, None)
         if first is None:
             return 0
@@ -295,20 +296,20 @@ class BaseRepository(Generic[T]):
                     self._as_sent(spec.statement("insert_defaults", spec.insert_defaults)), [count]
                 )
                 return count
-            binary = spec.copy_binary(cols)
+            binary = spec.rows.copy_binary(cols)
             stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
             with cur.copy(self._as_sent(stmt)) as out:
                 return self._write_rows(out, group, binary, "insert_many")
 
     def _write_rows(self, out: Copy, group: CopyGroup, binary: bool, operation: str) -> int:
         """Write `group`'s rows into a COPY; return how many."""
-        spec = self._spec
+        rows = self._spec.rows
         cols = group.columns
-        types = [spec.copy_types[c] for c in cols]
+        types = [rows.copy_types[c] for c in cols]
         if binary:
             out.set_types(types)
         narrow = narrow_ints(types) if binary else ()
-        as_text = None if binary else spec.text_row(cols)
+        as_text = None if binary else rows.text_row(cols)
         count = 0
         for values in group.rows:
             if as_text is not None:
@@ -323,7 +324,7 @@ class BaseRepository(Generic[T]):
                 # implementation raises struct.error for a str for an int): name the
                 # row and the column; the COPY is aborted, so nothing is stored.
                 cols_values = dict(zip(cols, values, strict=True))
-                raise spec.unsendable(operation, cols_values, ex, group.place(count)) from None
+                raise rows.unsendable(operation, cols_values, ex, group.place(count)) from None
             count += 1
         return count
 
@@ -335,7 +336,7 @@ class BaseRepository(Generic[T]):
             raise QueryError(f"{spec.name}.update: nothing to change")
         cols = spec.columns_of(changes, "update")
         self._check()
-        changes = spec.adapt(dict(changes))
+        changes = spec.rows.adapt(dict(changes))
         shape, params = spec.key(pk)
         stmt = spec.statement(
             ("update", cols, shape), lambda: spec.update(cols, spec.where_sql(shape))
@@ -343,7 +344,7 @@ class BaseRepository(Generic[T]):
         try:
             return self._one(stmt, [*changes.values(), *params], "update")
         except DatabaseError as ex:
-            _name_columns(spec, ex, changes)
+            _name_columns(spec.rows, ex, changes)
             raise
 
     def upsert(
@@ -354,7 +355,7 @@ class BaseRepository(Generic[T]):
         ``update=()`` a conflicting row is left alone and None is returned."""
         spec = self._spec
         self._check()
-        values = spec.values(obj, "upsert")
+        values = spec.rows.values(obj, "upsert")
         cols = tuple(values)
         conflict = spec.columns_of(conflict, "conflict")
         if update is None:
@@ -367,7 +368,7 @@ class BaseRepository(Generic[T]):
         try:
             return self._one(stmt, list(values.values()), "upsert")
         except DatabaseError as ex:
-            _name_columns(spec, ex, values)
+            _name_columns(spec.rows, ex, values)
             raise
 
     def upsert_many(
@@ -387,7 +388,7 @@ class BaseRepository(Generic[T]):
                 second time"), or a row breaks a constraint.
         """
         spec = self._spec
-        groups = spec.copy_groups(objs)
+        groups = spec.rows.copy_groups(objs)
         first = next(groups, None)
         if first is None:
             return Upserted(0, 0)
@@ -404,7 +405,7 @@ class BaseRepository(Generic[T]):
         if update is None:
             update = tuple(c for c in cols if c not in conflict)
         update = spec.columns_of(update, "update")
-        binary = spec.copy_binary(cols)
+        binary = spec.rows.copy_binary(cols)
         create = spec.statement(("stage", cols), lambda: _upsert.create_stage(spec.table, cols))
         copy = spec.statement(
             ("copy_stage", cols, binary), lambda: _upsert.copy_stage(cols, binary)
@@ -541,11 +542,11 @@ _COLUMNS = sql.SQL(
 )
 
 
-def _name_columns(spec: TableSpec, error: DatabaseError, values: dict[str, Any]) -> None:
+def _name_columns(rows: CopyRows, error: DatabaseError, values: dict[str, Any]) -> None:
     """Lead `error`'s message with the column(s) whose value it is about, where the
     server or driver did not name them (a NUL byte, a number out of range, text its
     type cannot parse, text too long); on the error path only, re-raised as it is."""
-    columns = spec.culprits(error, values)
+    columns = rows.culprits(error, values)
     if columns and error.args:
         error.args = (f"column {', '.join(columns)}: {error.args[0]}", *error.args[1:])
 

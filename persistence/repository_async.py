@@ -36,7 +36,8 @@ from psycopg.rows import BaseRowFactory, class_row, tuple_row
 
 from . import _upsert
 from ._comment import strip
-from ._sqlbuild import CopyGroup, TableSpec, narrow_ints
+from ._copyrows import CopyGroup, CopyRows, narrow_ints
+from ._sqlbuild import TableSpec
 from ._types import Page, R
 from ._upsert import Upserted
 from .database_async import AsyncDatabase
@@ -240,13 +241,13 @@ class AsyncBaseRepository(Generic[T]):
         database's defaults (serial ids, now(), triggers)."""
         spec = self._spec
         await self._check()  # learns which columns are JSON before values are adapted
-        values = spec.values(obj, "insert")
+        values = spec.rows.values(obj, "insert")
         cols = tuple(values)
         stmt = spec.statement(("insert", cols), lambda: spec.insert(cols))
         try:
             row = await self._one(stmt, list(values.values()), "insert")
         except DatabaseError as ex:
-            _name_columns(spec, ex, values)
+            _name_columns(spec.rows, ex, values)
             raise
         assert row is not None  # INSERT ... RETURNING always returns the row
         return row
@@ -268,7 +269,7 @@ class AsyncBaseRepository(Generic[T]):
                 (nothing is stored); `insert` refuses the same values.
         """
         spec = self._spec
-        groups = spec.copy_groups(objs)
+        groups = spec.rows.copy_groups(objs)
         first = next(groups, None)
         if first is None:
             return 0
@@ -294,7 +295,7 @@ class AsyncBaseRepository(Generic[T]):
                     self._as_sent(spec.statement("insert_defaults", spec.insert_defaults)), [count]
                 )
                 return count
-            binary = spec.copy_binary(cols)
+            binary = spec.rows.copy_binary(cols)
             stmt = spec.statement(("copy", cols, binary), lambda: spec.copy(cols, binary))
             async with cur.copy(self._as_sent(stmt)) as out:
                 return await self._write_rows(out, group, binary, "insert_many")
@@ -303,13 +304,13 @@ class AsyncBaseRepository(Generic[T]):
         self, out: AsyncCopy, group: CopyGroup, binary: bool, operation: str
     ) -> int:
         """Write `group`'s rows into a COPY; return how many."""
-        spec = self._spec
+        rows = self._spec.rows
         cols = group.columns
-        types = [spec.copy_types[c] for c in cols]
+        types = [rows.copy_types[c] for c in cols]
         if binary:
             out.set_types(types)
         narrow = narrow_ints(types) if binary else ()
-        as_text = None if binary else spec.text_row(cols)
+        as_text = None if binary else rows.text_row(cols)
         count = 0
         for values in group.rows:
             if as_text is not None:
@@ -324,7 +325,7 @@ class AsyncBaseRepository(Generic[T]):
                 # implementation raises struct.error for a str for an int): name the
                 # row and the column; the COPY is aborted, so nothing is stored.
                 cols_values = dict(zip(cols, values, strict=True))
-                raise spec.unsendable(operation, cols_values, ex, group.place(count)) from None
+                raise rows.unsendable(operation, cols_values, ex, group.place(count)) from None
             count += 1
         return count
 
@@ -336,7 +337,7 @@ class AsyncBaseRepository(Generic[T]):
             raise QueryError(f"{spec.name}.update: nothing to change")
         cols = spec.columns_of(changes, "update")
         await self._check()
-        changes = spec.adapt(dict(changes))
+        changes = spec.rows.adapt(dict(changes))
         shape, params = spec.key(pk)
         stmt = spec.statement(
             ("update", cols, shape), lambda: spec.update(cols, spec.where_sql(shape))
@@ -344,7 +345,7 @@ class AsyncBaseRepository(Generic[T]):
         try:
             return await self._one(stmt, [*changes.values(), *params], "update")
         except DatabaseError as ex:
-            _name_columns(spec, ex, changes)
+            _name_columns(spec.rows, ex, changes)
             raise
 
     async def upsert(
@@ -355,7 +356,7 @@ class AsyncBaseRepository(Generic[T]):
         ``update=()`` a conflicting row is left alone and None is returned."""
         spec = self._spec
         await self._check()
-        values = spec.values(obj, "upsert")
+        values = spec.rows.values(obj, "upsert")
         cols = tuple(values)
         conflict = spec.columns_of(conflict, "conflict")
         if update is None:
@@ -368,7 +369,7 @@ class AsyncBaseRepository(Generic[T]):
         try:
             return await self._one(stmt, list(values.values()), "upsert")
         except DatabaseError as ex:
-            _name_columns(spec, ex, values)
+            _name_columns(spec.rows, ex, values)
             raise
 
     async def upsert_many(
@@ -388,7 +389,7 @@ class AsyncBaseRepository(Generic[T]):
                 second time"), or a row breaks a constraint.
         """
         spec = self._spec
-        groups = spec.copy_groups(objs)
+        groups = spec.rows.copy_groups(objs)
         first = next(groups, None)
         if first is None:
             return Upserted(0, 0)
@@ -405,7 +406,7 @@ class AsyncBaseRepository(Generic[T]):
         if update is None:
             update = tuple(c for c in cols if c not in conflict)
         update = spec.columns_of(update, "update")
-        binary = spec.copy_binary(cols)
+        binary = spec.rows.copy_binary(cols)
         create = spec.statement(("stage", cols), lambda: _upsert.create_stage(spec.table, cols))
         copy = spec.statement(
             ("copy_stage", cols, binary), lambda: _upsert.copy_stage(cols, binary)
@@ -542,11 +543,11 @@ _COLUMNS = sql.SQL(
 )
 
 
-def _name_columns(spec: TableSpec, error: DatabaseError, values: dict[str, Any]) -> None:
+def _name_columns(rows: CopyRows, error: DatabaseError, values: dict[str, Any]) -> None:
     """Lead `error`'s message with the column(s) whose value it is about, where the
     server or driver did not name them (a NUL byte, a number out of range, text its
     type cannot parse, text too long); on the error path only, re-raised as it is."""
-    columns = spec.culprits(error, values)
+    columns = rows.culprits(error, values)
     if columns and error.args:
         error.args = (f"column {', '.join(columns)}: {error.args[0]}", *error.args[1:])
 

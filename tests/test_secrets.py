@@ -7,7 +7,7 @@ errors (with their traceback text), Database and AsyncDatabase, health(), and th
 run as a subprocess. No run of 4 or more characters of the password may show.
 Each password is made of pieces ("s3cr3t", "PW", a tag) that appear nowhere else:
 `scrub` hides the whole password (and each whole string that may be it), never its
-pieces, and `config._parse` refuses the malformed URLs that would scatter its pieces
+pieces, and `_urls.parse_url` refuses the malformed URLs that would scatter its pieces
 into the host, port or database name that libpq's messages quote.
 """
 
