@@ -89,25 +89,13 @@ NO_PROJECT = (
 )
 
 
-def is_project(settings: Settings) -> bool:
-    """Whether the settings' folder is a project of the toolkit: a database is made for
-    one, never for whatever folder a command happened to run in."""
-    from ._project import has_persistence_table
-
-    return (
-        settings.migrations_folder.is_dir()
-        or settings.queries_folder.is_dir()
-        or has_persistence_table(settings.project / "pyproject.toml")
-    )
-
-
 def project_settings(args: argparse.Namespace) -> Settings:
     """The settings, refused (one line saying what to do) when they name no database and
     the folder is not a project: the embedded server would make a database for it."""
     from .errors import ConfigurationError
 
     settings = settings_of(args)
-    if settings.database_url is None and not is_project(settings):
+    if settings.database_url is None and not settings.in_project:
         raise ConfigurationError(NO_PROJECT.format(settings.project))
     return settings
 

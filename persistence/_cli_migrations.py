@@ -20,7 +20,6 @@ from ._cli_args import (
     UsageError,
     count,
     flag,
-    is_project,
     opt,
     progress,
     resolved,
@@ -264,7 +263,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     from .errors import ConfigurationError
 
     settings = settings_of(args)
-    if not is_project(settings):  # migrations/ would be made wherever one stands
+    if not settings.in_project:  # migrations/ would be made wherever one stands
         raise ConfigurationError(NO_PROJECT.format(settings.project))
     folder = settings.migrations_folder
     for path in new_migration(folder, args.name, updated_at=args.updated_at):

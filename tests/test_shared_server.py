@@ -328,6 +328,25 @@ def test_a_folder_that_is_not_a_project_gets_no_database(
     assert project_database(stray) not in [d.name for d in project_databases(info)]
 
 
+def test_a_program_outside_a_project_gets_no_database_either(
+    shared: EmbeddedServer, tmp_path: Path
+) -> None:
+    """`Database()` in a script started from a folder that is no project, with no
+    DATABASE_URL: refused as the CLI refuses, before any server or database is made."""
+    stray = tmp_path / "downloads"
+    stray.mkdir()
+    (stray / "script.py").write_text(
+        "from persistence import ConfigurationError, Database\n"
+        "try:\n    Database()\nexcept ConfigurationError as ex:\n    print(ex)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "script.py"], cwd=stray, capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.startswith(f"no DATABASE_URL, and {stray} is not a project"), ran
+    assert "set DATABASE_URL, or PERSISTENCE_PROJECT" in ran.stdout
+    assert not shared.root.exists(), "no server was made"
+
+
 _IN_PRODUCTION = (
     "error: no database configured in production: set DATABASE_URL (or DB_HOST/DB_NAME/...)\n"
 )
