@@ -448,6 +448,8 @@ def test_a_stopped_or_killed_server_comes_back_on_its_port(
     # A port taken meanwhile: another one.
     shared.stop()
     with socket.socket() as taken:
+        # The stopped server's closed connections may hold the port in TIME_WAIT.
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", info.port))
         taken.listen()
         moved = shared.start()
