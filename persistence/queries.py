@@ -114,17 +114,17 @@ class Query:
         if len(params) == len(self.params) and all(p in params for p in self.params):
             return params  # the common case, checked in one pass
         missing = [p for p in self.params if p not in params]
-        if missing:
-            raise QueryError(
-                f"query {self.name!r} ({self.where}) is missing parameter"
-                f"{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
-            )
         unexpected = sorted(set(params) - set(self.params))
-        expected = ", ".join(self.params) or "none"
+        problems = []
+        if missing:
+            s = "s" if len(missing) > 1 else ""
+            problems.append(f"is missing parameter{s} {', '.join(map(repr, missing))}")
+        if unexpected:
+            s = "s" if len(unexpected) > 1 else ""
+            problems.append(f"got unexpected parameter{s} {', '.join(map(repr, unexpected))}")
         raise QueryError(
-            f"query {self.name!r} ({self.where}) got unexpected parameter"
-            f"{'s' if len(unexpected) > 1 else ''} {', '.join(map(repr, unexpected))};"
-            f" it takes: {expected}"
+            f"query {self.name!r} ({self.where}) {' and '.join(problems)};"
+            f" it takes: {', '.join(self.params) or 'none'}"
         )
 
 

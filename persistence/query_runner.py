@@ -240,11 +240,23 @@ class _Bound:
         self.query = query
         self._runner = runner
 
-    def __call__(self, **params: Any) -> Any:
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        if args:
+            raise self._positional()
         return self._runner.call(self.query, params)
 
-    def stream(self, **params: Any) -> Generator[Any, None]:
+    def _positional(self) -> QueryError:
+        q = self.query
+        named = ", ".join(f"{p}=..." for p in q.params)
+        return QueryError(
+            f"query {q.name!r} ({q.where}) takes its parameters by name:"
+            f" {q.name.rpartition('.')[2]}({named})"
+        )
+
+    def stream(self, *args: Any, **params: Any) -> Generator[Any, None]:
         """The rows of a select as dicts, 1000 per FETCH (see `QueryRunner.stream`)."""
+        if args:
+            raise self._positional()
         return self._runner.stream(self.query, params)
 
     def __repr__(self) -> str:

@@ -107,6 +107,12 @@ def test_parameters_are_checked_before_anything_is_sent(db: Database) -> None:
         db.queries.users.get_user()
     with pytest.raises(QueryError, match="got unexpected parameter 'idd'; it takes: id"):
         db.queries.users.get_user(id=UUID(int=0), idd=1)
+    with pytest.raises(  # a misspelt name: both halves of the mistake
+        QueryError, match="is missing parameter 'id' and got unexpected parameter 'idd'; it takes"
+    ):
+        db.queries.users.get_user(idd=1)
+    with pytest.raises(QueryError, match=r"takes its parameters by name: get_user\(id=\.\.\.\)"):
+        db.queries.users.get_user(UUID(int=0))
     assert db.metrics.snapshot() == {}, "a call with bad parameters reached the database"
 
 
