@@ -13,6 +13,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from operator import attrgetter, is_, itemgetter
 from typing import Any
 
@@ -76,6 +77,8 @@ def narrow_ints(copy_types: Sequence[str]) -> tuple[tuple[int, int, int], ...]:
 
 def _refusal(copy_type: str, value: Any) -> str | None:
     """What binary COPY refuses in `value` for a column of `copy_type`, or None."""
+    if copy_type == "timestamp with time zone" and _naive(value):
+        return "a naive datetime (no tzinfo: the server's time zone would decide the instant)"
     low, high = _INT_RANGES.get(copy_type, (None, None))
     if type(value) is int and low is not None and not low <= value <= high:  # type: ignore[operator]
         return f"{value}, out of range"
@@ -87,6 +90,10 @@ def _refusal(copy_type: str, value: Any) -> str | None:
     except Exception:
         return _a(type(value).__name__)
     return None
+
+
+def _naive(value: Any) -> bool:
+    return isinstance(value, datetime) and value.tzinfo is None
 
 
 def _a(noun: str) -> str:
@@ -173,17 +180,22 @@ class CopyRows:
     ) -> DatabaseError:
         """The error for a row binary COPY cannot send (`cause`: the dumper's error; `row`:
         its place in a bulk load): which values, and what to do."""
-        culprits = "; ".join(
-            f"{c} ({self.copy_types[c]}) got {refusal}"
+        refused = {
+            c: (v, refusal)
             for c, v in values.items()
             if (refusal := _refusal(self.copy_types.get(c, ""), v))
-        )
+        }
+        culprits = "; ".join(f"{c} ({self.copy_types[c]}) got {r}" for c, (_, r) in refused.items())
         where = f"row {row}: " if row else ""
         metric = self.metric(operation)
+        if refused and all(_naive(v) for v, _ in refused.values()):
+            advice = "give an aware datetime (datetime.now(UTC), tzinfo=...)"
+        else:
+            advice = "give a value of the column's Python type, or annotate the field `str` to"
+            advice += " send it as text"
         return DatabaseError(
             f"{where}{culprits or 'a value of another type than its column'}"
-            f" ({type(cause).__name__}: {cause}): give a value of the column's Python type, or"
-            f" annotate the field `str` to send it as text in {metric!r}",
+            f" ({type(cause).__name__}: {cause}): {advice} in {metric!r}",
             query=metric,
         )
 

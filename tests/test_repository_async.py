@@ -559,10 +559,13 @@ async def test_insert_and_insert_many_refuse_the_same_values(db: AsyncDatabase) 
     assert (await loose_items.insert(LooseItem("a", "a", tags=["a", "b"]))).tags == ["a", "b"]
     assert await loose_items.insert_many([LooseItem("b", "b", tags=["c"])]) == 1
     naive = item(2, created_at=datetime(2026, 1, 1))
-    with pytest.raises(DatabaseError, match=r"created_at \(timestamp with time zone\)"):
+    with pytest.raises(DatabaseError, match=r"created_at \(timestamp with time zone\)") as one:
         await items.insert(naive)
     with pytest.raises(DatabaseError, match=r"row 1: created_at \(timestamp with time zone\)"):
         await items.insert_many([naive])
+    assert "got a naive datetime (no tzinfo" in str(one.value)
+    assert "give an aware datetime" in str(one.value)
+    assert "the column's Python type" not in str(one.value), "it is a datetime already"
 
 
 async def test_insert_many_of_rows_made_only_of_defaults(db: AsyncDatabase) -> None:
