@@ -17,6 +17,7 @@ its file says `-- primary`), and is counted in `db.metrics` under the query's na
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator, Iterable, Mapping
 from itertools import count
 from typing import Any, TypeVar, cast
@@ -43,7 +44,7 @@ class QueryRunner:
     def __init__(self, db: Executor, catalog: Catalog):
         self.db = db
         self.catalog = catalog
-        self._factories: dict[type[Any], BaseRowFactory[Any]] = {}
+        self._factories: dict[tuple[type[Any], str], BaseRowFactory[Any]] = {}
 
     def __getattr__(self, name: str) -> _Namespace:
         return _Namespace(self, (name,))
@@ -62,19 +63,19 @@ class QueryRunner:
             primary=query.primary,
         )
 
-    def _factory(self, row: type[Any] | None) -> BaseRowFactory[Any]:
+    def _factory(self, row: type[Any] | None, query: Query) -> BaseRowFactory[Any]:
         if row is None:
             return dict_row
-        factory = self._factories.get(row)
+        factory = self._factories.get((row, query.name))
         if factory is None:
-            factory = self._factories[row] = class_row(row)
+            factory = self._factories[row, query.name] = _fitting(row, query)
         return factory
 
     def all(
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
     ) -> list[Row]:
         """Every row of a select (no operator)."""
-        op = fetch(query.sql_bytes, query.bind(params), self._factory(row), every=True)
+        op = fetch(query.sql_bytes, query.bind(params), self._factory(row, query), every=True)
         return cast("list[Row]", self._run(query, op))
 
     def stream(
@@ -104,7 +105,7 @@ class QueryRunner:
         if batch < 1:
             raise QueryError(f"query {query.name!r}: batch must be at least 1, not {batch}")
         bound = query.bind(params)
-        factory = self._factory(row)
+        factory = self._factory(row, query)
         with (
             # Not published: the loop body's calls run outside this transaction.
             self.db._transaction(publish=False) as conn,
@@ -126,7 +127,7 @@ class QueryRunner:
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None
     ) -> Row | None:
         """The first row (`^`, or `<!` with several columns), or None if there is none."""
-        op = fetch(query.sql_bytes, query.bind(params), self._factory(row), every=False)
+        op = fetch(query.sql_bytes, query.bind(params), self._factory(row, query), every=False)
         return cast("Row | None", self._run(query, op))
 
     def row(self, query: Query, params: Mapping[str, Any], row: type[Row]) -> Row:
@@ -214,6 +215,29 @@ class QueryRunner:
                 return self.execute_many(query, params.get("rows", ()))
             case _:
                 return self.script(query)
+
+
+def _fitting(row: type[Any], query: Query) -> BaseRowFactory[Any]:
+    """`class_row(row)`, first checking, once per result, that its columns are the row
+    class's fields: a typed module older than the schema or the query fails in one line
+    saying what to do, not in a TypeError from the row class for every row."""
+    make = class_row(row)
+    fields = {f.name for f in dataclasses.fields(row)} if dataclasses.is_dataclass(row) else None
+
+    def factory(cursor: Any) -> Any:
+        if fields is not None and cursor.description is not None:
+            columns = {c.name for c in cursor.description}
+            if columns != fields:
+                differ = [f"no column {n!r}" for n in sorted(fields - columns)]
+                differ += [f"a column {n!r} it lacks" for n in sorted(columns - fields)]
+                raise QueryError(
+                    f"query {query.name!r} ({query.where}) returned rows that do not fit"
+                    f" {row.__qualname__} ({', '.join(differ)}): the typed module is older"
+                    " than the query or the schema; run `persistence types`"
+                )
+        return make(cursor)
+
+    return factory
 
 
 class _Namespace:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -114,6 +115,36 @@ def test_parameters_are_checked_before_anything_is_sent(db: Database) -> None:
     with pytest.raises(QueryError, match=r"takes its parameters by name: get_user\(id=\.\.\.\)"):
         db.queries.users.get_user(UUID(int=0))
     assert db.metrics.snapshot() == {}, "a call with bad parameters reached the database"
+
+
+@dataclass
+class ListUsersRowOfAnOlderSchema:
+    """ListUsersRow as a typed module generated before a migration renamed `name`."""
+
+    id: UUID
+    email: str
+    full_name: str | None
+    plan: str
+
+
+def test_a_typed_module_older_than_the_schema_says_to_regenerate(db: Database) -> None:
+    """Rows that do not fit the row class: one line naming the columns and what to run,
+    not a TypeError from the row class's __init__."""
+    q = Queries(db)
+    q.users.create_user(email="a@example.com", name=None, plan="free")
+    query = db.queries.query("users.list_users")
+    with pytest.raises(QueryError) as raised:
+        db.queries.all(query, {"plan": None}, ListUsersRowOfAnOlderSchema)
+    assert str(raised.value) == (
+        f"query 'users.list_users' ({query.where}) returned rows that do not fit"
+        " ListUsersRowOfAnOlderSchema (no column 'full_name', a column 'name' it lacks):"
+        " the typed module is older than the query or the schema; run `persistence types`"
+    )
+    stream = db.queries.stream(query, {"plan": None}, ListUsersRowOfAnOlderSchema)
+    with pytest.raises(QueryError, match="run `persistence types`"):
+        for _row in stream:
+            pass
+    assert [r.email for r in q.users.list_users(plan=None)] == ["a@example.com"]
 
 
 def test_calls_inside_a_transaction_use_it(db: Database, sample_settings) -> None:
