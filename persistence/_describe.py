@@ -14,10 +14,12 @@ Types: what psycopg returns on the toolkit's connections (a type it has no loade
 comes back as its text: str; one it converts to something unknown here: Any).
 
 Nullability: a column that comes straight from a table is NOT NULL when the table says
-so and the statement has no outer join; a computed column is read from its expression
-(_sqlshape: count(*), coalesce(x, 0), literals... are never NULL). A quoted alias
-ending in `!` or `?` overrides that: `count(*) as "total!"`. A parameter is typed
-`T | None` when the SQL tests it with IS NULL (`:phase::text is null or ...`).
+so, no outer join puts the table on its nullable side (directly, in a subquery or
+through a CTE) and no ROLLUP, CUBE or GROUPING SETS may leave it out; a computed
+column is read from its expression (_sqlshape: count(*), coalesce(x, 0), literals...
+are never NULL). A quoted alias ending in `!` or `?` overrides that:
+`count(*) as "total!"`. A parameter is typed `T | None` when the SQL tests it with IS
+NULL (`:phase::text is null or ...`).
 """
 
 from __future__ import annotations
@@ -183,7 +185,11 @@ def _describe(conn: psycopg.Connection[Any], types: _TypeNames, query: Query) ->
         attr = attrs.get(sources[i])
         nullable = query.nullability.get(name)
         if nullable is None and attr is not None:
-            nullable = sources[i][0] in nullable_side or not attr.not_null
+            nullable = (
+                sources[i][0] in nullable_side
+                or not attr.not_null
+                or tree.grouping_nulls(i, desc.nfields)
+            )
         elif nullable is None:
             # Computed: never NULL only if every branch's expression says so.
             outputs = tree.outputs(i, desc.nfields)

@@ -1,6 +1,9 @@
 """What a statement's parse tree says for the generated types (pglast: the server's parser).
 
-- which tables sit on the nullable side of an outer join;
+- which tables sit on the nullable side of an outer join (through a CTE too: `left join
+  v`, `with v as (select ... from t)`, puts t there);
+- which result columns a ROLLUP, CUBE or GROUPING SETS may set to NULL (in the rows of a
+  grouping set that does not group by them);
 - which table column each insert/update parameter is written to;
 - for each result column computed from an expression, whether it can be NULL: `count(*)`,
   `exists (...)`, `coalesce(a, 0)`, literals, `now()` never are; an operator, a CASE or a
@@ -21,11 +24,14 @@ import pglast
 from pglast import ast
 from pglast.enums import (
     A_Expr_Kind,
+    CoercionForm,
+    GroupingSetKind,
     JoinType,
     OnConflictAction,
     SetOperation,
     SubLinkType,
 )
+from pglast.stream import RawStream
 from psycopg import sql
 
 __all__ = ["Scope", "Shape", "never_null", "shape"]
@@ -67,6 +73,10 @@ class Scope:
 
     relations: dict[str, str | None] = field(default_factory=dict)
     nullable: set[str] = field(default_factory=set)
+    #: ROLLUP, CUBE, GROUPING SETS: the grouping expressions some grouping set leaves out
+    #: (its rows hold NULL for them), deparsed, and the names of the columns they read.
+    grouped: frozenset[str] = frozenset()
+    grouped_columns: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,16 @@ class Shape:
             found.append((node, scope))
         return found or None
 
+    def grouping_nulls(self, i: int, count: int) -> bool:
+        """Whether a grouping set may set output column `i` to NULL: it reads a grouping
+        expression that some grouping set leaves out (or a `*` hides what it reads)."""
+        for targets, scope in self.branches:
+            if scope.grouped or scope.grouped_columns:
+                node = _nth(targets, i, count)
+                if node is None or _regrouped(node, scope):
+                    return True
+        return False
+
 
 def shape(text: str) -> Shape:
     """The shape of statement `text` (with $n parameters); empty if it does not parse."""
@@ -100,6 +120,7 @@ def shape(text: str) -> Shape:
     except (pglast.parser.ParseError, ValueError):
         return Shape(frozenset(), {})
     stmt: Any = raw.stmt
+    ctes = _ctes(stmt)
     nullable: set[str] = set()
     targets: dict[int, tuple[str, str]] = {}
 
@@ -111,9 +132,9 @@ def shape(text: str) -> Shape:
     for node in walk(stmt):
         if isinstance(node, ast.JoinExpr):
             if node.jointype in (JoinType.JOIN_LEFT, JoinType.JOIN_FULL):
-                nullable |= {name(n) for n in walk(node.rarg) if isinstance(n, ast.RangeVar)}
+                nullable |= _tables(node.rarg, ctes)
             if node.jointype in (JoinType.JOIN_RIGHT, JoinType.JOIN_FULL):
-                nullable |= {name(n) for n in walk(node.larg) if isinstance(n, ast.RangeVar)}
+                nullable |= _tables(node.larg, ctes)
         elif isinstance(node, ast.InsertStmt) and node.relation is not None:
             table = name(node.relation)
             select: Any = node.selectStmt
@@ -127,7 +148,15 @@ def shape(text: str) -> Shape:
             table = name(node.relation)
             for target in node.targetList or ():
                 written(table, target.name, target.val)
-    return Shape(frozenset(nullable), targets, _branches(stmt), _always_inserts(stmt))
+    # A grouping set below the top (a subquery, a CTE): the server still names the
+    # table column as the source of what it may have set to NULL. An INSERT's RETURNING
+    # reads the table's row, not its SELECT.
+    top = {id(s) for s in _selects(stmt)}
+    if not isinstance(stmt, ast.InsertStmt) and any(
+        isinstance(n, ast.SelectStmt) and id(n) not in top and any(_grouping(n)) for n in walk(stmt)
+    ):
+        nullable |= _tables(stmt, ctes)
+    return Shape(frozenset(nullable), targets, _branches(stmt, ctes), _always_inserts(stmt))
 
 
 def never_null(
@@ -143,6 +172,8 @@ def never_null(
     def nn(n: Any) -> bool:
         return never_null(n, scope, column, params)
 
+    if scope.grouped and _key(node) in scope.grouped:
+        return False  # the rows of a grouping set that leaves it out hold NULL
     match node:
         case ast.A_Const():
             return not node.isnull
@@ -212,6 +243,8 @@ def _column_not_null(
     if not 1 <= len(parts) <= 2 or None in parts:
         return False  # t.*, a subscript, schema.table.column
     col = str(parts[-1])
+    if col in scope.grouped_columns:
+        return False  # a grouping set may leave it out
     if len(parts) == 2:
         alias = str(parts[0])
         table = scope.relations.get(alias)
@@ -232,23 +265,144 @@ def _returning(stmt: Any) -> tuple[Any, ...]:
     return tuple(clause.exprs or ()) if clause is not None else ()
 
 
-def _branches(stmt: Any) -> tuple[tuple[tuple[Any, ...], Scope], ...]:
+def _selects(stmt: Any) -> list[Any]:
+    """The SELECTs whose rows a statement returns: one per branch of a UNION."""
+    node: Any = stmt
+    if not isinstance(stmt, ast.SelectStmt):
+        return []
+    if node.op not in (None, SetOperation.SETOP_NONE):
+        return _selects(node.larg) + _selects(node.rarg)
+    return [stmt]
+
+
+def _branches(stmt: Any, ctes: dict[str, list[Any]]) -> tuple[tuple[tuple[Any, ...], Scope], ...]:
     node: Any = stmt  # pglast's nodes type every attribute as optional
     if isinstance(stmt, ast.SelectStmt):
-        if node.op not in (None, SetOperation.SETOP_NONE):
-            return _branches(node.larg) + _branches(node.rarg)
-        if node.valuesLists:
-            return ()
-        targets = tuple(_output(t.val) for t in node.targetList or ())
-        with_clause: Any = node.withClause
-        ctes = {str(c.ctename) for c in (with_clause.ctes or ())} if with_clause else set()
-        return ((targets, _scope(node.fromClause or (), ctes)),)
+        branches = []
+        for select in _selects(stmt):
+            if select.valuesLists:
+                return ()  # VALUES (...): not read here, so every branch is unknown
+            targets = tuple(_output(t.val) for t in select.targetList or ())
+            scope = _scope(select.fromClause or (), frozenset(ctes))
+            scope.grouped, scope.grouped_columns = _grouping(select)
+            branches.append((targets, scope))
+        return tuple(branches)
     returning = _returning(stmt)
     if not returning:
         return ()
     extra = getattr(stmt, "fromClause", None) or getattr(stmt, "usingClause", None) or ()
-    scope = _scope((node.relation, *extra))
+    scope = _scope((node.relation, *extra), frozenset(ctes))
     return ((tuple(_output(t.val) for t in returning), scope),)
+
+
+def _ctes(stmt: Any) -> dict[str, list[Any]]:
+    """The statement's CTEs, wherever defined: name -> their queries (a name may be
+    defined at two levels; both count)."""
+    found: dict[str, list[Any]] = {}
+    for node in walk(stmt):
+        if isinstance(node, ast.CommonTableExpr):
+            found.setdefault(str(node.ctename), []).append(node.ctequery)
+    return found
+
+
+def _tables(node: Any, ctes: dict[str, list[Any]]) -> set[str]:
+    """The tables read under `node`, and those read by the CTEs it reads (and theirs)."""
+    found: set[str] = set()
+    todo, seen = [node], set()
+    while todo:
+        for rv in walk(todo.pop()):
+            if not isinstance(rv, ast.RangeVar):
+                continue
+            found.add(name(rv))
+            cte = str(rv.relname)
+            if rv.schemaname is None and cte in ctes and cte not in seen:
+                seen.add(cte)  # a recursive CTE reads itself
+                todo.extend(ctes[cte])
+    return found
+
+
+def _grouping(select: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """What ROLLUP, CUBE or GROUPING SETS in `select`'s GROUP BY may set to NULL: the
+    grouping expressions some grouping set leaves out, deparsed, and the names of the
+    columns they read. A GROUP BY position or output name stands for that output's
+    expression (and, as it may also name an input column, for itself)."""
+    items = select.groupClause or ()
+    if not any(isinstance(item, ast.GroupingSet) for item in items):
+        return frozenset(), frozenset()
+    always = set().union(*(_in_every_set(item) for item in items))
+    outputs = [t for t in select.targetList or () if isinstance(t, ast.ResTarget)]
+    keys: set[str] = set()
+    columns: set[str] = set()
+    leaf: Any  # pglast's nodes type every attribute as optional
+    for leaf in _leaves(items):
+        if _key(leaf) in always:
+            continue
+        meanings = [leaf]
+        value: Any = leaf.val if isinstance(leaf, ast.A_Const) else None
+        position: Any = value.ival if isinstance(value, ast.Integer) else None
+        if isinstance(position, int) and 1 <= position <= len(outputs):
+            meanings = [outputs[position - 1].val]
+        elif isinstance(leaf, ast.ColumnRef) and len(leaf.fields or ()) == 1:
+            alias = _column_name(leaf)
+            meanings += [t.val for t in outputs if alias is not None and t.name == alias]
+        for expr in meanings:
+            keys.add(_key(expr))
+            columns |= {c for ref in walk(expr) if (c := _column_name(ref)) is not None}
+    return frozenset(keys), frozenset(columns)
+
+
+def _in_every_set(item: Any) -> set[str]:
+    """The grouping expressions (deparsed) present in every grouping set of `item`."""
+    if isinstance(item, ast.GroupingSet):
+        content = item.content or ()
+        if item.kind == GroupingSetKind.GROUPING_SET_SIMPLE:
+            return set().union(*(_in_every_set(c) for c in content))
+        if item.kind == GroupingSetKind.GROUPING_SET_SETS and content:
+            return set.intersection(*(_in_every_set(c) for c in content))
+        return set()  # (), and ROLLUP and CUBE: each has the empty grouping set
+    if _sublist(item):
+        return set().union(*(_in_every_set(a) for a in item.args or ()))
+    return {_key(item)}
+
+
+def _leaves(items: Any) -> Iterator[Any]:
+    """The grouping expressions of a GROUP BY, out of their sets and sublists."""
+    for item in items:
+        if isinstance(item, ast.GroupingSet):
+            yield from _leaves(item.content or ())
+        elif _sublist(item):
+            yield from _leaves(item.args or ())
+        else:
+            yield item
+
+
+def _sublist(node: Any) -> bool:
+    """`(a, b)` in a GROUP BY: a list of grouping expressions, not a row."""
+    return isinstance(node, ast.RowExpr) and node.row_format == CoercionForm.COERCE_IMPLICIT_CAST
+
+
+def _key(node: Any) -> str:
+    """An expression as SQL, to compare grouping expressions with outputs."""
+    try:
+        return str(RawStream()(node))
+    except Exception:  # a node the deparser does not know: it matches nothing
+        return f"<{id(node)}>"
+
+
+def _regrouped(node: Any, scope: Scope) -> bool:
+    """Whether expression `node` is or reads a grouping expression a grouping set may
+    set to NULL."""
+    return _key(node) in scope.grouped or any(
+        _column_name(ref) in scope.grouped_columns for ref in walk(node)
+    )
+
+
+def _column_name(node: Any) -> str | None:
+    """The column a ColumnRef names (`c` of `t.c`), or None (not one, or `t.*`)."""
+    if not isinstance(node, ast.ColumnRef) or not node.fields:
+        return None
+    last: Any = node.fields[-1]
+    return str(last.sval) if isinstance(last, ast.String) else None
 
 
 def _output(node: Any) -> Any:

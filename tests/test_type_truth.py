@@ -9,7 +9,10 @@ is checked against its annotation at run time by typeguard.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import os
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import fields
@@ -30,7 +33,10 @@ from persistence import (
     PersistenceError,
     Settings,
 )
+from persistence._describe import describe
 from persistence._scratch import create_database, drop_database
+from persistence._typerender import render
+from persistence.queries import Catalog
 
 from .alltypes.typed import AllTypesRow, AsyncQueries, ComputedRow, Queries
 
@@ -156,3 +162,65 @@ def test_a_database_recreated_under_its_name_is_read_again(
                 assert db.fetch_value("select enum_range(null::e)") == labels
     finally:
         drop_database(persistence_settings, name)
+
+
+# Shapes whose NOT NULL columns the server reports as straight from a table, yet whose
+# rows hold NULL (users: email NOT NULL; posts: title NOT NULL).
+NULLING = """
+-- name: cte_left_join()
+with p as (select * from posts)
+select u.email, p.title from users u left join p on p.user_id = u.id;
+
+-- name: rollup()
+select plan, email, count(*) as n from users group by plan, rollup(email);
+
+-- name: cube()
+select plan, email, count(*) as n from users group by cube(plan, email);
+
+-- name: grouping_sets()
+select plan, email, created_at
+  from users group by grouping sets ((plan, email), (plan, created_at));
+
+-- name: rollup_below()
+select r.email from (select email from users group by rollup(email)) r;
+"""
+
+
+def test_rows_with_nulls_from_joins_and_grouping_sets(
+    sample_settings: Settings, tmp_path: Path
+) -> None:
+    """Generated from the schema, run for real: each query returns a NULL where the
+    table's column is NOT NULL, and the annotation takes it."""
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "nulling.sql").write_text(NULLING)
+    with psycopg.connect(sample_settings.conninfo(), autocommit=True) as conn:
+        found, errors = describe(conn, Catalog(folder))
+    assert errors == []
+    path = tmp_path / "nulling_typed.py"
+    path.write_text(render(found, "queries/"))
+    name = f"nulling_typed_{os.getpid()}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # get_type_hints reads the annotations' names there
+    try:
+        spec.loader.exec_module(module)
+        settings = dataclasses.replace(sample_settings, queries_dir=folder)
+        with Database(settings) as db:
+            db.execute("insert into users (email) values ('a@x.org'), ('b@x.org')")
+            db.execute(
+                "insert into posts (user_id, title)"
+                " select id, 'hi' from users where email = 'a@x.org'"
+            )
+            q = module.Queries(db).nulling
+            lies = {}
+            for query in ("cte_left_join", "rollup", "cube", "grouping_sets", "rollup_below"):
+                rows = getattr(q, query)()
+                assert any(None in as_dict(row).values() for row in rows), query
+                if wrong := [p for row in rows for p in problems(row, type(row))]:
+                    lies[query] = wrong
+            assert lies == {}
+    finally:
+        del sys.modules[name]

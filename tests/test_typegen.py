@@ -77,6 +77,54 @@ with users as (select null::text as email) select users.email || '' as email fro
 
 -- name: forced()
 select max(email) as "newest!", email as "maybe_email?" from users group by email;
+
+-- name: cte_left()
+with p as (select * from posts)
+select u.email, p.title from users u left join p on p.user_id = u.id;
+
+-- name: cte_full()
+with p as (select * from posts)
+select u.email, p.title from users u full join p on p.user_id = u.id;
+
+-- name: cte_nested()
+with p as (select * from posts), q as (select * from p)
+select u.email, q.title from users u left join q on q.user_id = u.id;
+
+-- name: cte_inner()
+with p as (select * from posts)
+select u.email, p.title from users u join p on p.user_id = u.id;
+
+-- name: rollup()
+select plan, email, count(*) as n, coalesce(email, 'all') as email_or_all, upper(email) as up,
+       grouping(email) as g
+  from users group by plan, rollup(email);
+
+-- name: cube()
+select plan, email, count(*) as n from users group by cube(plan, email);
+
+-- name: grouping_sets()
+select plan, email, created_at
+  from users group by grouping sets ((plan, email), (plan, created_at));
+
+-- name: grouping_sets_empty()
+select plan, count(*) as n from users group by grouping sets ((plan), ());
+
+-- name: rollup_by_expression()
+select lower(email) as low, 2 + 2 as four, count(*) as n
+  from users group by rollup(lower(email), 2 + 2);
+
+-- name: rollup_by_position()
+select email, count(*) as n from users group by rollup(1);
+
+-- name: rollup_below()
+select r.email from (select email from users group by rollup(email)) r;
+
+-- name: values_branch()
+select email from users union all values (null);
+
+-- name: cte_above_union()
+with posts as (select null::text as title)
+select email from users union all select title from posts;
 """
 
 
@@ -179,6 +227,42 @@ def test_a_query_does_not_weaken_the_tables_row(described: dict[str, Described])
 
 def test_a_cte_hides_the_table_of_its_name(described: dict[str, Described]) -> None:
     assert nullable(described["shadowed"]) == {"email": True}
+
+
+def test_a_cte_on_the_nullable_side_of_an_outer_join(described: dict[str, Described]) -> None:
+    """The server names posts.title as the source: the join through the CTE decides."""
+    assert nullable(described["cte_left"]) == {"email": False, "title": True}
+    assert nullable(described["cte_full"]) == {"email": True, "title": True}
+    assert nullable(described["cte_nested"]) == {"email": False, "title": True}
+    assert nullable(described["cte_inner"]) == {"email": False, "title": False}
+
+
+def test_grouping_sets_may_leave_a_column_out(described: dict[str, Described]) -> None:
+    """ROLLUP, CUBE and GROUPING SETS add rows with NULL for what they do not group by;
+    a column in every grouping set keeps its NOT NULL."""
+    assert nullable(described["rollup"]) == {
+        "plan": False,  # in every grouping set
+        "email": True,
+        "n": False,
+        "email_or_all": False,
+        "up": True,
+        "g": False,
+    }
+    assert nullable(described["cube"]) == {"plan": True, "email": True, "n": False}
+    assert nullable(described["grouping_sets"]) == {
+        "plan": False,
+        "email": True,
+        "created_at": True,
+    }
+    assert nullable(described["grouping_sets_empty"]) == {"plan": True, "n": False}
+    assert nullable(described["rollup_by_expression"]) == {"low": True, "four": True, "n": False}
+    assert nullable(described["rollup_by_position"]) == {"email": True, "n": False}
+    assert nullable(described["rollup_below"]) == {"email": True}
+
+
+def test_every_branch_of_a_union_counts(described: dict[str, Described]) -> None:
+    assert nullable(described["values_branch"]) == {"email": True}
+    assert nullable(described["cte_above_union"]) == {"email": True}
 
 
 def test_overrides_win(described: dict[str, Described]) -> None:
