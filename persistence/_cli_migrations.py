@@ -149,7 +149,8 @@ def _gate(states: Sequence[MigrationState], *, pending: bool) -> int:
     if edited:
         parts.append(
             f"{len(edited)} applied changed or missing ({', '.join(edited)}): put the file"
-            " back, or run `persistence accept ID` if the edit is deliberate"
+            " back, or, if the change is already in the database, `persistence accept ID`"
+            " records the file as applied without running it"
         )
     if parts:
         print(f"error: {'; '.join(parts)}", file=sys.stderr)
@@ -266,14 +267,18 @@ def cmd_new(args: argparse.Namespace) -> int:
     if not settings.in_project:  # migrations/ would be made wherever one stands
         raise ConfigurationError(NO_PROJECT.format(settings.project))
     folder = settings.migrations_folder
-    for path in new_migration(folder, args.name, updated_at=args.updated_at):
-        progress(f"created   {path}")
+    up, down = new_migration(folder, args.name, updated_at=args.updated_at)
+    progress(f"created   {up}")
+    progress(f"created   {down}")
+    if not args.updated_at:
+        # `migrate` refuses the migration until it holds a statement.
+        progress(f"next      write its SQL in {up.name} and its undo in {down.name}")
     return 0
 
 
 @commands.add(
     "accept",
-    "accept the edited content of applied migrations as applied",
+    "record the edited content of applied migrations as applied, without running it",
     URL,
     LOCK,
     opt("ids", "migration ids", nargs="+", metavar="ID"),
