@@ -279,6 +279,10 @@ class Migrator:
             self._header(dry_run)
             if not chosen:
                 self.out("nothing to roll back")
+            elif target is None and len(chosen) < steps:
+                self.out(
+                    f"note      only {len(chosen)} applied: rolling back {len(chosen)}, not {steps}"
+                )
             for a, undo in undos:
                 if dry_run:
                     self.out(f"-- would roll back {a.id}\n{undo.strip()}\n")

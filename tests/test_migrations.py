@@ -1168,6 +1168,39 @@ def test_migrate_names_every_edited_migration_and_accept_says_it_runs_nothing(
 
 
 @pytest.mark.usefixtures("no_env_url")
+def test_rollback_steps_zero_beyond_or_with_nothing_applied_is_never_silent(
+    three: Settings, capsys
+) -> None:
+    quiet(three).migrate()
+    for steps in ("0", "-1"):
+        assert run_cli(three, "rollback", "--steps", steps) == 2
+        assert capsys.readouterr() == (
+            "",
+            f"persistence: error: --steps takes 1 or more, not {steps} (`persistence status`"
+            " lists what is applied)\n",
+        )
+    assert len(tables(three)) == 5, "nothing was rolled back"
+    assert run_cli(three, "rollback", "--steps", "5") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "note      only 3 applied: rolling back 3, not 5"
+    assert [line.split()[-3] for line in out[2:] if line.startswith("rolled back")] == [
+        "0003_index",
+        "0001_orders",
+        "0002_users",
+    ]
+    assert tables(three) == []
+    for dry_run in ([], ["--dry-run"]):
+        assert run_cli(three, "rollback", *dry_run) == 1
+        assert capsys.readouterr().err == (
+            f"error: no migration is applied on {three.masked_url}: nothing was rolled back\n"
+        )
+    # With --target, nothing after ID is where the database was asked to be.
+    quiet(three).migrate()
+    assert run_cli(three, "rollback", "--target", "0003_index") == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["nothing to roll back"]
+
+
+@pytest.mark.usefixtures("no_env_url")
 def test_sql_written_into_a_migration_applied_empty_is_not_accepted(
     three: Settings, capsys
 ) -> None:
