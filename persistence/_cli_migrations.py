@@ -93,7 +93,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     [
         # No default here: argparse would not see `--steps 1 --target ID` as a conflict
         # (1 would be the default); one migration is rolled back when neither is given.
-        opt("--steps", "how many (default 1)", type=int, metavar="N"),
+        opt(
+            "--steps",
+            "how many (default 1; more than are applied: those applied)",
+            type=int,
+            metavar="N",
+        ),
         opt("--target", "roll back everything applied after ID", metavar="ID"),
     ],
 )
@@ -111,7 +116,19 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     production = confirm if settings.production else None
     steps = 1 if args.steps is None else args.steps
-    migrator.rollback(steps, target=args.target, dry_run=args.dry_run, confirm=production)
+    if steps < 1:
+        raise UsageError(
+            f"--steps takes 1 or more, not {steps} (`persistence status` lists what is applied)"
+        )
+    done = migrator.rollback(steps, target=args.target, dry_run=args.dry_run, confirm=production)
+    if not done and args.target is None:
+        from .errors import MigrationError
+
+        # Asked to undo something, with nothing to undo: not a success (with --target,
+        # nothing after ID is: the database is where it was asked to be).
+        raise MigrationError(
+            f"no migration is applied on {settings.masked_url}: nothing was rolled back"
+        )
     return 0
 
 
@@ -149,7 +166,8 @@ def _gate(states: Sequence[MigrationState], *, pending: bool) -> int:
     if edited:
         parts.append(
             f"{len(edited)} applied changed or missing ({', '.join(edited)}): put the file"
-            " back, or run `persistence accept ID` if the edit is deliberate"
+            " back, or, if the change is already in the database, `persistence accept ID`"
+            " records the file as applied without running it"
         )
     if parts:
         print(f"error: {'; '.join(parts)}", file=sys.stderr)
@@ -266,14 +284,18 @@ def cmd_new(args: argparse.Namespace) -> int:
     if not settings.in_project:  # migrations/ would be made wherever one stands
         raise ConfigurationError(NO_PROJECT.format(settings.project))
     folder = settings.migrations_folder
-    for path in new_migration(folder, args.name, updated_at=args.updated_at):
-        progress(f"created   {path}")
+    up, down = new_migration(folder, args.name, updated_at=args.updated_at)
+    progress(f"created   {up}")
+    progress(f"created   {down}")
+    if not args.updated_at:
+        # `migrate` refuses the migration until it holds a statement.
+        progress(f"next      write its SQL in {up.name} and its undo in {down.name}")
     return 0
 
 
 @commands.add(
     "accept",
-    "accept the edited content of applied migrations as applied",
+    "record the edited content of applied migrations as applied, without running it",
     URL,
     LOCK,
     opt("ids", "migration ids", nargs="+", metavar="ID"),

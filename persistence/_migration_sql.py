@@ -32,6 +32,7 @@ __all__ = [
     "failure",
     "find_heads",
     "format_duration",
+    "has_statement",
     "is_transactional",
     "load_files",
     "new_migration",
@@ -253,6 +254,15 @@ def split_statements(text: str) -> Iterator[tuple[int, str]]:
         offset = text.find(statement, cursor)
         cursor = offset + len(statement)
         yield offset, statement
+
+
+def has_statement(text: str) -> bool:
+    """Whether `text` holds a statement to run: not empty, comments (the headers, what
+    `persistence new` writes) or lone semicolons only."""
+    return any(
+        sqlparse.format(statement, strip_comments=True).strip().strip(";").strip()
+        for _, statement in split_statements(text)
+    )
 
 
 def directives(text: str) -> dict[str, str]:

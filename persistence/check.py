@@ -6,7 +6,8 @@
 1. proves every migration: for each, in dependency order, snapshot the schema, apply,
    roll back, check the schema is back to the snapshot, apply again and check it matches
    the first application (a rollback that forgets an index, a trigger or a default is
-   reported with the difference, naming the migration);
+   reported with the difference, naming the migration); a migration holding no statement
+   (`persistence new`'s file, not filled in) fails, as `migrate` refuses it;
    a migration that `-- requires:` an extension this server lacks (and any migration
    depending on it) is skipped and said, not failed;
 2. prepares every named query against the migrated schema: a typo in a column fails with
@@ -31,6 +32,7 @@ import psycopg
 from . import release
 from ._connect import connect
 from ._describe import prepare_error
+from ._migration_sql import has_statement
 from ._requires import skipped_lines, unavailable_migrations
 from ._requires import split as split_by_extension
 from ._scratch import scratch_database
@@ -113,6 +115,12 @@ def check_migrations(
     migrator = Migrator(settings, out=lambda _: None)
     files = migrator.load()
     problems = [
+        f"{f.id}: {f.path} holds no SQL statement: write its SQL (and its rollback's),"
+        " or delete the file and its rollback"
+        for f in files
+        if not has_statement(f.sql)
+    ]
+    problems += [
         f"{f.id}: {f.rollback_path} is missing; every migration needs a rollback"
         for f in files
         if f.rollback_sql is None

@@ -331,7 +331,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 @commands.add("types", "write the typed query module from the live schema (scratch database)", URL)
 def cmd_types(args: argparse.Namespace) -> int:
     from .embedded import resolve
-    from .errors import ConfigurationError
+    from .errors import ConfigurationError, QueryLoadError
     from .typegen import generate_types
 
     settings = project_settings(args)
@@ -342,7 +342,13 @@ def cmd_types(args: argparse.Namespace) -> int:
             f"no typed module configured for {settings.project}: set types ="
             ' "PACKAGE/queries.py" under [tool.persistence] in its pyproject.toml'
         )
-    generate_types(resolve(settings).for_migrations())
+    try:
+        generate_types(resolve(settings).for_migrations())
+    except QueryLoadError as ex:
+        # One line for each query that fails, as `check` prints them.
+        for problem in ex.problems:
+            print(f"error: {_one_line(problem, args.url)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -83,7 +84,15 @@ class BatcherFull(PersistenceError):
 
 
 class QueryLoadError(PersistenceError):
-    """A `.sql` file of named queries is malformed; the message names file and line."""
+    """A `.sql` file of named queries is malformed; the message names file and line.
+
+    `problems`: each query's problem, one a line in the message (`persistence types`
+    prints them one a line, as `check` does).
+    """
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()):
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems) or (message,)
 
 
 class QueryError(PersistenceError):

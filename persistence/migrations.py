@@ -14,6 +14,9 @@ tools still read it. On top of it, each run:
 - records a checksum of both files and the rollback SQL at apply time: an edited applied
   migration stops `migrate` (until `accept`), and a rollback still works when its file
   changed or is gone;
+- refuses a migration that holds no statement (a file `persistence new` made and nobody
+  filled in yet) before applying anything: applied empty, its SQL would later read as
+  an edit of an applied migration and never run;
 - sets `lock_timeout` and `statement_timeout` (a DDL statement queued behind a long
   transaction must not block every reader queued behind it), overridable per migration
   with `-- lock_timeout: 30s` / `-- statement_timeout: 1h` headers. These replace the
@@ -46,8 +49,10 @@ from ._migration_records import Applied, HistoryEntry
 from ._migration_sql import (
     MigrationFile,
     ancestors,
+    checksum_of,
     find_heads,
     format_duration,
+    has_statement,
     is_transactional,
     load_files,
     render_for_psql,
@@ -91,6 +96,32 @@ class MigrationState:
     @property
     def applied(self) -> bool:
         return self.applied_at is not None
+
+
+def _never_ran(mid: str, applied: dict[str, Applied]) -> str:
+    """What to say of applied migration `mid` when `_applied_empty`: why, and the way out."""
+    steps = len(applied) - list(applied).index(mid)
+    after = f" and the {steps - 1} applied after it" if steps > 1 else ""
+    return (
+        f"applied migration {mid!r} was applied before its SQL was written (it held no"
+        " statement then), so that SQL never ran: roll it back (`persistence rollback"
+        f" --steps {steps}` undoes it{after}) and migrate again"
+    )
+
+
+def _applied_empty(a: Applied, f: MigrationFile) -> bool:
+    """Whether `a` was applied from a statement-less start of `f` (as `persistence new`
+    wrote it, the SQL appended since): its recorded checksum is that of such a start and
+    the rollback stored then. Only the checksum is kept, not the SQL, hence the search
+    (over the leading lines up to the first statement)."""
+    start = ""
+    for line in ["", *f.sql.splitlines(keepends=True)]:
+        start += line
+        if has_statement(start):
+            return False
+        if checksum_of(start, a.rollback_sql) == a.checksum:
+            return True
+    return False
 
 
 class Migrator:
@@ -169,8 +200,9 @@ class Migrator:
 
         Raises:
             MigrationError: an applied file was edited or is gone, a migration failed (a
-                failed transactional migration leaves nothing behind), or a pending migration
-                `-- requires:` an extension the server lacks (before anything is applied).
+                failed transactional migration leaves nothing behind), or (before anything
+                is applied) a pending migration holds no statement or `-- requires:` an
+                extension the server lacks.
         """
         files = self.load()
         by_id = {f.id: f for f in files}
@@ -183,6 +215,7 @@ class Migrator:
             if target is not None:
                 wanted = ancestors(target, by_id) | {target}
                 pending = [f for f in pending if f.id in wanted]
+            self._refuse_empty(pending)
             blocked = unavailable_migrations(backend.connection, pending)
             if blocked and not skip_unavailable:
                 mid, why = next(iter(blocked.items()))
@@ -246,6 +279,10 @@ class Migrator:
             self._header(dry_run)
             if not chosen:
                 self.out("nothing to roll back")
+            elif target is None and len(chosen) < steps:
+                self.out(
+                    f"note      only {len(chosen)} applied: rolling back {len(chosen)}, not {steps}"
+                )
             for a, undo in undos:
                 if dry_run:
                     self.out(f"-- would roll back {a.id}\n{undo.strip()}\n")
@@ -273,15 +310,19 @@ class Migrator:
         return undo
 
     def accept(self, ids: Sequence[str]) -> None:
-        """Record the current content of edited applied migrations as the applied one.
+        """Record the current content of edited applied migrations as applied, without
+        running it.
 
-        For a deliberate edit (a comment, a fix already applied by hand): `migrate` then
-        stops refusing. The database is not changed otherwise.
+        For an edit whose change is already in the database (a comment, a fix made by
+        hand): `migrate` then stops refusing. Nothing of the migration runs, and the
+        database is not changed otherwise: an edit that still has to run is rolled back
+        (with the rollback stored when it was applied) and migrated again instead.
 
         Raises:
             MigrationError: before recording anything, if one of `ids` has no file, is not
-                applied, is unchanged, or has no record of ours to replace (marked applied
-                by `yoyo mark` or another tool: `baseline` records it).
+                applied, is unchanged, has no record of ours to replace (marked applied
+                by `yoyo mark` or another tool: `baseline` records it), or was applied
+                before its SQL was written (its SQL never ran: roll it back and migrate).
         """
         files = {f.id: f for f in self.load()}
         with self._session() as backend:
@@ -308,11 +349,20 @@ class Migrator:
                         f"{mid!r} is unchanged since it was applied: nothing to accept",
                         migration=mid,
                     )
+                if _applied_empty(a, files[mid]):
+                    raise MigrationError(
+                        f"{_never_ran(mid, applied)}; accepting would record it as run;"
+                        " nothing was accepted",
+                        migration=mid,
+                    )
             with backend.transaction():
                 for mid in ids:
                     records.accept(backend.connection, files[mid])
             for mid in ids:
-                self.out(f"accepted  {mid}: its current content is now the applied one")
+                self.out(
+                    f"accepted  {mid}: its current content is recorded as applied, without"
+                    " running it (the database was not changed)"
+                )
 
     def baseline(self, target: str | None = None) -> list[str]:
         """Record migrations as applied without running them, to adopt an existing database.
@@ -406,6 +456,9 @@ class Migrator:
             PersistenceError: in production, before anything else.
         """
         refuse_in_production(self.settings, "reset")
+        # Every migration is applied again: one without a statement is refused before the
+        # rollback, not after it.
+        self._refuse_empty(self.load())
         with self._session() as backend:
             count = len(records.read_applied(backend.connection))
         self.rollback(count, confirm=confirm)
@@ -469,15 +522,55 @@ class Migrator:
                 " nothing was applied",
                 migration=missing[0],
             )
-        for mid, a in applied.items():
-            f = files.get(mid)
-            if f is not None and a.checksum is not None and a.checksum != f.checksum:
+        edited = [
+            f
+            for mid, a in applied.items()
+            if (f := files.get(mid)) is not None
+            and a.checksum is not None
+            and a.checksum != f.checksum
+        ]
+        if not edited:
+            return
+        for f in edited:
+            if _applied_empty(applied[f.id], f):
                 raise MigrationError(
-                    f"applied migration {mid!r} was edited since it was applied ({f.path} or"
-                    " its rollback). Put the file back, or, if the edit is deliberate, run"
-                    f" `persistence accept {mid}`; to change the schema, add a new migration",
-                    migration=mid,
+                    f"{_never_ran(f.id, applied)}; nothing was applied", migration=f.id
                 )
+        # All of them, as `status` lists them: one at a time, each fix meets the next.
+        if len(edited) == 1:
+            which = f"applied migration {edited[0].id!r} was edited since it was applied"
+            where = f"{edited[0].path} or its rollback"
+        else:
+            which = f"{len(edited)} applied migrations were edited since they were applied"
+            where = ", ".join(f"{f.id!r}: {f.path}" for f in edited) + ", or their rollbacks"
+        ids = " ".join(f.id for f in edited)
+        files_ = "file" if len(edited) == 1 else "files"
+        raise MigrationError(
+            f"{which} ({where}); an edit never runs. Put the {files_} back; to change the"
+            " schema, add a new migration (or roll back and migrate again); if the change"
+            " is already in the database (made by hand, or only a comment changed),"
+            f" `persistence accept {ids}` records the {files_} as applied without running"
+            " them; nothing was applied",
+            migration=edited[0].id,
+        )
+
+    def _refuse_empty(self, files: Sequence[MigrationFile]) -> None:
+        """Refuse migrations with no statement before any is applied: applied, such a
+        file (`persistence new`'s, not filled in yet) would be recorded as run, and the
+        SQL written into it later would read as an edit and never run."""
+        empty = [f for f in files if not has_statement(f.sql)]
+        if not empty:
+            return
+        if len(empty) == 1:
+            which = f"migration {empty[0].id} holds no SQL statement ({empty[0].path})"
+            todo = "write its SQL (and its rollback's), or delete the file and its rollback"
+        else:
+            paths = ", ".join(str(f.path) for f in empty)
+            which = f"{len(empty)} migrations hold no SQL statement ({paths})"
+            todo = (
+                "write their SQL (and their rollbacks'), or delete those files and their rollbacks"
+            )
+        raise MigrationError(f"{which}: {todo}; nothing was applied", migration=empty[0].id)
 
     def _header(self, dry_run: bool) -> None:
         mode = " (dry run: nothing is changed)" if dry_run else ""

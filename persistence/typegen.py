@@ -51,7 +51,7 @@ def generate_types(settings: Settings, out: Output = print) -> Path:
             migrator.migrate(skip_unavailable=True)
         source, problems, _, skipped = typed_source(settings, scratch)
     if problems:
-        raise QueryLoadError("\n".join(problems))
+        raise QueryLoadError("\n".join(problems), problems=problems)
     if skipped or unavailable:
         for mid, why in unavailable.items():
             out(f"skipped migration {mid}: {why}")

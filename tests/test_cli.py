@@ -309,3 +309,30 @@ def test_every_command_and_make_target_is_in_the_readme() -> None:
     table = readme.split("## Makefile targets", 1)[1].split("\n## ", 1)[0]
     # A row names a target as `make x ...` or, after a slash, as `x`.
     assert [t for t in targets if not re.search(rf"`(make )?{t}[` ]", table)] == []
+
+
+def test_types_prints_each_failing_query_on_its_own_line(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.persistence]\nqueries = "queries"\nmigrations = "migrations"\ntypes = "typed.py"\n'
+    )
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_t.sql").write_text("create table t (id int, name text);\n")
+    (tmp_path / "migrations" / "0001_t.rollback.sql").write_text("drop table t;\n")
+    (tmp_path / "queries").mkdir()
+    queries = tmp_path / "queries" / "t.sql"
+    queries.write_text(
+        "-- name: all_rows()\nselec * from t;\n\n"
+        "-- name: names()\nselect nmae from t;\n\n"
+        "-- name: ids()\nselect id from t;\n"
+    )
+    assert main(["--project", str(tmp_path), "types"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    # One line per query, as `check` prints them, not one line with both.
+    assert err.splitlines() == [
+        f"error: {queries}:2: query 't.all_rows': syntax error at or near \"selec\"",
+        f"error: {queries}:5: query 't.names': column \"nmae\" does not exist",
+    ]
+    assert not (tmp_path / "typed.py").exists()

@@ -728,8 +728,9 @@ def test_migrate_check_is_a_ci_gate(three: Settings, capsys) -> None:
     out, err = capsys.readouterr()
     assert out.splitlines()[1:] == ["changed      0003_index"]
     assert err == (
-        "error: 1 applied changed or missing (0003_index): put the file back, or run"
-        " `persistence accept ID` if the edit is deliberate\n"
+        "error: 1 applied changed or missing (0003_index): put the file back, or, if the"
+        " change is already in the database, `persistence accept ID` records the file as"
+        " applied without running it\n"
     )
     # A plain status fails on it too, with the same line.
     assert run_cli(three, "status") == 1
@@ -1080,3 +1081,158 @@ def test_lock_holder_of_another_role_shows_what_is_visible(project: Settings) ->
         finally:
             admin.execute("select pg_advisory_unlock_all()")
             admin.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_a_migration_without_a_statement_is_refused_before_anything_is_applied(
+    three: Settings, capsys
+) -> None:
+    # `persistence new`, then `migrate` before the SQL is written: applied empty, the SQL
+    # written later would read as an edit, and `accept` would record it as run.
+    folder = three.migrations_dir
+    assert folder is not None
+    assert main(["--project", str(three.project), "new", "add_rating"]) == 0
+    up, down = folder / "0004_add_rating.sql", folder / "0004_add_rating.rollback.sql"
+    assert capsys.readouterr().out.splitlines() == [
+        f"created   {up}",
+        f"created   {down}",
+        f"next      write its SQL in {up.name} and its undo in {down.name}",
+    ]
+    refusal = (
+        f"error: migration 0004_add_rating holds no SQL statement ({up}): write its SQL (and"
+        " its rollback's), or delete the file and its rollback; nothing was applied\n"
+    )
+    for dry_run in ([], ["--dry-run"]):
+        assert run_cli(three, "migrate", *dry_run) == 1
+        assert capsys.readouterr() == ("", refusal)
+    assert tables(three) == [], "not even the migrations before it were applied"
+    assert [s.state for s in quiet(three).status()] == ["pending"] * 4
+    # check fails on it too, naming the file, before proving anything.
+    assert check_migrations(three, out=lambda _: None) == [
+        f"0004_add_rating: {up} holds no SQL statement: write its SQL (and its rollback's),"
+        " or delete the file and its rollback"
+    ]
+    # Comments, blank lines and stray semicolons are no statement; every such file is named.
+    write(folder, "0005_more", "-- depends: 0004_add_rating\n/* later */\n;\n\n", "")
+    with pytest.raises(MigrationError) as caught:
+        quiet(three).migrate()
+    assert str(caught.value) == (
+        f"2 migrations hold no SQL statement ({up}, {folder / '0005_more.sql'}): write their"
+        " SQL (and their rollbacks'), or delete those files and their rollbacks; nothing was"
+        " applied"
+    )
+    (folder / "0005_more.sql").unlink()
+    (folder / "0005_more.rollback.sql").unlink()
+    # A target short of it applies; reset, which would apply it, refuses before rolling back.
+    assert quiet(three).migrate(target="0003_index") == ["0002_users", "0001_orders", "0003_index"]
+    with pytest.raises(MigrationError, match="0004_add_rating holds no SQL statement"):
+        quiet(three).reset()
+    assert "orders_user_idx" in tables(three)
+    # Written, it applies.
+    up.write_text(up.read_text() + "alter table users add column rating int;\n")
+    down.write_text(down.read_text() + "alter table users drop column rating;\n")
+    assert quiet(three).migrate() == ["0004_add_rating"]
+    with psycopg.connect(three.conninfo()) as conn:
+        assert conn.execute("select rating from users").fetchall() == []
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_migrate_names_every_edited_migration_and_accept_says_it_runs_nothing(
+    three: Settings, capsys
+) -> None:
+    quiet(three).migrate()
+    folder = three.migrations_dir
+    assert folder is not None
+    for mid in ("0002_users", "0003_index"):
+        path = folder / f"{mid}.sql"
+        path.write_text(path.read_text() + "-- edited\n")
+    assert run_cli(three, "migrate") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "error: 2 applied migrations were edited since they were applied ('0002_users':"
+        f" {folder / '0002_users.sql'}, '0003_index': {folder / '0003_index.sql'}, or their"
+        " rollbacks); an edit never runs. Put the files back; to change the schema, add a new"
+        " migration (or roll back and migrate again); if the change is already in the"
+        " database (made by hand, or only a comment changed), `persistence accept 0002_users"
+        " 0003_index` records the files as applied without running them; nothing was"
+        " applied\n"
+    )
+    assert run_cli(three, "accept", "0002_users", "0003_index") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"accepted  {mid}: its current content is recorded as applied, without running it"
+        " (the database was not changed)"
+        for mid in ("0002_users", "0003_index")
+    ]
+    assert [s.state for s in quiet(three).status()] == ["ok", "ok", "ok"]
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_rollback_steps_zero_beyond_or_with_nothing_applied_is_never_silent(
+    three: Settings, capsys
+) -> None:
+    quiet(three).migrate()
+    for steps in ("0", "-1"):
+        assert run_cli(three, "rollback", "--steps", steps) == 2
+        assert capsys.readouterr() == (
+            "",
+            f"persistence: error: --steps takes 1 or more, not {steps} (`persistence status`"
+            " lists what is applied)\n",
+        )
+    assert len(tables(three)) == 5, "nothing was rolled back"
+    assert run_cli(three, "rollback", "--steps", "5") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "note      only 3 applied: rolling back 3, not 5"
+    assert [line.split()[-3] for line in out[2:] if line.startswith("rolled back")] == [
+        "0003_index",
+        "0001_orders",
+        "0002_users",
+    ]
+    assert tables(three) == []
+    for dry_run in ([], ["--dry-run"]):
+        assert run_cli(three, "rollback", *dry_run) == 1
+        assert capsys.readouterr().err == (
+            f"error: no migration is applied on {three.masked_url}: nothing was rolled back\n"
+        )
+    # With --target, nothing after ID is where the database was asked to be.
+    quiet(three).migrate()
+    assert run_cli(three, "rollback", "--target", "0003_index") == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["nothing to roll back"]
+
+
+@pytest.mark.usefixtures("no_env_url")
+def test_sql_written_into_a_migration_applied_empty_is_not_accepted(
+    three: Settings, capsys
+) -> None:
+    # The state an earlier version left: `new`, `migrate` (applied empty), then the SQL
+    # written into the applied file. baseline records it the same way.
+    folder = three.migrations_dir
+    assert folder is not None
+    quiet(three).migrate()
+    up, down = new_migration(folder, "add_rating")
+    assert quiet(three).baseline("0004_add_rating") == ["0004_add_rating"]
+    quiet(three).migrate(target="0003_index")
+    up.write_text(up.read_text() + "alter table users add column rating int;\n")
+    down.write_text(down.read_text() + "alter table users drop column rating;\n")
+    never_ran = (
+        "applied migration '0004_add_rating' was applied before its SQL was written (it held"
+        " no statement then), so that SQL never ran: roll it back (`persistence rollback"
+        " --steps 1` undoes it) and migrate again"
+    )
+    assert run_cli(three, "migrate") == 1
+    assert capsys.readouterr() == ("", f"error: {never_ran}; nothing was applied\n")
+    assert run_cli(three, "accept", "0004_add_rating") == 1
+    assert capsys.readouterr() == (
+        "",
+        f"error: {never_ran}; accepting would record it as run; nothing was accepted\n",
+    )
+    assert [s.state for s in quiet(three).status()][-1] == "changed"
+    # The way out it names: the rollback stored then (empty) runs, then the SQL does.
+    assert run_cli(three, "rollback", "--steps", "1") == 0
+    assert run_cli(three, "migrate") == 0
+    with psycopg.connect(three.conninfo()) as conn:
+        assert conn.execute("select rating from users").fetchall() == []
+    # An edit to a migration that held SQL when applied is accepted as before.
+    path = folder / "0002_users.sql"
+    path.write_text(path.read_text() + "-- a comment\n")
+    assert run_cli(three, "accept", "0002_users") == 0
