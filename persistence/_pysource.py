@@ -124,19 +124,39 @@ def from_imports(lines: list[str], width: int) -> list[str]:
 
 
 def annotated(name: str, annotation: str, indent: int, width: int) -> list[str]:
-    """`name: annotation` at `indent`; too long for a line, the annotation goes in
-    parentheses on a line of its own, as ruff splits it.
+    """`name: annotation` at `indent`; too long for a line, split as ruff splits it:
+    inside the brackets of a lone subscript, else in parentheses on a line of its own.
 
     >>> annotated("when", "datetime | None", 4, 88)
     ['    when: datetime | None']
     >>> annotated("when", "datetime | None", 4, 20)
     ['    when: (', '        datetime | None', '    )']
+    >>> annotated("tags", "list[str | None]", 4, 20)
+    ['    tags: list[', '        str | None', '    ]']
+    >>> annotated("tags", "list[str] | None", 4, 20)
+    ['    tags: (', '        list[str] | None', '    )']
     """
     pad = " " * indent
     line = f"{pad}{name}: {annotation}"
     if len(line) <= width:
         return [line]
+    # One subscript (no | outside its brackets): ruff splits inside its brackets.
+    head, bracket, inner = annotation.partition("[")
+    if bracket and annotation.endswith("]") and _closes_last(annotation, len(head)):
+        body = f"{pad}    {inner[:-1]}"
+        if len(body) <= width:
+            return [f"{pad}{name}: {head}[", body, f"{pad}]"]
     return [f"{pad}{name}: (", f"{pad}    {annotation}", f"{pad})"]
+
+
+def _closes_last(text: str, start: int) -> bool:
+    """Whether the bracket opened at `text[start]` is closed by the last character."""
+    depth = 0
+    for i, ch in enumerate(text[start:], start):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if depth == 0:
+            return i == len(text) - 1
+    return False
 
 
 def union(head: str, parts: list[str], width: int) -> list[str]:
