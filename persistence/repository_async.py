@@ -337,6 +337,7 @@ class AsyncBaseRepository(Generic[T]):
             raise QueryError(f"{spec.name}.update: nothing to change")
         cols = spec.columns_of(changes, "update")
         await self._check()
+        spec.rows.check_sendable("update", changes)  # the values insert would take
         changes = spec.rows.adapt(dict(changes))
         shape, params = spec.key(pk)
         stmt = spec.statement(

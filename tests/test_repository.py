@@ -560,6 +560,12 @@ def test_insert_and_insert_many_refuse_the_same_values(db: Database) -> None:
         items.insert(naive)
     with pytest.raises(DatabaseError, match=r"row 1: created_at \(timestamp with time zone\)"):
         items.insert_many([naive])
+    stored = items.insert(item(3))
+    with pytest.raises(DatabaseError, match=r"created_at \(timestamp with time zone\)"):
+        items.update(stored.id, created_at=datetime(2026, 1, 1))  # as insert refuses
+    with pytest.raises(DatabaseError, match=r"price \(numeric\) got a str"):
+        items.update(stored.id, price="7")  # which the server would have converted
+    assert (items.get(stored.id)) == stored, "nothing changed"
     assert "got a naive datetime (no tzinfo" in str(one.value)
     assert "give an aware datetime" in str(one.value)
     assert "the column's Python type" not in str(one.value), "it is a datetime already"
@@ -671,6 +677,16 @@ class Data(BaseRepository[Datum]):
     table = "data"
 
 
+@dataclass
+class DatumAsText:
+    id: int
+    n: str | None = None  # annotated str: sent as text, which the server parses
+
+
+class DataAsText(BaseRepository[DatumAsText]):
+    table = "data"
+
+
 def test_a_value_the_server_or_driver_refuses_is_named_by_its_column(
     db: Database,
 ) -> None:
@@ -683,8 +699,10 @@ def test_a_value_the_server_or_driver_refuses_is_named_by_its_column(
         data.insert(Datum(1, s="a\x00b"))
     with pytest.raises(DatabaseError, match=r"^column n: integer out of range in 'data\.insert'"):
         data.insert(Datum(2, n=2**40))
+    with pytest.raises(DatabaseError, match=r"^n \(integer\) got a str .* in 'data\.update'"):
+        data.update(9, n="lots", s="lots")  # refused before it is sent, as by insert
     with pytest.raises(DatabaseError, match=r"^column n: invalid input syntax .* 'data\.update'"):
-        data.update(9, n="lots", s="lots")
+        DataAsText(db).update(9, n="lots")  # sent as text: the server names no column
     with pytest.raises(DatabaseError, match=r"^column small: smallint out of range") as ex:
         data.update(9, small=70_000)
     assert ex.value.sqlstate == "22003"

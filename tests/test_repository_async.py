@@ -563,6 +563,12 @@ async def test_insert_and_insert_many_refuse_the_same_values(db: AsyncDatabase) 
         await items.insert(naive)
     with pytest.raises(DatabaseError, match=r"row 1: created_at \(timestamp with time zone\)"):
         await items.insert_many([naive])
+    stored = await items.insert(item(3))
+    with pytest.raises(DatabaseError, match=r"created_at \(timestamp with time zone\)"):
+        await items.update(stored.id, created_at=datetime(2026, 1, 1))  # as insert refuses
+    with pytest.raises(DatabaseError, match=r"price \(numeric\) got a str"):
+        await items.update(stored.id, price="7")  # which the server would have converted
+    assert (await items.get(stored.id)) == stored, "nothing changed"
     assert "got a naive datetime (no tzinfo" in str(one.value)
     assert "give an aware datetime" in str(one.value)
     assert "the column's Python type" not in str(one.value), "it is a datetime already"
@@ -674,6 +680,16 @@ class Data(AsyncBaseRepository[Datum]):
     table = "data"
 
 
+@dataclass
+class DatumAsText:
+    id: int
+    n: str | None = None  # annotated str: sent as text, which the server parses
+
+
+class DataAsText(AsyncBaseRepository[DatumAsText]):
+    table = "data"
+
+
 async def test_a_value_the_server_or_driver_refuses_is_named_by_its_column(
     db: AsyncDatabase,
 ) -> None:
@@ -686,8 +702,10 @@ async def test_a_value_the_server_or_driver_refuses_is_named_by_its_column(
         await data.insert(Datum(1, s="a\x00b"))
     with pytest.raises(DatabaseError, match=r"^column n: integer out of range in 'data\.insert'"):
         await data.insert(Datum(2, n=2**40))
+    with pytest.raises(DatabaseError, match=r"^n \(integer\) got a str .* in 'data\.update'"):
+        await data.update(9, n="lots", s="lots")  # refused before it is sent, as by insert
     with pytest.raises(DatabaseError, match=r"^column n: invalid input syntax .* 'data\.update'"):
-        await data.update(9, n="lots", s="lots")
+        await DataAsText(db).update(9, n="lots")  # sent as text: the server names no column
     with pytest.raises(DatabaseError, match=r"^column small: smallint out of range") as ex:
         await data.update(9, small=70_000)
     assert ex.value.sqlstate == "22003"
