@@ -348,22 +348,13 @@ class Settings:
         return cls(
             database_url=url_from_env(env),
             env=env.get("PERSISTENCE_ENV", "development").strip().lower(),
-            pool_min=_number(env, "DB_POOL_MIN", int, 5),
-            pool_max=_number(env, "DB_POOL_MAX", int, 20),
-            pool_timeout=_number(env, "DB_POOL_TIMEOUT", float, 30.0),
-            pool_max_idle=_number(env, "DB_POOL_MAX_IDLE", float, 600.0),
-            statement_timeout=_number(env, "DB_STATEMENT_TIMEOUT", float, 30.0),
-            connect_timeout=_number(env, "DB_CONNECT_TIMEOUT", float, 5.0),
-            idle_in_transaction_timeout=_number(env, "DB_IDLE_IN_TRANSACTION_TIMEOUT", float, 60.0),
             application_name=env.get("DB_APPLICATION_NAME", "persistence"),
-            slow_query_ms=_number(env, "DB_SLOW_QUERY_MS", float, 500.0),
             sslmode=env.get("DB_SSLMODE") or None,
             project=root,
             queries_dir=dirs["queries"],
             migrations_dir=dirs["migrations"],
             seeds_dir=dirs["seeds"],
             types_path=dirs.get("types"),
-            migration_lock_timeout=_number(env, "DB_MIGRATION_LOCK_TIMEOUT", float, 600.0),
             migration_url=env.get("DATABASE_MIGRATION_URL", "").strip() or None,
             tenant_setting=env.get("DB_TENANT_SETTING", "app.tenant_id").strip(),
             json=env.get("DB_JSON", "json").strip().lower() or "json",
@@ -371,26 +362,32 @@ class Settings:
             embedded_home=env_folder(env, "PERSISTENCE_HOME"),
             pooler=_pooler(env),
             replica_urls=split_urls(env.get("DATABASE_REPLICA_URLS", "")),
-            replica_max_lag=_number(env, "DB_REPLICA_MAX_LAG", float, 10.0),
-            replica_wait=_number(env, "DB_REPLICA_WAIT", float, 0.5),
+            **{
+                name: _number(env, variable, kind, cls.__dataclass_fields__[name].default)
+                for name, (variable, kind) in _NUMBERS.items()
+            },
         )
 
 
 #: The longest duration PostgreSQL takes (its timeouts are an int of milliseconds).
 MAX_MS = 2147483647
-#: The settings that are durations, by the variable that sets each: seconds, or
-#: milliseconds for those in `_MS`.
-_DURATIONS = {
-    "pool_timeout": "DB_POOL_TIMEOUT",
-    "pool_max_idle": "DB_POOL_MAX_IDLE",
-    "statement_timeout": "DB_STATEMENT_TIMEOUT",
-    "connect_timeout": "DB_CONNECT_TIMEOUT",
-    "idle_in_transaction_timeout": "DB_IDLE_IN_TRANSACTION_TIMEOUT",
-    "slow_query_ms": "DB_SLOW_QUERY_MS",
-    "migration_lock_timeout": "DB_MIGRATION_LOCK_TIMEOUT",
-    "replica_max_lag": "DB_REPLICA_MAX_LAG",
-    "replica_wait": "DB_REPLICA_WAIT",
+#: The settings that are numbers, by the variable that sets each and its type.
+_NUMBERS: dict[str, tuple[str, type[int] | type[float]]] = {
+    "pool_min": ("DB_POOL_MIN", int),
+    "pool_max": ("DB_POOL_MAX", int),
+    "pool_timeout": ("DB_POOL_TIMEOUT", float),
+    "pool_max_idle": ("DB_POOL_MAX_IDLE", float),
+    "statement_timeout": ("DB_STATEMENT_TIMEOUT", float),
+    "connect_timeout": ("DB_CONNECT_TIMEOUT", float),
+    "idle_in_transaction_timeout": ("DB_IDLE_IN_TRANSACTION_TIMEOUT", float),
+    "slow_query_ms": ("DB_SLOW_QUERY_MS", float),
+    "migration_lock_timeout": ("DB_MIGRATION_LOCK_TIMEOUT", float),
+    "replica_max_lag": ("DB_REPLICA_MAX_LAG", float),
+    "replica_wait": ("DB_REPLICA_WAIT", float),
 }
+#: The settings that are durations (every float one), by the variable that sets each:
+#: seconds, or milliseconds for those in `_MS`.
+_DURATIONS = {name: variable for name, (variable, kind) in _NUMBERS.items() if kind is float}
 _MS = {"slow_query_ms": 1}
 
 
@@ -415,12 +412,10 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], de
     if not raw:
         return default
     try:
-        value = kind(raw)
+        # A float that is not finite passes: __post_init__ refuses it, naming the variable.
+        return kind(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
-    if not math.isfinite(value):
-        raise ConfigurationError(f"{name} must be a finite number, not {raw!r}")
-    return value
 
 
 def _pooler(env: Mapping[str, str]) -> str | None:
