@@ -16,8 +16,12 @@ __all__ = ["PROJECT_KEYS", "find_project", "has_persistence_table", "project_dir
 
 #: The keys `[tool.persistence]` understands; any other is a typo, refused.
 PROJECT_KEYS = ("queries", "migrations", "seeds", "types")
-_EXAMPLES = {"queries": "queries", "migrations": "migrations", "seeds": "seeds"}
-_EXAMPLES["types"] = "app/queries.py"
+_EXAMPLES = {
+    "queries": "queries",
+    "migrations": "migrations",
+    "seeds": "seeds",
+    "types": "app/queries.py",
+}
 
 
 def find_project(start: Path | None = None) -> Path:
@@ -51,13 +55,6 @@ def has_persistence_table(pyproject: Path) -> bool:
         return "[tool.persistence" in text
 
 
-def _read_pyproject(pyproject: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(pyproject.read_text())
-    except tomllib.TOMLDecodeError as ex:
-        raise ConfigurationError(f"{pyproject}: {ex}") from None
-
-
 def project_dirs(root: Path) -> dict[str, Path]:
     """Folders from `[tool.persistence]` in the project's pyproject.toml, else defaults.
 
@@ -68,7 +65,10 @@ def project_dirs(root: Path) -> dict[str, Path]:
     table: dict[str, Any] = {}
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
-        table = _read_pyproject(pyproject).get("tool", {}).get("persistence", {})
+        try:
+            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("persistence", {})
+        except tomllib.TOMLDecodeError as ex:
+            raise ConfigurationError(f"{pyproject}: {ex}") from None
     for key in table:
         if key not in PROJECT_KEYS:
             close = difflib.get_close_matches(key, PROJECT_KEYS, n=1)
