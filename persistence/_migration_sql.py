@@ -38,6 +38,7 @@ __all__ = [
     "new_migration",
     "read_text",
     "render_for_psql",
+    "rollback_path",
     "run_statements",
     "set_timeouts",
     "split_statements",
@@ -63,7 +64,7 @@ class MigrationFile:
 
     @property
     def rollback_path(self) -> Path:
-        return self.path.with_name(f"{self.id}.rollback.sql")
+        return rollback_path(self.path.parent, self.id)
 
     @property
     def checksum(self) -> str:
@@ -72,6 +73,11 @@ class MigrationFile:
     @property
     def transactional(self) -> bool:
         return is_transactional(self.sql)
+
+
+def rollback_path(directory: Path, mid: str) -> Path:
+    """Where the rollback of migration `mid` in `directory` is: `NNNN_name.rollback.sql`."""
+    return directory / f"{mid}.rollback.sql"
 
 
 def load_files(directory: Path) -> list[MigrationFile]:
@@ -94,7 +100,7 @@ def load_files(directory: Path) -> list[MigrationFile]:
                 migration=m.id,
             )
         text = read_text(path)
-        rollback = path.with_name(f"{m.id}.rollback.sql")
+        rollback = rollback_path(path.parent, m.id)
         headers = directives(text)
         depends = tuple(headers.get("depends", "").split())
         requires = tuple(headers.get("requires", "").replace(",", " ").split())
@@ -197,7 +203,7 @@ def new_migration(
     heads = find_heads(files)
     directory.mkdir(parents=True, exist_ok=True)
     up = directory / f"{mid}.sql"
-    down = directory / f"{mid}.rollback.sql"
+    down = rollback_path(directory, mid)
     depends = f"-- depends: {' '.join(heads)}\n" if heads else ""
     forward, backward = updated_at_migration(list(updated_at)) if updated_at else ("", "")
     up.write_text(f"-- {name.replace('_', ' ')}\n{depends}\n{forward}")

@@ -56,6 +56,7 @@ from ._migration_sql import (
     is_transactional,
     load_files,
     render_for_psql,
+    rollback_path,
     run_statements,
     set_timeouts,
 )
@@ -304,7 +305,7 @@ class Migrator:
         if undo is None:
             raise MigrationError(
                 f"no rollback for {a.id!r}: none was stored when it was applied and"
-                f" {self.directory / (a.id + '.rollback.sql')} does not exist",
+                f" {rollback_path(self.directory, a.id)} does not exist",
                 migration=a.id,
             )
         return undo
@@ -442,8 +443,7 @@ class Migrator:
             undo, source = f.rollback_sql, str(f.rollback_path)
         else:
             raise MigrationError(
-                f"no rollback for {mid!r}: none stored and no"
-                f" {self.directory / (mid + '.rollback.sql')}",
+                f"no rollback for {mid!r}: none stored and no {rollback_path(self.directory, mid)}",
                 migration=mid,
             )
         after = "-- Run by hand, it is not recorded: status still lists the migration as applied."
@@ -585,7 +585,7 @@ class Migrator:
         def unrecord() -> None:
             records.unrecord(backend, a)
 
-        path = self.directory / f"{a.id}.rollback.sql"
+        path = rollback_path(self.directory, a.id)
         self._run(backend, a.id, path, undo, unrecord, transactional=transactional, undo=True)
 
     def _run(
