@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from ._migration_sql import reset_timeouts
 from .errors import MigrationError
 
 #: Key of the advisory lock every run holds ("persist!" as a bigint).
@@ -46,7 +47,7 @@ def take_lock(conn: psycopg.Connection[Any], wait: float, out: Callable[[str], N
             " ends, or wait longer with --lock-timeout SECONDS (DB_MIGRATION_LOCK_TIMEOUT)"
         ) from None
     finally:
-        conn.execute("reset lock_timeout; reset statement_timeout")
+        reset_timeouts(conn)
 
 
 def _holder(conn: psycopg.Connection[Any]) -> str:

@@ -38,6 +38,7 @@ __all__ = [
     "new_migration",
     "read_text",
     "render_for_psql",
+    "reset_timeouts",
     "rollback_path",
     "run_statements",
     "set_timeouts",
@@ -180,6 +181,11 @@ def set_timeouts(conn: psycopg.Connection[Any], text: str, *, local: bool) -> No
     headers = directives(text)
     for name, default in DEFAULT_TIMEOUTS.items():
         conn.execute("select set_config(%s, %s, %s)", (name, headers.get(name, default), local))
+
+
+def reset_timeouts(conn: psycopg.Connection[Any]) -> None:
+    """Set the timeouts `set_timeouts` sets back to the session's defaults."""
+    conn.execute("; ".join(f"reset {name}" for name in DEFAULT_TIMEOUTS))
 
 
 def new_migration(

@@ -56,6 +56,7 @@ from ._migration_sql import (
     is_transactional,
     load_files,
     render_for_psql,
+    reset_timeouts,
     rollback_path,
     run_statements,
     set_timeouts,
@@ -619,7 +620,7 @@ class Migrator:
                 else:
                     set_timeouts(conn, text, local=False)
                     run_statements(conn, path, text, transactional=False, name=self._name(path))
-                    conn.execute("reset lock_timeout; reset statement_timeout")
+                    reset_timeouts(conn)
                     with backend.transaction():
                         record()
             except MigrationError as ex:
