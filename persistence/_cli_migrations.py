@@ -35,14 +35,13 @@ commands = Commands()
 
 
 def _name(text: str) -> str:
-    from ._migration_sql import MIGRATION_NAME
+    from ._migration_sql import check_name
+    from .errors import MigrationError
 
-    if not MIGRATION_NAME.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a migration name: use lowercase letters, digits and underscores"
-            " (add_users)"
-        )
-    return text
+    try:
+        return check_name(text)
+    except MigrationError as ex:  # a usage error: argparse says so, exit code 2
+        raise argparse.ArgumentTypeError(str(ex)) from None
 
 
 def _migrator(args: argparse.Namespace) -> Migrator:

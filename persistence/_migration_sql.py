@@ -24,9 +24,9 @@ from .errors import MigrationError, detail_without_values
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
-    "MIGRATION_NAME",
     "MigrationFile",
     "ancestors",
+    "check_name",
     "checksum_of",
     "directives",
     "failure",
@@ -47,7 +47,7 @@ __all__ = [
 
 #: What every migration runs with, unless its headers say otherwise.
 DEFAULT_TIMEOUTS = {"lock_timeout": "5s", "statement_timeout": "15min"}
-MIGRATION_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
+_MIGRATION_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
 _DIRECTIVE = re.compile(r"^\s*--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 
 
@@ -199,10 +199,7 @@ def new_migration(
         MigrationError: `name` is not lowercase letters, digits and underscores; or, as
             `load_files`, the existing migrations do not load.
     """
-    if not MIGRATION_NAME.fullmatch(name):
-        raise MigrationError(
-            f"migration name {name!r}: use lowercase letters, digits and underscores"
-        )
+    check_name(name)
     files = load_files(directory)
     numbers = [int(m.group()) for f in files if (m := re.match(r"\d+", f.id))]
     mid = f"{max(numbers, default=0) + 1:04d}_{name}"
@@ -217,6 +214,16 @@ def new_migration(
         f"-- rollback of {mid}: undo everything {up.name} does, in reverse\n\n{backward}"
     )
     return up, down
+
+
+def check_name(name: str) -> str:
+    """`name`, if it can name a migration (`persistence new NAME`); else MigrationError."""
+    if not _MIGRATION_NAME.fullmatch(name):
+        raise MigrationError(
+            f"{name!r} is not a migration name: use lowercase letters, digits and underscores"
+            " (add_users)"
+        )
+    return name
 
 
 def find_heads(files: Sequence[MigrationFile]) -> list[str]:
