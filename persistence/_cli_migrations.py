@@ -70,7 +70,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             raise UsageError("migrate --check looks at every migration; it takes no --target")
         migrator = _migrator(args)
         states = migrator.status()
-        print(f"database  {migrator.settings.masked_url} (check: nothing is changed)")
+        migrator._header("check")
         for st in states:
             if st.state in _FAILING:
                 print(f"{st.state:<12} {st.id}")

@@ -228,7 +228,7 @@ class Migrator:
                     migration=mid,
                 )
             pending = [f for f in pending if f.id not in blocked]
-            self._header(dry_run)
+            self._header("dry run" if dry_run else None)
             for mid, why in blocked.items():
                 self.out(f"skipped   {mid}: {why}")
             if not pending:
@@ -278,7 +278,7 @@ class Migrator:
             undos = [(a, self._undo(a, files)) for a in chosen]
             if chosen and confirm is not None and not dry_run:
                 confirm([a.id for a in chosen])
-            self._header(dry_run)
+            self._header("dry run" if dry_run else None)
             if not chosen:
                 self.out("nothing to roll back")
             elif target is None and len(chosen) < steps:
@@ -389,7 +389,7 @@ class Migrator:
                 for f in files
                 if f.id in wanted and (f.id not in applied or applied[f.id].checksum is None)
             ]
-            self._header(False)
+            self._header()
             if not chosen:
                 self.out("nothing to baseline: every migration asked for is already recorded")
             with backend.transaction():
@@ -573,9 +573,10 @@ class Migrator:
             )
         raise MigrationError(f"{which}: {todo}; nothing was applied", migration=empty[0].id)
 
-    def _header(self, dry_run: bool) -> None:
-        mode = " (dry run: nothing is changed)" if dry_run else ""
-        self.out(f"database  {self.settings.masked_url}{mode}")
+    def _header(self, mode: str | None = None) -> None:
+        """The database, and the `mode` ("dry run", "check") that changes nothing."""
+        note = f" ({mode}: nothing is changed)" if mode else ""
+        self.out(f"database  {self.settings.masked_url}{note}")
 
     def _apply(self, backend: Backend, f: MigrationFile) -> None:
         self._run(backend, f.id, f.path, f.sql, lambda: records.record(backend, f))
