@@ -1,4 +1,5 @@
-"""What `Database` and `AsyncDatabase` share that does no I/O."""
+"""What `Database` and `AsyncDatabase` share: no I/O but polling an idle connection's
+socket (`has_unread_input`)."""
 
 from __future__ import annotations
 

@@ -270,7 +270,7 @@ def translate(
     if gone or (isinstance(ex, psycopg.OperationalError) and sqlstate is None):
         # The client lost, or never had, a connection: the server went away or
         # terminated this session.
-        reason = _first_line(primary).removeprefix("connection failed: ")
+        reason = _lines_joined(primary).removeprefix("connection failed: ")
         advice = connection_advice(reason)
         return ConnectionFailed(f"connection failed{where}: {reason}{advice}")
     return DatabaseError(f"{primary}{where}", sqlstate=sqlstate, query=query)
@@ -444,6 +444,7 @@ def _words(cls: type) -> str:
     return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
 
 
-def _first_line(text: str) -> str:
+def _lines_joined(text: str) -> str:
+    """`text`'s non-blank lines, stripped, on one line (spaces inside a line are kept)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return " ".join(lines) if lines else text
