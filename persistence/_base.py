@@ -16,24 +16,10 @@ from psycopg import sql
 
 from ._replica_state import format_lsn, parse_lsn
 from .config import Settings
-from .errors import (
-    DISCONNECT_STATES,
-    ConnectionFailed,
-    OutcomeUnknown,
-    PersistenceError,
-    translate,
-)
+from .errors import ConnectionFailed, OutcomeUnknown, PersistenceError, translate
+from .errors import in_name as in_name  # the database twins import these two from here
+from .errors import is_disconnect as is_disconnect
 from .metrics import Metrics, slow
-
-
-def is_disconnect(ex: BaseException, conn: psycopg.BaseConnection[Any] | None) -> bool:
-    """Whether `ex` says the connection died (so a read may safely run again)."""
-    if not isinstance(ex, psycopg.Error):
-        return False
-    if conn is not None and conn.broken:
-        return True
-    state = ex.sqlstate or ""
-    return state.startswith("08") or state in DISCONNECT_STATES
 
 
 def has_unread_input(conn: psycopg.BaseConnection[Any]) -> bool:
@@ -369,11 +355,6 @@ class DatabaseBase:
             role=None if error else str(role),
             servers=(primary, *replicas) if replicas else (),
         )
-
-
-def in_name(name: str | None) -> str:
-    """The words naming the query in an error message: `` in 'name'``, or nothing."""
-    return f" in {name!r}" if name else ""
 
 
 def _where(url: str | None) -> dict[str, str]:
