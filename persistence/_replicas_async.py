@@ -25,12 +25,12 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import _deadline
 from ._acompat import ajoin, asleep, aspawn
-from ._base import ServerHealth, has_unread_input, in_name, is_disconnect, logger
+from ._base import ServerHealth, has_unread_input, logger
 from ._connect import connection_kwargs
 from ._replica_state import STATUS, WAL_POSITION, ReplicaState
 from ._types import AsyncOperation, R
 from .config import Settings
-from .errors import scrub, translate
+from .errors import in_name, is_disconnect, scrub, translate
 
 __all__ = ["AsyncReplicaSet"]
 
@@ -236,7 +236,8 @@ class AsyncReplicaSet:
                 return _SKIP, None  # the primary serves this one; the replica is fine
             if ex.sqlstate in _PRIMARY_ONLY:
                 return _PRIMARY, None
-            if _is_disconnect(ex, conn):
+            # A server going down says so without a SQLSTATE ("server closed the connection").
+            if is_disconnect(ex, conn, without_sqlstate=True):
                 self._down(replica, self._reason(ex))
                 logger.info(
                     "replica %s lost%s; the read runs on another server",
@@ -308,8 +309,3 @@ class AsyncReplicaSet:
                 )
             )
         return found
-
-
-def _is_disconnect(ex: psycopg.Error, conn: AsyncConnection[Any] | None) -> bool:
-    # A server going down says so without a SQLSTATE ("server closed the connection").
-    return is_disconnect(ex, conn) or (isinstance(ex, psycopg.OperationalError) and not ex.sqlstate)

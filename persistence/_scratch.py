@@ -6,6 +6,7 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -16,8 +17,10 @@ from .config import Settings
 
 __all__ = [
     "create_database",
+    "create_on",
     "database_name",
     "drop_database",
+    "drop_on",
     "on_database",
     "scratch_database",
     "temporary_database",
@@ -38,14 +41,24 @@ def on_database(settings: Settings, dbname: str) -> Settings:
     return dataclasses.replace(settings, database_url=psycopg.conninfo.make_conninfo("", **params))
 
 
+def create_on(conn: psycopg.Connection[Any], name: str, template: str | None = None) -> None:
+    """Create database `name` on `conn`'s server, empty or cloned from `template`."""
+    stmt = sql.SQL("create database {}").format(sql.Identifier(name))
+    if template:
+        stmt += sql.SQL(" template {}").format(sql.Identifier(template))
+    conn.execute(stmt)
+
+
+def drop_on(conn: psycopg.Connection[Any], name: str) -> None:
+    """Drop database `name` if there is one, disconnecting whoever is still on it."""
+    conn.execute(_DROP.format(sql.Identifier(name)))
+
+
 def create_database(settings: Settings, name: str, template: str | None = None) -> Settings:
     """(Re)create database `name`, empty or cloned from `template`; return its settings."""
     with connect(settings) as conn:
-        conn.execute(_DROP.format(sql.Identifier(name)))
-        stmt = sql.SQL("create database {}").format(sql.Identifier(name))
-        if template:
-            stmt += sql.SQL(" template {}").format(sql.Identifier(template))
-        conn.execute(stmt)
+        drop_on(conn, name)
+        create_on(conn, name, template)
     # A database recreated under the same name has new type oids: read them again.
     forget_types()
     return on_database(settings, name)
@@ -54,7 +67,7 @@ def create_database(settings: Settings, name: str, template: str | None = None) 
 def drop_database(settings: Settings, name: str) -> None:
     """Drop database `name`, disconnecting whoever is still on it."""
     with connect(settings) as conn:
-        conn.execute(_DROP.format(sql.Identifier(name)))
+        drop_on(conn, name)
     forget_types()
 
 

@@ -83,6 +83,23 @@ def _check_operator(op: Any) -> LiteralString:
     )
 
 
+#: The temporary table `upsert_many` copies its rows into, then merges from.
+STAGE = sql.Identifier("_persistence_upsert")
+DROP_STAGE = sql.SQL("drop table {}").format(STAGE)
+
+
+def create_stage(table: sql.Composable, columns: Sequence[str]) -> sql.Composed:
+    """A temporary table with the columns' types and no constraint (a row is checked
+    once, by the table it goes to).
+
+    >>> print(create_stage(sql.Identifier("items"), ["sku", "name"]).as_string(None))
+    create temporary table "_persistence_upsert" on commit drop as select "sku", "name" from "items" with no data
+    """  # noqa: E501
+    return sql.SQL(
+        "create temporary table {} on commit drop as select {} from {} with no data"
+    ).format(STAGE, _names(columns), table)
+
+
 def _names(columns: Iterable[str]) -> sql.Composed:
     return sql.SQL(", ").join(map(sql.Identifier, columns))
 
@@ -474,9 +491,38 @@ class TableSpec:
             self.table, sets, where, self._columns
         )
 
-    def copy(self, columns: Sequence[str], binary: bool) -> sql.Composed:
+    def merge(
+        self, columns: Sequence[str], conflict: Sequence[str], update: Sequence[str]
+    ) -> sql.Composed:
+        """One INSERT ... ON CONFLICT from the stage, counting inserted and updated rows:
+        a row the statement inserted has xmax = 0; a row it updated carries its own xid.
+
+        >>> @dataclasses.dataclass
+        ... class T:
+        ...     k: int
+        ...     v: str
+        >>> print(TableSpec(T, "t", None, ["k"]).merge(["k", "v"], ["k"], ["v"]).as_string(None))
+        with done as (insert into "t" ("k", "v") select "k", "v" from "_persistence_upsert" on conflict ("k") do update set "v" = excluded."v" returning xmax = 0 as inserted) select count(*) filter (where inserted), count(*) filter (where not inserted) from done
+        """  # noqa: E501
+        return sql.SQL(
+            "with done as (insert into {table} ({cols}) select {cols} from {stage}{action}"
+            " returning xmax = 0 as inserted)"
+            " select count(*) filter (where inserted), count(*) filter (where not inserted)"
+            " from done"
+        ).format(
+            table=self.table,
+            cols=_names(columns),
+            stage=STAGE,
+            action=self.upsert_clause(conflict, update),
+        )
+
+    def copy(
+        self, columns: Sequence[str], binary: bool, into: sql.Composable | None = None
+    ) -> sql.Composed:
+        """COPY FROM STDIN into the table, or `into` (`STAGE`)."""
         fmt = sql.SQL(" (format binary)" if binary else "")
-        return sql.SQL("copy {} ({}) from stdin{}").format(self.table, _names(columns), fmt)
+        table = self.table if into is None else into
+        return sql.SQL("copy {} ({}) from stdin{}").format(table, _names(columns), fmt)
 
     def insert_defaults(self) -> sql.Composed:
         """Insert %s rows made only of column defaults (COPY needs a column): a query

@@ -55,12 +55,16 @@ def _key(conn: Connection[Any] | AsyncConnection[Any]) -> _Key:
     return (info.host, info.port, info.dbname)
 
 
-def _infos(rows: list[tuple[Any, ...]]) -> list[TypeInfo]:
+def _learn(conn: Connection[Any] | AsyncConnection[Any], rows: list[Any]) -> list[TypeInfo]:
+    """The array types of `conn`'s database from `_ARRAYS`' rows, cached."""
     # TypeInfo(name, element oid, array oid): register_array reads exactly these.
-    return [
+    infos = [
         TypeInfo(str(name), int(elem), int(array), delimiter=str(delim))
         for name, elem, array, delim in rows
     ]
+    with _lock:
+        _cache[_key(conn)] = infos
+    return infos
 
 
 def _register(conn: Connection[Any] | AsyncConnection[Any], infos: list[TypeInfo]) -> None:
@@ -72,30 +76,24 @@ def _register(conn: Connection[Any] | AsyncConnection[Any], infos: list[TypeInfo
 
 def register_types(conn: Connection[Any]) -> None:
     """Register the loaders for the database's enum and domain arrays on `conn`."""
-    key = _key(conn)
-    infos = _cache.get(key)
+    infos = _cache.get(_key(conn))
     if infos is None:
         with conn.cursor() as cur:
-            infos = _infos(cur.execute(_ARRAYS).fetchall())
+            infos = _learn(conn, cur.execute(_ARRAYS).fetchall())
         if conn.info.transaction_status:
             conn.rollback()  # not autocommit: leave the connection as we found it
-        with _lock:
-            _cache[key] = infos
     _register(conn, infos)
 
 
 async def aregister_types(conn: AsyncConnection[Any]) -> None:
-    """Register the loaders for the database's enum and domain arrays on `conn`."""
-    key = _key(conn)
-    infos = _cache.get(key)
+    """`register_types` for an async connection."""
+    infos = _cache.get(_key(conn))
     if infos is None:
         async with conn.cursor() as cur:
             await cur.execute(_ARRAYS)
-            infos = _infos(await cur.fetchall())
+            infos = _learn(conn, await cur.fetchall())
         if conn.info.transaction_status:
             await conn.rollback()  # not autocommit: leave the connection as we found it
-        with _lock:
-            _cache[key] = infos
     _register(conn, infos)
 
 

@@ -188,6 +188,7 @@ def _stop_legacy(project: Path) -> None:
 def cmd_db_status(args: argparse.Namespace) -> int:
     from ._urls import mask_url
     from .embedded import EmbeddedServer, project_database, project_databases
+    from .stats import byte_size
 
     settings = settings_of(args)
     server = EmbeddedServer.shared(settings)
@@ -210,22 +211,11 @@ def cmd_db_status(args: argparse.Namespace) -> int:
         for d in projects:
             where = str(d.project) + ("" if d.project and d.project.is_dir() else " (gone)")
             marker = "*" if d.name == mine else " "
-            print(f"{marker} {d.name:<{width}}  {_size(d.size):>8}  {where}")
+            print(f"{marker} {d.name:<{width}}  {byte_size(d.size):>8}  {where}")
     if others:
-        total = _size(sum(d.size for d in others))
+        total = byte_size(sum(d.size for d in others))
         print(f"\n  and {len(others)} other databases ({total}): test sessions, kept templates")
     return 0
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    size = n / 1024
-    for unit in ("kB", "MB"):
-        if size < 1024:
-            return f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 @commands.add("db url", "print the database URL in use (password masked)")

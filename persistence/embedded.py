@@ -32,6 +32,7 @@ from psycopg import sql
 
 from ._connect import connect
 from ._embedded_server import EmbeddedServer, ServerInfo, home
+from ._scratch import create_on, drop_on
 from .config import Settings
 from .errors import ConfigurationError
 
@@ -136,7 +137,7 @@ def _ensure_database(info: ServerInfo, name: str, project: Path) -> None:
         if found is not None:
             return
         try:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            create_on(conn, name)
         except (pg.DuplicateDatabase, pg.UniqueViolation):
             return  # another process made it a moment ago (and comments it)
         comment = sql.SQL("comment on database {} is {}")
@@ -185,9 +186,7 @@ def drop_project_databases(
             for name in dict.fromkeys(names):
                 exists = conn.execute("select 1 from pg_database where datname = %s", [name])
                 if exists.fetchone() is not None:
-                    # WITH (FORCE): a pool or a psql session left on it is disconnected.
-                    stmt = sql.SQL("drop database {} with (force)").format(sql.Identifier(name))
-                    conn.execute(stmt)
+                    drop_on(conn, name)  # a pool or a psql session left on it is disconnected
                     dropped.append(name)
     finally:
         if started:

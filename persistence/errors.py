@@ -188,6 +188,32 @@ _STATE_ERRORS: dict[type[psycopg.Error], type[DatabaseError]] = {
 DISCONNECT_STATES = ("57P01", "57P02", "57P03", "25P03")
 
 
+def is_disconnect(
+    ex: BaseException,
+    conn: psycopg.BaseConnection[Any] | None = None,
+    *,
+    without_sqlstate: bool = False,
+) -> bool:
+    """Whether `ex` says the connection died: `conn` is broken, or the SQLSTATE is of
+    class 08 or in `DISCONNECT_STATES`. With `without_sqlstate`, so does any
+    OperationalError without a SQLSTATE (libpq's "server closed the connection"); the
+    retry path leaves that out: there a read runs again only on the server's word or a
+    broken connection."""
+    if not isinstance(ex, psycopg.Error):
+        return False
+    if conn is not None and conn.broken:
+        return True
+    state = ex.sqlstate
+    if not state:
+        return without_sqlstate and isinstance(ex, psycopg.OperationalError)
+    return state.startswith("08") or state in DISCONNECT_STATES
+
+
+def in_name(name: str | None) -> str:
+    """The words naming the query in an error message: `` in 'name'``, or nothing."""
+    return f" in {name!r}" if name else ""
+
+
 _KEY_COLUMNS = re.compile(r"Key \((.*?)\)=")
 _KEY_DETAIL = re.compile(
     r"Key \((.*?)\)=\(.*\)( (?:already exists|is not present in table|is still referenced"
@@ -230,7 +256,7 @@ def translate(
     """
     if isinstance(ex, PersistenceError):
         return ex
-    where = f" in {query!r}" if query else ""
+    where = in_name(query)
     # Only a pool raises PoolTimeout: psycopg_pool is loaded already (and `persistence
     # --help` does not load it just for this check).
     pool = sys.modules.get("psycopg_pool")
@@ -266,11 +292,10 @@ def translate(
     for pg_class, state_error in _STATE_ERRORS.items():
         if isinstance(ex, pg_class):
             return state_error(f"{primary}{where}", sqlstate=sqlstate, query=query)
-    gone = sqlstate is not None and (sqlstate.startswith("08") or sqlstate in DISCONNECT_STATES)
-    if gone or (isinstance(ex, psycopg.OperationalError) and sqlstate is None):
+    if is_disconnect(ex, without_sqlstate=True):
         # The client lost, or never had, a connection: the server went away or
         # terminated this session.
-        reason = _first_line(primary).removeprefix("connection failed: ")
+        reason = _lines_joined(primary).removeprefix("connection failed: ")
         advice = connection_advice(reason)
         return ConnectionFailed(f"connection failed{where}: {reason}{advice}")
     return DatabaseError(f"{primary}{where}", sqlstate=sqlstate, query=query)
@@ -444,6 +469,7 @@ def _words(cls: type) -> str:
     return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
 
 
-def _first_line(text: str) -> str:
+def _lines_joined(text: str) -> str:
+    """`text`'s non-blank lines, stripped, on one line (spaces inside a line are kept)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return " ".join(lines) if lines else text

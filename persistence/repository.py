@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from psycopg import Connection, Copy, sql
 from psycopg.rows import BaseRowFactory, class_row, tuple_row
 
-from . import _upsert
+from . import _sqlbuild
 from ._comment import strip
 from ._copyrows import CopyGroup, CopyRows, narrow_ints
 from ._sqlbuild import TableSpec
@@ -407,15 +407,14 @@ class BaseRepository(Generic[T]):
             update = tuple(c for c in cols if c not in conflict)
         update = spec.columns_of(update, "update")
         binary = spec.rows.copy_binary(cols)
-        create = spec.statement(("stage", cols), lambda: _upsert.create_stage(spec.table, cols))
+        create = spec.statement(("stage", cols), lambda: _sqlbuild.create_stage(spec.table, cols))
         copy = spec.statement(
-            ("copy_stage", cols, binary), lambda: _upsert.copy_stage(cols, binary)
+            ("copy_stage", cols, binary), lambda: spec.copy(cols, binary, into=_sqlbuild.STAGE)
         )
         merge = spec.statement(
-            ("merge", cols, conflict, update),
-            lambda: _upsert.merge(spec.table, cols, conflict, update),
+            ("merge", cols, conflict, update), lambda: spec.merge(cols, conflict, update)
         )
-        drop = _upsert.DROP_STAGE.as_bytes(None)
+        drop = _sqlbuild.DROP_STAGE.as_bytes(None)
         create, copy, merge = map(self._as_sent, (create, copy, merge))
 
         def op(conn: Connection[Any]) -> Upserted:

@@ -253,13 +253,14 @@ def shown(path: Path) -> Path:
         return path
 
 
-def _size(n: int) -> str:
+def byte_size(n: int) -> str:
+    """`n` bytes as people read them: "512 B", "1.5 kB", and so on up to GB."""
     size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
+    for unit in ("B", "kB", "MB"):
+        if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover
+    return f"{size:.1f} GB"
 
 
 def _when(value: datetime | None) -> str:
@@ -296,13 +297,14 @@ def render(stats: Stats) -> str:
         )
     for t in stats.tables:
         out.append(
-            f"  {t['schema'] + '.' + t['name']:<32} {_size(t['bytes']):>9} {t['rows_estimate']:>9}"
-            f" {t['seq_scan']:>9} {t['idx_scan']:>9} {t['dead_tuples']:>7}"
+            f"  {t['schema'] + '.' + t['name']:<32} {byte_size(t['bytes']):>9}"
+            f" {t['rows_estimate']:>9} {t['seq_scan']:>9} {t['idx_scan']:>9} {t['dead_tuples']:>7}"
             f"  {_when(t['last_vacuum']):<16}  {_when(t['last_analyze'])}"
         )
     out += ["", "indexes never used (unique and primary keys left out)"]
     for i in stats.unused_indexes:
-        out.append(f"  {i['schema']}.{i['name']:<40} on {i['table']:<24} {_size(i['bytes']):>9}")
+        size = byte_size(i["bytes"])
+        out.append(f"  {i['schema']}.{i['name']:<40} on {i['table']:<24} {size:>9}")
     if not stats.unused_indexes:
         out.append("  none")
     out += ["", "connections by database, application and state"]
