@@ -27,7 +27,7 @@ from __future__ import annotations
 import struct
 import typing
 from collections.abc import AsyncGenerator, Iterable, Sequence
-from itertools import count as _counter
+from contextlib import aclosing
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -46,9 +46,6 @@ from .errors import ConfigurationError, DatabaseError, PersistenceError, QueryEr
 __all__ = ["AsyncBaseRepository"]
 
 T = TypeVar("T")
-
-#: Names of the server-side cursors of `stream`: unique per process, as per connection.
-_cursors = _counter()
 
 
 class AsyncBaseRepository(Generic[T]):
@@ -147,11 +144,11 @@ class AsyncBaseRepository(Generic[T]):
         memory stays constant, whatever the number of rows.
 
         The cursor lives in a transaction (the current one, or one of its own that
-        holds a pooled connection until the iteration ends): leave a loop early with
-        ``contextlib.aclosing`` (async) or by closing the iterator, so that the
-        connection goes back at once. Each FETCH is a statement of its own, under
-        the statement timeout; a consumer that pauses between two batches longer
-        than `idle_in_transaction_timeout` loses the cursor with its transaction.
+        holds a pooled connection until the iteration ends): leave a loop early by
+        closing the iterator (``contextlib.aclosing``), so that the connection goes
+        back at once. Each FETCH is a statement of its own, under the statement
+        timeout; a consumer that pauses between two batches longer than
+        `idle_in_transaction_timeout` loses the cursor with its transaction.
 
         Raises:
             QueryError: a filter or order_by name is not a field, or `batch` is not
@@ -165,22 +162,12 @@ class AsyncBaseRepository(Generic[T]):
         stmt = spec.statement(("find", shape, names), lambda: spec.find(shape, names))
         await self._check()
         stmt = self._as_sent(stmt)
-        async with (
-            # Not published: the loop body's calls run outside this transaction.
-            self.db._transaction(publish=False) as conn,
-            conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
-        ):
-            # Each statement under the deadline, as every call's.
-            name = spec.metric("stream")
-            await self.db._guarded(conn, lambda _: cur.execute(stmt, [*params, None, 0]), name)
-            try:
-                while rows := await self.db._guarded(conn, lambda _: cur.fetchmany(batch), name):
-                    for row in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
-                        yield row
-            except GeneratorExit:
-                # Left early: not a failure. Inside a transaction the cursor's savepoint
-                # is released, not rolled back with what the loop body wrote after it.
-                return
+        streamed = self.db._stream(
+            stmt, [*params, None, 0], self._rows, spec.metric("stream"), batch
+        )
+        async with aclosing(streamed):  # left early: closes the cursor at once
+            async for row in streamed:  # noqa: UP028, RUF100 (async cannot `yield from`)
+                yield row
 
     async def count(self, *, include_deleted: bool = False, **filters: Any) -> int:
         """How many rows match the filters (the same filters as `find`)."""
