@@ -425,11 +425,7 @@ class Database(DatabaseBase, Statements):
 
     def _current(self) -> Connection[Any] | None:
         """The connection of the transaction block this task owns, if one is open."""
-        binding = self._owned()
-        if binding is None:
-            return None
-        conn: Connection[Any] = binding.conn
-        return conn
+        return binding.conn if (binding := self._owned()) else None
 
     def _owned(self) -> TxBinding | None:
         """The transaction block this task owns, if one is open."""

@@ -430,11 +430,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
 
     def _current(self) -> AsyncConnection[Any] | None:
         """The connection of the transaction block this task owns, if one is open."""
-        binding = self._owned()
-        if binding is None:
-            return None
-        conn: AsyncConnection[Any] = binding.conn
-        return conn
+        return binding.conn if (binding := self._owned()) else None
 
     def _owned(self) -> TxBinding | None:
         """The transaction block this task owns, if one is open."""
