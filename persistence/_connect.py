@@ -1,11 +1,14 @@
-"""The one door to the server for every connection outside the pool: `connect`.
+"""The tools' door to the server: `connect` (and `open_connection`).
 
 Scratch and template databases, `check`, `types`, the migrator's sessions, seeds and
 the pytest plugin's admin work all open their connections here, so each gets the
 session settings of `Settings.conninfo()` (timeouts, application_name, sslmode) and
 each failure becomes one `PersistenceError` line that says what to do, never a
-traceback and never the password. The pools open theirs in `database_async`, which
-translates the same way.
+traceback and never the password. A service's connections are not opened here: the
+pools, and the direct connections that `AsyncDatabase` and the replica set open
+beside them to learn a server's own reason or status, use the same `conninfo()` and
+`connection_kwargs`, and translate failures as every call's are (`errors.translate`,
+with `pooler_refusal` when the database opens).
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, LiteralString, Protocol, TypeAlias, TypeVar
 
 from psycopg import AsyncConnection, Connection, sql
+from psycopg.rows import BaseRowFactory
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -24,15 +24,9 @@ AsyncOperation: TypeAlias = Callable[[AsyncConnection[Any]], Awaitable[R]]
 
 
 class Executor(Protocol):
-    """What the query runner needs of a `Database`: its `run`, and `_transaction` and
-    `_guarded` (the deadline) for a stream's server-side cursor. The runner depends on
-    this, not on the database module, so imports point one way (database -> runner)."""
-
-    def _transaction(self, *, publish: bool = ...) -> AbstractContextManager[Connection[Any]]: ...
-
-    def _guarded(
-        self, conn: Connection[Any], operation: Operation[R], name: str | None, write: bool = ...
-    ) -> R: ...
+    """What the query runner needs of a `Database`: its `run`, and `_stream` for a
+    select read from a server-side cursor. The runner depends on this, not on the
+    database module, so imports point one way (database -> runner)."""
 
     def run(
         self,
@@ -44,22 +38,19 @@ class Executor(Protocol):
         primary: bool = False,
     ) -> R: ...
 
+    def _stream(
+        self,
+        statement: Query,
+        params: Params,
+        row_factory: BaseRowFactory[R],
+        name: str,
+        batch: int,
+    ) -> Generator[R, None]: ...
+
 
 class AsyncExecutor(Protocol):
     """What the async query runner needs of an `AsyncDatabase`: its `run`, and
-    `_transaction` and `_guarded` (the deadline) for a stream's server-side cursor."""
-
-    def _transaction(
-        self, *, publish: bool = ...
-    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]: ...
-
-    async def _guarded(
-        self,
-        conn: AsyncConnection[Any],
-        operation: AsyncOperation[R],
-        name: str | None,
-        write: bool = ...,
-    ) -> R: ...
+    `_stream` for a select read from a server-side cursor."""
 
     async def run(
         self,
@@ -70,6 +61,15 @@ class AsyncExecutor(Protocol):
         idempotent: bool = False,
         primary: bool = False,
     ) -> R: ...
+
+    def _stream(
+        self,
+        statement: Query,
+        params: Params,
+        row_factory: BaseRowFactory[R],
+        name: str,
+        batch: int,
+    ) -> AsyncGenerator[R, None]: ...
 
 
 @dataclass(frozen=True, slots=True)

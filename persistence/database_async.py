@@ -13,15 +13,16 @@ and only while the block is open.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
+from itertools import count
 from typing import Any, Self
 from weakref import WeakKeyDictionary, WeakSet
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor
-from psycopg.rows import Row
+from psycopg.rows import BaseRowFactory, Row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import _deadline, _json, _telemetry
@@ -42,7 +43,7 @@ from ._replicas_async import AsyncReplicaSet
 from ._retrying_async import AsyncTransactionAttempts
 from ._statements_async import AsyncStatements
 from ._typeinfo import aregister_types
-from ._types import AsyncOperation, Query, R
+from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
 from .errors import ConnectionFailed, PersistenceError
 from .queries import Catalog
@@ -54,6 +55,8 @@ __all__ = ["AsyncDatabase"]
 _RETRIES = 3
 #: Seconds before the retry of a read whose connection died, times the attempt.
 _RETRY_PAUSE = 0.1
+#: Names of the server-side cursors of `_stream`: unique per process, as per connection.
+_cursors = count()
 
 
 #: The database of each connection lent raw by `connection()`, for `_DeadlineCursor`.
@@ -348,6 +351,33 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                 if token is not None:
                     self._tx.reset(token)
 
+    async def _stream(
+        self,
+        statement: Query,
+        params: Params,
+        row_factory: BaseRowFactory[R],
+        name: str,
+        batch: int,
+    ) -> AsyncGenerator[R, None]:
+        """The rows of `statement`, `batch` at a time from a server-side cursor, for the
+        `stream` of repositories and of the query runner (which check `batch`). The
+        cursor lives in `_transaction(publish=False)`; each statement is under the
+        deadline, in the name of `name`; not retried, and not counted in `metrics`."""
+        async with (
+            # Not published: the loop body's calls run outside this transaction.
+            self._transaction(publish=False) as conn,
+            conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=row_factory) as cur,
+        ):
+            await self._guarded(conn, lambda _: cur.execute(statement, params), name)
+            try:
+                while rows := await self._guarded(conn, lambda _: cur.fetchmany(batch), name):
+                    for row in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
+                        yield row
+            except GeneratorExit:
+                # Left early: not a failure. Inside a transaction the cursor's savepoint
+                # is released, not rolled back with what the loop body wrote after it.
+                return
+
     @staticmethod
     def _reached(watch: _deadline.Watch, step: str) -> None:
         """End `watch` on a step that answered; if its deadline cut the connection in
@@ -400,11 +430,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
 
     def _current(self) -> AsyncConnection[Any] | None:
         """The connection of the transaction block this task owns, if one is open."""
-        binding = self._owned()
-        if binding is None:
-            return None
-        conn: AsyncConnection[Any] = binding.conn
-        return conn
+        return binding.conn if (binding := self._owned()) else None
 
     def _owned(self) -> TxBinding | None:
         """The transaction block this task owns, if one is open."""

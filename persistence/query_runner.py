@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator, Iterable, Mapping
-from itertools import count
+from contextlib import closing
 from typing import Any, TypeVar, cast
 
 from psycopg import Connection
@@ -33,9 +33,6 @@ from .queries import Catalog, Query
 __all__ = ["QueryRunner"]
 
 Row = TypeVar("Row")
-
-#: Names of the server-side cursors of `stream`: unique per process, as per connection.
-_cursors = count()
 
 
 class QueryRunner:
@@ -105,23 +102,12 @@ class QueryRunner:
         if batch < 1:
             raise QueryError(f"query {query.name!r}: batch must be at least 1, not {batch}")
         bound = query.bind(params)
-        factory = self._factory(row, query)
-        with (
-            # Not published: the loop body's calls run outside this transaction.
-            self.db._transaction(publish=False) as conn,
-            conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
-        ):
-            # Each statement under the deadline, as every call's.
-            name = query.name
-            self.db._guarded(conn, lambda _: cur.execute(query.sql_bytes, bound), name)
-            try:
-                while rows := self.db._guarded(conn, lambda _: cur.fetchmany(batch), name):
-                    for found in rows:  # noqa: UP028, RUF100 (cannot `yield from`)
-                        yield found
-            except GeneratorExit:
-                # Left early: not a failure. Inside a transaction the cursor's savepoint
-                # is released, not rolled back with what the loop body wrote after it.
-                return
+        streamed = self.db._stream(
+            query.sql_bytes, bound, self._factory(row, query), query.name, batch
+        )
+        with closing(streamed):  # left early: closes the cursor at once
+            for found in streamed:  # noqa: UP028, RUF100 (cannot `yield from`)
+                yield found
 
     def one(
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None

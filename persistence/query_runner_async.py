@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from itertools import count
+from contextlib import aclosing
 from typing import Any, TypeVar, cast
 
 from psycopg import AsyncConnection
@@ -32,9 +32,6 @@ from .queries import Catalog, Query
 __all__ = ["AsyncQueryRunner"]
 
 Row = TypeVar("Row")
-
-#: Names of the server-side cursors of `stream`: unique per process, as per connection.
-_cursors = count()
 
 
 class AsyncQueryRunner:
@@ -104,23 +101,12 @@ class AsyncQueryRunner:
         if batch < 1:
             raise QueryError(f"query {query.name!r}: batch must be at least 1, not {batch}")
         bound = query.bind(params)
-        factory = self._factory(row, query)
-        async with (
-            # Not published: the loop body's calls run outside this transaction.
-            self.db._transaction(publish=False) as conn,
-            conn.cursor(f"persistence_stream_q{next(_cursors)}", row_factory=factory) as cur,
-        ):
-            # Each statement under the deadline, as every call's.
-            name = query.name
-            await self.db._guarded(conn, lambda _: cur.execute(query.sql_bytes, bound), name)
-            try:
-                while rows := await self.db._guarded(conn, lambda _: cur.fetchmany(batch), name):
-                    for found in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
-                        yield found
-            except GeneratorExit:
-                # Left early: not a failure. Inside a transaction the cursor's savepoint
-                # is released, not rolled back with what the loop body wrote after it.
-                return
+        streamed = self.db._stream(
+            query.sql_bytes, bound, self._factory(row, query), query.name, batch
+        )
+        async with aclosing(streamed):  # left early: closes the cursor at once
+            async for found in streamed:  # noqa: UP028, RUF100 (async cannot `yield from`)
+                yield found
 
     async def one(
         self, query: Query, params: Mapping[str, Any], row: type[Row] | None = None

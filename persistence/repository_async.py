@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import struct
 import typing
-from collections.abc import AsyncGenerator, Iterable, Sequence
-from itertools import count as _counter
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from operator import attrgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -46,9 +46,6 @@ from .errors import ConfigurationError, DatabaseError, PersistenceError, QueryEr
 __all__ = ["AsyncBaseRepository"]
 
 T = TypeVar("T")
-
-#: Names of the server-side cursors of `stream`: unique per process, as per connection.
-_cursors = _counter()
 
 
 class AsyncBaseRepository(Generic[T]):
@@ -147,11 +144,11 @@ class AsyncBaseRepository(Generic[T]):
         memory stays constant, whatever the number of rows.
 
         The cursor lives in a transaction (the current one, or one of its own that
-        holds a pooled connection until the iteration ends): leave a loop early with
-        ``contextlib.aclosing`` (async) or by closing the iterator, so that the
-        connection goes back at once. Each FETCH is a statement of its own, under
-        the statement timeout; a consumer that pauses between two batches longer
-        than `idle_in_transaction_timeout` loses the cursor with its transaction.
+        holds a pooled connection until the iteration ends): leave a loop early by
+        closing the iterator (``contextlib.aclosing``), so that the connection goes
+        back at once. Each FETCH is a statement of its own, under the statement
+        timeout; a consumer that pauses between two batches longer than
+        `idle_in_transaction_timeout` loses the cursor with its transaction.
 
         Raises:
             QueryError: a filter or order_by name is not a field, or `batch` is not
@@ -165,22 +162,12 @@ class AsyncBaseRepository(Generic[T]):
         stmt = spec.statement(("find", shape, names), lambda: spec.find(shape, names))
         await self._check()
         stmt = self._as_sent(stmt)
-        async with (
-            # Not published: the loop body's calls run outside this transaction.
-            self.db._transaction(publish=False) as conn,
-            conn.cursor(f"persistence_stream_{next(_cursors)}", row_factory=self._rows) as cur,
-        ):
-            # Each statement under the deadline, as every call's.
-            name = spec.metric("stream")
-            await self.db._guarded(conn, lambda _: cur.execute(stmt, [*params, None, 0]), name)
-            try:
-                while rows := await self.db._guarded(conn, lambda _: cur.fetchmany(batch), name):
-                    for row in rows:  # noqa: UP028, RUF100 (async cannot `yield from`)
-                        yield row
-            except GeneratorExit:
-                # Left early: not a failure. Inside a transaction the cursor's savepoint
-                # is released, not rolled back with what the loop body wrote after it.
-                return
+        streamed = self.db._stream(
+            stmt, [*params, None, 0], self._rows, spec.metric("stream"), batch
+        )
+        async with aclosing(streamed):  # left early: closes the cursor at once
+            async for row in streamed:  # noqa: UP028, RUF100 (async cannot `yield from`)
+                yield row
 
     async def count(self, *, include_deleted: bool = False, **filters: Any) -> int:
         """How many rows match the filters (the same filters as `find`)."""
@@ -244,11 +231,8 @@ class AsyncBaseRepository(Generic[T]):
         values = spec.rows.values(obj, "insert")
         cols = tuple(values)
         stmt = spec.statement(("insert", cols), lambda: spec.insert(cols))
-        try:
+        with _naming_columns(spec.rows, values):
             row = await self._one(stmt, list(values.values()), "insert")
-        except DatabaseError as ex:
-            _name_columns(spec.rows, ex, values)
-            raise
         assert row is not None  # INSERT ... RETURNING always returns the row
         return row
 
@@ -343,11 +327,8 @@ class AsyncBaseRepository(Generic[T]):
         stmt = spec.statement(
             ("update", cols, shape), lambda: spec.update(cols, spec.where_sql(shape))
         )
-        try:
+        with _naming_columns(spec.rows, changes):
             return await self._one(stmt, [*changes.values(), *params], "update")
-        except DatabaseError as ex:
-            _name_columns(spec.rows, ex, changes)
-            raise
 
     async def upsert(
         self, obj: T, *, conflict: Sequence[str], update: Sequence[str] | None = None
@@ -359,19 +340,13 @@ class AsyncBaseRepository(Generic[T]):
         await self._check()
         values = spec.rows.values(obj, "upsert")
         cols = tuple(values)
-        conflict = spec.columns_of(conflict, "conflict")
-        if update is None:
-            update = tuple(c for c in cols if c not in conflict)
-        update = spec.columns_of(update, "update")
+        conflict, update = self._conflict_update(cols, conflict, update)
         stmt = spec.statement(
             ("upsert", cols, conflict, update),
             lambda: spec.insert(cols, spec.upsert_clause(conflict, update)),
         )
-        try:
+        with _naming_columns(spec.rows, values):
             return await self._one(stmt, list(values.values()), "upsert")
-        except DatabaseError as ex:
-            _name_columns(spec.rows, ex, values)
-            raise
 
     async def upsert_many(
         self, objs: Iterable[T], *, conflict: Sequence[str], update: Sequence[str] | None = None
@@ -403,10 +378,7 @@ class AsyncBaseRepository(Generic[T]):
             )
         await self._check()
         cols = group.columns
-        conflict = spec.columns_of(conflict, "conflict")
-        if update is None:
-            update = tuple(c for c in cols if c not in conflict)
-        update = spec.columns_of(update, "update")
+        conflict, update = self._conflict_update(cols, conflict, update)
         binary = spec.rows.copy_binary(cols)
         create = spec.statement(("stage", cols), lambda: _sqlbuild.create_stage(spec.table, cols))
         copy = spec.statement(
@@ -472,6 +444,16 @@ class AsyncBaseRepository(Generic[T]):
         shape, params = spec.key(pk, include_deleted=True)
         stmt = spec.statement((what, shape), lambda: spec.set_deleted(shape, deleted))
         return await self._execute(stmt, params, what) > 0
+
+    def _conflict_update(
+        self, cols: Sequence[str], conflict: Sequence[str], update: Sequence[str] | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """An upsert's `conflict` and `update` columns, checked; `update` defaults to
+        every column of `cols` not in `conflict`."""
+        conflict = self._spec.columns_of(conflict, "conflict")
+        if update is None:
+            update = tuple(c for c in cols if c not in conflict)
+        return conflict, self._spec.columns_of(update, "update")
 
     async def _check(self) -> None:
         """Compare the dataclass with the table once per database (and learn the column
@@ -543,13 +525,19 @@ _COLUMNS = sql.SQL(
 )
 
 
-def _name_columns(rows: CopyRows, error: DatabaseError, values: dict[str, Any]) -> None:
-    """Lead `error`'s message with the column(s) whose value it is about, where the
-    server or driver did not name them (a NUL byte, a number out of range, text its
-    type cannot parse, text too long); on the error path only, re-raised as it is."""
-    columns = rows.culprits(error, values)
-    if columns and error.args:
-        error.args = (f"column {', '.join(columns)}: {error.args[0]}", *error.args[1:])
+@contextmanager
+def _naming_columns(rows: CopyRows, values: dict[str, Any]) -> Iterator[None]:
+    """Lead the message of a `DatabaseError` raised in the block with the column(s)
+    whose value it is about, where the server or driver did not name them (a NUL byte,
+    a number out of range, text its type cannot parse, text too long); on the error
+    path only, re-raised as it is."""
+    try:
+        yield
+    except DatabaseError as error:
+        columns = rows.culprits(error, values)
+        if columns and error.args:
+            error.args = (f"column {', '.join(columns)}: {error.args[0]}", *error.args[1:])
+        raise
 
 
 def _count(value: int | None, what: str) -> int | None:

@@ -64,6 +64,7 @@ RENAMES = {
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
     "aclose": "close",
+    "aclosing": "closing",
     "asleep": "sleep",
     "ALock": "Lock",
     "AEvent": "Event",
