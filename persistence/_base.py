@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import psycopg
 from psycopg import sql
@@ -355,6 +355,26 @@ class DatabaseBase:
             role=None if error else str(role),
             servers=(primary, *replicas) if replicas else (),
         )
+
+
+#: The isolation levels `transaction(isolation=...)` and `retrying(isolation=...)` take.
+Isolation = Literal["serializable", "repeatable read", "read committed"]
+
+
+def isolation_statement(level: str | None) -> bytes | None:
+    """The SET TRANSACTION for `level` (None: nothing, the server's default), refusing
+    any other text, which would become SQL.
+
+    >>> isolation_statement("serializable")
+    b'set transaction isolation level serializable'
+    """
+    if level is None:
+        return None
+    if level not in get_args(Isolation):
+        raise PersistenceError(
+            f"isolation {level!r}: use one of {', '.join(map(repr, get_args(Isolation)))}"
+        )
+    return f"set transaction isolation level {level}".encode()
 
 
 def _where(url: str | None) -> dict[str, str]:

@@ -32,10 +32,12 @@ from ._base import (
     RESET_SESSION,
     DatabaseBase,
     Health,
+    Isolation,
     TxBinding,
     has_unread_input,
     in_name,
     is_disconnect,
+    isolation_statement,
     logger,
 )
 from ._classify import WRITERS, changes_session_query, is_read_query
@@ -249,7 +251,9 @@ class Database(DatabaseBase, Statements):
                 conn.cursor_factory = Cursor
                 _borrowers.pop(conn, None)
 
-    def transaction(self, *, tenant: object = None) -> AbstractContextManager[Connection[Any]]:
+    def transaction(
+        self, *, tenant: object = None, isolation: Isolation | None = None
+    ) -> AbstractContextManager[Connection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
 
         Nested calls become savepoints: an exception inside the inner block rolls back
@@ -259,19 +263,22 @@ class Database(DatabaseBase, Statements):
         lifetime: other tasks, including ones spawned inside the block, never run on it.
 
         `tenant` (or the scope's, see `tenant()`) is set for the transaction, for
-        row-level security policies; only the outermost block sets it.
+        row-level security policies; only the outermost block sets it, and so with
+        `isolation` ("serializable", "repeatable read", "read committed"; the server's
+        default otherwise). Under `force_rollback()` the test's transaction is open
+        already: its level stays.
 
         Raises:
             OutcomeUnknown: the connection died during COMMIT: the transaction may or
                 may not have committed.
             ConnectionFailed: the connection died before COMMIT: nothing was committed.
-            PersistenceError: a nested block was given a tenant.
+            PersistenceError: a nested block was given a tenant or an isolation level.
         """
-        return self._transaction(tenant=tenant)
+        return self._transaction(tenant=tenant, isolation=isolation)
 
     @contextmanager
     def _transaction(
-        self, *, tenant: object = None, publish: bool = True
+        self, *, tenant: object = None, isolation: Isolation | None = None, publish: bool = True
     ) -> Iterator[Connection[Any]]:
         """`transaction()`; `publish=False` keeps a new transaction to the yielded
         connection: the task's other calls go on running outside it. A stream's
@@ -279,9 +286,10 @@ class Database(DatabaseBase, Statements):
         open, and must not be swept into it (and rolled back when the loop is left)."""
         current = self._current()
         if current is not None:
-            if tenant is not None:
+            if tenant is not None or isolation is not None:
+                what = "tenant" if tenant is not None else "isolation level"
                 raise PersistenceError(
-                    "the tenant is set by the outermost transaction block, not a nested one"
+                    f"the {what} is set by the outermost transaction block, not a nested one"
                 )
             # SAVEPOINT, then RELEASE (or ROLLBACK TO), each under the deadline.
             watch = _deadline.arm(current, self.deadline)
@@ -300,6 +308,7 @@ class Database(DatabaseBase, Statements):
                 _deadline.disarm(watch)
             return
         self._check_open()
+        begin = isolation_statement(isolation)
         with self._live_connection(self._pinned) as conn:
             binding = TxBinding(conn, owner())
             committing = ended = False
@@ -312,12 +321,16 @@ class Database(DatabaseBase, Statements):
                     try:
                         acting = self._tenant.get() if tenant is None else str(tenant)
                         binding.tenant = acting
-                        setup, values = self._setup(acting)
+                        pinned = conn is self._pinned  # this "transaction" is a savepoint
+                        if begin and not pinned:
+                            conn.execute(begin)  # first, as the server requires
+                        setup, values = self._setup(None if pinned else acting)
                         if values:
                             conn.execute(setup, values)
                         self._reached(watch, "begin")
                         token = self._tx.set(binding) if publish else None
-                        yield conn
+                        with self._acting_in_savepoint(conn, acting if pinned else None):
+                            yield conn
                         committing = True
                         # Idle in a transaction, a session hears nothing from its server
                         # (notifications wait for the transaction's end) unless the
@@ -435,7 +448,12 @@ class Database(DatabaseBase, Statements):
         return binding
 
     def retrying(
-        self, retries: int = 3, *, backoff: float = 0.05, max_backoff: float = 2.0
+        self,
+        retries: int = 3,
+        *,
+        backoff: float = 0.05,
+        max_backoff: float = 2.0,
+        isolation: Isolation | None = None,
     ) -> TransactionAttempts:
         """Run a transaction block again when it fails with a serialization failure
         (40001) or a deadlock (40P01), up to `retries` more times::
@@ -447,7 +465,7 @@ class Database(DatabaseBase, Statements):
         Between attempts it sleeps `backoff` seconds, doubling up to `max_backoff`, with
         full jitter so that the transactions that collided do not collide again. The
         block must be safe to re-run: everything it wrote was rolled back. After the last
-        attempt the error is raised.
+        attempt the error is raised. `isolation` is each attempt's, as in `transaction()`.
 
         Raises:
             PersistenceError: when called inside a transaction (a retry there would only
@@ -455,7 +473,8 @@ class Database(DatabaseBase, Statements):
         """
         if self._current() is not None:
             raise PersistenceError("retrying() starts its own transaction; call it outside one")
-        return TransactionAttempts(self.transaction, retries, backoff, max_backoff)
+        begin = lambda: self.transaction(isolation=isolation)  # noqa: E731
+        return TransactionAttempts(begin, retries, backoff, max_backoff)
 
     @contextmanager
     def force_rollback(self) -> Iterator[Connection[Any]]:
@@ -550,7 +569,10 @@ class Database(DatabaseBase, Statements):
             # so that, as in autocommit, its failure does not abort the statements after.
             with self._pin_lock:
                 try:
-                    with pinned.transaction():
+                    with (
+                        pinned.transaction(),
+                        self._acting_in_savepoint(pinned, self._tenant.get()),
+                    ):
                         return self._once(pinned, operation, name)
                 except psycopg.Error as ex:
                     raise self._translate(ex, name) from ex
@@ -607,6 +629,23 @@ class Database(DatabaseBase, Statements):
             )
         probe.close()
         return self._translate(ex, name)
+
+    @contextmanager
+    def _acting_in_savepoint(self, conn: Connection[Any], tenant: str | None) -> Iterator[None]:
+        """Act for `tenant` in a savepoint of `force_rollback()`, where a transaction is a
+        savepoint: a transaction-local setting outlives a released savepoint (until the
+        test's transaction ends), so what the setting held before is put back after the
+        block. A block that fails is rolled back to its savepoint, setting and all."""
+        if tenant is None:
+            yield
+            return
+        name = self.settings.tenant_setting
+        before = conn.execute(
+            b"select current_setting(%s, true), set_config(%s, %s, true)", [name, name, tenant]
+        )
+        previous = before.fetchone()
+        yield
+        conn.execute(b"select set_config(%s, %s, true)", [name, previous and previous[0]])
 
     def _as_tenant(self, operation: Operation[R], tenant: str) -> Operation[R]:
         """`operation` in a transaction of its own that first sets the tenant: a

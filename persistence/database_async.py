@@ -31,10 +31,12 @@ from ._base import (
     RESET_SESSION,
     DatabaseBase,
     Health,
+    Isolation,
     TxBinding,
     has_unread_input,
     in_name,
     is_disconnect,
+    isolation_statement,
     logger,
 )
 from ._classify import WRITERS, changes_session_query, is_read_query
@@ -253,7 +255,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                 _borrowers.pop(conn, None)
 
     def transaction(
-        self, *, tenant: object = None
+        self, *, tenant: object = None, isolation: Isolation | None = None
     ) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
         """Run the block in a transaction: commit at the end, roll back on an exception.
 
@@ -264,19 +266,22 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         lifetime: other tasks, including ones spawned inside the block, never run on it.
 
         `tenant` (or the scope's, see `tenant()`) is set for the transaction, for
-        row-level security policies; only the outermost block sets it.
+        row-level security policies; only the outermost block sets it, and so with
+        `isolation` ("serializable", "repeatable read", "read committed"; the server's
+        default otherwise). Under `force_rollback()` the test's transaction is open
+        already: its level stays.
 
         Raises:
             OutcomeUnknown: the connection died during COMMIT: the transaction may or
                 may not have committed.
             ConnectionFailed: the connection died before COMMIT: nothing was committed.
-            PersistenceError: a nested block was given a tenant.
+            PersistenceError: a nested block was given a tenant or an isolation level.
         """
-        return self._transaction(tenant=tenant)
+        return self._transaction(tenant=tenant, isolation=isolation)
 
     @asynccontextmanager
     async def _transaction(
-        self, *, tenant: object = None, publish: bool = True
+        self, *, tenant: object = None, isolation: Isolation | None = None, publish: bool = True
     ) -> AsyncIterator[AsyncConnection[Any]]:
         """`transaction()`; `publish=False` keeps a new transaction to the yielded
         connection: the task's other calls go on running outside it. A stream's
@@ -284,9 +289,10 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         open, and must not be swept into it (and rolled back when the loop is left)."""
         current = self._current()
         if current is not None:
-            if tenant is not None:
+            if tenant is not None or isolation is not None:
+                what = "tenant" if tenant is not None else "isolation level"
                 raise PersistenceError(
-                    "the tenant is set by the outermost transaction block, not a nested one"
+                    f"the {what} is set by the outermost transaction block, not a nested one"
                 )
             # SAVEPOINT, then RELEASE (or ROLLBACK TO), each under the deadline.
             watch = _deadline.arm(current, self.deadline)
@@ -305,6 +311,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                 _deadline.disarm(watch)
             return
         self._check_open()
+        begin = isolation_statement(isolation)
         async with self._live_connection(self._pinned) as conn:
             binding = TxBinding(conn, aowner())
             committing = ended = False
@@ -317,12 +324,16 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                     try:
                         acting = self._tenant.get() if tenant is None else str(tenant)
                         binding.tenant = acting
-                        setup, values = self._setup(acting)
+                        pinned = conn is self._pinned  # this "transaction" is a savepoint
+                        if begin and not pinned:
+                            await conn.execute(begin)  # first, as the server requires
+                        setup, values = self._setup(None if pinned else acting)
                         if values:
                             await conn.execute(setup, values)
                         self._reached(watch, "begin")
                         token = self._tx.set(binding) if publish else None
-                        yield conn
+                        async with self._acting_in_savepoint(conn, acting if pinned else None):
+                            yield conn
                         committing = True
                         # Idle in a transaction, a session hears nothing from its server
                         # (notifications wait for the transaction's end) unless the
@@ -440,7 +451,12 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         return binding
 
     def retrying(
-        self, retries: int = 3, *, backoff: float = 0.05, max_backoff: float = 2.0
+        self,
+        retries: int = 3,
+        *,
+        backoff: float = 0.05,
+        max_backoff: float = 2.0,
+        isolation: Isolation | None = None,
     ) -> AsyncTransactionAttempts:
         """Run a transaction block again when it fails with a serialization failure
         (40001) or a deadlock (40P01), up to `retries` more times::
@@ -452,7 +468,7 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         Between attempts it sleeps `backoff` seconds, doubling up to `max_backoff`, with
         full jitter so that the transactions that collided do not collide again. The
         block must be safe to re-run: everything it wrote was rolled back. After the last
-        attempt the error is raised.
+        attempt the error is raised. `isolation` is each attempt's, as in `transaction()`.
 
         Raises:
             PersistenceError: when called inside a transaction (a retry there would only
@@ -460,7 +476,8 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
         """
         if self._current() is not None:
             raise PersistenceError("retrying() starts its own transaction; call it outside one")
-        return AsyncTransactionAttempts(self.transaction, retries, backoff, max_backoff)
+        begin = lambda: self.transaction(isolation=isolation)  # noqa: E731
+        return AsyncTransactionAttempts(begin, retries, backoff, max_backoff)
 
     @asynccontextmanager
     async def force_rollback(self) -> AsyncIterator[AsyncConnection[Any]]:
@@ -557,7 +574,10 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
             # so that, as in autocommit, its failure does not abort the statements after.
             async with self._pin_lock:
                 try:
-                    async with pinned.transaction():
+                    async with (
+                        pinned.transaction(),
+                        self._acting_in_savepoint(pinned, self._tenant.get()),
+                    ):
                         return await self._once(pinned, operation, name)
                 except psycopg.Error as ex:
                     raise self._translate(ex, name) from ex
@@ -616,6 +636,25 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
             )
         await probe.close()
         return self._translate(ex, name)
+
+    @asynccontextmanager
+    async def _acting_in_savepoint(
+        self, conn: AsyncConnection[Any], tenant: str | None
+    ) -> AsyncIterator[None]:
+        """Act for `tenant` in a savepoint of `force_rollback()`, where a transaction is a
+        savepoint: a transaction-local setting outlives a released savepoint (until the
+        test's transaction ends), so what the setting held before is put back after the
+        block. A block that fails is rolled back to its savepoint, setting and all."""
+        if tenant is None:
+            yield
+            return
+        name = self.settings.tenant_setting
+        before = await conn.execute(
+            b"select current_setting(%s, true), set_config(%s, %s, true)", [name, name, tenant]
+        )
+        previous = await before.fetchone()
+        yield
+        await conn.execute(b"select set_config(%s, %s, true)", [name, previous and previous[0]])
 
     def _as_tenant(self, operation: AsyncOperation[R], tenant: str) -> AsyncOperation[R]:
         """`operation` in a transaction of its own that first sets the tenant: a

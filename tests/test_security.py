@@ -140,6 +140,63 @@ def test_a_query_without_its_where_sees_only_the_tenants_rows(service: Settings)
             assert db.fetch_value("select count(*) from notes") == 1
 
 
+def test_tenants_under_force_rollback_act_as_in_production(service: Settings) -> None:
+    """The pytest plugin's `db` runs everything in one rolled-back transaction, where a
+    transaction is a savepoint: the tenant must be set for each call and block and gone
+    after it, as on a pooled connection, or tests pass that production fails."""
+    with Database(service) as db, db.force_rollback():
+        write(db, 1, "one")  # transaction(tenant=1): the policy lets it in
+        with db.tenant(2):  # a scope, for single statements
+            db.execute("insert into notes (tenant_id, body) values (2, 'two')")
+            assert db.fetch_all("select body from notes") == [("two",)]
+        assert db.fetch_all("select body from notes") == [], "no tenant after the block"
+        with db.transaction(tenant=1):
+            assert db.fetch_all("select body from notes") == [("one",)]
+        assert db.fetch_all("select body from notes") == [], "no tenant after the block"
+        with pytest.raises(DatabaseError, match="row-level security"), db.tenant(1):
+            db.execute("insert into notes (tenant_id, body) values (2, 'x')")
+        with db.tenant(1):  # the failed statement took its tenant with it, no more
+            assert db.fetch_all("select body from notes") == [("one",)]
+
+
+async def test_tenants_under_force_rollback_async(service: Settings) -> None:
+    async with AsyncDatabase(service) as db, db.force_rollback():
+        async with db.transaction(tenant=1):
+            await db.execute("insert into notes (tenant_id, body) values (1, 'one')")
+        with db.tenant(1):
+            assert await db.fetch_all("select body from notes") == [("one",)]
+        assert await db.fetch_all("select body from notes") == []
+
+
+def test_a_tenant_transaction_at_another_isolation_level(service: Settings) -> None:
+    """SET TRANSACTION must come before any query, and the tenant is set by one: the
+    level is an argument, sent first (it was impossible to run a tenant's transaction
+    serializable, and so to use retrying() for what it is for)."""
+    level = "select current_setting('transaction_isolation')"
+    with Database(service) as db:
+        write(db, 1, "one")
+        with db.transaction(tenant=1, isolation="serializable"):
+            assert db.fetch_value(level) == "serializable"
+            assert db.fetch_all("select body from notes") == [("one",)]
+        with db.tenant(1):
+            for attempt in db.retrying(isolation="repeatable read"):
+                with attempt:
+                    assert db.fetch_value(level) == "repeatable read"
+                    db.execute("update notes set body = 'uno'")
+            assert db.fetch_value("select body from notes") == "uno"
+        assert db.fetch_value(level) == "read committed", "the next transaction: the default"
+        snapshot = "isolation 'snapshot': use one of"
+        with pytest.raises(PersistenceError, match=snapshot), db.transaction(isolation="snapshot"):  # type: ignore[arg-type]
+            pass
+        nested = "isolation level is set by the outermost"
+        with (
+            pytest.raises(PersistenceError, match=nested),
+            db.transaction(),
+            db.transaction(isolation="serializable"),
+        ):
+            pass
+
+
 def test_interleaved_tenants_on_one_pooled_connection_never_see_each_other(
     service: Settings,
 ) -> None:
