@@ -83,10 +83,12 @@ def settings_of(args: argparse.Namespace) -> Settings:
     return Settings.from_env(environ, project=project)
 
 
-NO_PROJECT = (
-    "{} is not a project (no [tool.persistence] in a pyproject.toml, no migrations/ or"
-    " queries/): run it in your project, pass --project DIR, or `persistence init`"
-)
+def no_project(settings: Settings) -> str:
+    """The refusal of a command run outside a project, saying what to do."""
+    return (
+        f"{settings.not_a_project}: run it in your project, pass --project DIR,"
+        " or `persistence init`"
+    )
 
 
 def project_settings(args: argparse.Namespace) -> Settings:
@@ -96,7 +98,7 @@ def project_settings(args: argparse.Namespace) -> Settings:
 
     settings = settings_of(args)
     if settings.database_url is None and not settings.in_project:
-        raise ConfigurationError(NO_PROJECT.format(settings.project))
+        raise ConfigurationError(no_project(settings))
     return settings
 
 

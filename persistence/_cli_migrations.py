@@ -14,12 +14,12 @@ from ._cli_args import (
     DRY_RUN,
     JSON,
     LOCK,
-    NO_PROJECT,
     URL,
     Commands,
     UsageError,
     count,
     flag,
+    no_project,
     opt,
     progress,
     resolved,
@@ -281,7 +281,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
     settings = settings_of(args)
     if not settings.in_project:  # migrations/ would be made wherever one stands
-        raise ConfigurationError(NO_PROJECT.format(settings.project))
+        raise ConfigurationError(no_project(settings))
     folder = settings.migrations_folder
     up, down = new_migration(folder, args.name, updated_at=args.updated_at)
     progress(f"created   {up}")

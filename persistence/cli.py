@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 from . import __version__, _cli_migrations
 from ._cli_args import (
     JSON,
-    NO_PROJECT,
     URL,
     Commands,
     UsageError,
     count,
     flag,
+    no_project,
     opt,
     progress,
     project_settings,
@@ -161,7 +161,7 @@ def cmd_db_start(args: argparse.Namespace) -> int:
     if project:
         print(f"database for {settings.project}: {mask_url(url)}")
     else:
-        print(f"no database made: {NO_PROJECT.format(settings.project)}")
+        print(f"no database made: {no_project(settings)}")
     return 0
 
 
@@ -327,7 +327,7 @@ def cmd_types(args: argparse.Namespace) -> int:
     settings = project_settings(args)
     if settings.types_path is None:
         if not settings.in_project:
-            raise ConfigurationError(NO_PROJECT.format(settings.project))
+            raise ConfigurationError(no_project(settings))
         raise ConfigurationError(
             f"no typed module configured for {settings.project}: set types ="
             ' "PACKAGE/queries.py" under [tool.persistence] in its pyproject.toml'

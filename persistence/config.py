@@ -194,6 +194,14 @@ class Settings:
         return self.seeds_dir or self.project / "seeds"
 
     @property
+    def not_a_project(self) -> str:
+        """What `in_project` found missing, for the messages that refuse a folder."""
+        return (
+            f"{self.project} is not a project (no [tool.persistence] in a pyproject.toml,"
+            " no migrations/ or queries/)"
+        )
+
+    @property
     def in_project(self) -> bool:
         """Whether `project` is a project of the toolkit (a `[tool.persistence]` table,
         a migrations/ or queries/ folder): the embedded server makes a database for one,

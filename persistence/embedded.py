@@ -120,10 +120,9 @@ def resolve(settings: Settings) -> Settings:
     server = development_server(settings)
     if not settings.in_project:
         raise ConfigurationError(
-            f"no DATABASE_URL, and {settings.project} is not a project (no"
-            " [tool.persistence] in a pyproject.toml, no migrations/ or queries/), for which"
-            " the embedded server would make a database: set DATABASE_URL, or"
-            " PERSISTENCE_PROJECT to your project's folder"
+            f"no DATABASE_URL, and {settings.not_a_project}, for which the embedded server"
+            " would make a database: set DATABASE_URL, or PERSISTENCE_PROJECT to your"
+            " project's folder"
         )
     info = server.start()
     name = project_database(settings.project)
