@@ -43,16 +43,15 @@ import psycopg
 from . import _migration_records as records
 from . import _telemetry
 from ._connect import connect, pooled
+from ._migration_guards import applied_empty, never_ran, refuse_edited, refuse_empty
 from ._migration_lock import LOCK_KEY as LOCK_KEY
 from ._migration_lock import take_lock
 from ._migration_records import Applied, HistoryEntry
 from ._migration_sql import (
     MigrationFile,
     ancestors,
-    checksum_of,
     find_heads,
     format_duration,
-    has_statement,
     is_transactional,
     load_files,
     render_for_psql,
@@ -98,32 +97,6 @@ class MigrationState:
     @property
     def applied(self) -> bool:
         return self.applied_at is not None
-
-
-def _never_ran(mid: str, applied: dict[str, Applied]) -> str:
-    """What to say of applied migration `mid` when `_applied_empty`: why, and the way out."""
-    steps = len(applied) - list(applied).index(mid)
-    after = f" and the {steps - 1} applied after it" if steps > 1 else ""
-    return (
-        f"applied migration {mid!r} was applied before its SQL was written (it held no"
-        " statement then), so that SQL never ran: roll it back (`persistence rollback"
-        f" --steps {steps}` undoes it{after}) and migrate again"
-    )
-
-
-def _applied_empty(a: Applied, f: MigrationFile) -> bool:
-    """Whether `a` was applied from a statement-less start of `f` (as `persistence new`
-    wrote it, the SQL appended since): its recorded checksum is that of such a start and
-    the rollback stored then. Only the checksum is kept, not the SQL, hence the search
-    (over the leading lines up to the first statement)."""
-    start = ""
-    for line in ["", *f.sql.splitlines(keepends=True)]:
-        start += line
-        if has_statement(start):
-            return False
-        if checksum_of(start, a.rollback_sql) == a.checksum:
-            return True
-    return False
 
 
 class Migrator:
@@ -212,12 +185,12 @@ class Migrator:
             raise MigrationError(f"unknown migration {target!r} in {self.directory}")
         with self._session() as backend:
             applied = records.read_applied(backend.connection)
-            self._refuse_edited(applied, by_id)
+            refuse_edited(applied, by_id, self.directory)
             pending = [f for f in files if f.id not in applied]
             if target is not None:
                 wanted = ancestors(target, by_id) | {target}
                 pending = [f for f in pending if f.id in wanted]
-            self._refuse_empty(pending)
+            refuse_empty(pending)
             blocked = unavailable_migrations(backend.connection, pending)
             if blocked and not skip_unavailable:
                 mid, why = next(iter(blocked.items()))
@@ -351,9 +324,9 @@ class Migrator:
                         f"{mid!r} is unchanged since it was applied: nothing to accept",
                         migration=mid,
                     )
-                if _applied_empty(a, files[mid]):
+                if applied_empty(a, files[mid]):
                     raise MigrationError(
-                        f"{_never_ran(mid, applied)}; accepting would record it as run;"
+                        f"{never_ran(mid, applied)}; accepting would record it as run;"
                         " nothing was accepted",
                         migration=mid,
                     )
@@ -459,7 +432,7 @@ class Migrator:
         refuse_in_production(self.settings, "reset")
         # Every migration is applied again: one without a statement is refused before the
         # rollback, not after it.
-        self._refuse_empty(self.load())
+        refuse_empty(self.load())
         with self._session() as backend:
             count = len(records.read_applied(backend.connection))
         self.rollback(count, confirm=confirm)
@@ -506,72 +479,6 @@ class Migrator:
         """A session for reports: no lock taken, nothing created."""
         with connect(self.settings) as conn:
             yield conn
-
-    def _refuse_edited(self, applied: dict[str, Applied], files: dict[str, MigrationFile]) -> None:
-        missing = [mid for mid in applied if mid not in files]
-        if missing:
-            # As `status` fails on it: migrating on would hide that the folder and the
-            # database disagree.
-            which = (
-                f"applied migration {missing[0]} is"
-                if len(missing) == 1
-                else f"{len(missing)} applied migrations ({', '.join(missing)}) are"
-            )
-            raise MigrationError(
-                f"{which} missing from {self.directory}: put the file back, or roll it back"
-                " first (`persistence rollback` uses the SQL stored when it was applied);"
-                " nothing was applied",
-                migration=missing[0],
-            )
-        edited = [
-            f
-            for mid, a in applied.items()
-            if (f := files.get(mid)) is not None
-            and a.checksum is not None
-            and a.checksum != f.checksum
-        ]
-        if not edited:
-            return
-        for f in edited:
-            if _applied_empty(applied[f.id], f):
-                raise MigrationError(
-                    f"{_never_ran(f.id, applied)}; nothing was applied", migration=f.id
-                )
-        # All of them, as `status` lists them: one at a time, each fix meets the next.
-        if len(edited) == 1:
-            which = f"applied migration {edited[0].id!r} was edited since it was applied"
-            where = f"{edited[0].path} or its rollback"
-        else:
-            which = f"{len(edited)} applied migrations were edited since they were applied"
-            where = ", ".join(f"{f.id!r}: {f.path}" for f in edited) + ", or their rollbacks"
-        ids = " ".join(f.id for f in edited)
-        files_ = "file" if len(edited) == 1 else "files"
-        raise MigrationError(
-            f"{which} ({where}); an edit never runs. Put the {files_} back; to change the"
-            " schema, add a new migration (or roll back and migrate again); if the change"
-            " is already in the database (made by hand, or only a comment changed),"
-            f" `persistence accept {ids}` records the {files_} as applied without running"
-            " them; nothing was applied",
-            migration=edited[0].id,
-        )
-
-    def _refuse_empty(self, files: Sequence[MigrationFile]) -> None:
-        """Refuse migrations with no statement before any is applied: applied, such a
-        file (`persistence new`'s, not filled in yet) would be recorded as run, and the
-        SQL written into it later would read as an edit and never run."""
-        empty = [f for f in files if not has_statement(f.sql)]
-        if not empty:
-            return
-        if len(empty) == 1:
-            which = f"migration {empty[0].id} holds no SQL statement ({empty[0].path})"
-            todo = "write its SQL (and its rollback's), or delete the file and its rollback"
-        else:
-            paths = ", ".join(str(f.path) for f in empty)
-            which = f"{len(empty)} migrations hold no SQL statement ({paths})"
-            todo = (
-                "write their SQL (and their rollbacks'), or delete those files and their rollbacks"
-            )
-        raise MigrationError(f"{which}: {todo}; nothing was applied", migration=empty[0].id)
 
     def _header(self, mode: str | None = None) -> None:
         """The database, and the `mode` ("dry run", "check") that changes nothing."""
