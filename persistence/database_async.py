@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from contextvars import ContextVar
+from contextlib import asynccontextmanager
 from itertools import count
 from typing import Any, Self
 from weakref import WeakKeyDictionary, WeakSet
@@ -26,24 +25,13 @@ from psycopg.rows import BaseRowFactory, Row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import _deadline, _json, _telemetry
-from ._acompat import ALock, aowner, asleep
-from ._base import (
-    RESET_SESSION,
-    DatabaseBase,
-    Health,
-    Isolation,
-    TxBinding,
-    has_unread_input,
-    in_name,
-    is_disconnect,
-    isolation_statement,
-    logger,
-)
+from ._acompat import asleep
+from ._base import RESET_SESSION, Health, has_unread_input, in_name, is_disconnect, logger
 from ._classify import WRITERS, changes_session_query, is_read_query
 from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
 from ._replicas_async import AsyncReplicaSet
-from ._retrying_async import AsyncTransactionAttempts
 from ._statements_async import AsyncStatements
+from ._transactions_async import AsyncTransactions
 from ._typeinfo import aregister_types
 from ._types import AsyncOperation, Params, Query, R
 from .config import Settings
@@ -97,7 +85,7 @@ async def _reset_session(conn: AsyncConnection[Any]) -> None:
     await conn.execute(RESET_SESSION)
 
 
-class AsyncDatabase(DatabaseBase, AsyncStatements):
+class AsyncDatabase(AsyncTransactions, AsyncStatements):
     """A pool of connections to one PostgreSQL database.
 
     Use it as a context manager, or call `open()` and `close()`::
@@ -129,15 +117,6 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
             name=s.application_name,
             open=False,
         )
-        # The transaction block open in this context, per database object. asyncio
-        # copies it into spawned tasks: TxBinding says whose it is and whether it is open.
-        self._tx: ContextVar[TxBinding | None] = ContextVar(
-            f"persistence_tx_{id(self)}", default=None
-        )
-        # Set by force_rollback(): every operation shares this connection, one
-        # statement at a time (concurrent savepoints on one connection would tangle).
-        self._pinned: AsyncConnection[Any] | None = None
-        self._pin_lock = ALock()
         # Connections lent out of the pool, for close() to wait on. A set, because its
         # add and discard are atomic for the sync twin's threads, where += is not.
         self._lent: set[AsyncConnection[Any]] = set()
@@ -254,114 +233,6 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                 conn.cursor_factory = AsyncCursor
                 _borrowers.pop(conn, None)
 
-    def transaction(
-        self, *, tenant: object = None, isolation: Isolation | None = None
-    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
-        """Run the block in a transaction: commit at the end, roll back on an exception.
-
-        Nested calls become savepoints: an exception inside the inner block rolls back
-        only what the inner block did. Only the outermost block commits.
-
-        The transaction belongs to the task (thread) that opened it, for the block's
-        lifetime: other tasks, including ones spawned inside the block, never run on it.
-
-        `tenant` (or the scope's, see `tenant()`) is set for the transaction, for
-        row-level security policies; only the outermost block sets it, and so with
-        `isolation` ("serializable", "repeatable read", "read committed"; the server's
-        default otherwise). Under `force_rollback()` the test's transaction is open
-        already: its level stays.
-
-        Raises:
-            OutcomeUnknown: the connection died during COMMIT: the transaction may or
-                may not have committed.
-            ConnectionFailed: the connection died before COMMIT: nothing was committed.
-            PersistenceError: a nested block was given a tenant or an isolation level.
-        """
-        return self._transaction(tenant=tenant, isolation=isolation)
-
-    @asynccontextmanager
-    async def _transaction(
-        self, *, tenant: object = None, isolation: Isolation | None = None, publish: bool = True
-    ) -> AsyncIterator[AsyncConnection[Any]]:
-        """`transaction()`; `publish=False` keeps a new transaction to the yielded
-        connection: the task's other calls go on running outside it. A stream's
-        server-side cursor needs that: its caller's loop body runs while the block is
-        open, and must not be swept into it (and rolled back when the loop is left)."""
-        current = self._current()
-        if current is not None:
-            if tenant is not None or isolation is not None:
-                what = "tenant" if tenant is not None else "isolation level"
-                raise PersistenceError(
-                    f"the {what} is set by the outermost transaction block, not a nested one"
-                )
-            # SAVEPOINT, then RELEASE (or ROLLBACK TO), each under the deadline.
-            watch = _deadline.arm(current, self.deadline)
-            try:
-                async with current.transaction():
-                    self._reached(watch, "savepoint")
-                    try:
-                        yield current
-                    finally:
-                        watch = _deadline.arm(current, self.deadline)
-            except psycopg.Error as ex:
-                if _deadline.disarm(watch):
-                    raise self._deadline_error("savepoint", write=False) from None
-                raise self._translate(ex) from ex
-            finally:
-                _deadline.disarm(watch)
-            return
-        self._check_open()
-        begin = isolation_statement(isolation)
-        async with self._live_connection(self._pinned) as conn:
-            binding = TxBinding(conn, aowner())
-            committing = ended = False
-            # BEGIN and the tenant set-up, then COMMIT (or ROLLBACK), under the deadline.
-            watch = _deadline.arm(conn, self.deadline)
-            step = "begin"
-            token = None
-            try:
-                async with conn.transaction():
-                    try:
-                        acting = self._tenant.get() if tenant is None else str(tenant)
-                        binding.tenant = acting
-                        pinned = conn is self._pinned  # this "transaction" is a savepoint
-                        if begin and not pinned:
-                            await conn.execute(begin)  # first, as the server requires
-                        setup, values = self._setup(None if pinned else acting)
-                        if values:
-                            await conn.execute(setup, values)
-                        self._reached(watch, "begin")
-                        token = self._tx.set(binding) if publish else None
-                        async with self._acting_in_savepoint(conn, acting if pinned else None):
-                            yield conn
-                        committing = True
-                        # Idle in a transaction, a session hears nothing from its server
-                        # (notifications wait for the transaction's end) unless the
-                        # server ended it: then COMMIT cannot commit anything.
-                        ended = has_unread_input(conn)
-                    finally:
-                        binding.open = False
-                        step = "commit" if committing else "rollback"
-                        watch = _deadline.arm(conn, self.deadline)
-                if self._replicas is not None:
-                    await self._replicas.note_position(conn)
-            except psycopg.Error as ex:
-                if not committing and _deadline.disarm(watch):
-                    raise self._deadline_error(step, write=False) from None
-                if committing and (is_disconnect(ex, conn) or conn.closed):
-                    if ended:
-                        raise ConnectionFailed(
-                            "the server ended the session before COMMIT was sent: the"
-                            f" transaction was lost, nothing committed ({self._translate(ex)})"
-                        ) from ex
-                    raise self._outcome_unknown(ex, "commit") from ex
-                raise self._translate(ex) from ex
-            finally:
-                if _deadline.disarm(watch) and committing:
-                    raise self._deadline_error("commit", write=True)
-                if token is not None:
-                    self._tx.reset(token)
-
     async def _stream(
         self,
         statement: Query,
@@ -388,13 +259,6 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                 # Left early: not a failure. Inside a transaction the cursor's savepoint
                 # is released, not rolled back with what the loop body wrote after it.
                 return
-
-    @staticmethod
-    def _reached(watch: _deadline.Watch, step: str) -> None:
-        """End `watch` on a step that answered; if its deadline cut the connection in
-        the meantime, fail now (the step's answer came, the connection is gone)."""
-        if _deadline.disarm(watch):
-            raise psycopg.OperationalError(f"the connection was cut by the deadline after {step}")
 
     @asynccontextmanager
     async def _live_connection(
@@ -438,63 +302,6 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
                     return
         except PoolTimeout as ex:
             raise await self._pool_timeout(ex, name) from None
-
-    def _current(self) -> AsyncConnection[Any] | None:
-        """The connection of the transaction block this task owns, if one is open."""
-        return binding.conn if (binding := self._owned()) else None
-
-    def _owned(self) -> TxBinding | None:
-        """The transaction block this task owns, if one is open."""
-        binding = self._tx.get()
-        if binding is None or not binding.open or binding.owner is not aowner():
-            return None
-        return binding
-
-    def retrying(
-        self,
-        retries: int = 3,
-        *,
-        backoff: float = 0.05,
-        max_backoff: float = 2.0,
-        isolation: Isolation | None = None,
-    ) -> AsyncTransactionAttempts:
-        """Run a transaction block again when it fails with a serialization failure
-        (40001) or a deadlock (40P01), up to `retries` more times::
-
-            async for attempt in db.retrying(retries=3):
-                async with attempt:
-                    ...  # the whole block runs again on a transient failure
-
-        Between attempts it sleeps `backoff` seconds, doubling up to `max_backoff`, with
-        full jitter so that the transactions that collided do not collide again. The
-        block must be safe to re-run: everything it wrote was rolled back. After the last
-        attempt the error is raised. `isolation` is each attempt's, as in `transaction()`.
-
-        Raises:
-            PersistenceError: when called inside a transaction (a retry there would only
-                re-run a savepoint of a transaction that is already doomed).
-        """
-        if self._current() is not None:
-            raise PersistenceError("retrying() starts its own transaction; call it outside one")
-        begin = lambda: self.transaction(isolation=isolation)  # noqa: E731
-        return AsyncTransactionAttempts(begin, retries, backoff, max_backoff)
-
-    @asynccontextmanager
-    async def force_rollback(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """Run every operation inside the block on one connection, then roll it all back.
-
-        For tests: whatever the block commits, including nested transactions, is undone
-        at the end, in about a millisecond. Every task and thread shares the
-        connection, one statement at a time: a statement outside a transaction block
-        runs in a savepoint of its own, as in autocommit.
-        """
-        async with self.connection() as conn:
-            self._pinned = conn
-            try:
-                async with conn.transaction(force_rollback=True):
-                    yield conn
-            finally:
-                self._pinned = None
 
     async def run(
         self,
@@ -636,25 +443,6 @@ class AsyncDatabase(DatabaseBase, AsyncStatements):
             )
         await probe.close()
         return self._translate(ex, name)
-
-    @asynccontextmanager
-    async def _acting_in_savepoint(
-        self, conn: AsyncConnection[Any], tenant: str | None
-    ) -> AsyncIterator[None]:
-        """Act for `tenant` in a savepoint of `force_rollback()`, where a transaction is a
-        savepoint: a transaction-local setting outlives a released savepoint (until the
-        test's transaction ends), so what the setting held before is put back after the
-        block. A block that fails is rolled back to its savepoint, setting and all."""
-        if tenant is None:
-            yield
-            return
-        name = self.settings.tenant_setting
-        before = await conn.execute(
-            b"select current_setting(%s, true), set_config(%s, %s, true)", [name, name, tenant]
-        )
-        previous = await before.fetchone()
-        yield
-        await conn.execute(b"select set_config(%s, %s, true)", [name, previous and previous[0]])
 
     def _as_tenant(self, operation: AsyncOperation[R], tenant: str) -> AsyncOperation[R]:
         """`operation` in a transaction of its own that first sets the tenant: a
