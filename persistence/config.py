@@ -389,6 +389,7 @@ _NUMBERS: dict[str, tuple[str, type[int] | type[float]]] = {
 #: seconds, or milliseconds for those in `_MS`.
 _DURATIONS = {name: variable for name, (variable, kind) in _NUMBERS.items() if kind is float}
 _MS = {"slow_query_ms": 1}
+_MS_VARIABLES = {_NUMBERS[name][0] for name in _MS}
 
 
 #: A custom setting: two dotted identifiers, as set_config() and policies name it.
@@ -415,7 +416,12 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], de
         # A float that is not finite passes: __post_init__ refuses it, naming the variable.
         return kind(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+        if kind is int:
+            raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
+        unit = "milliseconds" if name in _MS_VARIABLES else "seconds"
+        raise ConfigurationError(
+            f"{name} must be a number of {unit} (like 30 or 0.5), not {raw!r}"
+        ) from None
 
 
 def _pooler(env: Mapping[str, str]) -> str | None:

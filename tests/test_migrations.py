@@ -644,7 +644,9 @@ def test_lock_timeout_flag_and_variable_are_validated(capsys) -> None:
         assert f"must be 0 or more seconds, not '{bad}'" in capsys.readouterr().err
     assert main(["migrate", "--lock-timeout", "soon"]) == 2
     assert "not a number of seconds: 'soon'" in capsys.readouterr().err
-    with pytest.raises(PersistenceError, match="DB_MIGRATION_LOCK_TIMEOUT must be a float"):
+    with pytest.raises(
+        PersistenceError, match="DB_MIGRATION_LOCK_TIMEOUT must be a number of seconds"
+    ):
         Settings.from_env({"DB_MIGRATION_LOCK_TIMEOUT": "10m"})
 
 
