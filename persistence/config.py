@@ -135,7 +135,7 @@ class Settings:
         if self.migration_url is not None:
             parse_url(self.migration_url, "DATABASE_MIGRATION_URL")
         for number, url in enumerate(self.replica_urls, 1):
-            parse_url(url, f"DATABASE_REPLICA_URLS (URL {number})")
+            parse_url(url, f"DATABASE_REPLICA_URLS (URL {number})", replica=True)
         if self.replica_urls and self.database_url is None:
             raise ConfigurationError(
                 "DATABASE_REPLICA_URLS needs DATABASE_URL: replicas are replicas of a primary"
