@@ -18,6 +18,7 @@ from psycopg.rows import class_row
 
 from persistence import (
     CheckViolation,
+    ConnectionFailed,
     Database,
     ForeignKeyViolation,
     NotNullViolation,
@@ -233,6 +234,27 @@ def test_health_reports_the_pool_and_never_the_password(fresh_settings: Settings
     assert not failing.ok
     assert failing.error
     assert secret not in str(failing)
+    assert (failing.pool_open, failing.pool_size, failing.pool_idle) == (False, 0, 0)
+    assert "pool            not open, limits 1-5" in str(failing).splitlines()
+
+
+def test_health_after_a_failed_open_says_the_pool_is_not_open(
+    fresh_settings: Settings,
+) -> None:
+    # Nothing listens on port 1: open() fails before the pool opens.
+    settings = dataclasses.replace(
+        fresh_settings, database_url="postgresql://postgres@127.0.0.1:1/x", pool_min=5
+    )
+    database = Database(settings)
+    with pytest.raises(ConnectionFailed):
+        database.open()
+    report = database.health()
+    assert not report.ok
+    assert "not open" in (report.error or "")
+    assert (report.pool_open, report.pool_size, report.pool_idle) == (False, 0, 0)
+    lines = str(report).splitlines()
+    assert lines[0].startswith("status          FAILING: ")
+    assert lines[5] == f"pool            not open, limits 5-{settings.pool_max}"
 
 
 def test_close_waits_for_work_in_flight(fresh_settings: Settings) -> None:
