@@ -297,8 +297,7 @@ class DatabaseBase:
         if name is not None:
             self.metrics.record(name, seconds, ok)
         elif seconds * 1000 >= self.metrics.slow_ms and statement is not None:
-            text = statement if isinstance(statement, str | bytes) else repr(statement)
-            shown = text.decode(errors="replace") if isinstance(text, bytes) else text
+            shown = statement_text(statement)
             slow(" ".join(shown.split())[:200], seconds * 1000, self.metrics.slow_ms, ok)
 
     def _check_open(self) -> None:
@@ -365,6 +364,24 @@ class DatabaseBase:
             servers=(primary, *replicas) if replicas else (),
             pool_open=not pool.closed,
         )
+
+
+def statement_text(statement: Any) -> str:
+    """A statement as the slow-query log shows it: its SQL text, never a value. A
+    psycopg `sql` object is rendered (not its repr), each `Literal` in it as "?".
+
+    >>> statement_text(sql.SQL("select {} from {}").format(sql.Literal(42), sql.Identifier("t")))
+    'select ? from "t"'
+    """
+    if isinstance(statement, bytes):
+        return statement.decode(errors="replace")
+    if isinstance(statement, str):
+        return statement
+    if isinstance(statement, sql.Composed):
+        return "".join(statement_text(part) for part in statement)
+    if isinstance(statement, sql.SQL | sql.Identifier | sql.Placeholder):
+        return statement.as_string()
+    return "?"  # a Literal (a value), or what we cannot tell is not one
 
 
 def pool_stats(pool: BasePool) -> dict[str, int]:

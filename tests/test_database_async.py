@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import class_row
 
 from persistence import (
@@ -185,6 +186,20 @@ async def test_pool_exhaustion_raises_within_the_pool_timeout(
     # The wait for a connection is not a slow query: none was sent.
     assert "slow query" not in caplog.text
     assert "query 'select 1' failed after" in caplog.text
+
+
+async def test_a_slow_sql_object_is_logged_by_its_text_without_values(
+    fresh_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="persistence")
+    query = sql.SQL("select {} from {} limit 1").format(
+        sql.Literal("s3cret-value"), sql.Identifier("pg_class")
+    )
+    async with AsyncDatabase(dataclasses.replace(fresh_settings, slow_query_ms=0)) as database:
+        assert await database.fetch_value(query) == "s3cret-value"
+    # Not the object's repr, which quotes the literal: the text, each value a "?".
+    assert """slow query 'select ? from "pg_class" limit 1' took""" in caplog.text
+    assert "s3cret" not in caplog.text
 
 
 async def test_idle_connections_above_the_minimum_close_after_pool_max_idle(
