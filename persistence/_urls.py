@@ -120,7 +120,7 @@ def parse_url(url: str, variable: str = "DATABASE_URL", *, replica: bool = False
     # libpq refuses a port outside 1-65535 only when connecting, as "invalid port number".
     if any(p.strip() and not 1 <= int(p) <= 65535 for p in port.split(",")):
         raise ConfigurationError(
-            f"malformed {_which(variable, url, params)}: a port must be 1 to 65535"
+            f"malformed {_which(variable, url, params)}: the port must be a number from 1 to 65535"
         )
     if replica and not params.get("host") and not params.get("hostaddr"):
         raise ConfigurationError(
