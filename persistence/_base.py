@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 
 import psycopg
 from psycopg import sql
+from psycopg_pool.base import BasePool
 
 from ._replica_state import format_lsn, parse_lsn
 from .config import Settings
@@ -110,6 +111,9 @@ class Health:
     role: str | None = None
     #: With read replicas: the primary, then each replica (empty without replicas).
     servers: tuple[ServerHealth, ...] = ()
+    #: Whether the primary's pool is open (False: not opened yet, its open() failed,
+    #: or closed); its figures are then 0.
+    pool_open: bool = True
 
     @property
     def degraded(self) -> list[str]:
@@ -132,8 +136,12 @@ class Health:
                 f"server version  {self.server_version or '-'}",
                 f"role            {self.role or '-'}",
                 f"round trip      {latency}",
-                f"pool            {self.pool_size} open ({self.pool_idle} idle),"
-                f" {self.requests_waiting} waiting, limits {self.pool_min}-{self.pool_max}",
+                (
+                    f"pool            {self.pool_size} open ({self.pool_idle} idle),"
+                    f" {self.requests_waiting} waiting, limits {self.pool_min}-{self.pool_max}"
+                    if self.pool_open
+                    else f"pool            not open, limits {self.pool_min}-{self.pool_max}"
+                ),
                 *(f"server          {server}" for server in self.servers),
             ]
         )
@@ -289,8 +297,7 @@ class DatabaseBase:
         if name is not None:
             self.metrics.record(name, seconds, ok)
         elif seconds * 1000 >= self.metrics.slow_ms and statement is not None:
-            text = statement if isinstance(statement, str | bytes) else repr(statement)
-            shown = text.decode(errors="replace") if isinstance(text, bytes) else text
+            shown = statement_text(statement)
             slow(" ".join(shown.split())[:200], seconds * 1000, self.metrics.slow_ms, ok)
 
     def _check_open(self) -> None:
@@ -322,7 +329,7 @@ class DatabaseBase:
 
     def _health(
         self,
-        stats: dict[str, int],
+        pool: BasePool,
         row: tuple[Any, ...] | None,
         latency: float | None,
         error: str | None,
@@ -331,6 +338,7 @@ class DatabaseBase:
         """`health`'s report from the primary's version, role and pg_is_in_recovery()
         (`row`, None when it failed with `error`), heading the replicas' lines if any."""
         version, role, standby = row if row is not None else (None, None, None)
+        stats = pool_stats(pool)
         primary = ServerHealth(
             url=self.settings.masked_url,
             role=None if error else "replica" if standby else "primary",
@@ -354,7 +362,35 @@ class DatabaseBase:
             error=error,
             role=None if error else str(role),
             servers=(primary, *replicas) if replicas else (),
+            pool_open=not pool.closed,
         )
+
+
+def statement_text(statement: Any) -> str:
+    """A statement as the slow-query log shows it: its SQL text, never a value. A
+    psycopg `sql` object is rendered (not its repr), each `Literal` in it as "?".
+
+    >>> statement_text(sql.SQL("select {} from {}").format(sql.Literal(42), sql.Identifier("t")))
+    'select ? from "t"'
+    """
+    if isinstance(statement, bytes):
+        return statement.decode(errors="replace")
+    if isinstance(statement, str):
+        return statement
+    if isinstance(statement, sql.Composed):
+        return "".join(statement_text(part) for part in statement)
+    if isinstance(statement, sql.SQL | sql.Identifier | sql.Placeholder):
+        return statement.as_string()
+    return "?"  # a Literal (a value), or what we cannot tell is not one
+
+
+def pool_stats(pool: BasePool) -> dict[str, int]:
+    """A pool's figures for a health report: psycopg_pool counts a pool that is not
+    open as holding its minimum size (the connections it would make); it holds none."""
+    stats = pool.get_stats()
+    if pool.closed:
+        stats.update(pool_size=0, pool_available=0, requests_waiting=0)
+    return stats
 
 
 #: The isolation levels `transaction(isolation=...)` and `retrying(isolation=...)` take.

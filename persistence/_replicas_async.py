@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from . import _deadline
 from ._acompat import ajoin, asleep, aspawn
-from ._base import ServerHealth, has_unread_input, logger
+from ._base import ServerHealth, has_unread_input, logger, pool_stats
 from ._connect import connection_kwargs
 from ._replica_state import STATUS, WAL_POSITION, ReplicaState
 from ._types import AsyncOperation, R
@@ -294,7 +294,7 @@ class AsyncReplicaSet:
                 await self._ask(replica)
             except psycopg.Error as ex:
                 error = self._reason(ex)
-            stats = replica.pool.get_stats()
+            stats = pool_stats(replica.pool)
             shown = "down" if error else state.state(self.settings.replica_max_lag)
             found.append(
                 ServerHealth(

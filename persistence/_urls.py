@@ -27,9 +27,18 @@ def split_urls(text: str) -> tuple[str, ...]:
     ('postgresql://r1/app', 'postgresql://r2a,r2b/app')
     >>> split_urls("postgresql://r1/app,, postgresql://r2/app,")
     ('postgresql://r1/app', 'postgresql://r2/app')
+    >>> split_urls("postgresql://r1/app,postgresq://r2/app")
+    ('postgresql://r1/app', 'postgresq://r2/app')
     """
-    parts = re.split(r",\s*(?=postgres(?:ql)?://|,|$)", text.strip())
+    # Before any scheme, so that a typo in one (``postgresq://``) is refused as that,
+    # not glued onto the URL before it.
+    parts = re.split(rf",\s*(?={_SCHEME.pattern}|,|$)", text.strip())
     return tuple(part.strip() for part in parts if part.strip())
+
+
+#: A URL's scheme (RFC 3986): libpq reads a string as a URL only after its own two.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_SCHEMES = ("postgresql://", "postgres://")
 
 
 def mask_url(url: str) -> str:
@@ -42,6 +51,10 @@ def mask_url(url: str) -> str:
         params = parse_url(url)
     except ConfigurationError:
         return "(malformed database URL)"
+    return _masked(url, params)
+
+
+def _masked(url: str, params: Mapping[str, str]) -> str:
     user = quote(params.get("user", ""), safe="")
     auth = f"{user}:***@" if params.get("password") else (f"{user}@" if user else "")
     host = params.get("host", "")
@@ -67,13 +80,23 @@ _ENCODE_HINT = (
 )
 
 
-def parse_url(url: str, variable: str = "DATABASE_URL") -> dict[str, str]:
+def parse_url(url: str, variable: str = "DATABASE_URL", *, replica: bool = False) -> dict[str, str]:
     """Parse with libpq's own parser; its complaint is reported without what it quotes.
+    `replica`: the URL of a replica, which must name its host (without one, libpq
+    connects to the local socket: most likely the primary itself).
 
     Raises:
         ConfigurationError: malformed; the message never contains any part of the URL
             that could be the password.
     """
+    scheme = _SCHEME.match(url.strip())
+    if scheme and scheme.group(0) not in _SCHEMES:
+        # libpq would read the whole URL as key=value pairs and choke on its first word.
+        shown = scrub(scheme.group(0), secrets_of(url))
+        raise ConfigurationError(
+            f"malformed {variable}: it starts with {shown!r}, not postgresql:// or"
+            " postgres://; correct the scheme"
+        )
     try:
         params: dict[str, str] = dict(_conninfo.conninfo_to_dict(url))  # type: ignore[arg-type]
     except (_pg.ProgrammingError, ValueError) as ex:
@@ -94,7 +117,23 @@ def parse_url(url: str, variable: str = "DATABASE_URL") -> dict[str, str]:
         raise ConfigurationError(
             f"malformed {variable}: an '@' after the user name and password; {_ENCODE_HINT}"
         )
+    # libpq refuses a port outside 1-65535 only when connecting, as "invalid port number".
+    if any(p.strip() and not 1 <= int(p) <= 65535 for p in port.split(",")):
+        raise ConfigurationError(
+            f"malformed {_which(variable, url, params)}: the port must be a number from 1 to 65535"
+        )
+    if replica and not params.get("host") and not params.get("hostaddr"):
+        raise ConfigurationError(
+            f"malformed {_which(variable, url, params)}: a replica's URL must name its"
+            " host (postgresql://user:password@HOST:port/database)"
+        )
     return params
+
+
+def _which(variable: str, url: str, params: Mapping[str, str]) -> str:
+    """The variable with the URL (masked) it holds: one of a list is told apart."""
+    shown = _masked(url, params)
+    return f"{variable[:-1]}, {shown})" if variable.endswith(")") else f"{variable} ({shown})"
 
 
 def _quoted(match: re.Match[str]) -> str:

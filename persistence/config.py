@@ -135,7 +135,7 @@ class Settings:
         if self.migration_url is not None:
             parse_url(self.migration_url, "DATABASE_MIGRATION_URL")
         for number, url in enumerate(self.replica_urls, 1):
-            parse_url(url, f"DATABASE_REPLICA_URLS (URL {number})")
+            parse_url(url, f"DATABASE_REPLICA_URLS (URL {number})", replica=True)
         if self.replica_urls and self.database_url is None:
             raise ConfigurationError(
                 "DATABASE_REPLICA_URLS needs DATABASE_URL: replicas are replicas of a primary"
@@ -397,6 +397,7 @@ _NUMBERS: dict[str, tuple[str, type[int] | type[float]]] = {
 #: seconds, or milliseconds for those in `_MS`.
 _DURATIONS = {name: variable for name, (variable, kind) in _NUMBERS.items() if kind is float}
 _MS = {"slow_query_ms": 1}
+_MS_VARIABLES = {_NUMBERS[name][0] for name in _MS}
 
 
 #: A custom setting: two dotted identifiers, as set_config() and policies name it.
@@ -423,7 +424,12 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], de
         # A float that is not finite passes: __post_init__ refuses it, naming the variable.
         return kind(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} must be a {kind.__name__}, not {raw!r}") from None
+        if kind is int:
+            raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
+        unit = "milliseconds" if name in _MS_VARIABLES else "seconds"
+        raise ConfigurationError(
+            f"{name} must be a number of {unit} (like 30 or 0.5), not {raw!r}"
+        ) from None
 
 
 def _pooler(env: Mapping[str, str]) -> str | None:

@@ -536,6 +536,6 @@ class AsyncDatabase(AsyncTransactions, AsyncStatements):
             )
         except Exception as ex:
             error = str(self._translate(ex))
-            return self._health(self._pool.get_stats(), None, None, error, servers)
+            return self._health(self._pool, None, None, error, servers)
         latency = time.perf_counter() - started
-        return self._health(self._pool.get_stats(), row, latency, None, servers)
+        return self._health(self._pool, row, latency, None, servers)

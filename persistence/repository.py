@@ -461,7 +461,15 @@ class BaseRepository(Generic[T]):
         url = self.db.settings.database_url or ""
         if url in self._checked:
             return
-        rows = self.db.fetch_all(_COLUMNS, [spec.regclass])
+
+        def columns(conn: Connection[Any]) -> list[tuple[Any, ...]]:
+            with conn.cursor() as cur:
+                cur.execute(_COLUMNS, [spec.regclass])
+                return cur.fetchall()
+
+        # Named, as the repository's own statements are: in logs, metrics and errors
+        # ("users.table_check"), not the text of a statement the caller never wrote.
+        rows = self.db.run(columns, name=spec.metric("table_check"), statement=_COLUMNS)
         if not rows:
             raise ConfigurationError(f"table {spec.name!r} does not exist (not migrated yet?)")
         spec.learn_columns(

@@ -462,7 +462,15 @@ class AsyncBaseRepository(Generic[T]):
         url = self.db.settings.database_url or ""
         if url in self._checked:
             return
-        rows = await self.db.fetch_all(_COLUMNS, [spec.regclass])
+
+        async def columns(conn: AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            async with conn.cursor() as cur:
+                await cur.execute(_COLUMNS, [spec.regclass])
+                return await cur.fetchall()
+
+        # Named, as the repository's own statements are: in logs, metrics and errors
+        # ("users.table_check"), not the text of a statement the caller never wrote.
+        rows = await self.db.run(columns, name=spec.metric("table_check"), statement=_COLUMNS)
         if not rows:
             raise ConfigurationError(f"table {spec.name!r} does not exist (not migrated yet?)")
         spec.learn_columns(

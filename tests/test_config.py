@@ -162,6 +162,27 @@ def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
         Settings.from_env({**base, **env})
 
 
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DB_POOL_MAX": "abc"}, "DB_POOL_MAX must be an integer, not 'abc'"),
+        ({"DB_POOL_MIN": "1.5"}, "DB_POOL_MIN must be an integer, not '1.5'"),
+        (
+            {"DB_STATEMENT_TIMEOUT": "30s"},
+            "DB_STATEMENT_TIMEOUT must be a number of seconds (like 30 or 0.5), not '30s'",
+        ),
+        (
+            {"DB_SLOW_QUERY_MS": "fast"},
+            "DB_SLOW_QUERY_MS must be a number of milliseconds (like 30 or 0.5), not 'fast'",
+        ),
+    ],
+)
+def test_a_number_that_is_not_one_says_which_kind(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"DATABASE_URL": URL, **env})
+    assert str(caught.value) == message
+
+
 def test_a_duration_is_refused_unless_finite_naming_its_variable() -> None:
     with pytest.raises(ConfigurationError, match="DB_POOL_TIMEOUT must be a finite number"):
         Settings(pool_timeout=float("nan"))

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import class_row
 
 from persistence import (
     CheckViolation,
+    ConnectionFailed,
     Database,
     ForeignKeyViolation,
     NotNullViolation,
@@ -183,6 +185,20 @@ def test_pool_exhaustion_raises_within_the_pool_timeout(
     assert "query 'select 1' failed after" in caplog.text
 
 
+def test_a_slow_sql_object_is_logged_by_its_text_without_values(
+    fresh_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="persistence")
+    query = sql.SQL("select {} from {} limit 1").format(
+        sql.Literal("s3cret-value"), sql.Identifier("pg_class")
+    )
+    with Database(dataclasses.replace(fresh_settings, slow_query_ms=0)) as database:
+        assert database.fetch_value(query) == "s3cret-value"
+    # Not the object's repr, which quotes the literal: the text, each value a "?".
+    assert """slow query 'select ? from "pg_class" limit 1' took""" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
 def test_idle_connections_above_the_minimum_close_after_pool_max_idle(
     fresh_settings: Settings,
 ) -> None:
@@ -233,6 +249,27 @@ def test_health_reports_the_pool_and_never_the_password(fresh_settings: Settings
     assert not failing.ok
     assert failing.error
     assert secret not in str(failing)
+    assert (failing.pool_open, failing.pool_size, failing.pool_idle) == (False, 0, 0)
+    assert "pool            not open, limits 1-5" in str(failing).splitlines()
+
+
+def test_health_after_a_failed_open_says_the_pool_is_not_open(
+    fresh_settings: Settings,
+) -> None:
+    # Nothing listens on port 1: open() fails before the pool opens.
+    settings = dataclasses.replace(
+        fresh_settings, database_url="postgresql://postgres@127.0.0.1:1/x", pool_min=5
+    )
+    database = Database(settings)
+    with pytest.raises(ConnectionFailed):
+        database.open()
+    report = database.health()
+    assert not report.ok
+    assert "not open" in (report.error or "")
+    assert (report.pool_open, report.pool_size, report.pool_idle) == (False, 0, 0)
+    lines = str(report).splitlines()
+    assert lines[0].startswith("status          FAILING: ")
+    assert lines[5] == f"pool            not open, limits 5-{settings.pool_max}"
 
 
 def test_close_waits_for_work_in_flight(fresh_settings: Settings) -> None:

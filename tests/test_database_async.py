@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import class_row
 
 from persistence import (
     AsyncDatabase,
     CheckViolation,
+    ConnectionFailed,
     ForeignKeyViolation,
     NotNullViolation,
     OutcomeUnknown,
@@ -186,6 +188,20 @@ async def test_pool_exhaustion_raises_within_the_pool_timeout(
     assert "query 'select 1' failed after" in caplog.text
 
 
+async def test_a_slow_sql_object_is_logged_by_its_text_without_values(
+    fresh_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="persistence")
+    query = sql.SQL("select {} from {} limit 1").format(
+        sql.Literal("s3cret-value"), sql.Identifier("pg_class")
+    )
+    async with AsyncDatabase(dataclasses.replace(fresh_settings, slow_query_ms=0)) as database:
+        assert await database.fetch_value(query) == "s3cret-value"
+    # Not the object's repr, which quotes the literal: the text, each value a "?".
+    assert """slow query 'select ? from "pg_class" limit 1' took""" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
 async def test_idle_connections_above_the_minimum_close_after_pool_max_idle(
     fresh_settings: Settings,
 ) -> None:
@@ -236,6 +252,27 @@ async def test_health_reports_the_pool_and_never_the_password(fresh_settings: Se
     assert not failing.ok
     assert failing.error
     assert secret not in str(failing)
+    assert (failing.pool_open, failing.pool_size, failing.pool_idle) == (False, 0, 0)
+    assert "pool            not open, limits 1-5" in str(failing).splitlines()
+
+
+async def test_health_after_a_failed_open_says_the_pool_is_not_open(
+    fresh_settings: Settings,
+) -> None:
+    # Nothing listens on port 1: open() fails before the pool opens.
+    settings = dataclasses.replace(
+        fresh_settings, database_url="postgresql://postgres@127.0.0.1:1/x", pool_min=5
+    )
+    database = AsyncDatabase(settings)
+    with pytest.raises(ConnectionFailed):
+        await database.open()
+    report = await database.health()
+    assert not report.ok
+    assert "not open" in (report.error or "")
+    assert (report.pool_open, report.pool_size, report.pool_idle) == (False, 0, 0)
+    lines = str(report).splitlines()
+    assert lines[0].startswith("status          FAILING: ")
+    assert lines[5] == f"pool            not open, limits 5-{settings.pool_max}"
 
 
 async def test_close_waits_for_work_in_flight(fresh_settings: Settings) -> None:

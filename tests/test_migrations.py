@@ -489,6 +489,34 @@ def test_seed_loads_data_and_names_a_failing_line(project: Settings) -> None:
         assert conn.execute("select count(*) from t").fetchone() == (2,)
 
 
+def test_seed_reports_files_only_once_committed(project: Settings, monkeypatch, capsys) -> None:
+    folder = project.migrations_dir
+    assert folder is not None
+    write(folder, "0001_t", "create table t (id int primary key);\n", "drop table t;\n")
+    quiet(project).migrate()
+    seeds = project.seeds_dir
+    assert seeds is not None
+    seeds.mkdir()
+    (seeds / "001_x.sql").write_text("insert into t values (1);\n")
+    (seeds / "002_bad.sql").write_text("insert into t (id, nme) values (2, 'x');\n")
+    monkeypatch.setenv("DATABASE_URL", project.database_url or "")
+    assert main(["--project", str(project.project), "seed"]) == 1
+    out, err = capsys.readouterr()
+    assert "seeded" not in out  # 001's row was rolled back with 002's failure
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert '002_bad.sql:1: column "nme"' in err
+    assert err.endswith(
+        "nothing was seeded (one transaction): 001_x.sql rolled back too; fix the file and"
+        " run seed again\n"
+    )
+    with psycopg.connect(project.conninfo()) as conn:
+        assert conn.execute("select count(*) from t").fetchone() == (0,)
+    (seeds / "002_bad.sql").write_text("insert into t (id) values (2);\n")
+    assert main(["--project", str(project.project), "seed"]) == 0
+    assert capsys.readouterr().out == "seeded    001_x.sql\nseeded    002_bad.sql\n"
+
+
 def test_seed_and_reset_refuse_production(three: Settings, monkeypatch, capsys) -> None:
     production = dataclasses.replace(three, env="production", sslmode="disable")
     with pytest.raises(PersistenceError, match="refusing to seed a production database"):
@@ -616,7 +644,9 @@ def test_lock_timeout_flag_and_variable_are_validated(capsys) -> None:
         assert f"must be 0 or more seconds, not '{bad}'" in capsys.readouterr().err
     assert main(["migrate", "--lock-timeout", "soon"]) == 2
     assert "not a number of seconds: 'soon'" in capsys.readouterr().err
-    with pytest.raises(PersistenceError, match="DB_MIGRATION_LOCK_TIMEOUT must be a float"):
+    with pytest.raises(
+        PersistenceError, match="DB_MIGRATION_LOCK_TIMEOUT must be a number of seconds"
+    ):
         Settings.from_env({"DB_MIGRATION_LOCK_TIMEOUT": "10m"})
 
 

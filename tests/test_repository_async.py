@@ -5,6 +5,7 @@ The sync twin is generated from this file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -333,6 +334,22 @@ async def test_soft_delete(db: AsyncDatabase) -> None:
     assert await notes.count() == 0
     with pytest.raises(QueryError, match="no deleted_at column"):
         await Items(db).restore(1)
+
+
+async def test_the_first_use_table_check_is_named_in_logs_and_metrics(
+    sample_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Checked(AsyncBaseRepository[Item]):  # checked afresh: its own set of databases
+        table = "items"
+
+    caplog.set_level(logging.WARNING, logger="persistence")
+    async with AsyncDatabase(replace(sample_settings, slow_query_ms=0)) as database:
+        assert await Checked(database).count() == 0
+        assert database.metrics.snapshot()["items.table_check"].calls == 1
+    # Every call is slow at 0 ms: the check is logged by its name, not by a psycopg
+    # object's repr ("SQL('\\n select a.attname, ...')").
+    assert "slow query 'items.table_check' took" in caplog.text
+    assert "SQL(" not in caplog.text
 
 
 async def test_stream_yields_what_find_returns_batch_by_batch(db: AsyncDatabase) -> None:

@@ -86,8 +86,9 @@ CORPUS = [
     Case("postgresql://{user}:s3cr3t#PWbb10@nosuchhost.invalid/{db}", ("s3cr3t#PWbb10",)),
     Case("postgresql://{user}:s3cr3tPWbb11@{host}:{port}/{db}?sslmode=bogus", ("s3cr3tPWbb11",)),
     Case("postgresql://{user}:s3cr3t%0APWbb12@nosuchhost.invalid/db", ("s3cr3t\nPWbb12",)),
-    Case("postgresql://{user}:s3cr3tPWbb13@{host}:99999/{db}", ("s3cr3tPWbb13",)),
     # Malformed: libpq's parser or the toolkit's checks refuse them.
+    Case("postgresql://{user}:s3cr3tPWbb13@{host}:99999/{db}", ("s3cr3tPWbb13",)),
+    Case("postgresq://{user}:s3cr3tPWcc15@{host}:{port}/{db}", ("s3cr3tPWcc15",)),
     Case("postgresql://u:s3cr3tPWcc01/x@{host}:{port}/db", ("s3cr3tPWcc01/x",)),
     Case("postgresql://u:ab@s3cr3tPWcc02@nosuchhost.invalid/db", ("ab@s3cr3tPWcc02",)),
     Case("host={host} password=s3cr3t PWcc03xy dbname=db", ("s3cr3t PWcc03xy",)),
