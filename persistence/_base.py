@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg_pool.base import BasePool
 
 from ._replica_state import format_lsn, parse_lsn
+from ._telemetry import statement_text
 from .config import Settings
 from .errors import ConnectionFailed, OutcomeUnknown, PersistenceError, translate
 from .errors import in_name as in_name  # the database twins import these two from here
@@ -364,24 +365,6 @@ class DatabaseBase:
             servers=(primary, *replicas) if replicas else (),
             pool_open=not pool.closed,
         )
-
-
-def statement_text(statement: Any) -> str:
-    """A statement as the slow-query log shows it: its SQL text, never a value. A
-    psycopg `sql` object is rendered (not its repr), each `Literal` in it as "?".
-
-    >>> statement_text(sql.SQL("select {} from {}").format(sql.Literal(42), sql.Identifier("t")))
-    'select ? from "t"'
-    """
-    if isinstance(statement, bytes):
-        return statement.decode(errors="replace")
-    if isinstance(statement, str):
-        return statement
-    if isinstance(statement, sql.Composed):
-        return "".join(statement_text(part) for part in statement)
-    if isinstance(statement, sql.SQL | sql.Identifier | sql.Placeholder):
-        return statement.as_string()
-    return "?"  # a Literal (a value), or what we cannot tell is not one
 
 
 def pool_stats(pool: BasePool) -> dict[str, int]:

@@ -3,7 +3,8 @@ application has `opentelemetry-api` installed; nothing at all when it has not.
 
 A span is named by the query's name (`users.get_user_by_email`) and carries the
 database semantic conventions: `db.system.name`, `db.namespace`, `db.operation.name`,
-`db.query.text` (the SQL with its placeholders: never a parameter value) and
+`db.query.text` (the SQL with its placeholders: never a parameter value, and a
+`sql.Literal` shown as ?) and
 `server.address` / `server.port`.
 """
 
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-__all__ = ["span"]
+from psycopg import sql
+
+__all__ = ["span", "statement_text"]
 
 try:  # an optional dependency: no import cost, no call cost when it is absent
     from opentelemetry import trace as _trace
@@ -26,7 +29,7 @@ try:  # an optional dependency: no import cost, no call cost when it is absent
 except ImportError:  # pragma: no cover - exercised where OpenTelemetry is not installed
     _trace = None  # type: ignore[assignment]
 
-_FIRST_WORD = re.compile(rb"\s*(?:/\*.*?\*/\s*)*([A-Za-z]+)", re.DOTALL)
+_FIRST_WORD = re.compile(r"\s*(?:/\*.*?\*/\s*)*([A-Za-z]+)", re.DOTALL)
 _NULL = nullcontext()
 
 
@@ -56,12 +59,11 @@ def _tracer_of(provider: Any) -> Any:
 @contextmanager
 def _span(tracer: Any, name: str, statement: Any, where: dict[str, str]) -> Iterator[None]:
     attributes = {"db.system.name": "postgresql", "db.system": "postgresql", **where}
-    text = _text(statement)
-    if text is not None:
-        attributes["db.query.text"] = text.decode(errors="replace")
+    if statement is not None:
+        text = attributes["db.query.text"] = statement_text(statement)
         verb = _FIRST_WORD.match(text)
         if verb:
-            attributes["db.operation.name"] = verb.group(1).decode().upper()
+            attributes["db.operation.name"] = verb.group(1).upper()
     with tracer.start_as_current_span(
         name, kind=SpanKind.CLIENT, attributes=attributes, record_exception=False
     ) as current:
@@ -74,15 +76,19 @@ def _span(tracer: Any, name: str, statement: Any, where: dict[str, str]) -> Iter
             raise
 
 
-def _text(statement: Any) -> bytes | None:
+def statement_text(statement: Any) -> str:
+    """A statement as the slow-query log shows it: its SQL text, never a value. A
+    psycopg `sql` object is rendered (not its repr), each `Literal` in it as "?".
+
+    >>> statement_text(sql.SQL("select {} from {}").format(sql.Literal(42), sql.Identifier("t")))
+    'select ? from "t"'
+    """
     if isinstance(statement, bytes):
-        return statement
+        return statement.decode(errors="replace")
     if isinstance(statement, str):
-        return statement.encode()
-    as_bytes = getattr(statement, "as_bytes", None)
-    if as_bytes is None:
-        return None
-    try:
-        return bytes(as_bytes(None))
-    except Exception:  # a literal that needs a connection to render
-        return None
+        return statement
+    if isinstance(statement, sql.Composed):
+        return "".join(statement_text(part) for part in statement)
+    if isinstance(statement, sql.SQL | sql.Identifier | sql.Placeholder):
+        return statement.as_string()
+    return "?"  # a Literal (a value), or what we cannot tell is not one

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from psycopg import sql
 
 from persistence import Database, Migrator, Settings, UniqueViolation
 
@@ -58,6 +59,24 @@ def test_a_named_query_is_a_span_named_by_it(
     assert failed.status.status_code == StatusCode.ERROR
     assert dict(failed.attributes or {})["error.type"] == "UniqueViolation"
     assert "ada@example.com" not in str(failed.events)
+
+
+def test_a_span_never_carries_a_literal_value(
+    fresh_settings: Settings, spans: InMemorySpanExporter
+) -> None:
+    """A statement composed with `sql.Literal` renders its values into the SQL: the span
+    shows each as ?, as the slow-query log does."""
+    statement = sql.SQL("select {} as token").format(sql.Literal("s3cret-token"))
+    with Database(fresh_settings) as db:
+        db.run(
+            lambda conn: conn.execute(statement).fetchone(),
+            name="tokens.probe",
+            statement=statement,
+        )
+    (probe,) = [s for s in spans.get_finished_spans() if s.name == "tokens.probe"]
+    attributes = dict(probe.attributes or {})
+    assert attributes["db.query.text"] == "select ? as token"
+    assert attributes["db.operation.name"] == "SELECT"
 
 
 def test_repository_calls_and_migrations_are_spans(
