@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from ._comment import comment
+from ._connect import open_connection
 from .config import Settings
 from .errors import QueryError, translate
 from .queries import Catalog
@@ -73,7 +74,7 @@ def explain(
     lead = comment(query.name) + " "
     try:
         with (
-            psycopg.connect(settings.conninfo(), autocommit=True) as conn,
+            open_connection(settings) as conn,  # failing to connect: one line of advice
             conn.transaction(force_rollback=True),
         ):
             # All in one transaction, so that through a transaction pooler (DB_POOLER)

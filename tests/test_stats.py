@@ -221,3 +221,10 @@ def test_explain_refuses_what_it_cannot_do(
     assert 'error: invalid input syntax for type uuid: "a" in ' in capsys.readouterr().err
     assert main([*bad[:3], "users.nope", "--url", url]) == 1
     assert "no query named 'users.nope'" in capsys.readouterr().err
+    # Connected through the tools' door: a missing database gets its advice, as in check.
+    gone = psycopg.conninfo.make_conninfo(url, dbname="persistence_no_such_db")
+    assert main([*bad[:3], "users.get_user", "--url", gone]) == 1
+    assert capsys.readouterr().err == (
+        "error: database 'persistence_no_such_db' does not exist: create it"
+        " (createdb persistence_no_such_db) or point DATABASE_URL at one that does\n"
+    )
