@@ -90,9 +90,20 @@ def refuse_edited(
 def refuse_empty(files: Sequence[MigrationFile]) -> None:
     """Refuse migrations with no statement before any is applied: applied, such a
     file (`persistence new`'s, not filled in yet) would be recorded as run, and the
-    SQL written into it later would read as an edit and never run."""
+    SQL written into it later would read as an edit and never run. So is a rollback
+    file with no statement, which `rollback` would run, undoing nothing."""
     empty = [f for f in files if not has_statement(f.sql)]
     if not empty:
+        undo = [
+            f for f in files if f.rollback_sql is not None and not has_statement(f.rollback_sql)
+        ]
+        if undo:  # a rollback that would say "rolled back" and undo nothing
+            raise MigrationError(
+                f"the rollback of migration {undo[0].id} holds no SQL statement"
+                f" ({undo[0].rollback_path}): write the SQL that undoes it, or delete that"
+                " file if it cannot be undone; nothing was applied",
+                migration=undo[0].id,
+            )
         return
     if len(empty) == 1:
         which = f"migration {empty[0].id} holds no SQL statement ({empty[0].path})"

@@ -45,8 +45,11 @@ ROLLBACK_OFF = (
     "ban-drop-extension",
     "ban-drop-function",
     "ban-drop-not-null",
+    "ban-drop-schema",
+    "ban-drop-sequence",
     "ban-drop-table",
     "ban-drop-type",
+    "ban-drop-view",
 )
 
 

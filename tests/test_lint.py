@@ -38,7 +38,14 @@ def rules(project: Path) -> list[tuple[str, int, str]]:
 
 
 def test_good_migrations_and_their_drop_rollbacks_are_quiet(project: Path) -> None:
-    assert rules(project) == []
+    write(
+        project / "migrations",
+        "0002_reports",
+        "-- depends: 0001_users\ncreate schema reports;\ncreate sequence reports.n;\n"
+        "create view reports.emails as select email from users;\n",
+        "drop view reports.emails;\ndrop sequence reports.n;\ndrop schema reports;\n",
+    )
+    assert rules(project) == [], "a rollback drops what its migration made"
 
 
 def test_each_locking_mistake_is_named_by_file_line_and_rule(project: Path) -> None:

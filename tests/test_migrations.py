@@ -1158,8 +1158,17 @@ def test_a_migration_without_a_statement_is_refused_before_anything_is_applied(
     with pytest.raises(MigrationError, match="0004_add_rating holds no SQL statement"):
         quiet(three).reset()
     assert "orders_user_idx" in tables(three)
-    # Written, it applies.
+    # Its SQL written, its rollback still the scaffold's: `rollback` would say "rolled
+    # back" and undo nothing, so it is refused as an empty migration is.
     up.write_text(up.read_text() + "alter table users add column rating int;\n")
+    with pytest.raises(MigrationError) as undo:
+        quiet(three).migrate()
+    assert str(undo.value) == (
+        f"the rollback of migration 0004_add_rating holds no SQL statement ({down}): write"
+        " the SQL that undoes it, or delete that file if it cannot be undone; nothing was"
+        " applied"
+    )
+    # Written, it applies.
     down.write_text(down.read_text() + "alter table users drop column rating;\n")
     assert quiet(three).migrate() == ["0004_add_rating"]
     with psycopg.connect(three.conninfo()) as conn:
