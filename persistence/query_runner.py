@@ -204,24 +204,32 @@ class QueryRunner:
 
 
 def _fitting(row: type[Any], query: Query) -> BaseRowFactory[Any]:
-    """`class_row(row)`, first checking, once per result, that its columns are the row
-    class's fields: a typed module older than the schema or the query fails in one line
-    saying what to do, not in a TypeError from the row class for every row."""
+    """`class_row(row)`, saying what to do when a row does not fit the row class: a
+    typed module older than the schema or the query fails in one line naming the
+    columns, not in a TypeError from the class. Checked only when the class refuses a
+    row (a try costs nothing until it catches; reading the columns per result did)."""
     make = class_row(row)
     fields = {f.name for f in dataclasses.fields(row)} if dataclasses.is_dataclass(row) else None
 
     def factory(cursor: Any) -> Any:
-        if fields is not None and cursor.description is not None:
-            columns = {c.name for c in cursor.description}
-            if columns != fields:
+        make_row = make(cursor)
+
+        def fitted(values: Any) -> Any:
+            try:
+                return make_row(values)
+            except TypeError:
+                columns = {c.name for c in cursor.description or ()}
+                if fields is None or columns == fields:
+                    raise  # not a mismatch of columns: the class's own refusal
                 differ = [f"no column {n!r}" for n in sorted(fields - columns)]
                 differ += [f"a column {n!r} it lacks" for n in sorted(columns - fields)]
                 raise QueryError(
                     f"query {query.name!r} ({query.where}) returned rows that do not fit"
                     f" {row.__qualname__} ({', '.join(differ)}): the typed module is older"
                     " than the query or the schema; run `persistence types`"
-                )
-        return make(cursor)
+                ) from None
+
+        return fitted
 
     return factory
 
