@@ -18,9 +18,7 @@ from psycopg_pool.base import BasePool
 from ._replica_state import format_lsn, parse_lsn
 from ._telemetry import statement_text
 from .config import Settings
-from .errors import ConnectionFailed, OutcomeUnknown, PersistenceError, translate
-from .errors import in_name as in_name  # the database twins import these two from here
-from .errors import is_disconnect as is_disconnect
+from .errors import ConnectionFailed, OutcomeUnknown, PersistenceError, in_name, translate
 from .metrics import Metrics, slow
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -28,13 +29,12 @@ from ._base import (
     Isolation,
     TxBinding,
     has_unread_input,
-    is_disconnect,
     isolation_statement,
 )
 from ._replicas import ReplicaSet
 from ._retrying import TransactionAttempts
 from .config import Settings
-from .errors import ConnectionFailed, PersistenceError
+from .errors import ConnectionFailed, PersistenceError, is_disconnect
 
 __all__ = ["Transactions"]
 
@@ -215,7 +215,7 @@ class Transactions(DatabaseBase):
         """
         if self._current() is not None:
             raise PersistenceError("retrying() starts its own transaction; call it outside one")
-        begin = lambda: self.transaction(isolation=isolation)  # noqa: E731
+        begin = partial(self.transaction, isolation=isolation)
         return TransactionAttempts(begin, retries, backoff, max_backoff)
 
     @contextmanager

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -27,13 +28,12 @@ from ._base import (
     Isolation,
     TxBinding,
     has_unread_input,
-    is_disconnect,
     isolation_statement,
 )
 from ._replicas_async import AsyncReplicaSet
 from ._retrying_async import AsyncTransactionAttempts
 from .config import Settings
-from .errors import ConnectionFailed, PersistenceError
+from .errors import ConnectionFailed, PersistenceError, is_disconnect
 
 __all__ = ["AsyncTransactions"]
 
@@ -216,7 +216,7 @@ class AsyncTransactions(DatabaseBase):
         """
         if self._current() is not None:
             raise PersistenceError("retrying() starts its own transaction; call it outside one")
-        begin = lambda: self.transaction(isolation=isolation)  # noqa: E731
+        begin = partial(self.transaction, isolation=isolation)
         return AsyncTransactionAttempts(begin, retries, backoff, max_backoff)
 
     @asynccontextmanager

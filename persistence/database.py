@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import _deadline, _json, _telemetry
 from ._acompat import sleep
-from ._base import RESET_SESSION, Health, has_unread_input, in_name, is_disconnect, logger
+from ._base import RESET_SESSION, Health, has_unread_input, logger
 from ._classify import WRITERS, changes_session_query, is_read_query
 from ._connect import BACKEND_PID, behind_pooler, connection_kwargs, pooler_refusal
 from ._replicas import ReplicaSet
@@ -36,7 +36,7 @@ from ._transactions import Transactions
 from ._typeinfo import register_types
 from ._types import Operation, Params, Query, R
 from .config import Settings
-from .errors import ConnectionFailed, PersistenceError
+from .errors import ConnectionFailed, PersistenceError, in_name, is_disconnect
 from .queries import Catalog
 from .query_runner import QueryRunner
 
